@@ -1,0 +1,1 @@
+"""Private helpers of provchain; nothing here is public API."""

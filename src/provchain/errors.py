@@ -1,0 +1,234 @@
+"""The exceptions provchain raises.
+
+Every error has one root, :class:`ProvchainError`, and falls into one of four branches:
+
+* :class:`FormatError`: the input cannot be parsed (bad bytes, bad text, bad file).
+* :class:`VerificationError`: the input parses, but a check fails (signature, chain, policy, proof).
+* :class:`InputError`: an argument given to the API is not acceptable (unknown country, data too large).
+* :class:`LedgerError`: the ledger cannot do what was asked (missing file, busy, stale head, disk full).
+
+Messages are written for the person who reads them: they name the thing that is wrong and, where it
+helps, what was expected. They never contain secret key material.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "Base45Error",
+    "BadPrefixError",
+    "BundleFormatError",
+    "ChainError",
+    "CheckpointError",
+    "CodeFormatError",
+    "ConsistencyError",
+    "CountryError",
+    "DataError",
+    "EncodingError",
+    "ExpiredKeyError",
+    "ExportFormatError",
+    "FormatError",
+    "ForeignLedgerError",
+    "ImageDecodeError",
+    "InclusionError",
+    "InputError",
+    "ItemError",
+    "KeyFileError",
+    "KeyFormatError",
+    "LedgerBusyError",
+    "LedgerError",
+    "LedgerExistsError",
+    "LedgerNotFoundError",
+    "NoteFormatError",
+    "NoteVerificationError",
+    "OperatorKeyError",
+    "PassphraseError",
+    "PolicyError",
+    "ProofError",
+    "ProvchainError",
+    "RevokedKeyError",
+    "RoleError",
+    "SignatureError",
+    "StaleHeadError",
+    "StageError",
+    "StageOrderError",
+    "StorageError",
+    "TimeError",
+    "UnknownKeyError",
+    "VerificationError",
+]
+
+
+class ProvchainError(Exception):
+    """Root of every error raised by provchain."""
+
+
+# --- cannot parse -------------------------------------------------------------------------------
+
+
+class FormatError(ProvchainError, ValueError):
+    """The input cannot be parsed."""
+
+
+class EncodingError(FormatError):
+    """Bytes are not canonical provchain msgpack, or do not match an entry's schema."""
+
+
+class KeyFormatError(FormatError):
+    """A key string (verifier key, signer key) is malformed."""
+
+
+class KeyFileError(FormatError):
+    """A key file is missing, malformed, or has unsafe permissions."""
+
+
+class PassphraseError(KeyFileError):
+    """A key file's passphrase is wrong or missing."""
+
+
+class NoteFormatError(FormatError):
+    """A signed note or checkpoint is malformed."""
+
+
+class CodeFormatError(FormatError):
+    """An item code cannot be read."""
+
+
+class BadPrefixError(CodeFormatError):
+    """An item code does not start with a known version prefix such as ``PC1:``."""
+
+
+class Base45Error(CodeFormatError):
+    """An item code's text is not valid Base45 (RFC 9285)."""
+
+
+class BundleFormatError(CodeFormatError):
+    """An item code's binary bundle is malformed or not canonical."""
+
+
+class ImageDecodeError(CodeFormatError):
+    """No item code could be read from an image."""
+
+
+class ExportFormatError(FormatError):
+    """A ledger export file is malformed or truncated."""
+
+
+# --- parsed, but false --------------------------------------------------------------------------
+
+
+class VerificationError(ProvchainError):
+    """The input parses, but a check fails."""
+
+
+class SignatureError(VerificationError):
+    """A signature does not verify."""
+
+
+class UnknownKeyError(VerificationError):
+    """A signature names a key that is not registered (or not the pinned operator key)."""
+
+
+class OperatorKeyError(UnknownKeyError):
+    """Data was signed by a key other than the operator key the verifier pinned."""
+
+
+class RevokedKeyError(VerificationError):
+    """A key was used after it was revoked."""
+
+
+class ExpiredKeyError(VerificationError):
+    """A key was used outside its validity window."""
+
+
+class ChainError(VerificationError):
+    """An item's hash chain is broken (``prev`` does not name the item's previous entry)."""
+
+
+class PolicyError(VerificationError):
+    """The journey policy does not allow an event."""
+
+
+class StageError(PolicyError):
+    """A stage is not defined by the journey policy."""
+
+
+class RoleError(PolicyError):
+    """The signer does not hold a role that may record this stage."""
+
+
+class StageOrderError(PolicyError):
+    """A stage may not follow the item's previous stage (or may not start a journey)."""
+
+
+class TimeError(VerificationError):
+    """An event's time is out of order, in the future, or outside its signer's validity."""
+
+
+class ProofError(VerificationError):
+    """A Merkle proof does not verify."""
+
+
+class InclusionError(ProofError):
+    """An inclusion proof does not verify."""
+
+
+class ConsistencyError(ProofError):
+    """A consistency proof does not verify, or two checkpoints disagree."""
+
+
+class NoteVerificationError(VerificationError):
+    """A signed note has no valid signature by a known key, or a known key's signature fails."""
+
+
+class CheckpointError(VerificationError):
+    """A checkpoint does not match the log it claims to describe."""
+
+
+# --- bad argument -------------------------------------------------------------------------------
+
+
+class InputError(ProvchainError, ValueError):
+    """An argument is not acceptable."""
+
+
+class CountryError(InputError):
+    """A country is not an ISO 3166-1 alpha-2 code."""
+
+
+class DataError(InputError):
+    """Event data, a place or a name is too large, of the wrong type, or not serializable."""
+
+
+class ItemError(InputError):
+    """An item id is empty, too long, or contains characters that are not allowed."""
+
+
+# --- the ledger cannot do it --------------------------------------------------------------------
+
+
+class LedgerError(ProvchainError):
+    """The ledger cannot carry out the request."""
+
+
+class LedgerNotFoundError(LedgerError):
+    """The ledger file does not exist."""
+
+
+class LedgerExistsError(LedgerError):
+    """A ledger already exists where a new one should be created."""
+
+
+class ForeignLedgerError(LedgerError):
+    """The file is not a provchain ledger, or belongs to another origin or operator."""
+
+
+class LedgerBusyError(LedgerError):
+    """Other writers held the ledger for longer than the bounded retry allows."""
+
+
+class StaleHeadError(LedgerError):
+    """A submitted entry was built on an item head that is no longer current."""
+
+
+class StorageError(LedgerError):
+    """The storage refused a write (disk full, read-only file, I/O error)."""

@@ -1,0 +1,325 @@
+"""Ed25519 keys: key pairs, key files, C2SP verifier keys, key ids and the Signer protocol.
+
+A key has a *name* (the party's or the ledger's name) and a 32-byte Ed25519 public key. Its key id is
+the C2SP signed-note key id, ``SHA-256(name || 0x0A || 0x01 || public_key)[:4]``, and its public form is
+the C2SP verifier key string ``name+hex(key_id)+base64(0x01 || public_key)``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import os
+import stat
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from ._internal import ed25519_strict
+from .errors import KeyFileError, KeyFormatError, PassphraseError, SignatureError
+
+__all__ = [
+    "ALG_ED25519",
+    "KEY_NAME_MAX",
+    "KeyPair",
+    "Signer",
+    "check_key_name",
+    "format_vkey",
+    "key_id",
+    "parse_vkey",
+    "verify_signature",
+]
+
+ALG_ED25519 = 0x01
+"""The C2SP signed-note algorithm byte for Ed25519."""
+
+KEY_NAME_MAX = 128
+"""The longest key name, in bytes of UTF-8."""
+
+_NAME_HEADER = "provchain-key-name: "
+
+
+def check_key_name(name: object) -> str:
+    """Return ``name`` if it is a valid C2SP key name, else raise :class:`KeyFormatError`.
+
+    A key name is non-empty printable text without spaces or ``+`` (C2SP signed-note), at most
+    :data:`KEY_NAME_MAX` bytes.
+    """
+    if not isinstance(name, str) or not name:
+        raise KeyFormatError("a key name must be a non-empty string")
+    if len(name.encode("utf-8")) > KEY_NAME_MAX:
+        raise KeyFormatError(f"key name is longer than {KEY_NAME_MAX} bytes")
+    if "+" in name or any(c.isspace() or not c.isprintable() for c in name):
+        raise KeyFormatError(f"key name {name!r} may not contain '+', spaces or control characters")
+    return name
+
+
+def key_id(name: str, public_key: bytes) -> bytes:
+    """The 4-byte C2SP key id of an Ed25519 key: ``SHA-256(name || 0x0A || 0x01 || pub)[:4]``."""
+    check_key_name(name)
+    _check_public_key(public_key)
+    return hashlib.sha256(name.encode("utf-8") + b"\n" + bytes([ALG_ED25519]) + public_key).digest()[:4]
+
+
+def format_vkey(name: str, public_key: bytes) -> str:
+    """The C2SP verifier key string ``name+hex8+base64(0x01||pub)``."""
+    kid = key_id(name, public_key)
+    b64 = base64.b64encode(bytes([ALG_ED25519]) + public_key).decode("ascii")
+    return f"{name}+{kid.hex()}+{b64}"
+
+
+def parse_vkey(vkey: str) -> tuple[str, bytes, bytes]:
+    """Parse a C2SP verifier key string into ``(name, key_id, public_key)``.
+
+    Raises :class:`KeyFormatError` when the string is malformed, names another algorithm than Ed25519,
+    or its key id does not match its name and key.
+    """
+    if not isinstance(vkey, str):
+        raise KeyFormatError("a verifier key must be a string")
+    parts = vkey.strip().split("+")
+    if len(parts) != 3:
+        raise KeyFormatError("a verifier key has the form name+hex8+base64key")
+    name, hex_id, b64 = parts
+    check_key_name(name)
+    if len(hex_id) != 8 or any(c not in "0123456789abcdef" for c in hex_id):
+        raise KeyFormatError("the key id of a verifier key must be 8 lowercase hex digits")
+    try:
+        raw = base64.b64decode(b64, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise KeyFormatError("the key part of a verifier key is not valid base64") from exc
+    if base64.b64encode(raw).decode("ascii") != b64:
+        raise KeyFormatError("the key part of a verifier key is not canonical base64")
+    if len(raw) != 33 or raw[0] != ALG_ED25519:
+        raise KeyFormatError("a verifier key must hold an Ed25519 key (0x01 followed by 32 bytes)")
+    public_key = raw[1:]
+    kid = key_id(name, public_key)
+    if kid.hex() != hex_id:
+        raise KeyFormatError(f"verifier key id {hex_id} does not match its name and key")
+    return name, kid, public_key
+
+
+def _check_public_key(public_key: object) -> bytes:
+    if not isinstance(public_key, bytes) or len(public_key) != 32:
+        raise KeyFormatError("an Ed25519 public key is exactly 32 bytes")
+    return public_key
+
+
+def verify_signature(public_key: bytes, message: bytes, signature: bytes) -> None:
+    """Verify an Ed25519 signature strictly; raise :class:`SignatureError` if it does not verify.
+
+    Strict means: exact lengths, canonical encodings of the key and of ``R`` and ``S``, and no
+    small-order key or ``R`` (see docs/design.md). Every verifier in provchain goes through here.
+    """
+    if not isinstance(signature, bytes) or len(signature) != 64:
+        raise SignatureError("an Ed25519 signature is exactly 64 bytes")
+    _check_public_key(public_key)
+    if not ed25519_strict.acceptable(public_key, signature):
+        raise SignatureError("signature uses a non-canonical or small-order encoding")
+    try:
+        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, message)
+    except (InvalidSignature, ValueError) as exc:
+        raise SignatureError("signature does not verify") from exc
+
+
+@runtime_checkable
+class Signer(Protocol):
+    """Anything that can sign for a named Ed25519 key: a key in memory, an HSM, a KMS.
+
+    ``sign`` receives the complete, already domain-separated message and returns a 64-byte
+    Ed25519 signature of it.
+    """
+
+    @property
+    def name(self) -> str:
+        """The key's name (a party name, or the ledger origin for the operator)."""
+        ...
+
+    @property
+    def public_key(self) -> bytes:
+        """The 32-byte Ed25519 public key."""
+        ...
+
+    @property
+    def key_id(self) -> bytes:
+        """The 4-byte C2SP key id."""
+        ...
+
+    def sign(self, message: bytes) -> bytes:
+        """Sign ``message`` and return the 64-byte signature."""
+        ...
+
+
+class KeyPair:
+    """An Ed25519 key pair with a name; implements :class:`Signer`.
+
+    >>> kp = KeyPair.generate("example.com/acme-ledger")
+    >>> len(kp.public_key), len(kp.key_id)
+    (32, 4)
+    >>> kp.vkey.startswith("example.com/acme-ledger+")
+    True
+    """
+
+    __slots__ = ("_key", "_key_id", "_name", "_public_key")
+
+    def __init__(self, name: str, private_key: Ed25519PrivateKey) -> None:
+        self._name = check_key_name(name)
+        self._key = private_key
+        self._public_key = private_key.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
+        self._key_id = key_id(name, self._public_key)
+
+    @classmethod
+    def generate(cls, name: str) -> KeyPair:
+        """A new random key pair named ``name``."""
+        check_key_name(name)
+        return cls(name, Ed25519PrivateKey.generate())
+
+    @classmethod
+    def from_seed(cls, name: str, seed: bytes) -> KeyPair:
+        """The key pair whose 32-byte Ed25519 seed is ``seed`` (for tests and test vectors)."""
+        if not isinstance(seed, bytes) or len(seed) != 32:
+            raise KeyFormatError("an Ed25519 seed is exactly 32 bytes")
+        return cls(name, Ed25519PrivateKey.from_private_bytes(seed))
+
+    @property
+    def name(self) -> str:
+        """The key's name."""
+        return self._name
+
+    @property
+    def public_key(self) -> bytes:
+        """The 32-byte Ed25519 public key."""
+        return self._public_key
+
+    @property
+    def key_id(self) -> bytes:
+        """The 4-byte C2SP key id."""
+        return self._key_id
+
+    @property
+    def vkey(self) -> str:
+        """The C2SP verifier key string, safe to publish."""
+        return format_vkey(self._name, self._public_key)
+
+    def sign(self, message: bytes) -> bytes:
+        """Sign ``message`` with Ed25519."""
+        if not isinstance(message, bytes):
+            raise TypeError("message must be bytes")
+        return self._key.sign(message)
+
+    def unsafe_private_skey(self) -> str:
+        """The C2SP signer key string ``PRIVATE+KEY+name+hex8+base64(0x01||seed)``. Secret: never log it."""
+        seed = self._key.private_bytes(
+            serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+        )
+        b64 = base64.b64encode(bytes([ALG_ED25519]) + seed).decode("ascii")
+        return f"PRIVATE+KEY+{self._name}+{self._key_id.hex()}+{b64}"
+
+    def __repr__(self) -> str:
+        return f"KeyPair({self.vkey!r})"
+
+    # --- files ----------------------------------------------------------------------------------
+
+    def save(self, path: str | os.PathLike[str], passphrase: str | bytes | None = None) -> None:
+        """Write the key to a new file at ``path`` with mode 0600 (PEM, PKCS#8).
+
+        With a passphrase the PEM is encrypted. An existing file is never overwritten.
+        """
+        if isinstance(passphrase, str):
+            passphrase = passphrase.encode("utf-8")
+        if passphrase == b"":
+            raise PassphraseError("an empty passphrase is not allowed; pass None for an unencrypted key")
+        enc: serialization.KeySerializationEncryption = (
+            serialization.BestAvailableEncryption(passphrase)
+            if passphrase is not None
+            else serialization.NoEncryption()
+        )
+        pem = self._key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, enc)
+        data = (_NAME_HEADER + self._name + "\n").encode("utf-8") + pem
+        p = Path(path)
+        try:
+            fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError as exc:
+            raise KeyFileError(f"key file {p} already exists; not overwriting it") from exc
+        except OSError as exc:
+            raise KeyFileError(f"cannot create key file {p}: {exc.strerror}") from exc
+        try:
+            os.fchmod(fd, 0o600)
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    @classmethod
+    def load(
+        cls,
+        path: str | os.PathLike[str],
+        passphrase: str | bytes | None = None,
+        *,
+        check_permissions: bool = True,
+    ) -> KeyPair:
+        """Read a key file written by :meth:`save`.
+
+        Raises :class:`KeyFileError` when the file is missing, malformed or readable by group or others,
+        and :class:`PassphraseError` when the passphrase is wrong or missing.
+        """
+        p = Path(path)
+        try:
+            st = p.stat()
+            data = p.read_bytes()
+        except FileNotFoundError as exc:
+            raise KeyFileError(f"key file {p} does not exist") from exc
+        except OSError as exc:
+            raise KeyFileError(f"cannot read key file {p}: {exc.strerror}") from exc
+        if check_permissions and st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise KeyFileError(
+                f"key file {p} is accessible by other users (mode {stat.S_IMODE(st.st_mode):04o}); "
+                f"run: chmod 600 {p}"
+            )
+        return cls.from_bytes(data, passphrase, source=str(p))
+
+    @classmethod
+    def from_bytes(cls, data: bytes, passphrase: str | bytes | None = None, *, source: str = "key") -> KeyPair:
+        """Parse the contents of a key file (see :meth:`save`)."""
+        if isinstance(passphrase, str):
+            passphrase = passphrase.encode("utf-8")
+        if len(data) > 16384:
+            raise KeyFileError(f"{source} is too large to be a key file")
+        try:
+            text = data.decode("ascii")
+        except UnicodeDecodeError:
+            try:
+                first, rest = data.split(b"\n", 1)
+                name = first.decode("utf-8")
+                text = name + "\n" + rest.decode("ascii")
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise KeyFileError(f"{source} is not a provchain key file") from exc
+        first, _, pem = text.partition("\n")
+        if not first.startswith(_NAME_HEADER) or "-----BEGIN" not in pem:
+            raise KeyFileError(f"{source} is not a provchain key file (expected a name line and a PEM key)")
+        name = first[len(_NAME_HEADER) :].strip()
+        try:
+            check_key_name(name)
+        except KeyFormatError as exc:
+            raise KeyFileError(f"{source}: {exc}") from exc
+        encrypted = "ENCRYPTED" in pem
+        if encrypted and passphrase is None:
+            raise PassphraseError(f"{source} is encrypted; give its passphrase")
+        try:
+            key = serialization.load_pem_private_key(
+                pem.encode("ascii"), password=passphrase if encrypted else None
+            )
+        except (ValueError, TypeError) as exc:
+            if encrypted:
+                raise PassphraseError(f"wrong passphrase for {source}") from None
+            raise KeyFileError(f"{source} holds no readable private key") from exc
+        except Exception as exc:  # cryptography may raise its own errors on malformed DER
+            raise KeyFileError(f"{source} holds no readable private key") from exc
+        if not isinstance(key, Ed25519PrivateKey):
+            raise KeyFileError(f"{source} does not hold an Ed25519 key")
+        return cls(name, key)
