@@ -80,7 +80,7 @@ def parse_vkey(vkey: str) -> tuple[str, bytes, bytes]:
     """
     if not isinstance(vkey, str):
         raise KeyFormatError("a verifier key must be a string")
-    parts = vkey.strip().split("+")
+    parts = vkey.split("+", 2)
     if len(parts) != 3:
         raise KeyFormatError("a verifier key has the form name+hex8+base64key")
     name, hex_id, b64 = parts
