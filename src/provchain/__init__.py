@@ -1,9 +1,36 @@
-"""provchain: tamper-evident, offline-verifiable journeys of physical items."""
+"""provchain: tamper-evident, offline-verifiable journeys of physical items.
+
+The main names are re-exported here; the modules hold the rest:
+
+* :mod:`provchain.ledger`: :class:`Ledger`, the append-only ledger;
+* :mod:`provchain.keys`: :class:`KeyPair` and the :class:`Signer` protocol;
+* :mod:`provchain.entries`, :mod:`provchain.encoding`: entry bodies and canonical msgpack;
+* :mod:`provchain.policy`: journey policies;
+* :mod:`provchain.merkle`, :mod:`provchain.note`, :mod:`provchain.checkpoint`: RFC 9162 proofs and C2SP notes;
+* :mod:`provchain.errors`: every exception, rooted at :class:`ProvchainError`.
+"""
 
 from __future__ import annotations
 
-from .errors import ProvchainError
+from .entries import Entry, Event
+from .errors import FormatError, InputError, LedgerError, ProvchainError, VerificationError
 from .keys import KeyPair, Signer
+from .ledger import HistoryEvent, Ledger
+from .policy import DEFAULT_POLICY, Policy
 
-__all__ = ["KeyPair", "ProvchainError", "Signer"]
+__all__ = [
+    "DEFAULT_POLICY",
+    "Entry",
+    "Event",
+    "FormatError",
+    "HistoryEvent",
+    "InputError",
+    "KeyPair",
+    "Ledger",
+    "LedgerError",
+    "Policy",
+    "ProvchainError",
+    "Signer",
+    "VerificationError",
+]
 __version__ = "0.1.0"

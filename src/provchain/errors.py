@@ -14,8 +14,8 @@ helps, what was expected. They never contain secret key material.
 from __future__ import annotations
 
 __all__ = [
-    "Base45Error",
     "BadPrefixError",
+    "Base45Error",
     "BundleFormatError",
     "ChainError",
     "CheckpointError",
@@ -26,8 +26,8 @@ __all__ = [
     "EncodingError",
     "ExpiredKeyError",
     "ExportFormatError",
-    "FormatError",
     "ForeignLedgerError",
+    "FormatError",
     "ImageDecodeError",
     "InclusionError",
     "InputError",
@@ -41,6 +41,7 @@ __all__ = [
     "NoteFormatError",
     "NoteVerificationError",
     "OperatorKeyError",
+    "OriginError",
     "PassphraseError",
     "PolicyError",
     "ProofError",
@@ -48,9 +49,9 @@ __all__ = [
     "RevokedKeyError",
     "RoleError",
     "SignatureError",
-    "StaleHeadError",
     "StageError",
     "StageOrderError",
+    "StaleHeadError",
     "StorageError",
     "TimeError",
     "UnknownKeyError",
@@ -142,6 +143,10 @@ class ExpiredKeyError(VerificationError):
 
 class ChainError(VerificationError):
     """An item's hash chain is broken (``prev`` does not name the item's previous entry)."""
+
+
+class OriginError(VerificationError):
+    """An entry or checkpoint belongs to another ledger (its origin differs)."""
 
 
 class PolicyError(VerificationError):

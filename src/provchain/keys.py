@@ -284,21 +284,20 @@ class KeyPair:
         return cls.from_bytes(data, passphrase, source=str(p))
 
     @classmethod
-    def from_bytes(cls, data: bytes, passphrase: str | bytes | None = None, *, source: str = "key") -> KeyPair:
+    def from_bytes(
+        cls, data: bytes, passphrase: str | bytes | None = None, *, source: str = "key"
+    ) -> KeyPair:
         """Parse the contents of a key file (see :meth:`save`)."""
         if isinstance(passphrase, str):
             passphrase = passphrase.encode("utf-8")
         if len(data) > 16384:
             raise KeyFileError(f"{source} is too large to be a key file")
+        if not isinstance(data, bytes):
+            raise KeyFileError(f"{source}: key file contents must be bytes")
         try:
-            text = data.decode("ascii")
-        except UnicodeDecodeError:
-            try:
-                first, rest = data.split(b"\n", 1)
-                name = first.decode("utf-8")
-                text = name + "\n" + rest.decode("ascii")
-            except (ValueError, UnicodeDecodeError) as exc:
-                raise KeyFileError(f"{source} is not a provchain key file") from exc
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise KeyFileError(f"{source} is not a provchain key file") from exc
         first, _, pem = text.partition("\n")
         if not first.startswith(_NAME_HEADER) or "-----BEGIN" not in pem:
             raise KeyFileError(f"{source} is not a provchain key file (expected a name line and a PEM key)")
@@ -312,7 +311,7 @@ class KeyPair:
             raise PassphraseError(f"{source} is encrypted; give its passphrase")
         try:
             key = serialization.load_pem_private_key(
-                pem.encode("ascii"), password=passphrase if encrypted else None
+                pem.encode("utf-8"), password=passphrase if encrypted else None
             )
         except (ValueError, TypeError) as exc:
             if encrypted:

@@ -1,0 +1,420 @@
+"""Ledger entries: their bodies, canonical encoding, signatures and leaf hashes.
+
+Every leaf of a provchain log is one :class:`Entry`: a canonical msgpack *body* and an Ed25519
+*signature* over ``ENTRY_DOMAIN + body``. The leaf hash is ``SHA-256(0x00 || body)`` (RFC 9162), so the
+signature is not part of the Merkle tree. There are four kinds of body:
+
+* :class:`Event`: a stage of an item's journey, signed by the party that performed it;
+* :class:`PartyRegistration`, :class:`Revocation`, :class:`PolicyEntry`: signed by the operator.
+
+The normative specification is docs/spec/entries.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cached_property
+from typing import Any, ClassVar, TypeAlias
+
+from . import encoding
+from .errors import CountryError, DataError, EncodingError, InputError, ItemError, KeyFormatError
+from .keys import Signer, check_key_name, key_id
+from .policy import Policy, check_name
+
+__all__ = [
+    "COUNTRIES",
+    "ENTRY_DOMAIN",
+    "FORMAT_VERSION",
+    "MAX_BODY",
+    "Body",
+    "Entry",
+    "Event",
+    "PartyRegistration",
+    "PolicyEntry",
+    "Revocation",
+    "check_country",
+    "check_item",
+    "decode_body",
+    "leaf_hash_of",
+    "ms_to_iso",
+    "sign_body",
+]
+
+FORMAT_VERSION = 1
+ENTRY_DOMAIN = b"provchain/v1/entry\n"
+"""Prefix of every entry signature's message (domain separation)."""
+
+MAX_BODY = 8192
+MAX_ITEM = 128
+MAX_PLACE = 128
+MAX_DATA_KEYS = 16
+MAX_DATA_KEY = 32
+MAX_DATA_VALUE = 256
+MAX_REASON = 256
+MAX_ORIGIN = 128
+MAX_ROLES = 16
+MAX_TIME = 2**53  # milliseconds; year ~287,000
+
+_DATA_KEY_RE = re.compile(r"[a-z][a-z0-9_.-]{0,31}")
+
+# ISO 3166-1 alpha-2: the officially assigned codes.
+COUNTRIES = frozenset(
+    """
+    AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ
+    BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM
+    DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS
+    GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN
+    KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ
+    MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM
+    PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV
+    SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI
+    VN VU WF WS YE YT ZA ZM ZW
+    """.split()  # noqa: SIM905 - a table reads better than 249 quoted strings
+)
+
+
+def ms_to_iso(ms: int) -> str:
+    """Integer milliseconds since the Unix epoch (UTC) as ISO 8601 text."""
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _text(value: object, what: str, limit: int, exc: type[Exception] = EncodingError) -> str:
+    if not isinstance(value, str):
+        raise exc(f"{what} must be text")
+    if not value or len(value.encode("utf-8")) > limit:
+        raise exc(f"{what} must be 1 to {limit} bytes of UTF-8")
+    if any(not c.isprintable() for c in value):
+        raise exc(f"{what} may not contain control characters")
+    return value
+
+
+def _time(value: object, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < MAX_TIME:
+        raise EncodingError(f"{what} must be integer milliseconds since 1970 (UTC)")
+    return value
+
+
+def _bin(value: object, what: str, length: int) -> bytes:
+    if not isinstance(value, bytes) or len(value) != length:
+        raise EncodingError(f"{what} must be exactly {length} bytes")
+    return value
+
+
+def check_item(item: object) -> str:
+    """Return ``item`` if it is a valid item id: 1 to 128 bytes of printable text without spaces."""
+    if not isinstance(item, str) or not item:
+        raise ItemError("an item id must be a non-empty string")
+    if len(item.encode("utf-8")) > MAX_ITEM:
+        raise ItemError(f"item id is longer than {MAX_ITEM} bytes")
+    if any(c.isspace() or not c.isprintable() for c in item):
+        raise ItemError(f"item id {item!r} may not contain spaces or control characters")
+    return item
+
+
+def check_country(country: object) -> str:
+    """Return ``country`` if it is an assigned ISO 3166-1 alpha-2 code (upper case), else raise."""
+    if not isinstance(country, str) or country not in COUNTRIES:
+        raise CountryError(f"{country!r} is not an ISO 3166-1 alpha-2 country code (such as CN, FR, US)")
+    return country
+
+
+def check_data(data: object) -> dict[str, str | int]:
+    """Return ``data`` if it is valid stage data: at most 16 keys; text or integer values."""
+    if not isinstance(data, Mapping):
+        raise DataError("event data must be a map of names to text or integers")
+    if len(data) > MAX_DATA_KEYS:
+        raise DataError(f"event data may have at most {MAX_DATA_KEYS} keys, not {len(data)}")
+    out: dict[str, str | int] = {}
+    for k, v in data.items():
+        if not isinstance(k, str) or not _DATA_KEY_RE.fullmatch(k):
+            raise DataError(
+                f"data key {k!r} is not valid (lowercase letters, digits, '_', '.', '-'; at most 32)"
+            )
+        if isinstance(v, bool) or not isinstance(v, str | int):
+            raise DataError(
+                f"data value of {k!r} must be text or an integer, not {type(v).__name__} "
+                "(write amounts as decimal strings)"
+            )
+        if isinstance(v, int) and not -(2**63) <= v < 2**63:
+            raise DataError(f"data value of {k!r} does not fit in 64 bits")
+        if isinstance(v, str):
+            _text(v, f"data value of {k!r}", MAX_DATA_VALUE, DataError)
+        out[k] = v
+    return out
+
+
+def _fields(m: Mapping[str, Any], required: set[str], optional: set[str], kind: str) -> None:
+    keys = set(m)
+    missing = required - keys
+    if missing:
+        raise EncodingError(f"{kind} entry lacks field(s): {', '.join(sorted(missing))}")
+    extra = keys - required - optional
+    if extra:
+        raise EncodingError(f"{kind} entry has unknown field(s): {', '.join(sorted(extra))}")
+
+
+_COMMON = {"v", "kind", "origin", "at", "signer"}
+
+
+@dataclass(frozen=True)
+class _BodyBase:
+    origin: str
+    at: int
+    signer: bytes
+
+    KIND: ClassVar[str] = ""
+
+    def _common_map(self) -> dict[str, Any]:
+        return {
+            "v": FORMAT_VERSION,
+            "kind": self.KIND,
+            "origin": self.origin,
+            "at": self.at,
+            "signer": self.signer,
+        }
+
+    def to_map(self) -> dict[str, Any]:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def encode(self) -> bytes:
+        """The canonical body bytes."""
+        body = encoding.encode(self.to_map())
+        if len(body) > MAX_BODY:
+            raise DataError(f"entry body of {len(body)} bytes exceeds the limit of {MAX_BODY} bytes")
+        return body
+
+
+@dataclass(frozen=True)
+class Event(_BodyBase):
+    """One stage of an item's journey, signed by the party that performed it."""
+
+    item: str
+    stage: str
+    country: str
+    prev: bytes | None = None
+    place: str | None = None
+    data: Mapping[str, str | int] = field(default_factory=dict)
+
+    KIND: ClassVar[str] = "event"
+
+    def to_map(self) -> dict[str, Any]:
+        """The body as a map (before canonical encoding)."""
+        m = self._common_map()
+        m.update(item=self.item, stage=self.stage, country=self.country)
+        if self.prev is not None:
+            m["prev"] = self.prev
+        if self.place is not None:
+            m["place"] = self.place
+        if self.data:
+            m["data"] = dict(self.data)
+        return m
+
+    @classmethod
+    def from_map(cls, m: Mapping[str, Any]) -> Event:
+        """Validate and build from a decoded body map."""
+        _fields(m, _COMMON | {"item", "stage", "country"}, {"prev", "place", "data"}, "event")
+        try:
+            item = check_item(m["item"])
+            country = check_country(m["country"])
+            data = check_data(m["data"]) if "data" in m else {}
+        except InputError as exc:
+            raise EncodingError(str(exc)) from exc
+        if "data" in m and not data:
+            raise EncodingError("empty event data must be left out, not encoded")
+        return cls(
+            origin=_text(m["origin"], "origin", MAX_ORIGIN),
+            at=_time(m["at"], "at"),
+            signer=_bin(m["signer"], "signer", 4),
+            item=item,
+            stage=check_name(m["stage"], "stage"),
+            country=country,
+            prev=_bin(m["prev"], "prev", 32) if "prev" in m else None,
+            place=_text(m["place"], "place", MAX_PLACE) if "place" in m else None,
+            data=data,
+        )
+
+
+@dataclass(frozen=True)
+class PartyRegistration(_BodyBase):
+    """The operator registers a party's key, its roles and its validity window."""
+
+    name: str
+    roles: tuple[str, ...]
+    key: bytes
+    valid_from: int
+    valid_until: int | None = None
+
+    KIND: ClassVar[str] = "party"
+
+    @property
+    def key_id(self) -> bytes:
+        """The registered key's 4-byte C2SP key id."""
+        return key_id(self.name, self.key)
+
+    def to_map(self) -> dict[str, Any]:
+        """The body as a map (before canonical encoding)."""
+        m = self._common_map()
+        m.update(name=self.name, roles=sorted(self.roles), key=self.key, **{"from": self.valid_from})
+        if self.valid_until is not None:
+            m["until"] = self.valid_until
+        return m
+
+    @classmethod
+    def from_map(cls, m: Mapping[str, Any]) -> PartyRegistration:
+        """Validate and build from a decoded body map."""
+        _fields(m, _COMMON | {"name", "roles", "key", "from"}, {"until"}, "party")
+        roles = m["roles"]
+        if not isinstance(roles, list) or not 1 <= len(roles) <= MAX_ROLES:
+            raise EncodingError(f"roles must be a list of 1 to {MAX_ROLES} names")
+        for r in roles:
+            check_name(r, "role")
+        if roles != sorted(set(roles)):
+            raise EncodingError("roles must be sorted and without duplicates")
+        try:
+            name = check_key_name(m["name"])
+        except KeyFormatError as exc:
+            raise EncodingError(str(exc)) from exc
+        valid_from = _time(m["from"], "from")
+        valid_until = _time(m["until"], "until") if "until" in m else None
+        if valid_until is not None and valid_until <= valid_from:
+            raise EncodingError("until must be later than from")
+        return cls(
+            origin=_text(m["origin"], "origin", MAX_ORIGIN),
+            at=_time(m["at"], "at"),
+            signer=_bin(m["signer"], "signer", 4),
+            name=name,
+            roles=tuple(roles),
+            key=_bin(m["key"], "key", 32),
+            valid_from=valid_from,
+            valid_until=valid_until,
+        )
+
+
+@dataclass(frozen=True)
+class Revocation(_BodyBase):
+    """The operator revokes a registered key: it may sign nothing after this entry."""
+
+    revoked: bytes
+    reason: str | None = None
+
+    KIND: ClassVar[str] = "revoke"
+
+    def to_map(self) -> dict[str, Any]:
+        """The body as a map (before canonical encoding)."""
+        m = self._common_map()
+        m["revoked"] = self.revoked
+        if self.reason is not None:
+            m["reason"] = self.reason
+        return m
+
+    @classmethod
+    def from_map(cls, m: Mapping[str, Any]) -> Revocation:
+        """Validate and build from a decoded body map."""
+        _fields(m, _COMMON | {"revoked"}, {"reason"}, "revoke")
+        return cls(
+            origin=_text(m["origin"], "origin", MAX_ORIGIN),
+            at=_time(m["at"], "at"),
+            signer=_bin(m["signer"], "signer", 4),
+            revoked=_bin(m["revoked"], "revoked", 4),
+            reason=_text(m["reason"], "reason", MAX_REASON) if "reason" in m else None,
+        )
+
+
+@dataclass(frozen=True)
+class PolicyEntry(_BodyBase):
+    """The operator sets the journey policy in force from this entry on."""
+
+    policy: Policy
+
+    KIND: ClassVar[str] = "policy"
+
+    def to_map(self) -> dict[str, Any]:
+        """The body as a map (before canonical encoding)."""
+        m = self._common_map()
+        m["stages"] = self.policy.to_map()
+        return m
+
+    @classmethod
+    def from_map(cls, m: Mapping[str, Any]) -> PolicyEntry:
+        """Validate and build from a decoded body map."""
+        _fields(m, _COMMON | {"stages"}, set(), "policy")
+        return cls(
+            origin=_text(m["origin"], "origin", MAX_ORIGIN),
+            at=_time(m["at"], "at"),
+            signer=_bin(m["signer"], "signer", 4),
+            policy=Policy.from_map(m["stages"]),
+        )
+
+
+Body: TypeAlias = Event | PartyRegistration | Revocation | PolicyEntry
+_KINDS: dict[str, Any] = {c.KIND: c for c in (Event, PartyRegistration, Revocation, PolicyEntry)}
+
+
+def decode_body(body: bytes) -> Body:
+    """Parse and validate entry body bytes; raise :class:`EncodingError` if they are not a valid body."""
+    if not isinstance(body, bytes):
+        raise EncodingError("an entry body must be bytes")
+    if len(body) > MAX_BODY:
+        raise EncodingError(f"entry body of {len(body)} bytes exceeds the limit of {MAX_BODY} bytes")
+    m = encoding.decode(body, max_size=MAX_BODY)
+    if not isinstance(m, dict):
+        raise EncodingError("an entry body must be a map")
+    if m.get("v") != FORMAT_VERSION or isinstance(m.get("v"), bool):
+        raise EncodingError(f"unsupported entry format version {m.get('v')!r} (expected {FORMAT_VERSION})")
+    cls = _KINDS.get(m.get("kind"))  # type: ignore[arg-type]
+    if cls is None:
+        raise EncodingError(f"unknown entry kind {m.get('kind')!r}")
+    parsed: Body = cls.from_map(m)
+    return parsed
+
+
+def leaf_hash_of(body: bytes) -> bytes:
+    """The RFC 9162 leaf hash of an entry body: ``SHA-256(0x00 || body)``."""
+    return hashlib.sha256(b"\x00" + body).digest()
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A signed entry: canonical body bytes and the signer's Ed25519 signature.
+
+    ``index`` is the entry's position in its ledger when it is known.
+    """
+
+    body: bytes
+    signature: bytes
+    index: int | None = None
+
+    @cached_property
+    def leaf_hash(self) -> bytes:
+        """``SHA-256(0x00 || body)``."""
+        return leaf_hash_of(self.body)
+
+    @cached_property
+    def content(self) -> Body:
+        """The parsed body (raises :class:`EncodingError` if it is not valid)."""
+        return decode_body(self.body)
+
+    @property
+    def kind(self) -> str:
+        """``event``, ``party``, ``revoke`` or ``policy``."""
+        return self.content.KIND
+
+    @property
+    def signed_message(self) -> bytes:
+        """The exact bytes the signature covers: ``ENTRY_DOMAIN + body``."""
+        return ENTRY_DOMAIN + self.body
+
+
+def sign_body(content: Body, signer: Signer, index: int | None = None) -> Entry:
+    """Encode ``content`` canonically and sign it with ``signer``, whose key id must be ``content.signer``."""
+    if signer.key_id != content.signer:
+        raise InputError("the signer's key id does not match the signer field of the entry")
+    body = content.encode()
+    signature = signer.sign(ENTRY_DOMAIN + body)
+    if not isinstance(signature, bytes) or len(signature) != 64:
+        raise InputError("the signer returned something other than a 64-byte Ed25519 signature")
+    return Entry(body, signature, index)

@@ -1,0 +1,703 @@
+"""The ledger: an append-only log of signed, hash-chained entries over a :class:`~provchain.store.base.Store`.
+
+>>> import tempfile, os
+>>> from provchain import Ledger, KeyPair
+>>> d = tempfile.mkdtemp()
+>>> op = KeyPair.generate("example.com/acme-ledger")
+>>> led = Ledger.create(os.path.join(d, "ledger.db"), origin="example.com/acme-ledger", operator=op)
+>>> maker = KeyPair.generate("grasse-labs")
+>>> _ = led.register_party("grasse-labs", roles=["origin"], public_key=maker.public_key)
+>>> e = led.append("SERUM-0001", "origin", signer=maker, country="FR", data={"batch": "B-17"})
+>>> [(ev.stage, ev.party, ev.country) for ev in led.history("SERUM-0001")]
+[('origin', 'grasse-labs', 'FR')]
+>>> led.close()
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from . import merkle
+from .checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
+from .entries import (
+    FORMAT_VERSION,
+    Body,
+    Entry,
+    Event,
+    PartyRegistration,
+    PolicyEntry,
+    Revocation,
+    check_country,
+    check_data,
+    check_item,
+    sign_body,
+)
+from .errors import (
+    ConsistencyError,
+    DataError,
+    EncodingError,
+    ForeignLedgerError,
+    InputError,
+    KeyFormatError,
+    OperatorKeyError,
+    StaleHeadError,
+    StorageError,
+    UnknownKeyError,
+)
+from .keys import Signer, format_vkey, parse_vkey
+from .note import new_verifier
+from .policy import DEFAULT_POLICY, Policy, check_name
+from .rules import Head, KeyRecord, Registry
+from .store.base import LedgerMeta, NodeKey, Store, StoredEntry
+from .store.sqlite import SqliteStore
+
+__all__ = ["HistoryEvent", "Ledger", "Time", "now_ms", "to_ms"]
+
+Time = int | datetime
+"""A time: integer milliseconds since 1970 UTC, or a timezone-aware datetime."""
+
+
+def now_ms() -> int:
+    """The current time in integer milliseconds UTC."""
+    return time.time_ns() // 1_000_000
+
+
+def to_ms(value: Time) -> int:
+    """Convert a :data:`Time` to integer milliseconds UTC."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise InputError("a datetime must carry a timezone (use datetime.now(timezone.utc))")
+        return int(value.timestamp() * 1000)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InputError("a time is integer milliseconds since 1970 (UTC) or an aware datetime")
+    return value
+
+
+@dataclass(frozen=True)
+class HistoryEvent:
+    """One event of an item's journey, as :meth:`Ledger.history` returns it."""
+
+    index: int
+    stage: str
+    at: int
+    country: str
+    place: str | None
+    data: Mapping[str, str | int]
+    party: str
+    roles: frozenset[str]
+    key_id: bytes
+    leaf_hash: bytes
+    entry: Entry
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        from .entries import ms_to_iso
+
+        return {
+            "index": self.index,
+            "stage": self.stage,
+            "at": ms_to_iso(self.at),
+            "at_ms": self.at,
+            "country": self.country,
+            "place": self.place,
+            "data": dict(self.data),
+            "party": self.party,
+            "roles": sorted(self.roles),
+            "key_id": self.key_id.hex(),
+            "leaf_hash": self.leaf_hash.hex(),
+        }
+
+
+class Ledger:
+    """An append-only ledger of item journeys.
+
+    Create one with :meth:`create`, open one with :meth:`open`. Operator actions (registering parties,
+    revoking keys, setting the policy, signing checkpoints) need the operator's :class:`Signer`, given to
+    :meth:`create` or :meth:`open`.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        operator: Signer | None = None,
+        *,
+        clock: Callable[[], int] = now_ms,
+    ) -> None:
+        self._store = store
+        meta = store.meta()
+        if meta.format != FORMAT_VERSION:
+            raise ForeignLedgerError(
+                f"ledger format {meta.format} is not supported (expected {FORMAT_VERSION})"
+            )
+        try:
+            op_name, _kid, op_key = parse_vkey(meta.operator_vkey)
+        except KeyFormatError as exc:
+            raise ForeignLedgerError(f"the ledger's operator key is malformed: {exc}") from exc
+        if operator is not None and (operator.public_key != op_key or operator.name != op_name):
+            raise OperatorKeyError(
+                f"the given operator key {format_vkey(operator.name, operator.public_key)} is not this "
+                f"ledger's operator key {meta.operator_vkey}"
+            )
+        self._meta = meta
+        self._operator = operator
+        self._op_name, self._op_key = op_name, op_key
+        self._clock = clock
+        self._registry = Registry(meta.origin, op_name, op_key)
+        self._synced = 0
+        self._frontier: dict[int, tuple[int, bytes]] = {}
+
+    # --- creating and opening -------------------------------------------------------------------
+
+    @classmethod
+    def create(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        origin: str,
+        operator: Signer,
+        policy: Policy = DEFAULT_POLICY,
+        at: Time | None = None,
+        durability: str = "full",
+        clock: Callable[[], int] = now_ms,
+    ) -> Ledger:
+        """Create a ledger file at ``path`` whose first entry is the journey ``policy``.
+
+        ``origin`` names the ledger (e.g. ``example.com/acme-ledger``); it is bound into every entry and
+        checkpoint. The operator key's name must be the origin, so checkpoints verify under it.
+        """
+        from .entries import MAX_ORIGIN, _text
+
+        try:
+            _text(origin, "origin", MAX_ORIGIN, InputError)
+        except InputError:
+            raise
+        if not isinstance(operator, Signer):
+            raise InputError("operator must be a Signer such as a KeyPair")
+        if operator.name != origin:
+            raise InputError(
+                f"the operator key is named {operator.name!r}; it must be named after the ledger origin {origin!r}"
+            )
+        if not isinstance(policy, Policy):
+            raise InputError("policy must be a provchain.policy.Policy")
+        meta = LedgerMeta(FORMAT_VERSION, origin, format_vkey(operator.name, operator.public_key))
+        store = SqliteStore.create(os.fspath(path), meta, durability=durability)
+        led = cls(store, operator, clock=clock)
+        try:
+            led.set_policy(policy, at=at)
+        except BaseException:
+            led.close()
+            Path(path).unlink(missing_ok=True)
+            raise
+        return led
+
+    @classmethod
+    def open(
+        cls,
+        path: str | os.PathLike[str],
+        operator: Signer | None = None,
+        *,
+        readonly: bool = False,
+        durability: str = "full",
+        clock: Callable[[], int] = now_ms,
+    ) -> Ledger:
+        """Open an existing ledger file. ``durability`` is ``full`` (fsync every commit) or ``normal``."""
+        store = SqliteStore.open(os.fspath(path), readonly=readonly, durability=durability)
+        try:
+            return cls(store, operator, clock=clock)
+        except BaseException:
+            store.close()
+            raise
+
+    def close(self) -> None:
+        """Close the ledger's storage."""
+        self._store.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- properties -----------------------------------------------------------------------------
+
+    @property
+    def origin(self) -> str:
+        """The ledger's origin."""
+        return self._meta.origin
+
+    @property
+    def operator_vkey(self) -> str:
+        """The operator's C2SP verifier key, as recorded in the ledger file (verify it out of band)."""
+        return self._meta.operator_vkey
+
+    @property
+    def store(self) -> Store:
+        """The storage backend."""
+        return self._store
+
+    @property
+    def size(self) -> int:
+        """The number of entries."""
+        return self._store.size()
+
+    @property
+    def policy(self) -> Policy:
+        """The journey policy in force."""
+        self._sync(self._store.size())
+        assert self._registry.policy is not None
+        return self._registry.policy
+
+    def parties(self) -> list[KeyRecord]:
+        """Every registered party key, in registration order (revoked ones included)."""
+        self._sync(self._store.size())
+        return self._registry.parties()
+
+    def head(self, item: str) -> Head | None:
+        """The last entry of ``item``'s chain, or None if the item has no events."""
+        return self._store.head(check_item(item))
+
+    def entries(self, start: int = 0, end: int | None = None) -> Iterator[Entry]:
+        """Iterate over entries ``[start, end)`` in log order."""
+        return self._store.entries(start, end)
+
+    def entry(self, index: int) -> Entry:
+        """The entry at ``index``."""
+        if isinstance(index, bool) or not isinstance(index, int) or index < 0:
+            raise InputError("an entry index is a non-negative integer")
+        try:
+            return self._store.entry(index)
+        except IndexError:
+            raise InputError(f"the ledger has {self.size} entries; there is no entry {index}") from None
+
+    # --- internal: registry and tree ------------------------------------------------------------
+
+    def _sync(self, size: int) -> None:
+        """Apply operator entries written since the last sync (by this or another process)."""
+        if size <= self._synced:
+            return
+        for e in self._store.operator_entries(self._synced):
+            assert e.index is not None
+            if e.index >= size:
+                break
+            content = self._registry.check(e, None)
+            self._registry.apply(content, e.index)
+        self._synced = size
+
+    def _reset(self) -> None:
+        """Forget cached state after a failed write (it may describe rolled-back rows)."""
+        self._registry = Registry(self._meta.origin, self._op_name, self._op_key)
+        self._synced = 0
+        self._frontier.clear()
+
+    def _node(self, level: int, idx: int) -> bytes:
+        key = (level, idx)
+        cached = self._frontier.get(level)
+        if cached is not None and cached[0] == idx:
+            return cached[1]
+        found = self._store.nodes([key])
+        if key not in found:
+            raise StorageError(f"the ledger's Merkle tree lacks node {key}; the file is damaged")
+        return found[key]
+
+    def _write_entry(self, index: int, entry: Entry, content: Body) -> None:
+        item = stage = None
+        if isinstance(content, Event):
+            item, stage = content.item, content.stage
+        self._store.add_entry(index, StoredEntry(entry, item, stage, content.at))
+        parents = merkle.parent_hashes(index, entry.leaf_hash, self._node)
+        if parents:
+            self._store.add_nodes(((level, idx), h) for level, idx, h in parents)
+        self._frontier[0] = (index, entry.leaf_hash)
+        for level, idx, h in parents:
+            self._frontier[level] = (idx, h)
+        if not isinstance(content, Event):
+            self._registry.apply(content, index)
+        self._synced = index + 1
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[int]:
+        """A write transaction; yields the current size. Cached state is dropped if it fails."""
+        try:
+            with self._store.transaction():
+                size = self._store.size()
+                self._sync(size)
+                yield size
+        except BaseException:
+            self._reset()
+            raise
+
+    def _operator_signer(self) -> Signer:
+        if self._operator is None:
+            raise OperatorKeyError("this action needs the operator key: open the ledger with operator=...")
+        return self._operator
+
+    def _time(self, at: Time | None) -> int:
+        return self._clock() if at is None else to_ms(at)
+
+    def _append_operator(self, make: Callable[[int, bytes], Body]) -> Entry:
+        op = self._operator_signer()
+        with self._writing() as size:
+            content = make(size, op.key_id)
+            self._registry.check_content(content, None)
+            entry = sign_body(content, op, size)
+            self._write_entry(size, entry, content)
+        return entry
+
+    # --- operator actions -----------------------------------------------------------------------
+
+    def register_party(
+        self,
+        name: str,
+        roles: Sequence[str],
+        public_key: bytes,
+        *,
+        valid_from: Time | None = None,
+        valid_until: Time | None = None,
+        at: Time | None = None,
+    ) -> Entry:
+        """Register a party's key with its roles (operator only). Returns the registration entry.
+
+        The key is valid from ``valid_from`` (default: now) until ``valid_until`` (default: open-ended).
+        A party may hold several keys (rotation: register the new key, then revoke the old one).
+        """
+        from .keys import check_key_name
+
+        try:
+            check_key_name(name)
+        except KeyFormatError as exc:
+            raise InputError(str(exc)) from exc
+        if isinstance(roles, str) or not isinstance(roles, Sequence | set | frozenset) or not roles:
+            raise InputError("roles must be a non-empty list of role names")
+        try:
+            role_list = sorted({check_name(r, "role") for r in roles})
+        except EncodingError as exc:
+            raise InputError(str(exc)) from exc
+        if not isinstance(public_key, bytes) or len(public_key) != 32:
+            raise InputError("public_key must be the party's 32-byte Ed25519 public key")
+        when = self._time(at)
+        start = when if valid_from is None else to_ms(valid_from)
+        until = None if valid_until is None else to_ms(valid_until)
+        if until is not None and until <= start:
+            raise InputError("valid_until must be later than valid_from")
+        return self._append_operator(
+            lambda _size, kid: PartyRegistration(
+                origin=self.origin,
+                at=when,
+                signer=kid,
+                name=name,
+                roles=tuple(role_list),
+                key=public_key,
+                valid_from=start,
+                valid_until=until,
+            )
+        )
+
+    def revoke_party(
+        self, key: str | bytes, *, reason: str | None = None, at: Time | None = None
+    ) -> list[Entry]:
+        """Revoke a party key (operator only): by key id (4 bytes or 8 hex digits), verifier key, or party
+        name (all of that party's active keys). Returns the revocation entries."""
+        if reason is not None and (not isinstance(reason, str) or not reason or len(reason) > 256):
+            raise InputError("reason must be 1 to 256 characters of text")
+        when = self._time(at)
+        written: list[Entry] = []
+        with self._writing():
+            for kid in self._resolve_keys(key):
+                written.append(self._append_operator(self._revocation(kid, when, reason)))
+        return written
+
+    def _revocation(self, kid: bytes, when: int, reason: str | None) -> Callable[[int, bytes], Body]:
+        def make(_size: int, opkid: bytes) -> Body:
+            return Revocation(origin=self.origin, at=when, signer=opkid, revoked=kid, reason=reason)
+
+        return make
+
+    def _resolve_keys(self, key: str | bytes) -> list[bytes]:
+        keys = self._registry.keys
+        if isinstance(key, bytes):
+            if len(key) != 4:
+                raise InputError("a key id is 4 bytes")
+            found = [key] if key in keys else []
+        elif isinstance(key, str) and len(key) == 8 and all(c in "0123456789abcdef" for c in key):
+            found = [bytes.fromhex(key)] if bytes.fromhex(key) in keys else []
+        elif isinstance(key, str) and key.count("+") >= 2:
+            try:
+                found = [parse_vkey(key)[1]]
+            except KeyFormatError as exc:
+                raise InputError(str(exc)) from exc
+            found = [k for k in found if k in keys]
+        elif isinstance(key, str):
+            found = [k for k, r in keys.items() if r.name == key and r.revoked_index is None]
+        else:
+            raise InputError("identify the key by key id, verifier key or party name")
+        if not found:
+            raise UnknownKeyError(f"no active registered key matches {key!r}")
+        return found
+
+    def set_policy(self, policy: Policy, *, at: Time | None = None) -> Entry:
+        """Put a new journey policy in force (operator only)."""
+        if not isinstance(policy, Policy):
+            raise InputError("policy must be a provchain.policy.Policy")
+        when = self._time(at)
+        return self._append_operator(
+            lambda _size, kid: PolicyEntry(origin=self.origin, at=when, signer=kid, policy=policy)
+        )
+
+    # --- events ---------------------------------------------------------------------------------
+
+    def prepare_event(
+        self,
+        item: str,
+        stage: str,
+        signer_key_id: bytes,
+        *,
+        country: str,
+        place: str | None = None,
+        data: Mapping[str, str | int] | None = None,
+        at: Time | None = None,
+    ) -> Event:
+        """Build (but do not sign) the next event of ``item`` against its current head.
+
+        A remote party signs ``ENTRY_DOMAIN + event.encode()`` with its own key and hands the result to
+        :meth:`submit`. Nothing is written.
+        """
+        item = check_item(item)
+        self._sync(self._store.size())
+        head = self._store.head(item)
+        content = self._event(item, stage, signer_key_id, country, place, data, at, head)
+        self._registry.check_content(content, head, now=self._clock())
+        return content
+
+    def _event(
+        self,
+        item: str,
+        stage: str,
+        key_id: bytes,
+        country: str,
+        place: str | None,
+        data: Mapping[str, str | int] | None,
+        at: Time | None,
+        head: Head | None,
+    ) -> Event:
+        if not isinstance(stage, str) or not stage:
+            raise InputError("stage must be a non-empty string")
+        check_country(country)
+        if place is not None:
+            from .entries import MAX_PLACE, _text
+
+            _text(place, "place", MAX_PLACE, DataError)
+        clean = check_data(data) if data is not None else {}
+        ev = Event(
+            origin=self.origin,
+            at=self._time(at),
+            signer=key_id,
+            item=item,
+            stage=stage,
+            country=country,
+            prev=head.leaf_hash if head else None,
+            place=place,
+            data=clean,
+        )
+        ev.encode()  # raises DataError when the body is too large
+        return ev
+
+    def append(
+        self,
+        item: str,
+        stage: str,
+        signer: Signer,
+        *,
+        country: str,
+        place: str | None = None,
+        data: Mapping[str, str | int] | None = None,
+        at: Time | None = None,
+    ) -> Entry:
+        """Record the next event of ``item``, signed by ``signer``; returns the stored entry.
+
+        Refused with a specific :class:`~provchain.errors.ProvchainError` (and nothing written) when the
+        signer is not registered, revoked or outside its validity window, lacks the role the policy
+        demands, the stage may not follow the item's last one, or the input is invalid.
+        """
+        item = check_item(item)
+        if not isinstance(signer, Signer):
+            raise InputError("signer must be a Signer such as a KeyPair")
+        with self._writing() as size:
+            head = self._store.head(item)
+            content = self._event(item, stage, signer.key_id, country, place, data, at, head)
+            self._registry.check_content(content, head, now=self._clock())
+            entry = sign_body(content, signer, size)
+            self._write_entry(size, entry, content)
+        return entry
+
+    def submit(self, entry: Entry) -> Entry:
+        """Append an entry signed elsewhere (a remote party, or the operator's HSM).
+
+        The entry's ``prev`` must name the item's current head: if another event was recorded in
+        between, :class:`StaleHeadError` is raised and nothing is written (prepare and sign it again).
+        """
+        if not isinstance(entry, Entry):
+            raise InputError("submit takes an Entry")
+        content = entry.content
+        with self._writing() as size:
+            head = None
+            if isinstance(content, Event):
+                head = self._store.head(content.item)
+                if (head.leaf_hash if head else None) != content.prev:
+                    raise StaleHeadError(
+                        f"item {content.item!r} has moved on since this event was prepared "
+                        f"(its head is now entry {head.index if head else 'none'}); prepare and sign it again"
+                    )
+            self._registry.check(entry, head, now=self._clock())
+            stored = Entry(entry.body, entry.signature, size)
+            self._write_entry(size, stored, content)
+        return stored
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[Ledger]:
+        """Group many appends into one transaction and one commit.
+
+        Each append inside is still all-or-nothing on its own: a refused append leaves the batch as it
+        was. An exception that leaves the ``with`` block rolls the whole batch back.
+        """
+        try:
+            with self._store.transaction():
+                yield self
+        except BaseException:
+            self._reset()
+            raise
+
+    # --- reading --------------------------------------------------------------------------------
+
+    def history(self, item: str) -> list[HistoryEvent]:
+        """The events of ``item`` in order (empty if the ledger has none)."""
+        item = check_item(item)
+        self._sync(self._store.size())
+        out = []
+        for e in self._store.item_entries(item):
+            ev = e.content
+            assert isinstance(ev, Event) and e.index is not None
+            rec = self._registry.keys.get(ev.signer)
+            out.append(
+                HistoryEvent(
+                    index=e.index,
+                    stage=ev.stage,
+                    at=ev.at,
+                    country=ev.country,
+                    place=ev.place,
+                    data=ev.data,
+                    party=rec.name if rec else ev.signer.hex(),
+                    roles=rec.roles if rec else frozenset(),
+                    key_id=ev.signer,
+                    leaf_hash=e.leaf_hash,
+                    entry=e,
+                )
+            )
+        return out
+
+    # --- Merkle tree and checkpoints ------------------------------------------------------------
+
+    def _reader(self, keys: Sequence[NodeKey]) -> Callable[[int, int], bytes]:
+        found = self._store.nodes(keys)
+
+        def read(level: int, idx: int) -> bytes:
+            try:
+                return found[(level, idx)]
+            except KeyError:
+                raise StorageError(
+                    f"the ledger's Merkle tree lacks node {(level, idx)}; the file is damaged"
+                ) from None
+
+        return read
+
+    def _size_arg(self, size: int | None, what: str = "size") -> int:
+        current = self._store.size()
+        if size is None:
+            return current
+        if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= current:
+            raise InputError(f"{what} must be an integer from 0 to the ledger size {current}")
+        return size
+
+    def root(self, size: int | None = None) -> bytes:
+        """The Merkle root of the first ``size`` entries (default: all)."""
+        n = self._size_arg(size)
+        keys = merkle.subtree_nodes(0, n) if n else []
+        return merkle.root_from(n, self._reader(keys))
+
+    def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
+        """The RFC 9162 inclusion proof of entry ``index`` in the tree of ``size`` entries."""
+        n = self._size_arg(size)
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < n:
+            raise InputError(f"index must be an entry index below the tree size {n}")
+        keys = merkle.inclusion_nodes(index, n)
+        return merkle.inclusion_proof_from(index, n, self._reader(keys))
+
+    def consistency_proof(self, size1: int, size2: int | None = None) -> list[bytes]:
+        """The RFC 9162 consistency proof from ``size1`` entries to ``size2`` (default: all)."""
+        n2 = self._size_arg(size2, "size2")
+        if isinstance(size1, bool) or not isinstance(size1, int) or not 0 <= size1 <= n2:
+            raise InputError(f"size1 must be an integer from 0 to size2 ({n2})")
+        if size1 == 0 or size1 == n2:
+            return []
+        keys = merkle.consistency_nodes(size1, n2)
+        return merkle.consistency_proof_from(size1, n2, self._reader(keys))
+
+    def checkpoint(self) -> bytes:
+        """Sign a checkpoint of the current tree with the operator key, store it and return the note.
+
+        Before signing, the new tree is proven consistent with the latest stored checkpoint, so the
+        ledger never signs two inconsistent checkpoints.
+        """
+        op = self._operator_signer()
+        with self._writing() as size:
+            latest = self._store.latest_checkpoint()
+            if latest is not None:
+                old = self._open_checkpoint(latest[1])
+                if old.size > size:
+                    raise ConsistencyError(
+                        f"the ledger holds {size} entries, fewer than its last checkpoint ({old.size}): "
+                        "it was truncated or rolled back"
+                    )
+                if self.root(old.size) != old.root:
+                    raise ConsistencyError(
+                        f"the ledger's tree at size {old.size} no longer matches its last checkpoint: "
+                        "history was rewritten"
+                    )
+            cp = Checkpoint(self.origin, size, self.root(size))
+            note = sign_checkpoint(cp, op)
+            self._store.add_checkpoint(size, note)
+        return note
+
+    def _open_checkpoint(self, note: bytes) -> Checkpoint:
+        cp, _ = open_checkpoint(note, self.origin, new_verifier(self.operator_vkey))
+        return cp
+
+    def latest_checkpoint(self) -> bytes | None:
+        """The most recent stored checkpoint note, or None."""
+        latest = self._store.latest_checkpoint()
+        return None if latest is None else latest[1]
+
+    def check_consistency(self, old_note: bytes) -> Checkpoint:
+        """Verify that this ledger extends an older checkpoint (signed by the operator).
+
+        Returns the old checkpoint; raises :class:`ConsistencyError` if the ledger was truncated or its
+        history rewritten, :class:`CheckpointError` if the note is not this ledger's.
+        """
+        if not isinstance(old_note, bytes):
+            raise InputError("a checkpoint note is bytes")
+        old = self._open_checkpoint(old_note)
+        size = self._store.size()
+        if old.size > size:
+            raise ConsistencyError(
+                f"the checkpoint is for {old.size} entries but the ledger holds only {size}: "
+                "it was truncated or rolled back"
+            )
+        proof = self.consistency_proof(old.size, size)
+        merkle.verify_consistency(old.size, size, proof, old.root, self.root(size))
+        return old

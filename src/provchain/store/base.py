@@ -1,0 +1,105 @@
+"""The narrow storage interface that the ledger, the prover and the auditor use.
+
+Nothing outside ``provchain.store`` speaks SQL. A backend stores entries in append order, the Merkle
+tree's complete-subtree hashes (level >= 1; level-0 nodes are the entries' leaf hashes), and signed
+checkpoints. Writes happen only inside :meth:`Store.transaction`, which is atomic: everything written in
+it lands together or not at all, and no other writer can interleave.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Protocol
+
+from ..entries import Entry
+from ..rules import Head
+
+__all__ = ["LedgerMeta", "NodeKey", "Store", "StoredEntry"]
+
+NodeKey = tuple[int, int]
+"""``(level, index)`` of a complete subtree: it covers leaves ``[index << level, (index + 1) << level)``."""
+
+
+@dataclass(frozen=True)
+class LedgerMeta:
+    """What a ledger file says about itself (untrusted until verified against the operator key)."""
+
+    format: int
+    origin: str
+    operator_vkey: str
+
+
+@dataclass(frozen=True)
+class StoredEntry:
+    """An entry with the columns a store keeps beside it."""
+
+    entry: Entry
+    item: str | None
+    stage: str | None
+    at: int
+
+
+class Store(Protocol):
+    """Storage for one ledger."""
+
+    def meta(self) -> LedgerMeta:
+        """The ledger's metadata."""
+        ...
+
+    def size(self) -> int:
+        """The number of entries (the tree size). O(1) or O(log n); never a scan."""
+        ...
+
+    def entry(self, index: int) -> Entry:
+        """The entry at ``index`` (raises :class:`IndexError` when there is none)."""
+        ...
+
+    def entries(self, start: int = 0, end: int | None = None) -> Iterator[Entry]:
+        """Entries ``[start, end)`` in order, streamed."""
+        ...
+
+    def item_entries(self, item: str) -> list[Entry]:
+        """The entries of one item, in order."""
+        ...
+
+    def head(self, item: str) -> Head | None:
+        """The last entry of ``item``'s chain, or None."""
+        ...
+
+    def operator_entries(self, start: int = 0) -> Iterator[Entry]:
+        """Entries at index >= ``start`` that are not events (registrations, revocations, policies)."""
+        ...
+
+    def nodes(self, keys: Iterable[NodeKey]) -> dict[NodeKey, bytes]:
+        """The hashes of the given complete subtrees (level 0: leaf hashes); missing keys are absent."""
+        ...
+
+    def checkpoints(self) -> Iterator[tuple[int, bytes]]:
+        """Stored signed checkpoints ``(size, note)``, oldest first."""
+        ...
+
+    def latest_checkpoint(self) -> tuple[int, bytes] | None:
+        """The stored checkpoint with the largest size, or None."""
+        ...
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """An atomic write transaction (exclusive among writers); nests as a savepoint."""
+        ...
+
+    def add_entry(self, index: int, stored: StoredEntry) -> None:
+        """Write one entry (inside a transaction)."""
+        ...
+
+    def add_nodes(self, nodes: Iterable[tuple[NodeKey, bytes]]) -> None:
+        """Write complete-subtree hashes of level >= 1 (inside a transaction)."""
+        ...
+
+    def add_checkpoint(self, size: int, note: bytes) -> None:
+        """Write a signed checkpoint (inside a transaction)."""
+        ...
+
+    def close(self) -> None:
+        """Release the storage."""
+        ...

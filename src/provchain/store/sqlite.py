@@ -1,0 +1,378 @@
+"""The SQLite store: one file per ledger, WAL mode, one IMMEDIATE transaction per append.
+
+The schema is created through sqlite-utils; the hot path uses the connection directly. SQLite's
+locking serializes writers across processes: an append reads the item's head and writes the new entry
+inside one ``BEGIN IMMEDIATE`` transaction, so the compare-and-swap on the head cannot be raced.
+A writer that finds the database locked waits (SQLite's busy handler) and retries, for at most
+``busy_timeout`` seconds in all, then gets :class:`LedgerBusyError`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from ..entries import Entry
+from ..errors import (
+    ForeignLedgerError,
+    LedgerBusyError,
+    LedgerExistsError,
+    LedgerNotFoundError,
+    StorageError,
+)
+from ..rules import Head
+from .base import LedgerMeta, NodeKey, StoredEntry
+
+__all__ = ["SCHEMA_VERSION", "SqliteStore"]
+
+SCHEMA_VERSION = 1
+_LEVEL_SHIFT = 40  # node id = level << 40 | index; a ledger holds < 2**40 entries
+_APP_ID = 0x50435631  # "PCV1", in the SQLite header's application_id
+
+
+def _node_id(level: int, index: int) -> int:
+    return (level << _LEVEL_SHIFT) | index
+
+
+def _translate(exc: sqlite3.Error, what: str) -> Exception:
+    msg = str(exc)
+    low = msg.lower()
+    if "locked" in low or "busy" in low:
+        return LedgerBusyError(f"{what}: the ledger stayed locked by other writers; try again")
+    if "full" in low:
+        return StorageError(f"{what}: the disk or the ledger's size limit is full; nothing was written")
+    if "readonly" in low or "read-only" in low:
+        return StorageError(f"{what}: the ledger file is read-only; nothing was written")
+    if "not a database" in low or "malformed" in low or "no such table" in low:
+        return ForeignLedgerError(f"{what}: the file is not a provchain ledger or is damaged ({msg})")
+    return StorageError(f"{what}: {msg}")
+
+
+class SqliteStore:
+    """A ledger stored in one SQLite file."""
+
+    def __init__(self, conn: sqlite3.Connection, path: str, busy_timeout: float) -> None:
+        self._conn = conn
+        self._db = sqlite_utils.Database(conn)
+        self.path = path
+        self._busy_timeout = busy_timeout
+        self._depth = 0
+        self._meta: LedgerMeta | None = None
+
+    # --- opening ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _connect(path: str, readonly: bool, busy_timeout: float) -> sqlite3.Connection:
+        uri = f"file:{Path(path).resolve()}?mode={'ro' if readonly else 'rw'}"
+        try:
+            conn = sqlite3.connect(
+                uri, uri=True, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as exc:
+            raise _translate(exc, f"cannot open {path}") from exc
+        return conn
+
+    @classmethod
+    def create(
+        cls, path: str, meta: LedgerMeta, *, durability: str = "full", busy_timeout: float = 10.0
+    ) -> SqliteStore:
+        """Create a new ledger file; :class:`LedgerExistsError` if ``path`` exists."""
+        p = Path(path)
+        if p.exists():
+            raise LedgerExistsError(f"{path} already exists; open it instead of creating it")
+        try:
+            p.touch(exist_ok=False)
+        except OSError as exc:
+            raise StorageError(f"cannot create {path}: {exc.strerror}") from exc
+        conn = cls._connect(path, False, busy_timeout)
+        store = cls(conn, path, busy_timeout)
+        try:
+            store._pragmas(durability)
+            store._create_schema(meta)
+        except BaseException:
+            conn.close()
+            p.unlink(missing_ok=True)
+            raise
+        return store
+
+    @classmethod
+    def open(
+        cls,
+        path: str,
+        *,
+        readonly: bool = False,
+        durability: str = "full",
+        busy_timeout: float = 10.0,
+    ) -> SqliteStore:
+        """Open an existing ledger file."""
+        p = Path(path)
+        if not p.exists():
+            raise LedgerNotFoundError(f"no ledger at {path}")
+        if p.is_dir():
+            raise ForeignLedgerError(f"{path} is a directory, not a ledger file")
+        with p.open("rb") as f:
+            header = f.read(16)
+        if header != b"SQLite format 3\x00":
+            raise ForeignLedgerError(f"{path} is not a provchain ledger (not an SQLite database)")
+        conn = cls._connect(path, readonly, busy_timeout)
+        store = cls(conn, path, busy_timeout)
+        try:
+            store._pragmas(durability, readonly=readonly)
+            store.meta()
+        except BaseException:
+            conn.close()
+            raise
+        return store
+
+    def _pragmas(self, durability: str, readonly: bool = False) -> None:
+        if durability not in ("full", "normal"):
+            raise ValueError("durability must be 'full' or 'normal'")
+        try:
+            if not readonly:
+                self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute(f"PRAGMA synchronous={'FULL' if durability == 'full' else 'NORMAL'}")
+            self._conn.execute("PRAGMA cache_size=-32768")
+            self._conn.execute("PRAGMA foreign_keys=OFF")
+        except sqlite3.Error as exc:
+            raise _translate(exc, f"cannot open {self.path}") from exc
+
+    def _create_schema(self, meta: LedgerMeta) -> None:
+        db = self._db
+        with self.transaction():
+            self._conn.execute(f"PRAGMA application_id={_APP_ID}")
+            db.table("meta").create({"key": str, "value": str}, pk="key", not_null={"value"})
+            db.table("entries").create(
+                {
+                    "idx": int,
+                    "kind": str,
+                    "item": str,
+                    "stage": str,
+                    "at": int,
+                    "leaf": bytes,
+                    "body": bytes,
+                    "sig": bytes,
+                },
+                pk="idx",
+                not_null={"kind", "at", "leaf", "body", "sig"},
+            )
+            self._conn.execute("CREATE INDEX entries_item ON entries(item, idx) WHERE item IS NOT NULL")
+            self._conn.execute("CREATE INDEX entries_operator ON entries(idx) WHERE kind != 'event'")
+            db.table("nodes").create({"id": int, "hash": bytes}, pk="id", not_null={"hash"})
+            db.table("checkpoints").create({"size": int, "note": bytes}, pk="size", not_null={"note"})
+            db.table("meta").insert_all(
+                [
+                    {"key": "format", "value": str(meta.format)},
+                    {"key": "schema", "value": str(SCHEMA_VERSION)},
+                    {"key": "origin", "value": meta.origin},
+                    {"key": "operator", "value": meta.operator_vkey},
+                ]
+            )
+
+    # --- metadata -----------------------------------------------------------------------------
+
+    def meta(self) -> LedgerMeta:
+        """The ledger's metadata (read once, then cached)."""
+        if self._meta is None:
+            try:
+                rows = dict(self._conn.execute("SELECT key, value FROM meta").fetchall())
+                app_id = self._conn.execute("PRAGMA application_id").fetchone()[0]
+            except sqlite3.Error as exc:
+                raise ForeignLedgerError(f"{self.path} is not a provchain ledger ({exc})") from exc
+            if app_id != _APP_ID or not {"format", "origin", "operator", "schema"} <= set(rows):
+                raise ForeignLedgerError(f"{self.path} is an SQLite database, but not a provchain ledger")
+            if rows["schema"] != str(SCHEMA_VERSION):
+                raise ForeignLedgerError(
+                    f"{self.path} uses ledger schema {rows['schema']}; this provchain reads {SCHEMA_VERSION}"
+                )
+            self._meta = LedgerMeta(int(rows["format"]), rows["origin"], rows["operator"])
+        return self._meta
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def _query(self, sql: str, args: tuple[object, ...] = ()) -> list[Any]:
+        try:
+            return self._conn.execute(sql, args).fetchall()
+        except sqlite3.Error as exc:
+            raise _translate(exc, "cannot read the ledger") from exc
+
+    def size(self) -> int:
+        """The number of entries (``MAX(idx) + 1``: a B-tree lookup, not a count)."""
+        row = self._query("SELECT MAX(idx) FROM entries")[0]
+        return 0 if row[0] is None else int(row[0]) + 1
+
+    def entry(self, index: int) -> Entry:
+        """The entry at ``index``."""
+        rows = self._query("SELECT body, sig FROM entries WHERE idx = ?", (index,))
+        if not rows:
+            raise IndexError(f"the ledger has no entry {index}")
+        body, sig = rows[0]
+        return Entry(bytes(body), bytes(sig), index)
+
+    def entries(self, start: int = 0, end: int | None = None, *, chunk: int = 2000) -> Iterator[Entry]:
+        """Entries ``[start, end)`` in order, read in chunks so memory stays flat."""
+        pos = start
+        while end is None or pos < end:
+            limit = chunk if end is None else min(chunk, end - pos)
+            rows = self._query(
+                "SELECT idx, body, sig FROM entries WHERE idx >= ? ORDER BY idx LIMIT ?", (pos, limit)
+            )
+            if not rows:
+                return
+            for idx, body, sig in rows:
+                yield Entry(bytes(body), bytes(sig), int(idx))
+            pos = int(rows[-1][0]) + 1
+
+    def item_entries(self, item: str) -> list[Entry]:
+        """The entries of ``item`` in order."""
+        rows = self._query("SELECT idx, body, sig FROM entries WHERE item = ? ORDER BY idx", (item,))
+        return [Entry(bytes(b), bytes(s), int(i)) for i, b, s in rows]
+
+    def head(self, item: str) -> Head | None:
+        """The last entry of ``item``."""
+        rows = self._query(
+            "SELECT idx, leaf, stage, at FROM entries WHERE item = ? ORDER BY idx DESC LIMIT 1", (item,)
+        )
+        if not rows:
+            return None
+        idx, leaf, stage, at = rows[0]
+        return Head(int(idx), bytes(leaf), str(stage), int(at))
+
+    def operator_entries(self, start: int = 0) -> Iterator[Entry]:
+        """Registrations, revocations and policies at index >= ``start``."""
+        rows = self._query(
+            "SELECT idx, body, sig FROM entries WHERE kind != 'event' AND idx >= ? ORDER BY idx", (start,)
+        )
+        for idx, body, sig in rows:
+            yield Entry(bytes(body), bytes(sig), int(idx))
+
+    def nodes(self, keys: Iterable[NodeKey]) -> dict[NodeKey, bytes]:
+        """Complete-subtree hashes; level 0 comes from the entries' leaf hashes."""
+        keys = list(keys)
+        out: dict[NodeKey, bytes] = {}
+        leaves = [i for lvl, i in keys if lvl == 0]
+        inner = {_node_id(lvl, i): (lvl, i) for lvl, i in keys if lvl > 0}
+        for start in range(0, len(leaves), 500):
+            part = leaves[start : start + 500]
+            q = f"SELECT idx, leaf FROM entries WHERE idx IN ({','.join('?' * len(part))})"
+            for idx, leaf in self._query(q, tuple(part)):
+                out[(0, int(idx))] = bytes(leaf)
+        ids = list(inner)
+        for start in range(0, len(ids), 500):
+            part = ids[start : start + 500]
+            q = f"SELECT id, hash FROM nodes WHERE id IN ({','.join('?' * len(part))})"
+            for nid, h in self._query(q, tuple(part)):
+                out[inner[int(nid)]] = bytes(h)
+        return out
+
+    def checkpoints(self) -> Iterator[tuple[int, bytes]]:
+        """Stored checkpoints, smallest size first."""
+        for size, note in self._query("SELECT size, note FROM checkpoints ORDER BY size"):
+            yield int(size), bytes(note)
+
+    def latest_checkpoint(self) -> tuple[int, bytes] | None:
+        """The stored checkpoint with the largest size."""
+        rows = self._query("SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1")
+        if not rows:
+            return None
+        return int(rows[0][0]), bytes(rows[0][1])
+
+    # --- writing ------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT``; inside an open transaction, a savepoint."""
+        if self._depth:
+            name = f"sp{self._depth}"
+            self._exec(f"SAVEPOINT {name}", "cannot write")
+            self._depth += 1
+            try:
+                yield
+            except BaseException:
+                self._depth -= 1
+                self._rollback(f"ROLLBACK TO {name}")
+                self._exec(f"RELEASE {name}", "cannot write")
+                raise
+            self._depth -= 1
+            self._exec(f"RELEASE {name}", "cannot write")
+            return
+        self._begin()
+        self._depth = 1
+        try:
+            yield
+        except BaseException:
+            self._depth = 0
+            self._rollback("ROLLBACK")
+            raise
+        self._depth = 0
+        try:
+            self._conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._rollback("ROLLBACK")
+            raise _translate(exc, "cannot commit") from exc
+
+    def _begin(self) -> None:
+        deadline = time.monotonic() + self._busy_timeout
+        delay = 0.005
+        while True:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                low = str(exc).lower()
+                if ("locked" not in low and "busy" not in low) or time.monotonic() >= deadline:
+                    raise _translate(exc, "cannot start a write") from exc
+                time.sleep(delay)
+                delay = min(delay * 2, 0.1)
+
+    def _rollback(self, sql: str) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self._conn.execute(sql)
+
+    def _exec(self, sql: str, what: str) -> None:
+        try:
+            self._conn.execute(sql)
+        except sqlite3.Error as exc:
+            raise _translate(exc, what) from exc
+
+    def add_entry(self, index: int, stored: StoredEntry) -> None:
+        """Insert one entry row."""
+        e = stored.entry
+        try:
+            self._conn.execute(
+                "INSERT INTO entries (idx, kind, item, stage, at, leaf, body, sig) VALUES (?,?,?,?,?,?,?,?)",
+                (index, e.kind, stored.item, stored.stage, stored.at, e.leaf_hash, e.body, e.signature),
+            )
+        except sqlite3.Error as exc:
+            raise _translate(exc, "cannot write the entry") from exc
+
+    def add_nodes(self, nodes: Iterable[tuple[NodeKey, bytes]]) -> None:
+        """Insert complete-subtree hashes (level >= 1)."""
+        try:
+            self._conn.executemany(
+                "INSERT INTO nodes (id, hash) VALUES (?, ?)",
+                [(_node_id(lvl, i), h) for (lvl, i), h in nodes],
+            )
+        except sqlite3.Error as exc:
+            raise _translate(exc, "cannot write the Merkle tree") from exc
+
+    def add_checkpoint(self, size: int, note: bytes) -> None:
+        """Insert a signed checkpoint."""
+        try:
+            self._conn.execute("INSERT OR REPLACE INTO checkpoints (size, note) VALUES (?, ?)", (size, note))
+        except sqlite3.Error as exc:
+            raise _translate(exc, "cannot write the checkpoint") from exc
+
+    def set_max_pages(self, pages: int) -> None:
+        """Cap the database file at ``pages`` pages (SQLite ``max_page_count``), e.g. to test a full disk."""
+        self._exec(f"PRAGMA max_page_count={int(pages)}", "cannot set the size limit")
+
+    def close(self) -> None:
+        """Close the connection."""
+        with contextlib.suppress(sqlite3.Error):
+            self._conn.close()

@@ -1,0 +1,79 @@
+"""Shared fixtures: real keys, real SQLite ledgers in temporary folders."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from provchain.keys import KeyPair
+from provchain.ledger import Ledger
+
+ORIGIN = "example.com/acme-ledger"
+T0 = 1_760_000_000_000  # 2025-10-09T08:53:20Z, a fixed start for deterministic journeys
+HOUR = 3_600_000
+
+
+class Clock:
+    """A controllable clock in milliseconds."""
+
+    def __init__(self, now: int) -> None:
+        self.now = now
+
+    def __call__(self) -> int:
+        return self.now
+
+
+@pytest.fixture
+def operator() -> KeyPair:
+    return KeyPair.from_seed(ORIGIN, bytes(range(32)))
+
+
+@pytest.fixture
+def parties() -> dict[str, KeyPair]:
+    names = {
+        "origin": "grasse-labs",
+        "customs": "shanghai-customs-broker",
+        "warehouse": "hz-bonded-wh-3",
+        "appraiser": "cciq-inspection",
+        "courier": "sf-express",
+    }
+    return {
+        role: KeyPair.from_seed(name, bytes([i + 1]) * 32) for i, (role, name) in enumerate(names.items())
+    }
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(T0 + 100 * HOUR)
+
+
+@pytest.fixture
+def ledger_path(tmp_path: Path) -> Path:
+    return tmp_path / "ledger.db"
+
+
+@pytest.fixture
+def ledger(
+    ledger_path: Path, operator: KeyPair, parties: dict[str, KeyPair], clock: Clock
+) -> Iterator[Ledger]:
+    led = Ledger.create(ledger_path, origin=ORIGIN, operator=operator, at=T0, clock=clock)
+    for role, kp in parties.items():
+        led.register_party(kp.name, roles=[role], public_key=kp.public_key, at=T0, valid_from=T0)
+    yield led
+    led.close()
+
+
+def journey(led: Ledger, parties: dict[str, KeyPair], item: str, start: int = T0 + HOUR) -> None:
+    """Record the six-event cross-border journey of ``item``."""
+    steps = [
+        ("origin", "origin", "FR", "Grasse", {"batch": "B-2025-17"}),
+        ("import", "customs", "CN", "Shanghai Yangshan port", {"declaration": "310120251234567"}),
+        ("warehouse", "warehouse", "CN", "Hangzhou bonded zone WH3", {"bin": "A-07"}),
+        ("warehouse", "warehouse", "CN", "Hangzhou bonded zone WH3", {"bin": "C-11"}),
+        ("appraisal", "appraiser", "CN", "Hangzhou", {"certificate": "CCIQ-2025-0042", "verdict": "genuine"}),
+        ("delivery", "courier", "CN", "Beijing", {"waybill": "SF1234567890"}),
+    ]
+    for n, (stage, role, country, place, data) in enumerate(steps):
+        led.append(item, stage, parties[role], country=country, place=place, data=data, at=start + n * HOUR)
