@@ -1,66 +1,19 @@
-"""The ``provchain`` command line: a thin skin over the Python API.
-
-Each command parses its flags, calls one public function and renders the result. One boundary
-(:class:`_Group`) turns every :class:`~provchain.errors.ProvchainError` into one line on stderr and an
-exit status: 1 when something was checked and found wrong (a :class:`VerificationError`), 2 when the
-command could not run (unreadable input, missing ledger, bad argument).
-"""
+"""Commands for keys, ledgers, parties and events."""
 
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
-from . import __version__
-from .entries import ms_to_iso
-from .errors import InputError, KeyFileError, ProvchainError, VerificationError
-from .keys import KeyPair, parse_vkey
-from .ledger import Ledger
-
-__all__ = ["main"]
-
-EXIT_FINDINGS = 1
-EXIT_CANNOT_RUN = 2
-
-
-def _fail(message: str, code: int) -> NoReturn:
-    click.echo(f"provchain: error: {message}", err=True)
-    sys.exit(code)
-
-
-class _Group(click.Group):
-    """Turns provchain errors into one line on stderr and an exit status; never a traceback."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except VerificationError as exc:
-            _fail(str(exc), EXIT_FINDINGS)
-        except ProvchainError as exc:
-            _fail(str(exc), EXIT_CANNOT_RUN)
-        except KeyboardInterrupt:
-            _fail("interrupted", 130)
-        except OSError as exc:
-            _fail(f"{exc.strerror or exc}{': ' + str(exc.filename) if exc.filename else ''}", EXIT_CANNOT_RUN)
-
-
-def parse_time(text: str | None) -> int | None:
-    """Parse ISO 8601 text (a time without offset is taken as UTC) into milliseconds."""
-    if text is None:
-        return None
-    try:
-        dt = datetime.fromisoformat(text)
-    except ValueError:
-        raise InputError(f"{text!r} is not an ISO 8601 time such as 2026-11-23T10:00:00Z") from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return int(dt.timestamp() * 1000)
+from ..entries import ms_to_iso
+from ..errors import InputError
+from ..keys import KeyPair, parse_vkey
+from ..ledger import Ledger
+from . import PASSPHRASE, _Group, cli, load_key, parse_time, render_journey
 
 
 def _parse_data(pairs: Sequence[str]) -> dict[str, str | int]:
@@ -73,24 +26,6 @@ def _parse_data(pairs: Sequence[str]) -> dict[str, str | int]:
             raise InputError(f"--data names {key!r} twice")
         data[key] = value
     return data
-
-
-def _load_key(path: str, passphrase: str | None) -> KeyPair:
-    return KeyPair.load(path, passphrase or None)
-
-
-PASSPHRASE = click.option(
-    "--passphrase",
-    envvar="PROVCHAIN_PASSPHRASE",
-    default=None,
-    help="Passphrase of the key file (or set PROVCHAIN_PASSPHRASE).",
-)
-
-
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="provchain")
-def cli() -> None:
-    """Tamper-evident journeys of physical items: record, prove, scan and audit."""
 
 
 # --- keys and ledgers ---------------------------------------------------------------------------
@@ -123,7 +58,7 @@ def init(ledger: str, origin: str, operator_key: str, passphrase: str | None) ->
     if Path(ledger).exists():
         raise InputError(f"{ledger} already exists; not overwriting it")
     if Path(operator_key).exists():
-        op = _load_key(operator_key, passphrase)
+        op = load_key(operator_key, passphrase)
     else:
         op = KeyPair.generate(origin)
         op.save(operator_key, passphrase or None)
@@ -168,7 +103,7 @@ def party_add(
     vname, kid, pub = parse_vkey(vkey)
     if name is not None and name != vname:
         raise InputError(f"--name {name!r} does not match the verifier key's name {vname!r}")
-    op = _load_key(operator_key, passphrase)
+    op = load_key(operator_key, passphrase)
     with Ledger.open(ledger, operator=op) as led:
         entry = led.register_party(
             vname,
@@ -177,9 +112,7 @@ def party_add(
             valid_from=parse_time(valid_from),
             valid_until=parse_time(valid_until),
         )
-    click.echo(
-        f"registered {vname} (key {kid.hex()}, roles: {', '.join(sorted(roles))}) as entry {entry.index}"
-    )
+    click.echo(f"registered {vname} (key {kid.hex()}, roles: {', '.join(sorted(roles))}) as entry {entry.index}")
 
 
 @party.command("list")
@@ -214,11 +147,9 @@ def party_list(ledger: str, as_json: bool) -> None:
 @click.option("--operator-key", "operator_key", required=True, type=click.Path(dir_okay=False))
 @click.option("--reason", default=None)
 @PASSPHRASE
-def party_revoke(
-    ledger: str, key: str, operator_key: str, reason: str | None, passphrase: str | None
-) -> None:
+def party_revoke(ledger: str, key: str, operator_key: str, reason: str | None, passphrase: str | None) -> None:
     """Revoke a party key: KEY is a key id (8 hex digits), a verifier key, or a party name (all its keys)."""
-    op = _load_key(operator_key, passphrase)
+    op = load_key(operator_key, passphrase)
     with Ledger.open(ledger, operator=op) as led:
         for e in led.revoke_party(key, reason=reason):
             click.echo(f"revoked key {e.content.revoked.hex()} as entry {e.index}")  # type: ignore[union-attr]
@@ -231,9 +162,7 @@ def party_revoke(
 @click.argument("ledger", type=click.Path(dir_okay=False))
 @click.argument("item")
 @click.argument("stage")
-@click.option(
-    "--key", "key_path", required=True, type=click.Path(dir_okay=False), help="The party's key file."
-)
+@click.option("--key", "key_path", required=True, type=click.Path(dir_okay=False), help="The party's key file.")
 @click.option("--country", required=True, help="ISO 3166-1 alpha-2 code of where it happened, e.g. CN.")
 @click.option("--place", default=None, help="Where it happened, in words.")
 @click.option("--at", default=None, help="ISO 8601 time (default: now; no offset means UTC).")
@@ -251,12 +180,10 @@ def record(
     passphrase: str | None,
 ) -> None:
     """Record the next event of ITEM's journey, signed with --key."""
-    signer = _load_key(key_path, passphrase)
+    signer = load_key(key_path, passphrase)
     parsed = _parse_data(data)
     with Ledger.open(ledger) as led:
-        entry = led.append(
-            item, stage, signer, country=country, place=place, data=parsed or None, at=parse_time(at)
-        )
+        entry = led.append(item, stage, signer, country=country, place=place, data=parsed or None, at=parse_time(at))
     click.echo(f"recorded {stage} of {item} as entry {entry.index} ({entry.leaf_hash.hex()[:16]})")
 
 
@@ -274,73 +201,3 @@ def history(ledger: str, item: str, as_json: bool) -> None:
     if not events:
         raise InputError(f"the ledger has no events for item {item!r}")
     click.echo(render_journey(item, [e.to_json() for e in events]))
-
-
-def render_journey(item: str, events: Sequence[dict[str, Any]]) -> str:
-    """A readable table of a journey (shared by ``history`` and ``scan``)."""
-    lines = [f"Item {item}"]
-    header = (
-        f"  {'#':>2}  {'stage':<10} {'party':<24} {'role':<10} {'ctry':<4} {'time (UTC)':<20} place / data"
-    )
-    lines.append(header)
-    lines.append("  " + "-" * (len(header) - 2))
-    for n, e in enumerate(events, 1):
-        when = e["at"].replace("T", " ")[:19]
-        role = ",".join(e.get("roles") or ()) or "-"
-        detail = e.get("place") or ""
-        if e.get("data"):
-            kv = ", ".join(f"{k}={v}" for k, v in sorted(e["data"].items()))
-            detail = f"{detail}; {kv}" if detail else kv
-        lines.append(
-            f"  {n:>2}  {e['stage']:<10} {e['party']:<24} {role:<10} {e['country']:<4} {when:<20} {detail}"
-        )
-    return "\n".join(lines)
-
-
-# --- audit ----------------------------------------------------------------------------------------
-
-
-@cli.command()
-@click.argument("ledger", type=click.Path(dir_okay=False))
-@click.option("--operator", "operator_vkey", required=True, help="The operator's verifier key (pinned).")
-@click.option(
-    "--json",
-    "json_path",
-    default=None,
-    type=click.Path(dir_okay=False),
-    help="Also write a JSON report to this file ('-' for stdout).",
-)
-def audit(ledger: str, operator_vkey: str, json_path: str | None) -> None:
-    """Replay LEDGER and check everything. Exit 0 clean, 1 findings, 2 cannot run."""
-    from .audit import audit_path
-
-    report = audit_path(ledger, operator_vkey)
-    if json_path == "-":
-        click.echo(json.dumps(report.to_json(), indent=2))
-    else:
-        if json_path:
-            Path(json_path).write_text(json.dumps(report.to_json(), indent=2) + "\n")
-        click.echo(report.summary())
-    sys.exit(0 if report.clean else EXIT_FINDINGS)
-
-
-# --- demo -----------------------------------------------------------------------------------------
-
-
-@cli.command()
-@click.argument("directory", required=False, type=click.Path(file_okay=False))
-def demo(directory: str | None) -> None:
-    """Run the whole story in a fresh folder: a journey recorded, its code written, scanned and verified,
-    and a forged copy refused."""
-    from .demo import run_demo
-
-    ok = run_demo(directory, click.echo)
-    sys.exit(0 if ok else EXIT_FINDINGS)
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    """Entry point of the ``provchain`` command."""
-    try:
-        cli.main(args=list(argv) if argv is not None else None, prog_name="provchain")
-    except KeyFileError as exc:  # pragma: no cover - raised before a command runs
-        _fail(str(exc), EXIT_CANNOT_RUN)
