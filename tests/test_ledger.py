@@ -1,0 +1,449 @@
+"""The Ledger API: journeys, refusals with specific errors, nothing written on failure."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import HOUR, ORIGIN, T0, Clock, journey
+
+from provchain import KeyPair, Ledger, Policy
+from provchain import errors as E
+from provchain.entries import ENTRY_DOMAIN, Event, PartyRegistration, sign_body
+from provchain.keys import verify_signature
+
+
+def snapshot(led: Ledger) -> tuple[int, bytes, int]:
+    """Everything that must not change after a refused write."""
+    return led.size, led.root(), len(led.parties())
+
+
+def test_full_journey(ledger: Ledger, parties: dict[str, KeyPair]) -> None:
+    journey(ledger, parties, "SERUM-0001")
+    hist = ledger.history("SERUM-0001")
+    assert [e.stage for e in hist] == ["origin", "import", "warehouse", "warehouse", "appraisal", "delivery"]
+    assert [e.party for e in hist] == [
+        "grasse-labs",
+        "shanghai-customs-broker",
+        "hz-bonded-wh-3",
+        "hz-bonded-wh-3",
+        "cciq-inspection",
+        "sf-express",
+    ]
+    assert hist[0].country == "FR" and hist[0].place == "Grasse"
+    assert hist[4].data == {"certificate": "CCIQ-2025-0042", "verdict": "genuine"}
+    assert hist[1].at - hist[0].at == HOUR
+    # the chain: every event names the previous one's leaf hash
+    for prev, cur in zip(hist, hist[1:], strict=False):
+        body = cur.entry.content
+        assert isinstance(body, Event) and body.prev == prev.leaf_hash
+    assert hist[0].entry.content.prev is None  # type: ignore[union-attr]
+    # every signature is real
+    for ev in hist:
+        key = next(p for p in parties.values() if p.key_id == ev.key_id)
+        verify_signature(key.public_key, ENTRY_DOMAIN + ev.entry.body, ev.entry.signature)
+    assert ledger.history("UNKNOWN-ITEM") == []
+
+
+def test_reopen_sees_everything(ledger_path: Path, ledger: Ledger, parties: dict[str, KeyPair]) -> None:
+    journey(ledger, parties, "BAG-1")
+    root = ledger.root()
+    ledger.close()
+    with Ledger.open(ledger_path) as again:
+        assert again.root() == root
+        assert len(again.history("BAG-1")) == 6
+        assert {p.name for p in again.parties()} == {p.name for p in parties.values()}
+        assert again.origin == ORIGIN
+
+
+def test_two_items_interleaved(ledger: Ledger, parties: dict[str, KeyPair]) -> None:
+    ledger.append("A", "origin", parties["origin"], country="FR", at=T0 + HOUR)
+    ledger.append("B", "origin", parties["origin"], country="IT", at=T0 + HOUR)
+    ledger.append("A", "import", parties["customs"], country="CN", at=T0 + 2 * HOUR)
+    ledger.append("B", "export", parties["origin"], country="IT", at=T0 + 2 * HOUR)
+    assert [e.stage for e in ledger.history("A")] == ["origin", "import"]
+    assert [e.stage for e in ledger.history("B")] == ["origin", "export"]
+
+
+Refusal = Callable[[Ledger, dict[str, KeyPair]], object]
+
+REFUSALS: list[tuple[str, Refusal, type[Exception], str]] = [
+    ("unknown stage", lambda led, p: led.append("X", "teleport", p["origin"], country="FR"), E.StageError, "teleport"),
+    ("invalid country", lambda led, p: led.append("X", "origin", p["origin"], country="XX"), E.CountryError, "XX"),
+    ("lowercase country", lambda led, p: led.append("X", "origin", p["origin"], country="fr"), E.CountryError, "fr"),
+    (
+        "unregistered key",
+        lambda led, p: led.append("X", "origin", KeyPair.from_seed("mallory", b"m" * 32), country="FR"),
+        E.UnknownKeyError,
+        "not registered",
+    ),
+    ("wrong role", lambda led, p: led.append("X", "origin", p["courier"], country="FR"), E.RoleError, "role origin"),
+    (
+        "stage out of order",
+        lambda led, p: led.append("X", "delivery", p["courier"], country="CN"),
+        E.StageOrderError,
+        "cannot start",
+    ),
+    (
+        "oversized data",
+        lambda led, p: led.append("X", "origin", p["origin"], country="FR", data={"note": "x" * 300}),
+        E.DataError,
+        "256",
+    ),
+    (
+        "too many data keys",
+        lambda led, p: led.append("X", "origin", p["origin"], country="FR", data={f"k{i}": "v" for i in range(17)}),
+        E.DataError,
+        "16",
+    ),
+    (
+        "non-serializable data",
+        lambda led, p: led.append("X", "origin", p["origin"], country="FR", data={"price": 12.5}),
+        E.DataError,
+        "decimal strings",
+    ),
+    (
+        "nested data",
+        lambda led, p: led.append("X", "origin", p["origin"], country="FR", data={"a": {"b": "c"}}),
+        E.DataError,
+        "text or an integer",
+    ),
+    (
+        "bad data key",
+        lambda led, p: led.append("X", "origin", p["origin"], country="FR", data={"Bad Key": "v"}),
+        E.DataError,
+        "not valid",
+    ),
+    ("empty item", lambda led, p: led.append("", "origin", p["origin"], country="FR"), E.ItemError, "non-empty"),
+    ("item with spaces", lambda led, p: led.append("a b", "origin", p["origin"], country="FR"), E.ItemError, "spaces"),
+    ("long item", lambda led, p: led.append("x" * 129, "origin", p["origin"], country="FR"), E.ItemError, "128"),
+    (
+        "control char in place",
+        lambda led, p: led.append("X", "origin", p["origin"], country="FR", place="a\x00b"),
+        E.DataError,
+        "control",
+    ),
+    (
+        "future event",
+        lambda led, p: led.append("X", "origin", p["origin"], country="FR", at=T0 + 200 * HOUR),
+        E.TimeError,
+        "future",
+    ),
+    (
+        "before key validity",
+        lambda led, p: led.append("X", "origin", p["origin"], country="FR", at=T0 - 1),
+        E.ExpiredKeyError,
+        "valid from",
+    ),
+    ("signer not a Signer", lambda led, p: led.append("X", "origin", "key", country="FR"), E.InputError, "Signer"),
+    (
+        "naive datetime",
+        lambda led, p: led.append(
+            "X", "origin", p["origin"], country="FR", at=__import__("datetime").datetime(2025, 1, 1)
+        ),
+        E.InputError,
+        "timezone",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "call", "exc", "words"), REFUSALS, ids=[r[0] for r in REFUSALS])
+def test_refusals_leave_ledger_unchanged(
+    ledger: Ledger, parties: dict[str, KeyPair], name: str, call: Refusal, exc: type[Exception], words: str
+) -> None:
+    before = snapshot(ledger)
+    with pytest.raises(exc, match=words) as info:
+        call(ledger, parties)
+    assert isinstance(info.value, E.ProvchainError)
+    assert snapshot(ledger) == before
+
+
+def test_stage_order_and_terminal_stage(ledger: Ledger, parties: dict[str, KeyPair]) -> None:
+    journey(ledger, parties, "S1")
+    before = snapshot(ledger)
+    with pytest.raises(E.StageOrderError, match="journey is complete"):
+        ledger.append("S1", "warehouse", parties["warehouse"], country="CN", at=T0 + 10 * HOUR)
+    ledger.append("S2", "origin", parties["origin"], country="FR", at=T0 + HOUR)
+    with pytest.raises(E.StageOrderError, match="may not follow 'origin'"):
+        ledger.append("S2", "warehouse", parties["warehouse"], country="CN", at=T0 + 2 * HOUR)
+    with pytest.raises(E.TimeError, match="before the item's previous event"):
+        ledger.append("S2", "import", parties["customs"], country="CN", at=T0)
+    assert ledger.size == before[0] + 1
+
+
+def test_revoked_key_refused(ledger: Ledger, parties: dict[str, KeyPair]) -> None:
+    ledger.append("R1", "origin", parties["origin"], country="FR", at=T0 + HOUR)
+    [rev] = ledger.revoke_party(parties["origin"].key_id, reason="key leaked", at=T0 + 2 * HOUR)
+    assert rev.kind == "revoke"
+    before = snapshot(ledger)
+    with pytest.raises(E.RevokedKeyError, match="revoked by entry"):
+        ledger.append("R2", "origin", parties["origin"], country="FR", at=T0 + 3 * HOUR)
+    assert snapshot(ledger) == before
+    with pytest.raises(E.RevokedKeyError, match="already revoked"):
+        ledger.revoke_party(parties["origin"].key_id.hex())
+    with pytest.raises(E.UnknownKeyError):
+        ledger.revoke_party("nobody")
+    # the history recorded before the revocation stays readable
+    assert [e.party for e in ledger.history("R1")] == ["grasse-labs"]
+
+
+def test_key_rotation(ledger: Ledger, parties: dict[str, KeyPair]) -> None:
+    new = KeyPair.from_seed("grasse-labs", b"n" * 32)
+    ledger.register_party("grasse-labs", roles=["origin"], public_key=new.public_key, at=T0, valid_from=T0)
+    ledger.revoke_party(parties["origin"].vkey, at=T0)
+    ledger.append("ROT", "origin", new, country="FR", at=T0 + HOUR)
+    assert ledger.history("ROT")[0].party == "grasse-labs"
+    with pytest.raises(E.RevokedKeyError):
+        ledger.append("ROT2", "origin", parties["origin"], country="FR", at=T0 + HOUR)
+
+
+def test_validity_window(ledger: Ledger, operator: KeyPair) -> None:
+    temp = KeyPair.from_seed("seasonal-courier", b"t" * 32)
+    ledger.register_party(
+        "seasonal-courier",
+        roles=["origin"],
+        public_key=temp.public_key,
+        valid_from=T0 + HOUR,
+        valid_until=T0 + 3 * HOUR,
+        at=T0,
+    )
+    ledger.append("W1", "origin", temp, country="FR", at=T0 + 2 * HOUR)
+    with pytest.raises(E.ExpiredKeyError, match="valid from"):
+        ledger.append("W2", "origin", temp, country="FR", at=T0 + 3 * HOUR)
+
+
+def test_operator_actions_need_operator(ledger_path: Path, ledger: Ledger, parties: dict[str, KeyPair]) -> None:
+    ledger.close()
+    with Ledger.open(ledger_path) as led:
+        with pytest.raises(E.OperatorKeyError, match="operator key"):
+            led.register_party("x", roles=["origin"], public_key=b"\x01" * 32)
+        with pytest.raises(E.OperatorKeyError):
+            led.checkpoint()
+    with pytest.raises(E.OperatorKeyError, match="not this ledger's operator key"):
+        Ledger.open(ledger_path, operator=KeyPair.from_seed(ORIGIN, b"z" * 32))
+
+
+def test_register_party_validation(ledger: Ledger, parties: dict[str, KeyPair], operator: KeyPair) -> None:
+    before = snapshot(ledger)
+    cases: list[tuple[Callable[[], object], type[Exception]]] = [
+        (lambda: ledger.register_party("has space", roles=["origin"], public_key=b"\x01" * 32), E.InputError),
+        (lambda: ledger.register_party("ok", roles=[], public_key=b"\x01" * 32), E.InputError),
+        (lambda: ledger.register_party("ok", roles="origin", public_key=b"\x01" * 32), E.InputError),  # type: ignore[arg-type]
+        (lambda: ledger.register_party("ok", roles=["Bad Role"], public_key=b"\x01" * 32), E.InputError),
+        (lambda: ledger.register_party("ok", roles=["origin"], public_key=b"\x01" * 31), E.InputError),
+        (
+            lambda: ledger.register_party("ok", roles=["origin"], public_key=bytes(32)),
+            E.VerificationError,
+        ),  # small order
+        (
+            lambda: ledger.register_party(
+                parties["origin"].name, roles=["origin"], public_key=parties["origin"].public_key
+            ),
+            E.VerificationError,
+        ),  # same key twice
+        (
+            lambda: ledger.register_party(ORIGIN, roles=["origin"], public_key=operator.public_key),
+            E.VerificationError,
+        ),
+        (
+            lambda: ledger.register_party("ok", roles=["origin"], public_key=b"\x01" * 32, valid_from=5, valid_until=5),
+            E.InputError,
+        ),
+    ]
+    for call, exc in cases:
+        with pytest.raises(exc):
+            call()
+        assert snapshot(ledger) == before
+
+
+def test_batch_commits_once_and_survives_refusals(ledger: Ledger, parties: dict[str, KeyPair]) -> None:
+    before = ledger.size
+    with ledger.batch():
+        ledger.append("B1", "origin", parties["origin"], country="FR", at=T0 + HOUR)
+        with pytest.raises(E.RoleError):
+            ledger.append("B2", "origin", parties["courier"], country="FR", at=T0 + HOUR)
+        ledger.append("B1", "import", parties["customs"], country="CN", at=T0 + 2 * HOUR)
+    assert ledger.size == before + 2
+    assert [e.stage for e in ledger.history("B1")] == ["origin", "import"]
+    assert ledger.history("B2") == []
+
+
+def test_batch_rolls_back_on_exception(ledger: Ledger, parties: dict[str, KeyPair]) -> None:
+    before = snapshot(ledger)
+    with pytest.raises(RuntimeError), ledger.batch():
+        ledger.append("C1", "origin", parties["origin"], country="FR", at=T0 + HOUR)
+        raise RuntimeError("the caller changed its mind")
+    assert snapshot(ledger) == before
+    # and the ledger still works, with a tree consistent with its entries
+    ledger.append("C1", "origin", parties["origin"], country="FR", at=T0 + HOUR)
+    from provchain import merkle
+
+    assert ledger.root() == merkle.root([e.leaf_hash for e in ledger.entries()])
+
+
+def test_submit_remote_signed(ledger: Ledger, parties: dict[str, KeyPair]) -> None:
+    ledger.append("RS", "origin", parties["origin"], country="FR", at=T0 + HOUR)
+    customs = parties["customs"]
+    ev = ledger.prepare_event("RS", "import", customs.key_id, country="CN", at=T0 + 2 * HOUR)
+    assert ledger.size == 7  # prepare writes nothing
+    # the remote party signs on its own machine
+    entry = sign_body(ev, customs)
+    stored = ledger.submit(entry)
+    assert stored.index == 7 and stored.body == entry.body
+    assert [e.stage for e in ledger.history("RS")] == ["origin", "import"]
+
+
+def test_submit_stale_head_refused(ledger: Ledger, parties: dict[str, KeyPair]) -> None:
+    ledger.append("ST", "origin", parties["origin"], country="FR", at=T0 + HOUR)
+    ev = ledger.prepare_event("ST", "export", parties["origin"].key_id, country="FR", at=T0 + 2 * HOUR)
+    signed = sign_body(ev, parties["origin"])
+    ledger.append("ST", "import", parties["customs"], country="CN", at=T0 + 2 * HOUR)  # someone else moved first
+    before = snapshot(ledger)
+    with pytest.raises(E.StaleHeadError, match="moved on"):
+        ledger.submit(signed)
+    assert snapshot(ledger) == before
+
+
+def test_submit_bad_signature_and_forged_party(ledger: Ledger, parties: dict[str, KeyPair], operator: KeyPair) -> None:
+    ev = ledger.prepare_event("SB", "origin", parties["origin"].key_id, country="FR", at=T0 + HOUR)
+    good = sign_body(ev, parties["origin"])
+    before = snapshot(ledger)
+    from provchain.entries import Entry
+
+    with pytest.raises(E.SignatureError):
+        ledger.submit(Entry(good.body, bytes(64)))
+    flipped = bytearray(good.signature)
+    flipped[5] ^= 1
+    with pytest.raises(E.SignatureError):
+        ledger.submit(Entry(good.body, bytes(flipped)))
+    # a party registration signed by a party instead of the operator
+    mallory = KeyPair.from_seed("mallory", b"m" * 32)
+    reg = PartyRegistration(
+        origin=ORIGIN,
+        at=T0,
+        signer=parties["origin"].key_id,
+        name="mallory",
+        roles=("appraiser",),
+        key=mallory.public_key,
+        valid_from=T0,
+    )
+    with pytest.raises(E.OperatorKeyError):
+        ledger.submit(sign_body(reg, parties["origin"]))
+    # an event for another ledger
+    other = Event(
+        origin="other.example/ledger",
+        at=T0 + HOUR,
+        signer=parties["origin"].key_id,
+        item="SB",
+        stage="origin",
+        country="FR",
+    )
+    with pytest.raises(E.OriginError):
+        ledger.submit(sign_body(other, parties["origin"]))
+    with pytest.raises(E.EncodingError):
+        ledger.submit(Entry(b"\x80", good.signature))
+    assert snapshot(ledger) == before
+
+
+def test_custom_policy(tmp_path: Path, operator: KeyPair) -> None:
+    policy = Policy.build(
+        {
+            "harvest": (["farm"], [], True),
+            "roast": (["roaster"], ["harvest", "roast"], False),
+            "sale": (["shop"], ["roast"], False),
+        }
+    )
+    clock = Clock(T0 + 10 * HOUR)
+    with Ledger.create(tmp_path / "c.db", origin=ORIGIN, operator=operator, policy=policy, at=T0, clock=clock) as led:
+        farm = KeyPair.from_seed("finca", b"f" * 32)
+        led.register_party("finca", roles=["farm"], public_key=farm.public_key, at=T0, valid_from=T0)
+        led.append("LOT-9", "harvest", farm, country="CO", at=T0 + HOUR)
+        with pytest.raises(E.StageError, match="harvest, roast, sale"):
+            led.append("LOT-9", "origin", farm, country="CO", at=T0 + HOUR)
+        assert led.policy == policy
+
+
+def test_create_and_open_errors(tmp_path: Path, operator: KeyPair) -> None:
+    with pytest.raises(E.LedgerNotFoundError, match="no ledger"):
+        Ledger.open(tmp_path / "missing.db")
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"not a database at all" * 10)
+    with pytest.raises(E.ForeignLedgerError, match="not an SQLite"):
+        Ledger.open(junk)
+    other = tmp_path / "other.db"
+    sqlite3.connect(other).execute("CREATE TABLE t (x)").connection.commit()
+    with pytest.raises(E.ForeignLedgerError, match="not a provchain ledger"):
+        Ledger.open(other)
+    with pytest.raises(E.ForeignLedgerError, match="directory"):
+        Ledger.open(tmp_path)
+    path = tmp_path / "l.db"
+    Ledger.create(path, origin=ORIGIN, operator=operator).close()
+    with pytest.raises(E.LedgerExistsError):
+        Ledger.create(path, origin=ORIGIN, operator=operator)
+    with pytest.raises(E.InputError, match="named after the ledger origin"):
+        Ledger.create(tmp_path / "n.db", origin="another.example/x", operator=operator)
+    assert not (tmp_path / "n.db").exists()
+
+
+def test_proofs_from_the_ledger(ledger: Ledger, parties: dict[str, KeyPair]) -> None:
+    from provchain import merkle
+
+    for i in range(4):
+        journey(ledger, parties, f"P{i}")
+    leaves = [e.leaf_hash for e in ledger.entries()]
+    n = ledger.size
+    assert ledger.root() == merkle.root(leaves)
+    for size in (1, 2, 7, 16, n):
+        root = ledger.root(size)
+        for index in {0, size // 2, size - 1}:
+            proof = ledger.inclusion_proof(index, size)
+            merkle.verify_inclusion(leaves[index], index, size, proof, root)
+        for old in {1, size // 3 or 1, size}:
+            merkle.verify_consistency(old, size, ledger.consistency_proof(old, size), ledger.root(old), root)
+    with pytest.raises(E.InputError):
+        ledger.inclusion_proof(n, n)
+    with pytest.raises(E.InputError):
+        ledger.root(n + 1)
+
+
+def test_checkpoints_never_inconsistent(ledger_path: Path, ledger: Ledger, parties: dict[str, KeyPair]) -> None:
+    from provchain.checkpoint import open_checkpoint
+    from provchain.note import new_verifier
+
+    journey(ledger, parties, "K1")
+    first = ledger.checkpoint()
+    cp, _ = open_checkpoint(first, ORIGIN, new_verifier(ledger.operator_vkey))
+    assert cp.size == ledger.size and cp.root == ledger.root()
+    journey(ledger, parties, "K2")
+    second = ledger.checkpoint()
+    assert ledger.latest_checkpoint() == second
+    assert ledger.check_consistency(first).size == cp.size
+    ledger.close()
+    # an attacker rewrites an early entry and rebuilds a self-consistent tree over it: the ledger
+    # refuses to sign a checkpoint that is inconsistent with the one it signed before
+    from provchain import merkle
+
+    conn = sqlite3.connect(ledger_path)
+    conn.execute("UPDATE entries SET leaf = ? WHERE idx = 3", (merkle.leaf_hash(b"forged"),))
+    leaves = [bytes(r[0]) for r in conn.execute("SELECT leaf FROM entries ORDER BY idx")]
+    conn.execute("DELETE FROM nodes")
+    for i, leaf in enumerate(leaves):
+        for level, idx, h in merkle.parent_hashes(i, leaf, lambda lvl, j: _node(conn, leaves, lvl, j)):
+            conn.execute("INSERT INTO nodes VALUES (?, ?)", ((level << 40) | idx, h))
+    conn.commit()
+    conn.close()
+    with Ledger.open(ledger_path, operator=KeyPair.from_seed(ORIGIN, bytes(range(32)))) as led:
+        assert led.root() == merkle.root(leaves)  # the forged tree is self-consistent
+        with pytest.raises(E.ConsistencyError, match="history was rewritten"):
+            led.checkpoint()
+        with pytest.raises(E.ConsistencyError):
+            led.check_consistency(second)
+
+
+def _node(conn: sqlite3.Connection, leaves: list[bytes], level: int, idx: int) -> bytes:
+    if level == 0:
+        return leaves[idx]
+    row = conn.execute("SELECT hash FROM nodes WHERE id = ?", ((level << 40) | idx,)).fetchone()
+    return bytes(row[0])
