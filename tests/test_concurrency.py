@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing as mp
 from pathlib import Path
 
@@ -75,7 +76,7 @@ def test_concurrent_appends(tmp_path: Path, processes: int, shared_items: bool) 
         # no fork: every item's events form one chain
         for item in items_all:
             hist = led.history(item)
-            for prev, cur in zip(hist, hist[1:], strict=False):
+            for prev, cur in itertools.pairwise(hist):
                 body = cur.entry.content
                 assert isinstance(body, Event) and body.prev == prev.leaf_hash
         # the stored tree matches the entries

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
+from datetime import datetime
 from collections.abc import Callable
 from pathlib import Path
 
@@ -36,7 +38,7 @@ def test_full_journey(ledger: Ledger, parties: dict[str, KeyPair]) -> None:
     assert hist[4].data == {"certificate": "CCIQ-2025-0042", "verdict": "genuine"}
     assert hist[1].at - hist[0].at == HOUR
     # the chain: every event names the previous one's leaf hash
-    for prev, cur in zip(hist, hist[1:], strict=False):
+    for prev, cur in itertools.pairwise(hist):
         body = cur.entry.content
         assert isinstance(body, Event) and body.prev == prev.leaf_hash
     assert hist[0].entry.content.prev is None  # type: ignore[union-attr]
