@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
-from datetime import datetime
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -142,9 +142,7 @@ REFUSALS: list[tuple[str, Refusal, type[Exception], str]] = [
     ("signer not a Signer", lambda led, p: led.append("X", "origin", "key", country="FR"), E.InputError, "Signer"),
     (
         "naive datetime",
-        lambda led, p: led.append(
-            "X", "origin", p["origin"], country="FR", at=__import__("datetime").datetime(2025, 1, 1)
-        ),
+        lambda led, p: led.append("X", "origin", p["origin"], country="FR", at=datetime(2025, 1, 1)),
         E.InputError,
         "timezone",
     ),
