@@ -39,9 +39,7 @@ def parties() -> dict[str, KeyPair]:
         "appraiser": "cciq-inspection",
         "courier": "sf-express",
     }
-    return {
-        role: KeyPair.from_seed(name, bytes([i + 1]) * 32) for i, (role, name) in enumerate(names.items())
-    }
+    return {role: KeyPair.from_seed(name, bytes([i + 1]) * 32) for i, (role, name) in enumerate(names.items())}
 
 
 @pytest.fixture
@@ -55,9 +53,7 @@ def ledger_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def ledger(
-    ledger_path: Path, operator: KeyPair, parties: dict[str, KeyPair], clock: Clock
-) -> Iterator[Ledger]:
+def ledger(ledger_path: Path, operator: KeyPair, parties: dict[str, KeyPair], clock: Clock) -> Iterator[Ledger]:
     led = Ledger.create(ledger_path, origin=ORIGIN, operator=operator, at=T0, clock=clock)
     for role, kp in parties.items():
         led.register_party(kp.name, roles=[role], public_key=kp.public_key, at=T0, valid_from=T0)

@@ -698,6 +698,10 @@ class Ledger:
                 f"the checkpoint is for {old.size} entries but the ledger holds only {size}: "
                 "it was truncated or rolled back"
             )
+        if old.size == 0:  # every tree extends the empty tree; its root is fixed
+            if old.root != merkle.EMPTY_ROOT:
+                raise ConsistencyError("the checkpoint claims an empty tree with a non-empty root")
+            return old
         proof = self.consistency_proof(old.size, size)
         merkle.verify_consistency(old.size, size, proof, old.root, self.root(size))
         return old
