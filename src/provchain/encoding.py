@@ -36,28 +36,43 @@ _INT_MAX = 2**64 - 1
 def _canonical(value: object, depth: int) -> object:
     if depth > MAX_DEPTH:
         raise EncodingError(f"nesting deeper than {MAX_DEPTH} levels")
-    if isinstance(value, bool):
+    t = type(value)
+    if t is str or t is bytes or t is bool:  # the common cases first, by exact type (fast)
         return value
-    if isinstance(value, int):
-        if not _INT_MIN <= value <= _INT_MAX:
+    if t is int:
+        if not _INT_MIN <= value <= _INT_MAX:  # type: ignore[operator]
             raise EncodingError(f"integer {value} does not fit in 64 bits")
         return value
-    if isinstance(value, str | bytes):
-        return value
-    if isinstance(value, Mapping):
-        items = []
-        for k, v in value.items():
-            if not isinstance(k, str):
+    if t is dict or isinstance(value, Mapping):
+        keys = list(value)  # type: ignore[call-overload]
+        for k in keys:
+            if type(k) is not str:
                 raise EncodingError(f"map keys must be text, not {type(k).__name__}")
-            items.append((k.encode("utf-8"), k, _canonical(v, depth + 1)))
-        items.sort(key=lambda t: t[0])
-        return {k: v for _, k, v in items}
-    if isinstance(value, Sequence):
-        return [_canonical(v, depth + 1) for v in value]
+        # UTF-8 preserves code point order, so sorting the str keys sorts their UTF-8 bytes.
+        keys.sort()
+        out = {}
+        for k in keys:
+            v = value[k]  # type: ignore[index]
+            tv = type(v)
+            if tv is str or tv is bytes or tv is bool or (tv is int and _INT_MIN <= v <= _INT_MAX):
+                out[k] = v
+            else:
+                out[k] = _canonical(v, depth + 1)
+        return out
+    if t is list or t is tuple:
+        return [_canonical(v, depth + 1) for v in value]  # type: ignore[attr-defined]
     if value is None:
         raise EncodingError("nil is not allowed: leave an optional field out instead")
     if isinstance(value, float):
         raise EncodingError("floats are not allowed: use integers or decimal strings")
+    if isinstance(value, bool | int):  # subclasses of int (IntEnum and the like)
+        return _canonical(int(value), depth) if not isinstance(value, bool) else bool(value)
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    if isinstance(value, Sequence):
+        return [_canonical(v, depth + 1) for v in value]
     raise EncodingError(f"values of type {type(value).__name__} cannot be encoded")
 
 

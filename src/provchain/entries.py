@@ -20,10 +20,12 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any, ClassVar, TypeAlias
 
+import msgpack
+
 from . import encoding
-from .errors import CountryError, DataError, EncodingError, InputError, ItemError, KeyFormatError
+from .errors import CountryError, DataError, EncodingError, InputError, ItemError, KeyFormatError, StageError
 from .keys import Signer, check_key_name, key_id
-from .policy import Policy, check_name
+from .policy import NAME_RE, Policy, check_name
 
 __all__ = [
     "COUNTRIES",
@@ -37,7 +39,9 @@ __all__ = [
     "PolicyEntry",
     "Revocation",
     "check_country",
+    "check_data",
     "check_item",
+    "check_place",
     "decode_body",
     "leaf_hash_of",
     "ms_to_iso",
@@ -87,20 +91,20 @@ def _text(value: object, what: str, limit: int, exc: type[Exception] = EncodingE
         raise exc(f"{what} must be text")
     if not value or len(value.encode("utf-8")) > limit:
         raise exc(f"{what} must be 1 to {limit} bytes of UTF-8")
-    if any(not c.isprintable() for c in value):
+    if not value.isprintable():
         raise exc(f"{what} may not contain control characters")
     return value
 
 
-def _time(value: object, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < MAX_TIME:
-        raise EncodingError(f"{what} must be integer milliseconds since 1970 (UTC)")
+def _time(value: object, what: str, exc: type[Exception] = EncodingError) -> int:
+    if type(value) is not int or not 0 <= value < MAX_TIME:
+        raise exc(f"{what} must be integer milliseconds since 1970 (UTC)")
     return value
 
 
-def _bin(value: object, what: str, length: int) -> bytes:
-    if not isinstance(value, bytes) or len(value) != length:
-        raise EncodingError(f"{what} must be exactly {length} bytes")
+def _bin(value: object, what: str, length: int, exc: type[Exception] = EncodingError) -> bytes:
+    if type(value) is not bytes or len(value) != length:
+        raise exc(f"{what} must be exactly {length} bytes")
     return value
 
 
@@ -110,7 +114,7 @@ def check_item(item: object) -> str:
         raise ItemError("an item id must be a non-empty string")
     if len(item.encode("utf-8")) > MAX_ITEM:
         raise ItemError(f"item id is longer than {MAX_ITEM} bytes")
-    if any(c.isspace() or not c.isprintable() for c in item):
+    if not item.isprintable() or " " in item:  # isprintable() is False for every other space
         raise ItemError(f"item id {item!r} may not contain spaces or control characters")
     return item
 
@@ -122,6 +126,11 @@ def check_country(country: object) -> str:
     return country
 
 
+def check_place(place: object) -> str:
+    """Return ``place`` if it is valid: 1 to 128 bytes of printable text."""
+    return _text(place, "place", MAX_PLACE, DataError)
+
+
 def check_data(data: object) -> dict[str, str | int]:
     """Return ``data`` if it is valid stage data: at most 16 keys; text or integer values."""
     if not isinstance(data, Mapping):
@@ -129,8 +138,9 @@ def check_data(data: object) -> dict[str, str | int]:
     if len(data) > MAX_DATA_KEYS:
         raise DataError(f"event data may have at most {MAX_DATA_KEYS} keys, not {len(data)}")
     out: dict[str, str | int] = {}
-    for k, v in data.items():
-        if not isinstance(k, str) or not _DATA_KEY_RE.fullmatch(k):
+    for k in sorted(data) if all(type(k) is str for k in data) else data:
+        v = data[k]
+        if k not in _DATA_KEYS_SEEN and (not isinstance(k, str) or not _DATA_KEY_RE.fullmatch(k)):
             raise DataError(
                 f"data key {k!r} is not valid (lowercase letters, digits, '_', '.', '-'; at most 32)"
             )
@@ -143,8 +153,13 @@ def check_data(data: object) -> dict[str, str | int]:
             raise DataError(f"data value of {k!r} does not fit in 64 bits")
         if isinstance(v, str):
             _text(v, f"data value of {k!r}", MAX_DATA_VALUE, DataError)
+        if len(_DATA_KEYS_SEEN) < 4096:
+            _DATA_KEYS_SEEN.add(k)
         out[k] = v
     return out
+
+
+_DATA_KEYS_SEEN: set[str] = set()  # keys already validated (they repeat: batch, bin, certificate, ...)
 
 
 def _fields(m: Mapping[str, Any], required: set[str], optional: set[str], kind: str) -> None:
@@ -181,11 +196,14 @@ class _BodyBase:
         raise NotImplementedError
 
     def encode(self) -> bytes:
-        """The canonical body bytes."""
-        body = encoding.encode(self.to_map())
-        if len(body) > MAX_BODY:
-            raise DataError(f"entry body of {len(body)} bytes exceeds the limit of {MAX_BODY} bytes")
-        return body
+        """The canonical body bytes (computed once)."""
+        cached: bytes | None = self.__dict__.get("_encoded")
+        if cached is None:
+            cached = encoding.encode(self.to_map())
+            if len(cached) > MAX_BODY:
+                raise DataError(f"entry body of {len(cached)} bytes exceeds the limit of {MAX_BODY} bytes")
+            self.__dict__["_encoded"] = cached
+        return cached
 
 
 @dataclass(frozen=True)
@@ -201,41 +219,75 @@ class Event(_BodyBase):
 
     KIND: ClassVar[str] = "event"
 
-    def to_map(self) -> dict[str, Any]:
-        """The body as a map (before canonical encoding)."""
-        m = self._common_map()
-        m.update(item=self.item, stage=self.stage, country=self.country)
+    def __post_init__(self) -> None:
+        # An Event is valid by construction: every field is checked here, once, so that encode()
+        # can pack the map directly. Bad values raise InputError subclasses (from_map turns them
+        # into EncodingError, since there they come from bytes).
+        _text(self.origin, "origin", MAX_ORIGIN, DataError)
+        _time(self.at, "at", DataError)
+        _bin(self.signer, "signer", 4, DataError)
+        check_item(self.item)
+        if type(self.stage) is not str or not NAME_RE.fullmatch(self.stage):
+            raise StageError(f"{self.stage!r} is not a valid stage name (lowercase letters, digits, '_', '-')")
+        check_country(self.country)
         if self.prev is not None:
-            m["prev"] = self.prev
+            _bin(self.prev, "prev", 32, DataError)
+        if self.place is not None:
+            check_place(self.place)
+        object.__setattr__(self, "data", check_data(self.data))
+
+    def to_map(self) -> dict[str, Any]:
+        """The body as a map, its keys already in canonical order."""
+        m: dict[str, Any] = {"at": self.at, "country": self.country}
+        if self.data:
+            m["data"] = self.data  # check_data sorted it
+        m["item"] = self.item
+        m["kind"] = "event"
+        m["origin"] = self.origin
         if self.place is not None:
             m["place"] = self.place
-        if self.data:
-            m["data"] = dict(self.data)
+        if self.prev is not None:
+            m["prev"] = self.prev
+        m["signer"] = self.signer
+        m["stage"] = self.stage
+        m["v"] = FORMAT_VERSION
         return m
+
+    def encode(self) -> bytes:
+        """The canonical body bytes (computed once).
+
+        Every field was validated at construction and :meth:`to_map` builds the map in canonical
+        key order, so msgpack's own packing is already canonical (a test checks this against
+        :func:`provchain.encoding.encode`).
+        """
+        cached: bytes | None = self.__dict__.get("_encoded")
+        if cached is None:
+            cached = msgpack.packb(self.to_map(), use_bin_type=True)
+            if len(cached) > MAX_BODY:
+                raise DataError(f"entry body of {len(cached)} bytes exceeds the limit of {MAX_BODY} bytes")
+            self.__dict__["_encoded"] = cached
+        return cached
 
     @classmethod
     def from_map(cls, m: Mapping[str, Any]) -> Event:
         """Validate and build from a decoded body map."""
         _fields(m, _COMMON | {"item", "stage", "country"}, {"prev", "place", "data"}, "event")
-        try:
-            item = check_item(m["item"])
-            country = check_country(m["country"])
-            data = check_data(m["data"]) if "data" in m else {}
-        except InputError as exc:
-            raise EncodingError(str(exc)) from exc
-        if "data" in m and not data:
+        if "data" in m and not m["data"]:
             raise EncodingError("empty event data must be left out, not encoded")
-        return cls(
-            origin=_text(m["origin"], "origin", MAX_ORIGIN),
-            at=_time(m["at"], "at"),
-            signer=_bin(m["signer"], "signer", 4),
-            item=item,
-            stage=check_name(m["stage"], "stage"),
-            country=country,
-            prev=_bin(m["prev"], "prev", 32) if "prev" in m else None,
-            place=_text(m["place"], "place", MAX_PLACE) if "place" in m else None,
-            data=data,
-        )
+        try:
+            return cls(
+                origin=m["origin"],
+                at=m["at"],
+                signer=m["signer"],
+                item=m["item"],
+                stage=m["stage"],
+                country=m["country"],
+                prev=m.get("prev"),
+                place=m.get("place"),
+                data=m.get("data", {}),
+            )
+        except (InputError, StageError) as exc:
+            raise EncodingError(str(exc)) from exc
 
 
 @dataclass(frozen=True)
@@ -365,7 +417,7 @@ def decode_body(body: bytes) -> Body:
         raise EncodingError("an entry body must be a map")
     if m.get("v") != FORMAT_VERSION or isinstance(m.get("v"), bool):
         raise EncodingError(f"unsupported entry format version {m.get('v')!r} (expected {FORMAT_VERSION})")
-    cls = _KINDS.get(m.get("kind"))  # type: ignore[arg-type]
+    cls = _KINDS.get(m["kind"]) if isinstance(m.get("kind"), str) else None
     if cls is None:
         raise EncodingError(f"unknown entry kind {m.get('kind')!r}")
     parsed: Body = cls.from_map(m)
@@ -417,4 +469,6 @@ def sign_body(content: Body, signer: Signer, index: int | None = None) -> Entry:
     signature = signer.sign(ENTRY_DOMAIN + body)
     if not isinstance(signature, bytes) or len(signature) != 64:
         raise InputError("the signer returned something other than a 64-byte Ed25519 signature")
-    return Entry(body, signature, index)
+    entry = Entry(body, signature, index)
+    entry.__dict__["content"] = content  # the cached_property: no need to parse what was just built
+    return entry

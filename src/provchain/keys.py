@@ -29,6 +29,7 @@ __all__ = [
     "Signer",
     "check_key_name",
     "format_vkey",
+    "is_signer",
     "key_id",
     "parse_vkey",
     "verify_signature",
@@ -151,6 +152,11 @@ class Signer(Protocol):
     def sign(self, message: bytes) -> bytes:
         """Sign ``message`` and return the 64-byte signature."""
         ...
+
+
+def is_signer(obj: object) -> bool:
+    """True if ``obj`` has the :class:`Signer` attributes (a cheap structural check for hot paths)."""
+    return all(hasattr(obj, a) for a in ("sign", "key_id", "public_key", "name"))
 
 
 class KeyPair:

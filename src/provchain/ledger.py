@@ -34,24 +34,23 @@ from .entries import (
     PartyRegistration,
     PolicyEntry,
     Revocation,
-    check_country,
-    check_data,
     check_item,
     sign_body,
 )
 from .errors import (
     ConsistencyError,
-    DataError,
     EncodingError,
     ForeignLedgerError,
     InputError,
     KeyFormatError,
+    LedgerError,
     OperatorKeyError,
+    ProvchainError,
     StaleHeadError,
     StorageError,
     UnknownKeyError,
 )
-from .keys import Signer, format_vkey, parse_vkey
+from .keys import Signer, format_vkey, is_signer, parse_vkey
 from .note import new_verifier
 from .policy import DEFAULT_POLICY, Policy, check_name
 from .rules import Head, KeyRecord, Registry
@@ -152,6 +151,10 @@ class Ledger:
         self._registry = Registry(meta.origin, op_name, op_key)
         self._synced = 0
         self._frontier: dict[int, tuple[int, bytes]] = {}
+        self._tx_size: int | None = None  # the size while a write transaction is open
+        self._tx_heads: dict[str, Head] = {}  # heads written in the open transaction (we hold the lock)
+        self._tx_broken: ProvchainError | None = None  # a write failed inside a batch
+        self._tx_nodes: list[tuple[NodeKey, bytes]] = []  # tree nodes to write before the commit
 
     # --- creating and opening -------------------------------------------------------------------
 
@@ -178,7 +181,7 @@ class Ledger:
             _text(origin, "origin", MAX_ORIGIN, InputError)
         except InputError:
             raise
-        if not isinstance(operator, Signer):
+        if not is_signer(operator):
             raise InputError("operator must be a Signer such as a KeyPair")
         if operator.name != origin:
             raise InputError(
@@ -301,6 +304,7 @@ class Ledger:
         cached = self._frontier.get(level)
         if cached is not None and cached[0] == idx:
             return cached[1]
+        self._flush_nodes()
         found = self._store.nodes([key])
         if key not in found:
             raise StorageError(f"the ledger's Merkle tree lacks node {key}; the file is damaged")
@@ -310,28 +314,67 @@ class Ledger:
         item = stage = None
         if isinstance(content, Event):
             item, stage = content.item, content.stage
-        self._store.add_entry(index, StoredEntry(entry, item, stage, content.at))
-        parents = merkle.parent_hashes(index, entry.leaf_hash, self._node)
-        if parents:
-            self._store.add_nodes(((level, idx), h) for level, idx, h in parents)
+        try:
+            parents = merkle.parent_hashes(index, entry.leaf_hash, self._node)
+            self._store.add_entry(index, StoredEntry(entry, item, stage, content.at))
+        except ProvchainError as exc:
+            self._tx_broken = exc
+            raise
+        # Tree nodes are written together just before the commit (one executemany per
+        # transaction); until then the frontier cache answers every read of them.
+        self._tx_nodes.extend(((level, idx), h) for level, idx, h in parents)
         self._frontier[0] = (index, entry.leaf_hash)
         for level, idx, h in parents:
             self._frontier[level] = (idx, h)
-        if not isinstance(content, Event):
+        if isinstance(content, Event):
+            self._tx_heads[content.item] = Head(index, entry.leaf_hash, content.stage, content.at)
+        else:
             self._registry.apply(content, index)
         self._synced = index + 1
+        if self._tx_size is not None:
+            self._tx_size = index + 1
+
+    def _head(self, item: str) -> Head | None:
+        """The item's head, inside a write transaction."""
+        head = self._tx_heads.get(item)
+        return head if head is not None else self._store.head(item)
 
     @contextlib.contextmanager
     def _writing(self) -> Iterator[int]:
-        """A write transaction; yields the current size. Cached state is dropped if it fails."""
+        """A write transaction; yields the current size.
+
+        Inside an open transaction (a batch) this adds nothing: every check runs before the first
+        write, so a refused append writes nothing, and a failed *write* marks the batch broken so
+        that it rolls back whole. While the transaction is open the size and the heads it wrote are
+        tracked here instead of asked of the store. Cached state is dropped if the transaction fails.
+        """
+        if self._tx_size is not None:
+            if self._tx_broken is not None:
+                raise LedgerError(f"an earlier write in this batch failed ({self._tx_broken}); it will be rolled back")
+            yield self._tx_size
+            return
         try:
             with self._store.transaction():
                 size = self._store.size()
                 self._sync(size)
+                self._tx_size = size
                 yield size
+                if self._tx_broken is not None:
+                    raise LedgerError(f"the batch was rolled back because a write failed: {self._tx_broken}")
+                self._flush_nodes()
         except BaseException:
             self._reset()
             raise
+        finally:
+            self._tx_size = None
+            self._tx_heads.clear()
+            self._tx_broken = None
+            self._tx_nodes.clear()
+
+    def _flush_nodes(self) -> None:
+        if self._tx_nodes:
+            self._store.add_nodes(self._tx_nodes)
+            self._tx_nodes.clear()
 
     def _operator_signer(self) -> Signer:
         if self._operator is None:
@@ -488,14 +531,8 @@ class Ledger:
     ) -> Event:
         if not isinstance(stage, str) or not stage:
             raise InputError("stage must be a non-empty string")
-        check_country(country)
-        if place is not None:
-            from .entries import MAX_PLACE, _text
-
-            _text(place, "place", MAX_PLACE, DataError)
-        clean = check_data(data) if data is not None else {}
-        ev = Event(
-            origin=self.origin,
+        ev = Event(  # validates every field
+            origin=self._meta.origin,
             at=self._time(at),
             signer=key_id,
             item=item,
@@ -503,7 +540,7 @@ class Ledger:
             country=country,
             prev=head.leaf_hash if head else None,
             place=place,
-            data=clean,
+            data=data if data is not None else {},
         )
         ev.encode()  # raises DataError when the body is too large
         return ev
@@ -526,14 +563,30 @@ class Ledger:
         demands, the stage may not follow the item's last one, or the input is invalid.
         """
         item = check_item(item)
-        if not isinstance(signer, Signer):
+        if not is_signer(signer):
             raise InputError("signer must be a Signer such as a KeyPair")
+        size = self._tx_size
+        if size is not None and self._tx_broken is None:  # inside a batch: its transaction covers us
+            return self._append_locked(size, item, stage, signer, country, place, data, at)
         with self._writing() as size:
-            head = self._store.head(item)
-            content = self._event(item, stage, signer.key_id, country, place, data, at, head)
-            self._registry.check_content(content, head, now=self._clock())
-            entry = sign_body(content, signer, size)
-            self._write_entry(size, entry, content)
+            return self._append_locked(size, item, stage, signer, country, place, data, at)
+
+    def _append_locked(
+        self,
+        size: int,
+        item: str,
+        stage: str,
+        signer: Signer,
+        country: str,
+        place: str | None,
+        data: Mapping[str, str | int] | None,
+        at: Time | None,
+    ) -> Entry:
+        head = self._head(item)
+        content = self._event(item, stage, signer.key_id, country, place, data, at, head)
+        self._registry.check_content(content, head, now=self._clock())
+        entry = sign_body(content, signer, size)
+        self._write_entry(size, entry, content)
         return entry
 
     def submit(self, entry: Entry) -> Entry:
@@ -548,7 +601,7 @@ class Ledger:
         with self._writing() as size:
             head = None
             if isinstance(content, Event):
-                head = self._store.head(content.item)
+                head = self._head(content.item)
                 if (head.leaf_hash if head else None) != content.prev:
                     raise StaleHeadError(
                         f"item {content.item!r} has moved on since this event was prepared "
@@ -566,12 +619,10 @@ class Ledger:
         Each append inside is still all-or-nothing on its own: a refused append leaves the batch as it
         was. An exception that leaves the ``with`` block rolls the whole batch back.
         """
-        try:
-            with self._store.transaction():
-                yield self
-        except BaseException:
-            self._reset()
-            raise
+        if self._tx_size is not None:
+            raise LedgerError("batches cannot be nested")
+        with self._writing():
+            yield self
 
     # --- reading --------------------------------------------------------------------------------
 
@@ -604,6 +655,7 @@ class Ledger:
     # --- Merkle tree and checkpoints ------------------------------------------------------------
 
     def _reader(self, keys: Sequence[NodeKey]) -> Callable[[int, int], bytes]:
+        self._flush_nodes()  # inside a batch, make the tree written so far readable
         found = self._store.nodes(keys)
 
         def read(level: int, idx: int) -> bytes:
@@ -705,3 +757,51 @@ class Ledger:
         proof = self.consistency_proof(old.size, size)
         merkle.verify_consistency(old.size, size, proof, old.root, self.root(size))
         return old
+
+    def prove(self, item: str, size: int | None = None) -> bytes:
+        """A C2SP tlog-proof (see :mod:`provchain.proof`) that ``item``'s head is in a stored signed checkpoint.
+
+        Without ``size``: the item's current head, against the latest stored checkpoint, which must include
+        it (sign one with :meth:`checkpoint` first). With ``size``: the item's last entry among the first
+        ``size`` entries, against the stored checkpoint of exactly that size. The proof's extra data is the
+        entry's body. The proof is verified before it is returned, so a ledger whose tree no longer matches
+        its checkpoint raises :class:`ConsistencyError` instead of handing out a proof that fails.
+        """
+        from .errors import InclusionError
+        from .proof import TlogProof, format_tlog_proof, verify_tlog_proof
+
+        item = check_item(item)
+        if size is None:
+            head = self._store.head(item)
+            if head is None:
+                raise InputError(f"the ledger has no events for item {item!r}")
+            latest = self._store.latest_checkpoint()
+            if latest is None or latest[0] <= head.index:
+                signed = "no checkpoint" if latest is None else f"the latest checkpoint covers {latest[0]} entries"
+                raise LedgerError(
+                    f"{signed}, but the head of {item!r} is entry {head.index}: "
+                    "sign a checkpoint first (provchain checkpoint, or Ledger.checkpoint())"
+                )
+            cp_size, note = latest
+            index = head.index
+        else:
+            cp_size = self._size_arg(size)
+            stored = dict(self._store.checkpoints())
+            if cp_size not in stored:
+                sizes = ", ".join(str(s) for s in sorted(stored)[-5:]) or "none"
+                raise InputError(f"no checkpoint of size {cp_size} is stored (latest stored sizes: {sizes})")
+            note = stored[cp_size]
+            below = [e.index for e in self._store.item_entries(item) if e.index is not None and e.index < cp_size]
+            if not below:
+                raise InputError(f"the first {cp_size} entries hold no events for item {item!r}")
+            index = below[-1]
+        entry = self._store.entry(index)
+        proof = TlogProof(index, tuple(self.inclusion_proof(index, cp_size)), note, entry.body)
+        try:
+            verify_tlog_proof(proof, entry.leaf_hash, self.operator_vkey, self.origin)
+        except InclusionError as exc:
+            raise ConsistencyError(
+                f"the ledger's tree at size {cp_size} no longer matches its signed checkpoint "
+                f"(history was rewritten): {exc}"
+            ) from exc
+        return format_tlog_proof(proof)

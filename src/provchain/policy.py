@@ -133,7 +133,7 @@ class Policy:
         ``previous`` is the item's last stage, or None for its first event.
         """
         rule = self.rule(stage)
-        held = frozenset(roles)
+        held = roles if isinstance(roles, frozenset) else frozenset(roles)
         if not held & rule.roles:
             raise RoleError(
                 f"{party} (roles: {', '.join(sorted(held)) or 'none'}) may not record stage {stage!r}; "
