@@ -112,8 +112,10 @@ def _check_public_key(public_key: object) -> bytes:
 def verify_signature(public_key: bytes, message: bytes, signature: bytes) -> None:
     """Verify an Ed25519 signature strictly; raise :class:`SignatureError` if it does not verify.
 
-    Strict means: exact lengths, canonical encodings of the key and of ``R`` and ``S``, and no
-    small-order key or ``R`` (see docs/design.md). Every verifier in provchain goes through here.
+    Strict means: exact lengths; ``S < L``; a canonical public key in the prime-order subgroup (no
+    small-order or mixed-order key); a reduced ``R`` that is not of small order; the cofactorless
+    equation. OpenSSL and libsodium agree on every C2SP/CCTV edge-case vector under these rules
+    (docs/notes/ed25519.md). Every verifier in provchain goes through here.
     """
     if not isinstance(signature, bytes) or len(signature) != 64:
         raise SignatureError("an Ed25519 signature is exactly 64 bytes")

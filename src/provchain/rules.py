@@ -172,7 +172,10 @@ class Registry:
                 f"key id {kid.hex()} is already registered (to {other.name!r}, entry {other.registered_index})"
             )
         if not key_acceptable(p.key):
-            raise VerificationError("the registered key is a small-order or non-canonical Ed25519 point")
+            raise VerificationError(
+                "the registered key is not a valid Ed25519 public key (non-canonical, off the curve, "
+                "or with a small-order component)"
+            )
 
     def _check_revocation(self, r: Revocation) -> None:
         rec = self.keys.get(r.revoked)
