@@ -241,6 +241,14 @@ class Ledger:
         return self._meta.operator_vkey
 
     @property
+    def operator(self) -> Signer:
+        """The operator's signer, given to :meth:`create` or :meth:`open`.
+
+        Raises :class:`OperatorKeyError` when the ledger was opened without it.
+        """
+        return self._operator_signer()
+
+    @property
     def store(self) -> Store:
         """The storage backend."""
         return self._store
