@@ -447,3 +447,29 @@ def _node(conn: sqlite3.Connection, leaves: list[bytes], level: int, idx: int) -
         return leaves[idx]
     row = conn.execute("SELECT hash FROM nodes WHERE id = ?", ((level << 40) | idx,)).fetchone()
     return bytes(row[0])
+
+
+def test_operator_entries_are_checked_before_signing(
+    ledger_path: Path, ledger: Ledger, parties: dict[str, KeyPair]
+) -> None:
+    """What the operator writes must read back: times and reasons within bounds (regression)."""
+    before = snapshot(ledger)
+    other = KeyPair.from_seed("late-party", b"l" * 32)
+    with pytest.raises(E.InputError, match="milliseconds"):
+        ledger.register_party("late-party", roles=["origin"], public_key=other.public_key, at=2**53)
+    with pytest.raises(E.InputError, match="256 bytes"):
+        ledger.revoke_party(parties["courier"].key_id, reason="é" * 200)  # 200 characters, 400 bytes
+    with pytest.raises(E.InputError, match="control"):
+        ledger.revoke_party(parties["courier"].key_id, reason="bad\nreason")
+    assert snapshot(ledger) == before
+    ledger.close()
+    with Ledger.open(ledger_path) as again:
+        assert len(again.parties()) == 5
+
+
+def test_same_public_key_under_two_names_refused(ledger: Ledger, parties: dict[str, KeyPair]) -> None:
+    """Revoking a key must not leave it valid under another name."""
+    before = snapshot(ledger)
+    with pytest.raises(E.VerificationError, match="already registered"):
+        ledger.register_party("alias-of-courier", roles=["origin"], public_key=parties["courier"].public_key)
+    assert snapshot(ledger) == before

@@ -93,7 +93,11 @@ def _no_ext(code: int, data: bytes) -> object:
     raise EncodingError(f"msgpack extension type {code} is not allowed")
 
 
-def decode(data: bytes, *, max_size: int = 1 << 20) -> Value:
+MAX_CONTAINER = 1024
+"""The most elements an array or map may claim (msgpack pre-allocates what a header claims)."""
+
+
+def decode(data: bytes, *, max_size: int = 1 << 20, max_container: int = MAX_CONTAINER) -> Value:
     """Decode canonical msgpack; raise :class:`EncodingError` unless ``data`` is exactly canonical.
 
     >>> decode(bytes.fromhex("82a161c40178a16201"))
@@ -117,6 +121,8 @@ def decode(data: bytes, *, max_size: int = 1 << 20) -> Value:
             use_list=True,
             strict_map_key=False,
             ext_hook=_no_ext,
+            max_array_len=max_container,
+            max_map_len=max_container,
         )
     except msgpack.ExtraData as exc:
         raise EncodingError("trailing bytes after the value") from exc

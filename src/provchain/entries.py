@@ -42,6 +42,7 @@ __all__ = [
     "check_data",
     "check_item",
     "check_place",
+    "check_reason",
     "decode_body",
     "leaf_hash_of",
     "ms_to_iso",
@@ -129,6 +130,11 @@ def check_country(country: object) -> str:
 def check_place(place: object) -> str:
     """Return ``place`` if it is valid: 1 to 128 bytes of printable text."""
     return _text(place, "place", MAX_PLACE, DataError)
+
+
+def check_reason(reason: object) -> str:
+    """Return ``reason`` if it is a valid revocation reason: 1 to 256 bytes of printable text."""
+    return _text(reason, "reason", MAX_REASON, InputError)
 
 
 def check_data(data: object) -> dict[str, str | int]:

@@ -28,6 +28,7 @@ from . import merkle
 from .checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from .entries import (
     FORMAT_VERSION,
+    MAX_TIME,
     Body,
     Entry,
     Event,
@@ -35,6 +36,8 @@ from .entries import (
     PolicyEntry,
     Revocation,
     check_item,
+    check_reason,
+    decode_body,
     sign_body,
 )
 from .errors import (
@@ -73,8 +76,8 @@ def to_ms(value: Time) -> int:
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise InputError("a datetime must carry a timezone (use datetime.now(timezone.utc))")
-        return int(value.timestamp() * 1000)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        value = int(value.timestamp() * 1000)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < MAX_TIME:
         raise InputError("a time is integer milliseconds since 1970 (UTC) or an aware datetime")
     return value
 
@@ -396,6 +399,10 @@ class Ledger:
         op = self._operator_signer()
         with self._writing() as size:
             content = make(size, op.key_id)
+            try:  # what will be written must read back: the same checks as decoding, before signing
+                decode_body(content.encode())
+            except EncodingError as exc:
+                raise InputError(str(exc)) from exc
             self._registry.check_content(content, None)
             entry = sign_body(content, op, size)
             self._write_entry(size, entry, content)
@@ -455,8 +462,8 @@ class Ledger:
     ) -> list[Entry]:
         """Revoke a party key (operator only): by key id (4 bytes or 8 hex digits), verifier key, or party
         name (all of that party's active keys). Returns the revocation entries."""
-        if reason is not None and (not isinstance(reason, str) or not reason or len(reason) > 256):
-            raise InputError("reason must be 1 to 256 characters of text")
+        if reason is not None:
+            check_reason(reason)
         when = self._time(at)
         written: list[Entry] = []
         with self._writing():

@@ -72,6 +72,7 @@ class Registry:
         self.operator_key = operator_key
         self.operator_key_id = compute_key_id(operator_name, operator_key)
         self.keys: dict[bytes, KeyRecord] = {}
+        self._by_public_key: dict[bytes, KeyRecord] = {}
         self.policy: Policy | None = None
         self.policy_index: int | None = None
 
@@ -166,6 +167,12 @@ class Registry:
         kid = p.key_id
         if kid == self.operator_key_id or p.key == self.operator_key:
             raise VerificationError("the operator key cannot be registered as a party key")
+        same_key = self._by_public_key.get(p.key)
+        if same_key is not None:
+            raise VerificationError(
+                f"this public key is already registered (to {same_key.name!r}, entry {same_key.registered_index}); "
+                "register a new key for each party"
+            )
         if kid in self.keys:
             other = self.keys[kid]
             raise VerificationError(
@@ -189,7 +196,7 @@ class Registry:
     def apply(self, content: Body, index: int) -> None:
         """Record the effect of an accepted operator entry at ``index`` (events change nothing here)."""
         if isinstance(content, PartyRegistration):
-            self.keys[content.key_id] = KeyRecord(
+            self.keys[content.key_id] = self._by_public_key[content.key] = KeyRecord(
                 name=content.name,
                 roles=frozenset(content.roles),
                 public_key=content.key,
