@@ -1,0 +1,423 @@
+"""The portable ledger file: a streaming, versioned export of a ledger, and its import.
+
+An export holds everything an auditor needs besides the operator key: the ledger's origin and claimed
+operator key, every signed checkpoint, every entry (index, body, signature) in log order, and a trailer
+that counts them and states the Merkle root, so that a truncated file is detected. The layout
+(normative text in docs/spec/ledger-file.md)::
+
+    MAGIC                      b"PCLEDGER1\\n"
+    frame(header)              {"entries": n, "format": 1, "operator": vkey, "origin": origin}
+    frame(["c", size, note])   zero or more checkpoints, by increasing size
+    frame(["e", index, body, signature])   n entries, in log order
+    frame(["t", n, checkpoints, root])     the trailer, then end of file
+
+where ``frame(x)`` is the canonical msgpack encoding of ``x`` preceded by its length as a 4-byte
+big-endian unsigned integer. Writing and reading both stream: memory does not grow with the ledger
+(checkpoints, which come first and are few, are the exception).
+
+:class:`ExportReader` accepts only what :func:`write_export` writes; anything else raises
+:class:`~provchain.errors.ExportFormatError` naming the byte offset of the bad frame. It checks the
+container, not the ledger's rules: a well-formed export of a tampered ledger reads fine, and
+:func:`provchain.audit.audit_path` reports what is wrong with it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import struct
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from . import encoding, merkle
+from .entries import FORMAT_VERSION, MAX_BODY, Entry, Event
+from .errors import EncodingError, ExportFormatError, FormatError, InputError, KeyFormatError, LedgerExistsError
+from .keys import parse_vkey
+from .ledger import Ledger
+from .store.base import LedgerMeta, StoredEntry
+from .store.sqlite import SqliteStore
+
+__all__ = [
+    "EXPORT_VERSION",
+    "MAGIC",
+    "MAX_FRAME",
+    "ExportHeader",
+    "ExportReader",
+    "ExportSummary",
+    "ExportTrailer",
+    "MerkleFrontier",
+    "export_ledger",
+    "import_ledger",
+    "write_export",
+]
+
+MAGIC = b"PCLEDGER1\n"
+"""The first 10 bytes of every export; the ``1`` is the container's major version."""
+
+EXPORT_VERSION = 1
+"""The container version this module writes and reads (the digit in :data:`MAGIC`)."""
+
+MAX_FRAME = 1 << 16
+"""The largest frame payload, in bytes (an entry body is at most 8192 bytes; a note far less)."""
+
+MAX_NOTE = 16384
+"""The largest checkpoint note, in bytes."""
+
+MAX_SIGNATURE = 1024
+"""The largest signature field, in bytes (a valid one is 64; the auditor reports other lengths)."""
+
+_LEN = struct.Struct(">I")
+_HEADER_KEYS = {"entries", "format", "operator", "origin"}
+
+
+# --- the Merkle frontier --------------------------------------------------------------------------
+
+
+class MerkleFrontier:
+    """The right edge of an RFC 9162 tree built leaf by leaf: O(log n) hashes, O(1) amortized per leaf.
+
+    It keeps, per level, the latest complete subtree; that is exactly what the root of the current size
+    and the parents of the next leaf need (see :mod:`provchain.merkle`, whose functions it calls).
+    """
+
+    __slots__ = ("_nodes", "size")
+
+    def __init__(self) -> None:
+        self._nodes: dict[int, tuple[int, bytes]] = {}
+        self.size = 0
+
+    def _read(self, level: int, index: int) -> bytes:
+        node = self._nodes.get(level)
+        if node is None or node[0] != index:  # pragma: no cover - impossible by construction
+            raise AssertionError(f"frontier lacks node {(level, index)}")
+        return node[1]
+
+    def append(self, leaf_hash: bytes) -> list[tuple[int, int, bytes]]:
+        """Add the next leaf; return ``(level, index, hash)`` of the nodes that became complete."""
+        index = self.size
+        parents = merkle.parent_hashes(index, leaf_hash, self._read) if index & 1 else []
+        self._nodes[0] = (index, leaf_hash)
+        for level, i, h in parents:
+            self._nodes[level] = (i, h)
+        self.size = index + 1
+        return parents
+
+    def root(self) -> bytes:
+        """The root of the tree of the leaves appended so far."""
+        return merkle.root_from(self.size, self._read)
+
+
+# --- records ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExportHeader:
+    """What an export says about its ledger (untrusted until the audit checks it)."""
+
+    format: int
+    origin: str
+    operator_vkey: str
+    entries: int
+
+    def to_map(self) -> dict[str, Any]:
+        """The header's canonical map."""
+        return {"entries": self.entries, "format": self.format, "operator": self.operator_vkey, "origin": self.origin}
+
+
+@dataclass(frozen=True)
+class ExportTrailer:
+    """The last frame: how many entries and checkpoints the file holds, and the writer's Merkle root."""
+
+    entries: int
+    checkpoints: int
+    root: bytes
+
+
+@dataclass(frozen=True)
+class ExportSummary:
+    """What :func:`export_ledger` or :func:`import_ledger` moved."""
+
+    entries: int
+    checkpoints: int
+    root: bytes
+
+
+def _frame(value: Any) -> bytes:
+    payload = encoding.encode(value)
+    if len(payload) > MAX_FRAME:
+        raise InputError(f"a record of {len(payload)} bytes exceeds the frame limit of {MAX_FRAME} bytes")
+    return _LEN.pack(len(payload)) + payload
+
+
+def write_export(
+    out: IO[bytes],
+    header: ExportHeader,
+    checkpoints: Iterable[tuple[int, bytes]],
+    entries: Iterable[Entry],
+) -> ExportSummary:
+    """Write an export to the binary stream ``out``: header, checkpoints, entries, trailer.
+
+    ``entries`` are written in the order given with their ``index`` (which must be set). The trailer's
+    root is computed from the entries written, as they stream past.
+    """
+    out.write(MAGIC)
+    out.write(_frame(header.to_map()))
+    n_cp = 0
+    last = -1
+    for size, note in checkpoints:
+        if size < last:
+            raise InputError("checkpoints must be written by increasing size")
+        last = size
+        out.write(_frame(["c", size, note]))
+        n_cp += 1
+    tree = MerkleFrontier()
+    for e in entries:
+        if e.index is None:
+            raise InputError("every exported entry needs its index")
+        out.write(_frame(["e", e.index, e.body, e.signature]))
+        tree.append(e.leaf_hash)
+    root = tree.root()
+    if tree.size != header.entries:
+        raise InputError(f"the header announces {header.entries} entries but {tree.size} were written")
+    out.write(_frame(["t", tree.size, n_cp, root]))
+    return ExportSummary(tree.size, n_cp, root)
+
+
+def export_ledger(source: Ledger | str | os.PathLike[str], out_path: str | os.PathLike[str]) -> ExportSummary:
+    """Export a ledger (a :class:`~provchain.ledger.Ledger` or the path of its SQLite file) to ``out_path``.
+
+    The export is a snapshot of the ledger's size when it starts, written to a temporary file next to
+    ``out_path`` and renamed into place when complete (so ``out_path`` never holds a partial export).
+    """
+    led = source if isinstance(source, Ledger) else Ledger.open(source, readonly=True)
+    own = led is not source
+    out = Path(out_path)
+    tmp = out.with_name(out.name + ".partial")
+    try:
+        store = led.store
+        size = store.size()
+        header = ExportHeader(FORMAT_VERSION, led.origin, led.operator_vkey, size)
+        cps = [(s, n) for s, n in store.checkpoints() if s <= size]
+        with tmp.open("wb") as f:
+            summary = write_export(f, header, cps, store.entries(0, size))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+        if own:
+            led.close()
+    return summary
+
+
+# --- reading ----------------------------------------------------------------------------------------
+
+
+class ExportReader:
+    """Reads an export from a binary stream; checks the container strictly, streams the entries.
+
+    On construction it reads the magic, the header and the checkpoints; :meth:`entries` then yields
+    each entry and, at the end, checks the trailer (available as :attr:`trailer` afterwards). Every
+    defect raises :class:`ExportFormatError` with the offset of the frame where it was found.
+    """
+
+    def __init__(self, stream: IO[bytes], name: str = "export") -> None:
+        self._f = stream
+        self._name = name
+        self._offset = 0
+        self._frame_at = 0
+        self._pending: list[Any] | None = None
+        self.trailer: ExportTrailer | None = None
+        magic = self._read_exact(len(MAGIC), allow_eof=True)
+        if magic != MAGIC:
+            if magic[:8] == MAGIC[:8]:
+                raise self._error(f"unsupported export version {magic[8:9]!r} (this provchain reads 1)", 0)
+            raise self._error("not a provchain ledger export (bad magic)", 0)
+        self.header = self._read_header()
+        self.checkpoints: list[tuple[int, bytes]] = []
+        while True:
+            rec = self._record()
+            if rec[0] != "c":
+                self._pending = rec
+                break
+            self.checkpoints.append((rec[1], rec[2]))
+
+    @classmethod
+    @contextlib.contextmanager
+    def open(cls, path: str | os.PathLike[str]) -> Iterator[ExportReader]:
+        """Open the export at ``path`` for reading."""
+        with Path(path).open("rb") as f:
+            yield cls(f, os.fspath(path))
+
+    def _error(self, message: str, offset: int | None = None) -> ExportFormatError:
+        at = self._frame_at if offset is None else offset
+        return ExportFormatError(f"{self._name}: {message} (at byte {at})")
+
+    def _read_exact(self, n: int, *, allow_eof: bool = False) -> bytes:
+        data = self._f.read(n)
+        if len(data) != n and not allow_eof:
+            raise self._error(
+                f"the file ends after {self._offset + len(data)} bytes, inside a frame: it is truncated"
+            )
+        self._offset += len(data)
+        return data
+
+    def _frame(self) -> Any:
+        self._frame_at = self._offset
+        raw = self._read_exact(_LEN.size, allow_eof=True)
+        if not raw:
+            raise self._error("the file ends without a trailer: it is truncated")
+        if len(raw) != _LEN.size:
+            raise self._error("the file ends inside a frame length: it is truncated")
+        (length,) = _LEN.unpack(raw)
+        if not 0 < length <= MAX_FRAME:
+            raise self._error(f"frame length {length} is outside 1..{MAX_FRAME}")
+        payload = self._read_exact(length)
+        try:
+            return encoding.decode(payload, max_size=MAX_FRAME)
+        except EncodingError as exc:
+            raise self._error(f"frame is not canonical msgpack: {exc}") from None
+
+    def _read_header(self) -> ExportHeader:
+        m = self._frame()
+        if not isinstance(m, dict) or set(m) != _HEADER_KEYS:
+            raise self._error(f"the header must be a map with exactly: {', '.join(sorted(_HEADER_KEYS))}")
+        fmt, origin, vkey, n = m["format"], m["origin"], m["operator"], m["entries"]
+        if type(fmt) is not int or fmt != FORMAT_VERSION:
+            raise self._error(f"unsupported entry format {fmt!r} (this provchain reads {FORMAT_VERSION})")
+        if not isinstance(origin, str) or not origin or len(origin) > 1024:
+            raise self._error("the header's origin must be non-empty text")
+        if not isinstance(vkey, str):
+            raise self._error("the header's operator must be a verifier key string")
+        try:
+            parse_vkey(vkey)
+        except KeyFormatError as exc:
+            raise self._error(f"the header's operator key is malformed: {exc}") from None
+        if type(n) is not int or n < 0:
+            raise self._error("the header's entry count must be a non-negative integer")
+        return ExportHeader(fmt, origin, vkey, n)
+
+    def _record(self) -> list[Any]:
+        rec = self._frame()
+        if not isinstance(rec, list) or not rec or not isinstance(rec[0], str):
+            raise self._error("a record must be an array that starts with its type")
+        kind = rec[0]
+        if kind == "c":
+            if len(rec) != 3 or type(rec[1]) is not int or rec[1] < 0 or not isinstance(rec[2], bytes):
+                raise self._error("a checkpoint record is [\"c\", size, note]")
+            if not 0 < len(rec[2]) <= MAX_NOTE:
+                raise self._error(f"a checkpoint note is 1 to {MAX_NOTE} bytes")
+            if self.checkpoints and rec[1] <= self.checkpoints[-1][0]:
+                raise self._error("checkpoint records must come by strictly increasing size")
+        elif kind == "e":
+            if len(rec) != 4 or type(rec[1]) is not int or rec[1] < 0:
+                raise self._error("an entry record is [\"e\", index, body, signature]")
+            if not isinstance(rec[2], bytes) or not 0 < len(rec[2]) <= MAX_BODY:
+                raise self._error(f"an entry body is 1 to {MAX_BODY} bytes")
+            if not isinstance(rec[3], bytes) or len(rec[3]) > MAX_SIGNATURE:
+                raise self._error(f"an entry signature is at most {MAX_SIGNATURE} bytes")
+        elif kind == "t":
+            if (
+                len(rec) != 4
+                or type(rec[1]) is not int
+                or type(rec[2]) is not int
+                or not isinstance(rec[3], bytes)
+                or len(rec[3]) != merkle.HASH_SIZE
+            ):
+                raise self._error("the trailer is [\"t\", entries, checkpoints, root]")
+        else:
+            raise self._error(f"unknown record type {kind!r}")
+        return rec
+
+    def entries(self) -> Iterator[Entry]:
+        """Yield every entry; then check the trailer and the end of the file."""
+        if self._pending is None:
+            raise InputError("the entries of an export can be read only once")
+        rec, self._pending = self._pending, None
+        count = 0
+        while rec[0] == "e":
+            yield Entry(rec[2], rec[3], rec[1])
+            count += 1
+            rec = self._record()
+        if rec[0] != "t":
+            raise self._error("a checkpoint record after the entries")
+        _, n, n_cp, root = rec
+        if n != count or n_cp != len(self.checkpoints):
+            raise self._error(
+                f"the trailer counts {n} entries and {n_cp} checkpoints, but the file holds {count} and "
+                f"{len(self.checkpoints)}"
+            )
+        if n != self.header.entries:
+            raise self._error(f"the header announces {self.header.entries} entries, the file holds {n}")
+        if self._f.read(1):
+            raise self._error("bytes after the trailer", self._offset)
+        self.trailer = ExportTrailer(n, n_cp, root)
+
+
+# --- import -------------------------------------------------------------------------------------------
+
+
+def import_ledger(
+    export_path: str | os.PathLike[str], db_path: str | os.PathLike[str], *, commit_every: int = 20000
+) -> Ledger:
+    """Rebuild a ledger file at ``db_path`` from the export at ``export_path``; return it as a ``Ledger``.
+
+    The entries, their Merkle tree and the checkpoints are written as they are, through the store's
+    transaction API: no operator key is needed, and no rule is checked (audit the result, or the export
+    itself, with :func:`provchain.audit.audit_path`). Raises :class:`ExportFormatError` when the export
+    is malformed, or when an entry cannot be stored (a body that is not an entry, or indices that are not
+    0, 1, 2, ...); nothing is left at ``db_path`` then.
+    """
+    db = Path(db_path)
+    if db.exists():
+        raise LedgerExistsError(f"{db} already exists; not overwriting it")
+    with ExportReader.open(export_path) as reader:
+        h = reader.header
+        store = SqliteStore.create(os.fspath(db), LedgerMeta(h.format, h.origin, h.operator_vkey), durability="normal")
+        try:
+            _fill(store, reader, commit_every)
+        except BaseException:
+            store.close()
+            for suffix in ("", "-wal", "-shm"):
+                Path(os.fspath(db) + suffix).unlink(missing_ok=True)
+            raise
+        store.close()
+    return Ledger.open(db)
+
+
+def _fill(store: SqliteStore, reader: ExportReader, commit_every: int) -> None:
+    tree = MerkleFrontier()
+    entries = reader.entries()
+    done = False
+    while not done:
+        with store.transaction():
+            for _ in range(commit_every):
+                try:
+                    e = next(entries)
+                except StopIteration:
+                    done = True
+                    break
+                index = tree.size
+                if e.index != index:
+                    raise ExportFormatError(
+                        f"entry {e.index} comes where entry {index} belongs; a ledger cannot be rebuilt from it "
+                        "(audit the export itself to see what is wrong)"
+                    )
+                try:
+                    content = e.content
+                except FormatError as exc:
+                    raise ExportFormatError(
+                        f"entry {index} is not a valid entry ({exc}); audit the export itself to see what is wrong"
+                    ) from None
+                item = content.item if isinstance(content, Event) else None
+                stage = content.stage if isinstance(content, Event) else None
+                store.add_entry(index, StoredEntry(e, item, stage, content.at))
+                parents = tree.append(e.leaf_hash)
+                if parents:
+                    store.add_nodes(((lvl, i), hsh) for lvl, i, hsh in parents)
+            if done:
+                for size, note in reader.checkpoints:
+                    store.add_checkpoint(size, note)
+
