@@ -103,4 +103,4 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 # The command modules register themselves on ``cli`` when imported.
-from . import _audit, _code, _ledger  # noqa: E402, F401
+from . import _audit, _code, _ledger, _log  # noqa: E402, F401
