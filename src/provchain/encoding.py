@@ -21,7 +21,7 @@ import msgpack
 
 from .errors import EncodingError
 
-__all__ = ["MAX_DEPTH", "Value", "decode", "encode"]
+__all__ = ["MAX_CONTAINER", "MAX_DEPTH", "Value", "decode", "encode", "unpack_unchecked"]
 
 MAX_DEPTH = 8
 """The deepest nesting of maps and arrays that is accepted."""
@@ -97,16 +97,10 @@ MAX_CONTAINER = 1024
 """The most elements an array or map may claim (msgpack pre-allocates what a header claims)."""
 
 
-def decode(data: bytes, *, max_size: int = 1 << 20, max_container: int = MAX_CONTAINER) -> Value:
-    """Decode canonical msgpack; raise :class:`EncodingError` unless ``data`` is exactly canonical.
-
-    >>> decode(bytes.fromhex("82a161c40178a16201"))
-    {'a': b'x', 'b': 1}
-    >>> decode(bytes.fromhex("82a16201a161c40178"))
-    Traceback (most recent call last):
-    ...
-    provchain.errors.EncodingError: not canonical msgpack (map keys out of order, duplicated, or not in shortest form)
-    """
+def unpack_unchecked(data: bytes, *, max_size: int = 1 << 20, max_container: int = MAX_CONTAINER) -> Value:
+    """Unpack msgpack with provchain's limits (size, container length, no extension types), but WITHOUT
+    the canonical-form check: a caller MUST re-encode what it built from the value and compare the bytes
+    (as :func:`decode` does, and :func:`provchain.entries.decode_body` does through the typed body)."""
     if not isinstance(data, bytes | bytearray | memoryview):
         raise EncodingError("expected bytes")
     data = bytes(data)
@@ -132,6 +126,20 @@ def decode(data: bytes, *, max_size: int = 1 << 20, max_container: int = MAX_CON
         raise EncodingError(f"malformed msgpack: {exc}") from exc
     except RecursionError as exc:
         raise EncodingError("nesting too deep") from exc
+    return value
+
+
+def decode(data: bytes, *, max_size: int = 1 << 20, max_container: int = MAX_CONTAINER) -> Value:
+    """Decode canonical msgpack; raise :class:`EncodingError` unless ``data`` is exactly canonical.
+
+    >>> decode(bytes.fromhex("82a161c40178a16201"))
+    {'a': b'x', 'b': 1}
+    >>> decode(bytes.fromhex("82a16201a161c40178"))
+    Traceback (most recent call last):
+    ...
+    provchain.errors.EncodingError: not canonical msgpack (map keys out of order, duplicated, or not in shortest form)
+    """
+    value = unpack_unchecked(data, max_size=max_size, max_container=max_container)
     if encode(value) != data:
         raise EncodingError(
             "not canonical msgpack (map keys out of order, duplicated, or not in shortest form)"

@@ -418,15 +418,22 @@ def decode_body(body: bytes) -> Body:
         raise EncodingError("an entry body must be bytes")
     if len(body) > MAX_BODY:
         raise EncodingError(f"entry body of {len(body)} bytes exceeds the limit of {MAX_BODY} bytes")
-    m = encoding.decode(body, max_size=MAX_BODY)
+    m = encoding.unpack_unchecked(body, max_size=MAX_BODY)
     if not isinstance(m, dict):
         raise EncodingError("an entry body must be a map")
+    if any(type(k) is not str for k in m):
+        raise EncodingError("map keys must be text")
     if m.get("v") != FORMAT_VERSION or isinstance(m.get("v"), bool):
         raise EncodingError(f"unsupported entry format version {m.get('v')!r} (expected {FORMAT_VERSION})")
     cls = _KINDS.get(m["kind"]) if isinstance(m.get("kind"), str) else None
     if cls is None:
         raise EncodingError(f"unknown entry kind {m.get('kind')!r}")
     parsed: Body = cls.from_map(m)
+    # One encoding per body: re-encode and compare. An Event validated every field in from_map, so its
+    # fast canonical encoder is exact; other kinds go through the generic canonical encoder.
+    again = parsed.encode() if isinstance(parsed, Event) else encoding.encode(m)
+    if again != body:
+        raise EncodingError("not canonical msgpack (map keys out of order, duplicated, or not in shortest form)")
     return parsed
 
 
