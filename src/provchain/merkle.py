@@ -69,11 +69,15 @@ __all__ = [
     "LEAF_PREFIX",
     "NODE_PREFIX",
     "NodeReader",
+    "assemble",
     "consistency_nodes",
+    "consistency_plan",
     "consistency_proof",
     "consistency_proof_from",
     "consistency_ranges",
+    "fold",
     "inclusion_nodes",
+    "inclusion_plan",
     "inclusion_proof",
     "inclusion_proof_from",
     "inclusion_ranges",
@@ -304,11 +308,7 @@ def subtree_nodes(begin: int, end: int) -> list[tuple[int, int]]:
 
 def range_hash(begin: int, end: int, read: NodeReader) -> bytes:
     """``MTH(D[begin:end])``, combined from the hashes ``read(level, index)`` of its :func:`subtree_nodes`."""
-    nodes = subtree_nodes(begin, end)
-    h = _read(read, *nodes[-1])
-    for level, index in reversed(nodes[:-1]):
-        h = _children(_read(read, level, index), h)
-    return h
+    return fold([_read(read, level, index) for level, index in subtree_nodes(begin, end)])
 
 
 def inclusion_ranges(index: int, size: int) -> list[tuple[int, int]]:
@@ -365,14 +365,56 @@ def consistency_ranges(size1: int, size2: int) -> list[tuple[int, int]]:
     return ranges
 
 
+def _decompose(begin: int, end: int) -> list[tuple[int, int]]:
+    """:func:`subtree_nodes` without the argument checks, for ranges the planners produced."""
+    width = end - begin
+    if not width & (width - 1):  # a complete subtree (most proof elements): one node
+        level = width.bit_length() - 1
+        return [(level, begin >> level)]
+    nodes = []
+    pos = begin
+    for level in range(width.bit_length() - 1, -1, -1):
+        if (width >> level) & 1:
+            nodes.append((level, pos >> level))
+            pos += 1 << level
+    return nodes
+
+
+def inclusion_plan(index: int, size: int) -> list[list[tuple[int, int]]]:
+    """For each inclusion proof element, in proof order, the stored nodes whose hashes :func:`fold` into it.
+
+    Planning once and assembling from the plan lets a store fetch every node in one query and build the
+    proof without planning it again.
+    """
+    return [_decompose(a, b) for a, b in inclusion_ranges(index, size)]
+
+
+def consistency_plan(size1: int, size2: int) -> list[list[tuple[int, int]]]:
+    """For each consistency proof element, in proof order, the stored nodes that :func:`fold` into it."""
+    return [_decompose(a, b) for a, b in consistency_ranges(size1, size2)]
+
+
+def fold(hashes: Sequence[bytes]) -> bytes:
+    """``MTH`` of a leaf range from the hashes of its complete subtrees, given left to right (a right fold)."""
+    h = hashes[-1]
+    for left in reversed(hashes[:-1]):
+        h = _children(left, h)
+    return h
+
+
+def assemble(plan: Sequence[Sequence[tuple[int, int]]], read: NodeReader) -> list[bytes]:
+    """The proof elements of a plan, from the node hashes ``read(level, index)`` (each length-checked)."""
+    return [fold([_read(read, level, i) for level, i in nodes]) for nodes in plan]
+
+
 def inclusion_nodes(index: int, size: int) -> list[tuple[int, int]]:
     """Every stored node :func:`inclusion_proof_from` reads for ``index`` in ``size``: one query's worth."""
-    return [n for a, b in inclusion_ranges(index, size) for n in subtree_nodes(a, b)]
+    return [n for nodes in inclusion_plan(index, size) for n in nodes]
 
 
 def consistency_nodes(size1: int, size2: int) -> list[tuple[int, int]]:
     """Every stored node that :func:`consistency_proof_from` reads for ``size1`` to ``size2``."""
-    return [n for a, b in consistency_ranges(size1, size2) for n in subtree_nodes(a, b)]
+    return [n for nodes in consistency_plan(size1, size2) for n in nodes]
 
 
 def root_from(size: int, read: NodeReader) -> bytes:
@@ -384,12 +426,12 @@ def root_from(size: int, read: NodeReader) -> bytes:
 
 def inclusion_proof_from(index: int, size: int, read: NodeReader) -> list[bytes]:
     """The inclusion proof for leaf ``index`` in the tree of ``size`` leaves, from stored nodes."""
-    return [range_hash(a, b, read) for a, b in inclusion_ranges(index, size)]
+    return assemble(inclusion_plan(index, size), read)
 
 
 def consistency_proof_from(size1: int, size2: int, read: NodeReader) -> list[bytes]:
     """The consistency proof from the tree of ``size1`` leaves to the one of ``size2``, from stored nodes."""
-    return [range_hash(a, b, read) for a, b in consistency_ranges(size1, size2)]
+    return assemble(consistency_plan(size1, size2), read)
 
 
 def parent_nodes(index: int) -> list[tuple[int, int]]:
