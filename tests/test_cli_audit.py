@@ -116,7 +116,7 @@ def test_since_and_save_checkpoint(filled: Path, operator: KeyPair, tmp_path: Pa
 def test_export_import_then_audit(filled: Path, operator: KeyPair, tmp_path: Path) -> None:
     exp = tmp_path / "ledger.export"
     res = run("export", str(filled), "-o", str(exp))
-    assert res.exit_code == 0 and "exported 18 entries and 1 checkpoints" in res.stdout
+    assert res.exit_code == 0 and "exported 18 entries and 1 checkpoint to" in res.stdout
     assert run("audit", str(exp), "--operator", operator.vkey).exit_code == 0
     copy = tmp_path / "copy.db"
     res = run("import", str(exp), "-o", str(copy))

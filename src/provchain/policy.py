@@ -136,7 +136,7 @@ class Policy:
         held = roles if isinstance(roles, frozenset) else frozenset(roles)
         if not held & rule.roles:
             raise RoleError(
-                f"{party} (roles: {', '.join(sorted(held)) or 'none'}) may not record stage {stage!r}; "
+                f"{party}, holding the role {' and '.join(sorted(held)) or 'none'}, may not record stage {stage!r}; "
                 f"it needs the role {' or '.join(sorted(rule.roles))}"
             )
         if previous is None:

@@ -112,7 +112,9 @@ def export_cmd(ledger: str, output: str) -> None:
     from ..export import export_ledger
 
     s = export_ledger(ledger, output)
-    click.echo(f"exported {s.entries} entries and {s.checkpoints} checkpoints to {output} (root {s.root.hex()})")
+    cps = f"{s.checkpoints} checkpoint{'' if s.checkpoints == 1 else 's'}"
+    entries = f"{s.entries} entr{'y' if s.entries == 1 else 'ies'}"
+    click.echo(f"exported {entries} and {cps} to {output} (root {s.root.hex()})")
 
 
 @cli.command("import")

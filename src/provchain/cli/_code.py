@@ -43,14 +43,17 @@ from . import EXIT_CANNOT_RUN, EXIT_FINDINGS, PASSPHRASE, cli, load_key, parse_t
     type=click.Path(dir_okay=False),
     help="The operator's key file: the operator signs the code (or set PROVCHAIN_OPERATOR_KEY).",
 )
+@click.option("--at", default=None, help="ISO 8601 issue time of the code (default: now; no offset means UTC).")
 @PASSPHRASE
-def code_command(ledger: str, item: str, output: str, profile: str, operator_key: str, passphrase: str | None) -> None:
+def code_command(
+    ledger: str, item: str, output: str, profile: str, operator_key: str, at: str | None, passphrase: str | None
+) -> None:
     """Write ITEM's code (PC1:...) as a QR image or text, signed by the operator."""
     if Path(output).suffix.lower() not in (".png", ".svg", ".txt"):
         raise InputError(f"cannot write a code to {output!r}: the file name must end in .png, .svg or .txt")
     op = load_key(operator_key, passphrase)
     with Ledger.open(ledger, operator=op) as led:
-        text = item_code.make(led, item, profile)
+        text = item_code.make(led, item, profile, at=parse_time(at))
     qr.write(text, output)
     click.echo(
         f"wrote the {profile} code of {item} to {output}: {len(text)} characters, "
