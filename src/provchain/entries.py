@@ -84,7 +84,13 @@ COUNTRIES = frozenset(
 
 def ms_to_iso(ms: int) -> str:
     """Integer milliseconds since the Unix epoch (UTC) as ISO 8601 text."""
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    # Never raises: entries allow times up to MAX_TIME (year ~287,000), beyond what datetime can show, and
+    # the messages that judge such times must still be made. Integer arithmetic keeps the milliseconds exact.
+    try:
+        dt = datetime.fromtimestamp(ms // 1000, tz=UTC).replace(microsecond=ms % 1000 * 1000)
+    except (ValueError, OverflowError, OSError):
+        return f"{ms} ms after 1970-01-01T00:00:00Z (beyond the year 9999)"
+    return dt.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _text(value: object, what: str, limit: int, exc: type[Exception] = EncodingError) -> str:

@@ -42,6 +42,8 @@ KEY_NAME_MAX = 128
 """The longest key name, in bytes of UTF-8."""
 
 _NAME_HEADER = "provchain-key-name: "
+_MAX_KEY_FILE = 16384  # bytes; a key file is a name line and a PEM of a few hundred bytes
+_MAX_VKEY = KEY_NAME_MAX + 1 + 8 + 1 + 44  # name + hex key id + base64 of 33 bytes; refused before any copy
 
 
 def check_key_name(name: object) -> str:
@@ -81,6 +83,8 @@ def parse_vkey(vkey: str) -> tuple[str, bytes, bytes]:
     """
     if not isinstance(vkey, str):
         raise KeyFormatError("a verifier key must be a string")
+    if len(vkey) > _MAX_VKEY:
+        raise KeyFormatError(f"a verifier key is at most {_MAX_VKEY} characters, not {len(vkey)}")
     parts = vkey.split("+", 2)
     if len(parts) != 3:
         raise KeyFormatError("a verifier key has the form name+hex8+base64key")
@@ -278,8 +282,9 @@ class KeyPair:
         """
         p = Path(path)
         try:
-            st = p.stat()
-            data = p.read_bytes()
+            with p.open("rb") as f:
+                st = os.fstat(f.fileno())
+                data = f.read(_MAX_KEY_FILE + 1)  # never more: from_bytes refuses anything larger
         except FileNotFoundError as exc:
             raise KeyFileError(f"key file {p} does not exist") from exc
         except OSError as exc:
@@ -298,14 +303,16 @@ class KeyPair:
         """Parse the contents of a key file (see :meth:`save`)."""
         if isinstance(passphrase, str):
             passphrase = passphrase.encode("utf-8")
-        if len(data) > 16384:
+        if len(data) > _MAX_KEY_FILE:
             raise KeyFileError(f"{source} is too large to be a key file")
         if not isinstance(data, bytes):
             raise KeyFileError(f"{source}: key file contents must be bytes")
         try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise KeyFileError(f"{source} is not a provchain key file") from exc
+            text: str | None = data.decode("utf-8")
+        except UnicodeDecodeError:
+            text = None  # raise outside the handler: the decode error holds the file's bytes (secret)
+        if text is None:
+            raise KeyFileError(f"{source} is not a provchain key file (not UTF-8 text)")
         first, _, pem = text.partition("\n")
         if not first.startswith(_NAME_HEADER) or "-----BEGIN" not in pem:
             raise KeyFileError(f"{source} is not a provchain key file (expected a name line and a PEM key)")
@@ -317,16 +324,21 @@ class KeyPair:
         encrypted = "ENCRYPTED" in pem
         if encrypted and passphrase is None:
             raise PassphraseError(f"{source} is encrypted; give its passphrase")
+        # cryptography's errors may quote the PEM (the secret key itself): none of them is chained to
+        # ours, and ours are raised outside the handler so that not even __context__ refers to them.
+        key: object = None
         try:
             key = serialization.load_pem_private_key(
                 pem.encode("utf-8"), password=passphrase if encrypted else None
             )
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError):
+            pass
+        except Exception:  # cryptography may raise its own errors on malformed DER
+            encrypted = False
+        if key is None:
             if encrypted:
-                raise PassphraseError(f"wrong passphrase for {source}") from None
-            raise KeyFileError(f"{source} holds no readable private key") from exc
-        except Exception as exc:  # cryptography may raise its own errors on malformed DER
-            raise KeyFileError(f"{source} holds no readable private key") from exc
+                raise PassphraseError(f"wrong passphrase for {source}, or the key file is damaged")
+            raise KeyFileError(f"{source} holds no readable private key")
         if not isinstance(key, Ed25519PrivateKey):
             raise KeyFileError(f"{source} does not hold an Ed25519 key")
         return cls(name, key)

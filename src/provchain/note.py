@@ -180,6 +180,8 @@ def new_signer(skey: str) -> NoteSigner:
     """
     if not isinstance(skey, str):
         raise KeyFormatError("a signer key must be a string")
+    if len(skey) > 256:  # PRIVATE+KEY+ and a name of at most 128 bytes, key id and base64 seed: about 200
+        raise KeyFormatError("a signer key is at most 256 characters")
     parts = skey.split("+", 4)
     if len(parts) != 5 or parts[0] != "PRIVATE" or parts[1] != "KEY":
         raise KeyFormatError("a signer key has the form PRIVATE+KEY+name+hex8+base64key")

@@ -43,12 +43,20 @@ def _node_id(level: int, index: int) -> int:
 def _translate(exc: sqlite3.Error, what: str) -> Exception:
     msg = str(exc)
     low = msg.lower()
+    if getattr(exc, "sqlite_errorname", "") == "SQLITE_READONLY_DIRECTORY":
+        return StorageError(
+            f"{what}: the ledger's directory is read-only, and SQLite needs to create the ledger's -wal and "
+            "-shm files beside it to write (or to read uncheckpointed writes); open the ledger read-only, or "
+            "from a writable directory"
+        )
     if "locked" in low or "busy" in low:
         return LedgerBusyError(f"{what}: the ledger stayed locked by other writers; try again")
     if "full" in low:
         return StorageError(f"{what}: the disk or the ledger's size limit is full; nothing was written")
     if "readonly" in low or "read-only" in low:
-        return StorageError(f"{what}: the ledger file is read-only; nothing was written")
+        return StorageError(
+            f"{what}: the ledger is read-only (opened read-only, or its file cannot be written); nothing was written"
+        )
     if "not a database" in low or "malformed" in low or "no such table" in low:
         return ForeignLedgerError(f"{what}: the file is not a provchain ledger or is damaged ({msg})")
     return StorageError(f"{what}: {msg}")
@@ -68,8 +76,8 @@ class SqliteStore:
     # --- opening ------------------------------------------------------------------------------
 
     @staticmethod
-    def _connect(path: str, readonly: bool, busy_timeout: float) -> sqlite3.Connection:
-        uri = f"file:{Path(path).resolve()}?mode={'ro' if readonly else 'rw'}"
+    def _connect(path: str, readonly: bool, busy_timeout: float, *, immutable: bool = False) -> sqlite3.Connection:
+        uri = f"file:{Path(path).resolve()}?mode={'ro' if readonly else 'rw'}{'&immutable=1' if immutable else ''}"
         try:
             conn = sqlite3.connect(
                 uri, uri=True, timeout=busy_timeout, isolation_level=None, check_same_thread=False
@@ -120,7 +128,31 @@ class SqliteStore:
             header = f.read(16)
         if header != b"SQLite format 3\x00":
             raise ForeignLedgerError(f"{path} is not a provchain ledger (not an SQLite database)")
-        conn = cls._connect(path, readonly, busy_timeout)
+        try:
+            return cls._open(path, readonly, durability, busy_timeout, immutable=False)
+        except StorageError as exc:
+            error = getattr(exc.__cause__, "sqlite_errorname", "")
+            if error not in ("SQLITE_READONLY_DIRECTORY", "SQLITE_CANTOPEN"):
+                raise
+            # A WAL ledger in a read-only directory, without its -shm file: SQLite cannot set up the shared
+            # memory it reads WAL ledgers with. When there is no -wal file either (the last writer closed
+            # cleanly), the database file alone is the whole ledger and nobody can write to it (a writer
+            # would need to create the -wal file): read it as immutable. With a -wal file, its writes would
+            # be silently ignored: refuse instead, saying why.
+            wal, shm = Path(path + "-wal"), Path(path + "-shm")
+            if wal.exists() and wal.stat().st_size > 0 and not shm.exists():
+                raise StorageError(
+                    f"cannot open {path}: its directory is read-only and {wal.name} holds writes that SQLite "
+                    f"can read only with a {shm.name} file beside it; copy the ledger with its -wal file to a "
+                    "writable directory, or open it once where it can be written"
+                ) from exc
+            if not readonly or error != "SQLITE_READONLY_DIRECTORY":
+                raise
+            return cls._open(path, readonly, durability, busy_timeout, immutable=True)
+
+    @classmethod
+    def _open(cls, path: str, readonly: bool, durability: str, busy_timeout: float, *, immutable: bool) -> SqliteStore:
+        conn = cls._connect(path, readonly, busy_timeout, immutable=immutable)
         store = cls(conn, path, busy_timeout)
         try:
             store._pragmas(durability, readonly=readonly)
