@@ -159,7 +159,7 @@ def test_sign_open_round_trip() -> None:
         open_checkpoint(msg, "example.com/log2", note.new_verifier(KEY.vkey))
     with pytest.raises(NoteVerificationError):
         open_checkpoint(msg, "example.com/log", note.new_verifier(OTHER.vkey))
-    with pytest.raises(TypeError):
+    with pytest.raises(InputError):
         open_checkpoint(msg, "example.com/log", [note.new_verifier(KEY.vkey)])  # type: ignore[arg-type]
 
 

@@ -305,3 +305,12 @@ def test_fuzz_mutations(data: st.DataObject) -> None:
             del raw[pos : pos + data.draw(st.integers(1, 8))]
     with contextlib.suppress(E.ExportFormatError):
         read_all(bytes(raw))
+
+
+def test_import_is_atomic_on_a_bad_export(tmp_path: Path) -> None:
+    """A failed import leaves nothing at the destination, not even a temporary file."""
+    bad = tmp_path / "bad.export"
+    bad.write_bytes(b"PCLEDGER1\n" + b"\x00" * 64)
+    with pytest.raises(E.ProvchainError):
+        import_ledger(bad, tmp_path / "copy.db")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.export"]

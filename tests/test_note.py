@@ -210,7 +210,7 @@ def test_sign_rejects_bad_signers() -> None:
         note.sign(TEXT, [FakeSigner(kp.name, kp.public_key, b"\0\0\0\0", kp)])
     with pytest.raises(SignatureError):
         note.sign(TEXT, [FakeSigner(kp.name, kp.public_key, kp.key_id, kp, corrupt=True)])
-    with pytest.raises(TypeError):
+    with pytest.raises(InputError):
         note.sign(TEXT, kp)  # type: ignore[arg-type]
 
 
@@ -310,9 +310,9 @@ def test_known_key_wrong_length_signature() -> None:
 
 
 def test_open_argument_types() -> None:
-    with pytest.raises(TypeError):
+    with pytest.raises(InputError):
         note.open(TEXT + b"\n" + PETER_SIG, note.new_verifier(PETER))  # type: ignore[arg-type]
-    with pytest.raises(TypeError):
+    with pytest.raises(NoteFormatError):
         note.open((TEXT + b"\n" + PETER_SIG).decode(), [note.new_verifier(PETER)])  # type: ignore[arg-type]
 
 

@@ -166,7 +166,7 @@ def test_tlog_proof_checks_its_fields() -> None:
         with pytest.raises(E.InputError):
             TlogProof(**{"index": 0, "hashes": (), "checkpoint": GOOD_CP, "extra": None, **bad})  # type: ignore[arg-type]
     assert TlogProof(0, [bytes(32)], GOOD_CP).hashes == (bytes(32),)  # type: ignore[arg-type]
-    with pytest.raises(TypeError):
+    with pytest.raises(E.InputError):
         format_tlog_proof(b"text")  # type: ignore[arg-type]
     with pytest.raises(ProofFormatError):
         parse_tlog_proof("text")  # type: ignore[arg-type]

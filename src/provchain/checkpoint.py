@@ -129,7 +129,7 @@ def _check_line(what: str, line: object) -> None:
 def sign_checkpoint(cp: Checkpoint, signer: Signer) -> bytes:
     """The signed note of ``cp`` with one signature by ``signer``."""
     if not isinstance(cp, Checkpoint):
-        raise TypeError("cp must be a Checkpoint")
+        raise InputError("cp must be a Checkpoint")
     return sign(cp.format(), [signer])
 
 
@@ -142,7 +142,7 @@ def open_checkpoint(msg: bytes, origin: str, verifier: Verifier) -> tuple[Checkp
     :class:`CheckpointError` when its origin is not ``origin``.
     """
     if not isinstance(verifier, Verifier) or isinstance(verifier, Sequence):
-        raise TypeError("verifier must be a single Verifier")
+        raise InputError("verifier must be a single Verifier")
     note = open_note(msg, [verifier])
     cp = Checkpoint.parse(note.text)
     if cp.origin != origin:

@@ -460,14 +460,14 @@ def parse(payload: str, origin: str) -> Bundle:
     """
     if not isinstance(payload, str):
         raise BadPrefixError("an item code is text")
+    if len(payload) > MAX_CODE_CHARS:  # before any copy of a hostile, huge payload
+        raise BundleFormatError(f"an item code has at most {MAX_CODE_CHARS} characters, not {len(payload)}")
     if not payload.startswith(PREFIX):
         m = _VERSION_PREFIX.match(payload)
         if m and m.group(0).upper().startswith("PC"):
             raise BadPrefixError(f"item code version {m.group(0)!r} is not supported (expected {PREFIX!r})")
         raise BadPrefixError(f"not a provchain item code: it does not start with {PREFIX!r}")
     text = payload[len(PREFIX) :]
-    if len(payload) > MAX_CODE_CHARS:
-        raise BundleFormatError(f"an item code has at most {MAX_CODE_CHARS} characters, not {len(payload)}")
     raw = base45.decode(text)
     try:
         value = encoding.decode(raw, max_size=MAX_CODE_CHARS)

@@ -373,17 +373,22 @@ def import_ledger(
     db = Path(db_path)
     if db.exists():
         raise LedgerExistsError(f"{db} already exists; not overwriting it")
+    # Build under a temporary name and rename at the end: a killed import leaves no half ledger at db_path.
+    tmp = db.with_name(f".{db.name}.importing-{os.getpid()}")
     with ExportReader.open(export_path) as reader:
         h = reader.header
-        store = SqliteStore.create(os.fspath(db), LedgerMeta(h.format, h.origin, h.operator_vkey), durability="normal")
+        store = SqliteStore.create(os.fspath(tmp), LedgerMeta(h.format, h.origin, h.operator_vkey), durability="normal")
         try:
             _fill(store, reader, commit_every)
+            store.close()  # the last connection checkpoints the WAL into the file
+            if db.exists():
+                raise LedgerExistsError(f"{db} appeared while importing; not overwriting it")
+            os.replace(tmp, db)
         except BaseException:
             store.close()
             for suffix in ("", "-wal", "-shm"):
-                Path(os.fspath(db) + suffix).unlink(missing_ok=True)
+                Path(os.fspath(tmp) + suffix).unlink(missing_ok=True)
             raise
-        store.close()
     return Ledger.open(db)
 
 

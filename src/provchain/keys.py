@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from ._internal import ed25519_strict
-from .errors import KeyFileError, KeyFormatError, PassphraseError, SignatureError
+from .errors import InputError, KeyFileError, KeyFormatError, PassphraseError, SignatureError
 
 __all__ = [
     "ALG_ED25519",
@@ -221,7 +221,7 @@ class KeyPair:
     def sign(self, message: bytes) -> bytes:
         """Sign ``message`` with Ed25519."""
         if not isinstance(message, bytes):
-            raise TypeError("message must be bytes")
+            raise InputError("message must be bytes")
         return self._key.sign(message)
 
     def unsafe_private_skey(self) -> str:

@@ -42,6 +42,7 @@ from .keys import (
 )
 
 __all__ = [
+    "MAX_NOTE_BYTES",
     "MAX_SIGNATURES",
     "Ed25519Verifier",
     "Note",
@@ -58,6 +59,9 @@ __all__ = [
 ]
 
 MAX_SIGNATURES = 100
+
+MAX_NOTE_BYTES = 65536
+"""The largest signed note :func:`open` and :func:`check_note_text` accept (checkpoints are ~200 bytes)."""
 """The most signature lines a note may carry (the limit Go's ``sumdb/note`` applies)."""
 
 _SIG_PREFIX = "\u2014 "  # em dash, space
@@ -145,11 +149,11 @@ class VerifierList:
 
     def __init__(self, verifiers: Sequence[Verifier]) -> None:
         if isinstance(verifiers, str | bytes) or not isinstance(verifiers, Sequence):
-            raise TypeError("verifiers must be a sequence of Verifier objects")
+            raise InputError("verifiers must be a sequence of Verifier objects")
         self._map: dict[tuple[str, bytes], list[Verifier]] = {}
         for v in verifiers:
             if not isinstance(v, Verifier):
-                raise TypeError(f"{v!r} is not a Verifier")
+                raise InputError(f"{v!r} is not a Verifier")
             if not isinstance(v.key_id, bytes) or len(v.key_id) != 4:
                 raise InputError(f"verifier {v.name!r} has a key id that is not 4 bytes")
             entry = self._map.setdefault((v.name, v.key_id), [])
@@ -239,7 +243,9 @@ def check_note_text(text: bytes) -> str:
     newline.
     """
     if not isinstance(text, bytes):
-        raise TypeError("a note text must be bytes")
+        raise NoteFormatError("a note text must be bytes")
+    if len(text) > MAX_NOTE_BYTES:
+        raise NoteFormatError(f"a note text is at most {MAX_NOTE_BYTES} bytes, not {len(text)}")
     s = _decode_utf8(text)
     if not s.endswith("\n"):
         raise NoteFormatError("a note text must end in a newline")
@@ -256,7 +262,7 @@ def sign(text: bytes, signers: Sequence[Signer]) -> bytes:
     """
     check_note_text(text)
     if isinstance(signers, str | bytes) or not isinstance(signers, Sequence):
-        raise TypeError("signers must be a sequence of Signer objects")
+        raise InputError("signers must be a sequence of Signer objects")
     if not signers:
         raise InputError("a note needs at least one signer")
     if len(signers) > MAX_SIGNATURES:
@@ -265,7 +271,7 @@ def sign(text: bytes, signers: Sequence[Signer]) -> bytes:
     seen: set[tuple[str, bytes]] = set()
     for s in signers:
         if not isinstance(s, Signer):
-            raise TypeError(f"{s!r} is not a Signer")
+            raise InputError(f"{s!r} is not a Signer")
         name = check_key_name(s.name)
         kid = s.key_id
         if kid != key_id(name, s.public_key):
@@ -287,7 +293,9 @@ def open(msg: bytes, verifiers: Sequence[Verifier] | Verifiers) -> Note:
     known key fails or no signature by a known key is present.
     """
     if not isinstance(msg, bytes):
-        raise TypeError("a signed note must be bytes")
+        raise NoteFormatError("a signed note must be bytes")
+    if len(msg) > MAX_NOTE_BYTES:
+        raise NoteFormatError(f"a signed note is at most {MAX_NOTE_BYTES} bytes, not {len(msg)}")
     lookup = verifiers if isinstance(verifiers, Verifiers) else VerifierList(verifiers)
     text, parsed = _parse(msg)
     sigs: list[Signature] = []

@@ -106,7 +106,7 @@ class TlogProof:
 def format_tlog_proof(proof: TlogProof) -> bytes:
     """The text of ``proof`` in the C2SP tlog-proof format."""
     if not isinstance(proof, TlogProof):
-        raise TypeError("format_tlog_proof takes a TlogProof")
+        raise InputError("format_tlog_proof takes a TlogProof")
     lines = [TLOG_PROOF_HEADER]
     if proof.extra is not None:
         lines.append(_EXTRA + base64.b64encode(proof.extra).decode("ascii"))
