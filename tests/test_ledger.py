@@ -473,3 +473,11 @@ def test_same_public_key_under_two_names_refused(ledger: Ledger, parties: dict[s
     with pytest.raises(E.VerificationError, match="already registered"):
         ledger.register_party("alias-of-courier", roles=["origin"], public_key=parties["courier"].public_key)
     assert snapshot(ledger) == before
+
+
+@pytest.mark.parametrize("item", [None, 5, ["a"], b"bytes", {"a": 1}])
+def test_item_of_wrong_type(ledger: Ledger, parties: dict[str, KeyPair], item: object) -> None:
+    before = snapshot(ledger)
+    with pytest.raises(E.ItemError):
+        ledger.append(item, "origin", parties["origin"], country="FR")  # type: ignore[arg-type]
+    assert snapshot(ledger) == before

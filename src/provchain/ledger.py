@@ -324,23 +324,26 @@ class Ledger:
         return found[key]
 
     def _write_entry(self, index: int, entry: Entry, content: Body) -> None:
-        item = stage = None
-        if isinstance(content, Event):
-            item, stage = content.item, content.stage
+        leaf = entry.leaf_hash
+        is_event = type(content) is Event
         try:
-            parents = merkle.parent_hashes(index, entry.leaf_hash, self._node)
-            self._store.add_entry(index, StoredEntry(entry, item, stage, content.at))
+            parents = merkle.parent_hashes(index, leaf, self._node) if index & 1 else ()
+            if is_event:
+                self._store.add_entry(index, StoredEntry(entry, content.item, content.stage, content.at))  # type: ignore[union-attr]
+            else:
+                self._store.add_entry(index, StoredEntry(entry, None, None, content.at))
         except ProvchainError as exc:
             self._tx_broken = exc
             raise
         # Tree nodes are written together just before the commit (one executemany per
         # transaction); until then the frontier cache answers every read of them.
-        self._tx_nodes.extend(((level, idx), h) for level, idx, h in parents)
-        self._frontier[0] = (index, entry.leaf_hash)
+        frontier = self._frontier
+        frontier[0] = (index, leaf)
         for level, idx, h in parents:
-            self._frontier[level] = (idx, h)
-        if isinstance(content, Event):
-            self._tx_heads[content.item] = Head(index, entry.leaf_hash, content.stage, content.at)
+            self._tx_nodes.append(((level, idx), h))
+            frontier[level] = (idx, h)
+        if is_event:
+            self._tx_heads[content.item] = Head(index, leaf, content.stage, content.at)  # type: ignore[union-attr]
         else:
             self._registry.apply(content, index)
         self._synced = index + 1
@@ -579,7 +582,8 @@ class Ledger:
         signer is not registered, revoked or outside its validity window, lacks the role the policy
         demands, the stage may not follow the item's last one, or the input is invalid.
         """
-        item = check_item(item)
+        if type(item) is not str:  # the rest of the item's rules, and every other field, Event() checks
+            check_item(item)
         if not is_signer(signer):
             raise InputError("signer must be a Signer such as a KeyPair")
         size = self._tx_size

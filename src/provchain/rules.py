@@ -53,7 +53,7 @@ class KeyRecord:
         return f"party {self.name!r} (key {self.key_id.hex()})"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Head:
     """The last entry of an item's chain."""
 
@@ -128,17 +128,18 @@ class Registry:
         """Judge a body (without its signature) as the next entry; return the key that must sign it."""
         if content.origin != self.origin:
             raise OriginError(f"entry belongs to ledger {content.origin!r}, not {self.origin!r}")
-        public_key = self.signer_key(content)
         if isinstance(content, Event):
-            self._check_event(content, head, now)
-        elif isinstance(content, PartyRegistration):
+            rec = self.event_key(content)
+            self._check_event(content, rec, head, now)
+            return rec.public_key
+        public_key = self.signer_key(content)
+        if isinstance(content, PartyRegistration):
             self._check_party(content)
         elif isinstance(content, Revocation):
             self._check_revocation(content)
         return public_key
 
-    def _check_event(self, ev: Event, head: Head | None, now: int | None) -> None:
-        rec = self.event_key(ev)
+    def _check_event(self, ev: Event, rec: KeyRecord, head: Head | None, now: int | None) -> None:
         if self.policy is None:
             raise PolicyError("the ledger has no journey policy yet")
         if now is not None and ev.at > now + CLOCK_TOLERANCE_MS:

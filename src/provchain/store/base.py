@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from ..entries import Entry
 from ..rules import Head
@@ -31,8 +31,7 @@ class LedgerMeta:
     operator_vkey: str
 
 
-@dataclass(frozen=True)
-class StoredEntry:
+class StoredEntry(NamedTuple):
     """An entry with the columns a store keeps beside it."""
 
     entry: Entry
