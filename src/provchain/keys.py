@@ -12,6 +12,7 @@ import binascii
 import hashlib
 import os
 import stat
+from functools import lru_cache
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -127,9 +128,15 @@ def verify_signature(public_key: bytes, message: bytes, signature: bytes) -> Non
     if not ed25519_strict.acceptable(public_key, signature):
         raise SignatureError("signature uses a non-canonical or small-order encoding")
     try:
-        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, message)
+        _public_key_object(public_key).verify(signature, message)
     except (InvalidSignature, ValueError) as exc:
         raise SignatureError("signature does not verify") from exc
+
+
+@lru_cache(maxsize=1024)
+def _public_key_object(public_key: bytes) -> Ed25519PublicKey:
+    """The library's key object, cached: a ledger's events come from a few party keys."""
+    return Ed25519PublicKey.from_public_bytes(public_key)
 
 
 @runtime_checkable

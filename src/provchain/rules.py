@@ -11,6 +11,7 @@ Pure: no I/O and no clock; the time is a parameter.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 from ._internal.ed25519_strict import key_acceptable
 from .entries import Body, Entry, Event, PartyRegistration, PolicyEntry, Revocation, ms_to_iso
@@ -48,9 +49,14 @@ class KeyRecord:
     registered_index: int
     revoked_index: int | None = None
 
-    def describe(self) -> str:
-        """``name (key id)`` for messages."""
+    @cached_property
+    def label(self) -> str:
+        """``party 'name' (key id)``, for messages (computed once)."""
         return f"party {self.name!r} (key {self.key_id.hex()})"
+
+    def describe(self) -> str:
+        """``party 'name' (key id)``, for messages."""
+        return self.label
 
 
 @dataclass(frozen=True, slots=True)
