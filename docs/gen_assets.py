@@ -14,7 +14,6 @@ from __future__ import annotations
 import shlex
 import sys
 import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -22,32 +21,14 @@ from click.testing import CliRunner
 from provchain import KeyPair, Ledger, qr
 from provchain import code as item_code
 from provchain.cli import cli
+from provchain.demo import HOUR, ITEM, JOURNEY, ORIGIN, PARTIES, START
 
-ORIGIN = "example.com/acme-ledger"
-ITEM = "SERUM-FR-0731"
-HOUR = 3_600_000
-START = int(datetime(2025, 11, 3, 8, 0, tzinfo=UTC).timestamp() * 1000)
 ISSUED = START + 21 * 24 * HOUR + HOUR  # the code is printed an hour after delivery
 SCAN_AT = "2025-12-01T09:00:00Z"  # the buyer scans it a week later
 SHOWN_PATH = "docs/img/item-code.png"  # the path the README's command names
 
-# role -> party name; each party's seed is its position (1..5) repeated 32 times.
-PARTIES = {
-    "origin": "grasse-labs",
-    "customs": "shanghai-customs-broker",
-    "warehouse": "hz-bonded-wh-3",
-    "appraiser": "cciq-inspection",
-    "courier": "sf-express",
-}
-# (stage, role, country, place, data, hours after START)
-JOURNEY: list[tuple[str, str, str, str, dict[str, str | int], int]] = [
-    ("origin", "origin", "FR", "Grasse", {"batch": "B-2025-17"}, 0),
-    ("import", "customs", "CN", "Shanghai Yangshan port", {"declaration": "310120251234567"}, 14 * 24),
-    ("warehouse", "warehouse", "CN", "Hangzhou bonded zone WH3", {"bin": "A-07"}, 15 * 24),
-    ("warehouse", "warehouse", "CN", "Hangzhou bonded zone WH3", {"bin": "C-11"}, 18 * 24),
-    ("appraisal", "appraiser", "CN", "Hangzhou", {"certificate": "CCIQ-2025-0042", "verdict": "grade-b"}, 19 * 24),
-    ("delivery", "courier", "CN", "Beijing", {"waybill": "SF1234567890"}, 21 * 24),
-]
+# The demo's story (provchain.demo): parties, journey and start time. Each party's seed here is its
+# position (1..5) repeated 32 times.
 
 
 def operator_key() -> KeyPair:

@@ -42,7 +42,6 @@ from .errors import (
     ForeignLedgerError,
     FormatError,
     InputError,
-    LedgerNotFoundError,
     OperatorKeyError,
     OriginError,
     PolicyError,
@@ -61,6 +60,7 @@ from .keys import parse_vkey, verify_signature
 from .note import new_verifier
 from .rules import CLOCK_TOLERANCE_MS, Head, Registry
 from .store.base import NodeKey
+from .store.sqlite import SQLITE_MAGIC, read_magic
 
 __all__ = [
     "CHECKS",
@@ -787,16 +787,11 @@ def audit_path(
     except FormatError as exc:
         raise InputError(f"the operator key is malformed: {exc}") from None
     p = Path(path)
-    if not p.exists():
-        raise LedgerNotFoundError(f"no ledger file at {p}")
-    if p.is_dir():
-        raise ForeignLedgerError(f"{p} is a directory, not a ledger file")
-    with p.open("rb") as f:
-        head = f.read(16)
+    head = read_magic(p)
     kwargs: dict[str, Any] = {
         "since": since, "workers": workers, "progress": progress, "now": now, "max_findings": max_findings
     }
-    if head.startswith(b"SQLite format 3\x00"):
+    if head == SQLITE_MAGIC:
         return _audit_sqlite(p, operator_vkey, kwargs)
     if head.startswith(MAGIC[:8]):
         return _audit_export(p, operator_vkey, kwargs)

@@ -19,7 +19,7 @@ from .errors import InputError, ProvchainError, VerificationError
 from .keys import KeyPair
 from .ledger import Ledger
 
-__all__ = ["ITEM", "ORIGIN", "run_demo"]
+__all__ = ["HOUR", "ITEM", "JOURNEY", "ORIGIN", "PARTIES", "START", "run_demo"]
 
 ORIGIN = "example.com/acme-ledger"
 """The demo ledger's origin (and the operator key's name)."""
@@ -27,18 +27,20 @@ ORIGIN = "example.com/acme-ledger"
 ITEM = "SERUM-FR-0731"
 """The demo item: a bottle of serum made in Grasse."""
 
-_HOUR = 3_600_000
-_START = int(datetime(2025, 11, 3, 8, 0, tzinfo=UTC).timestamp() * 1000)
+HOUR = 3_600_000
+START = int(datetime(2025, 11, 3, 8, 0, tzinfo=UTC).timestamp() * 1000)
+"""When the serum leaves Grasse (the demo's, the README's and the examples' story)."""
 
-# (role, party, stage, country, place, data, hours after the start)
-_PARTIES = {
+# role -> party name
+PARTIES = {
     "origin": "grasse-labs",
     "customs": "shanghai-customs-broker",
     "warehouse": "hz-bonded-wh-3",
     "appraiser": "cciq-inspection",
     "courier": "sf-express",
 }
-_JOURNEY: list[tuple[str, str, str, str, dict[str, str | int], int]] = [
+# (stage, role, country, place, data, hours after START)
+JOURNEY: list[tuple[str, str, str, str, dict[str, str | int], int]] = [
     ("origin", "origin", "FR", "Grasse", {"batch": "B-2025-17"}, 0),
     ("import", "customs", "CN", "Shanghai Yangshan port", {"declaration": "310120251234567"}, 14 * 24),
     ("warehouse", "warehouse", "CN", "Hangzhou bonded zone WH3", {"bin": "A-07"}, 15 * 24),
@@ -83,25 +85,25 @@ def run_demo(directory: str | None, echo: Callable[[str], None]) -> bool:
     # 1. The operator and the parties.
     operator = KeyPair.generate(ORIGIN)
     operator.save(keys_dir / "operator.key")
-    parties = {role: KeyPair.generate(name) for role, name in _PARTIES.items()}
+    parties = {role: KeyPair.generate(name) for role, name in PARTIES.items()}
     for kp in parties.values():
         kp.save(keys_dir / f"{kp.name}.key")
     ledger_path = folder / "ledger.db"
     echo("")
     echo("1. The operator creates the ledger and registers five parties")
     echo(f"   operator key  {operator.vkey}")
-    with Ledger.create(ledger_path, origin=ORIGIN, operator=operator, at=_START - 48 * _HOUR) as led:
+    with Ledger.create(ledger_path, origin=ORIGIN, operator=operator, at=START - 48 * HOUR) as led:
         for role, kp in parties.items():
-            led.register_party(kp.name, [role], kp.public_key, at=_START - 48 * _HOUR, valid_from=_START - 48 * _HOUR)
+            led.register_party(kp.name, [role], kp.public_key, at=START - 48 * HOUR, valid_from=START - 48 * HOUR)
             echo(f"   {kp.name:<25} {role:<10} key {kp.key_id.hex()}")
 
         # 2. The journey.
-        for stage, role, country, place, data, hours in _JOURNEY:
-            led.append(ITEM, stage, parties[role], country=country, place=place, data=data, at=_START + hours * _HOUR)
+        for stage, role, country, place, data, hours in JOURNEY:
+            led.append(ITEM, stage, parties[role], country=country, place=place, data=data, at=START + hours * HOUR)
         echo("")
         echo(f"2. Each party records its step of {ITEM}, signed with its own key")
-        stages = " -> ".join(stage for stage, *_ in _JOURNEY)
-        echo(f"   {stages} ({len(_JOURNEY)} events; the ledger holds {led.size} entries)")
+        stages = " -> ".join(stage for stage, *_ in JOURNEY)
+        echo(f"   {stages} ({len(JOURNEY)} events; the ledger holds {led.size} entries)")
 
         # 3. The checkpoint and the code.
         led.checkpoint()

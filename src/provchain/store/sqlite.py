@@ -10,6 +10,7 @@ A writer that finds the database locked waits (SQLite's busy handler) and retrie
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
@@ -29,7 +30,7 @@ from ..errors import (
 from ..rules import Head
 from .base import LedgerMeta, NodeKey, StoredEntry
 
-__all__ = ["SCHEMA_VERSION", "SqliteStore"]
+__all__ = ["SCHEMA_VERSION", "SQLITE_MAGIC", "SqliteStore", "read_magic"]
 
 SCHEMA_VERSION = 1
 _LEVEL_SHIFT = 40  # node id = level << 40 | index; a ledger holds < 2**40 entries
@@ -60,6 +61,24 @@ def _translate(exc: sqlite3.Error, what: str) -> Exception:
     if "not a database" in low or "malformed" in low or "no such table" in low:
         return ForeignLedgerError(f"{what}: the file is not a provchain ledger or is damaged ({msg})")
     return StorageError(f"{what}: {msg}")
+
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+"""The first 16 bytes of every SQLite database file."""
+
+
+def read_magic(path: str | os.PathLike[str], n: int = 16) -> bytes:
+    """The first ``n`` bytes of a ledger file, to tell its kind; raises when there is no such file."""
+    p = Path(path)
+    if not p.exists():
+        raise LedgerNotFoundError(f"no ledger at {p}")
+    if p.is_dir():
+        raise ForeignLedgerError(f"{p} is a directory, not a ledger file")
+    try:
+        with p.open("rb") as f:
+            return f.read(n)
+    except OSError as exc:
+        raise StorageError(f"cannot read {p}: {exc.strerror}") from exc
 
 
 class SqliteStore:
@@ -119,14 +138,7 @@ class SqliteStore:
         busy_timeout: float = 10.0,
     ) -> SqliteStore:
         """Open an existing ledger file."""
-        p = Path(path)
-        if not p.exists():
-            raise LedgerNotFoundError(f"no ledger at {path}")
-        if p.is_dir():
-            raise ForeignLedgerError(f"{path} is a directory, not a ledger file")
-        with p.open("rb") as f:
-            header = f.read(16)
-        if header != b"SQLite format 3\x00":
+        if read_magic(path) != SQLITE_MAGIC:
             raise ForeignLedgerError(f"{path} is not a provchain ledger (not an SQLite database)")
         try:
             return cls._open(path, readonly, durability, busy_timeout, immutable=False)
