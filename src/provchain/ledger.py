@@ -154,7 +154,7 @@ class Ledger:
         self._registry = Registry(meta.origin, op_name, op_key)
         self._synced = 0
         self._frontier: dict[int, tuple[int, bytes]] = {}
-        self._node_cache: dict[NodeKey, bytes] = {}  # committed high tree nodes (immutable once written)
+        self._node_cache: dict[int, bytes] = {}  # committed high tree nodes (immutable once written)
         self._tx_size: int | None = None  # the size while a write transaction is open
         self._tx_heads: dict[str, Head] = {}  # heads written in the open transaction (we hold the lock)
         self._tx_broken: ProvchainError | None = None  # a write failed inside a batch
@@ -684,18 +684,24 @@ class Ledger:
         """The hashes of ``keys``, fetched in one query (high nodes from a cache), each checked to be
         present and 32 bytes before anything is hashed with it."""
         self._flush_nodes()  # inside a batch, make the tree written so far readable
-        cache = self._node_cache
-        found = {k: cache[k] for k in keys if k in cache}
-        missing = [k for k in keys if k not in found]
+        cache = self._node_cache  # keyed by level << 40 | index: ints and bytes are not tracked by the GC
+        found: dict[NodeKey, bytes] = {}
+        missing = []
+        for k in keys:
+            h = cache.get((k[0] << 40) | k[1])
+            if h is None:
+                missing.append(k)
+            else:
+                found[k] = h
         if missing:
             fetched = self._store.nodes(missing)
             for k in missing:
                 h = fetched.get(k)
                 if h is None or len(h) != merkle.HASH_SIZE:
                     raise StorageError(f"the ledger's Merkle tree lacks node {k} or it is damaged")
-            found.update(fetched)
-            if len(cache) < self._CACHE_MAX:
-                cache.update((k, h) for k, h in fetched.items() if k[0] >= self._CACHE_LEVEL)
+                found[k] = h
+                if k[0] >= self._CACHE_LEVEL and len(cache) < self._CACHE_MAX:
+                    cache[(k[0] << 40) | k[1]] = h
         return found
 
     def _proof(self, plan: list[list[NodeKey]]) -> list[bytes]:
