@@ -826,6 +826,7 @@ def _audit_sqlite(p: Path, operator_vkey: str, kwargs: dict[str, Any]) -> AuditR
     from .store.sqlite import SqliteStore
 
     store = SqliteStore.open(os.fspath(p), readonly=True)
+    store.set_cache_size(4096)  # a sequential scan: a large page cache would only add to the audit's RSS
     try:
         meta = store.meta()
         extra = _meta_findings(meta.origin, meta.operator_vkey, operator_vkey)
