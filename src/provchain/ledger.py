@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from . import merkle
+from ._internal.tree import StoredTree
 from .checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from .entries import (
     FORMAT_VERSION,
@@ -50,14 +51,13 @@ from .errors import (
     OperatorKeyError,
     ProvchainError,
     StaleHeadError,
-    StorageError,
     UnknownKeyError,
 )
 from .keys import Signer, format_vkey, is_signer, parse_vkey
 from .note import new_verifier
 from .policy import DEFAULT_POLICY, Policy, check_name
 from .rules import Head, KeyRecord, Registry
-from .store.base import LedgerMeta, NodeKey, Store, StoredEntry
+from .store.base import LedgerMeta, Store, StoredEntry
 from .store.sqlite import SqliteStore
 
 __all__ = ["HistoryEvent", "Ledger", "Time", "now_ms", "to_ms"]
@@ -153,12 +153,10 @@ class Ledger:
         self._clock = clock
         self._registry = Registry(meta.origin, op_name, op_key)
         self._synced = 0
-        self._frontier: dict[int, tuple[int, bytes]] = {}
-        self._node_cache: dict[int, bytes] = {}  # committed high tree nodes (immutable once written)
+        self._tree = StoredTree(store)
         self._tx_size: int | None = None  # the size while a write transaction is open
         self._tx_heads: dict[str, Head] = {}  # heads written in the open transaction (we hold the lock)
         self._tx_broken: ProvchainError | None = None  # a write failed inside a batch
-        self._tx_nodes: list[tuple[NodeKey, bytes]] = []  # tree nodes to write before the commit
 
     # --- creating and opening -------------------------------------------------------------------
 
@@ -309,25 +307,12 @@ class Ledger:
         """Forget cached state after a failed write (it may describe rolled-back rows)."""
         self._registry = Registry(self._meta.origin, self._op_name, self._op_key)
         self._synced = 0
-        self._frontier.clear()
-        self._node_cache.clear()
-
-    def _node(self, level: int, idx: int) -> bytes:
-        key = (level, idx)
-        cached = self._frontier.get(level)
-        if cached is not None and cached[0] == idx:
-            return cached[1]
-        self._flush_nodes()
-        found = self._store.nodes([key])
-        if key not in found:
-            raise StorageError(f"the ledger's Merkle tree lacks node {key}; the file is damaged")
-        return found[key]
+        self._tree.reset()
 
     def _write_entry(self, index: int, entry: Entry, content: Body) -> None:
         leaf = entry.leaf_hash
         is_event = type(content) is Event
         try:
-            parents = merkle.parent_hashes(index, leaf, self._node) if index & 1 else ()
             if is_event:
                 self._store.add_entry(index, StoredEntry(entry, content.item, content.stage, content.at))  # type: ignore[union-attr]
             else:
@@ -335,13 +320,7 @@ class Ledger:
         except ProvchainError as exc:
             self._tx_broken = exc
             raise
-        # Tree nodes are written together just before the commit (one executemany per
-        # transaction); until then the frontier cache answers every read of them.
-        frontier = self._frontier
-        frontier[0] = (index, leaf)
-        for level, idx, h in parents:
-            self._tx_nodes.append(((level, idx), h))
-            frontier[level] = (idx, h)
+        self._tree.add_leaf(index, leaf)  # its nodes are written just before the commit
         if is_event:
             self._tx_heads[content.item] = Head(index, leaf, content.stage, content.at)  # type: ignore[union-attr]
         else:
@@ -377,7 +356,7 @@ class Ledger:
                 yield size
                 if self._tx_broken is not None:
                     raise LedgerError(f"the batch was rolled back because a write failed: {self._tx_broken}")
-                self._flush_nodes()
+                self._tree.flush()
         except BaseException:
             self._reset()
             raise
@@ -385,12 +364,6 @@ class Ledger:
             self._tx_size = None
             self._tx_heads.clear()
             self._tx_broken = None
-            self._tx_nodes.clear()
-
-    def _flush_nodes(self) -> None:
-        if self._tx_nodes:
-            self._store.add_nodes(self._tx_nodes)
-            self._tx_nodes.clear()
 
     def _operator_signer(self) -> Signer:
         if self._operator is None:
@@ -675,39 +648,6 @@ class Ledger:
 
     # --- Merkle tree and checkpoints ------------------------------------------------------------
 
-    # Nodes of level >= 4 cover 16+ entries: they are immutable once committed and proofs read them
-    # again and again. At most 200k are kept (about 25 MB), enough for every such node of 1.6M entries.
-    _CACHE_LEVEL = 4
-    _CACHE_MAX = 200_000
-
-    def _nodes(self, keys: Sequence[NodeKey]) -> dict[NodeKey, bytes]:
-        """The hashes of ``keys``, fetched in one query (high nodes from a cache), each checked to be
-        present and 32 bytes before anything is hashed with it."""
-        self._flush_nodes()  # inside a batch, make the tree written so far readable
-        cache = self._node_cache  # keyed by level << 40 | index: ints and bytes are not tracked by the GC
-        found: dict[NodeKey, bytes] = {}
-        missing = []
-        for k in keys:
-            h = cache.get((k[0] << 40) | k[1])
-            if h is None:
-                missing.append(k)
-            else:
-                found[k] = h
-        if missing:
-            fetched = self._store.nodes(missing)
-            for k in missing:
-                h = fetched.get(k)
-                if h is None or len(h) != merkle.HASH_SIZE:
-                    raise StorageError(f"the ledger's Merkle tree lacks node {k} or it is damaged")
-                found[k] = h
-                if k[0] >= self._CACHE_LEVEL and len(cache) < self._CACHE_MAX:
-                    cache[(k[0] << 40) | k[1]] = h
-        return found
-
-    def _proof(self, plan: list[list[NodeKey]]) -> list[bytes]:
-        found = self._nodes([k for nodes in plan for k in nodes])
-        return [merkle.fold([found[k] for k in nodes]) for nodes in plan]
-
     def _size_arg(self, size: int | None, what: str = "size") -> int:
         current = self._store.size()
         if size is None:
@@ -718,17 +658,14 @@ class Ledger:
 
     def root(self, size: int | None = None) -> bytes:
         """The Merkle root of the first ``size`` entries (default: all)."""
-        n = self._size_arg(size)
-        if n == 0:
-            return merkle.EMPTY_ROOT
-        return self._proof([merkle.subtree_nodes(0, n)])[0]
+        return self._tree.root(self._size_arg(size))
 
     def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
         """The RFC 9162 inclusion proof of entry ``index`` in the tree of ``size`` entries."""
         n = self._size_arg(size)
         if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < n:
             raise InputError(f"index must be an entry index below the tree size {n}")
-        return self._proof(merkle.inclusion_plan(index, n))
+        return self._tree.assemble(merkle.inclusion_plan(index, n))
 
     def consistency_proof(self, size1: int, size2: int | None = None) -> list[bytes]:
         """The RFC 9162 consistency proof from ``size1`` entries to ``size2`` (default: all)."""
@@ -737,7 +674,7 @@ class Ledger:
             raise InputError(f"size1 must be an integer from 0 to size2 ({n2})")
         if size1 == 0 or size1 == n2:
             return []
-        return self._proof(merkle.consistency_plan(size1, n2))
+        return self._tree.assemble(merkle.consistency_plan(size1, n2))
 
     def checkpoint(self) -> bytes:
         """Sign a checkpoint of the current tree with the operator key, store it and return the note.

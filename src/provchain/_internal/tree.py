@@ -1,0 +1,100 @@
+"""The ledger's Merkle tree over a store: new nodes as entries arrive, and proofs from stored nodes.
+
+Every complete subtree of level >= 1 is stored once, when its last leaf arrives (level 0 is the
+entries' leaf hash). :class:`StoredTree` keeps what makes that cheap:
+
+* the *frontier*: the newest complete node of each level, which is the left sibling of every node the
+  next leaves complete, so appending never reads the store;
+* the nodes written in the open transaction, sent in one statement just before the commit (a read of
+  the tree flushes them first);
+* a cache of committed nodes of level >= 4 (immutable once written; read by every proof).
+
+Anything cached may describe rows a failed transaction rolled back: :meth:`StoredTree.reset` forgets it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .. import merkle
+from ..errors import StorageError
+from ..store.base import NodeKey, Store
+
+__all__ = ["StoredTree"]
+
+_SHIFT = 40  # cache key: level << 40 | index (ints and bytes are not tracked by the garbage collector)
+
+
+class StoredTree:
+    """The Merkle tree of one ledger's store (see the module docstring)."""
+
+    # Nodes of level >= 4 cover 16+ entries. At most 200k are cached (about 25 MB): every such node of
+    # 1.6M entries.
+    CACHE_LEVEL = 4
+    CACHE_MAX = 200_000
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._frontier: dict[int, tuple[int, bytes]] = {}
+        self._pending: list[tuple[NodeKey, bytes]] = []
+        self._cache: dict[int, bytes] = {}
+
+    def reset(self) -> None:
+        """Forget every cached and pending node (after a failed write transaction)."""
+        self._frontier.clear()
+        self._pending.clear()
+        self._cache.clear()
+
+    def add_leaf(self, index: int, leaf: bytes) -> None:
+        """Record leaf ``index``: compute the nodes it completes and queue them for :meth:`flush`."""
+        parents = merkle.parent_hashes(index, leaf, self._node) if index & 1 else ()
+        frontier = self._frontier
+        frontier[0] = (index, leaf)
+        for level, idx, h in parents:
+            self._pending.append(((level, idx), h))
+            frontier[level] = (idx, h)
+
+    def flush(self) -> None:
+        """Write the queued nodes (inside the open write transaction)."""
+        if self._pending:
+            self._store.add_nodes(self._pending)
+            self._pending.clear()
+
+    def _node(self, level: int, idx: int) -> bytes:
+        cached = self._frontier.get(level)
+        if cached is not None and cached[0] == idx:
+            return cached[1]
+        return self.nodes([(level, idx)])[(level, idx)]
+
+    def nodes(self, keys: Sequence[NodeKey]) -> dict[NodeKey, bytes]:
+        """The hashes of ``keys`` in one query (high nodes from the cache), each checked to be present and
+        32 bytes before anything is hashed with it."""
+        self.flush()  # inside a batch, make the tree written so far readable
+        cache = self._cache
+        found: dict[NodeKey, bytes] = {}
+        missing = []
+        for k in keys:
+            h = cache.get((k[0] << _SHIFT) | k[1])
+            if h is None:
+                missing.append(k)
+            else:
+                found[k] = h
+        if missing:
+            fetched = self._store.nodes(missing)
+            for k in missing:
+                h = fetched.get(k)
+                if h is None or len(h) != merkle.HASH_SIZE:
+                    raise StorageError(f"the ledger's Merkle tree lacks node {k} or it is damaged")
+                found[k] = h
+                if k[0] >= self.CACHE_LEVEL and len(cache) < self.CACHE_MAX:
+                    cache[(k[0] << _SHIFT) | k[1]] = h
+        return found
+
+    def assemble(self, plan: Sequence[Sequence[NodeKey]]) -> list[bytes]:
+        """The proof elements of a :mod:`provchain.merkle` plan, from one fetch of its nodes."""
+        found = self.nodes([k for nodes in plan for k in nodes])
+        return [merkle.fold([found[k] for k in nodes]) for nodes in plan]
+
+    def root(self, size: int) -> bytes:
+        """The root of the first ``size`` leaves (``size`` already checked by the caller)."""
+        return merkle.EMPTY_ROOT if size == 0 else self.assemble([merkle.subtree_nodes(0, size)])[0]
