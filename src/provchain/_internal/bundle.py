@@ -1,0 +1,415 @@
+"""The binary layout of an item code's bundle: its dataclasses, canonical encoding and parsing.
+
+A bundle is canonical msgpack of a positional array ``[profile, item, policy, parties, events, anchor,
+signature]``; :class:`Bundle` writes it (:meth:`Bundle.to_bytes`, :meth:`Bundle.payload`) and
+:func:`decode_bundle` reads it back, checking its form only: every field's type and range, the table
+invariants, and that the bytes are the one canonical encoding of what they hold. Verifying a bundle (the
+operator, the chain, the signatures, the journey rules) is :func:`provchain.code.verify`'s job.
+
+The public names here are re-exported, and documented, by :mod:`provchain.code`; the normative layout is
+docs/spec/item-code.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Final
+
+from .. import base45, encoding
+from ..entries import (
+    MAX_ORIGIN,
+    MAX_PLACE,
+    MAX_TIME,
+    Event,
+    PartyRegistration,
+    _text,
+    check_country,
+    check_data,
+    check_item,
+    leaf_hash_of,
+)
+from ..errors import BundleFormatError, EncodingError, InputError, ProvchainError
+from ..keys import Signer, check_key_name, key_id
+from ..policy import DEFAULT_POLICY, Policy, check_name
+
+__all__ = [
+    "CODE_DOMAIN",
+    "HINT_SIZE",
+    "MAX_CODE_CHARS",
+    "MAX_EVENTS",
+    "PREFIX",
+    "PROFILES",
+    "Anchor",
+    "Bundle",
+    "CodeParty",
+    "JourneyEvent",
+    "decode_bundle",
+    "malformed",
+    "sign_bundle",
+]
+
+# The constants of the layout. The public ones are documented where they are public: provchain.code.
+PREFIX: Final = "PC1:"
+CODE_DOMAIN: Final = b"provchain/v1/code\n"
+PROFILES: Final = ("compact", "full")
+MAX_CODE_CHARS: Final = 3391
+MAX_EVENTS: Final = 255
+HINT_SIZE: Final = 4
+
+MAX_PROOF: Final = 64
+"""The most hashes an inclusion proof may have (a tree of up to 2**64 leaves)."""
+
+_PROFILE_NUMBER = {name: n for n, name in enumerate(PROFILES)}
+_SIG = 64
+_HASH = 32
+
+
+# --- the bundle -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CodeParty:
+    """A row of the bundle's party table: one signer key of the journey.
+
+    ``revoked`` is 0 when the key was not revoked when the code was made, else ``p`` (1-based) when the
+    revocation entry precedes the journey's ``p``-th event in the log (``len(events) + 1``: after the last).
+    ``key``, ``registered_at`` and ``registration_signature`` are set in the full profile only; in the
+    compact profile ``key_id`` is carried instead of being derived from the name and key.
+    """
+
+    name: str
+    roles: tuple[str, ...]
+    valid_from: int
+    valid_until: int | None
+    revoked: int
+    key_id: bytes
+    key: bytes | None = None
+    registered_at: int | None = None
+    registration_signature: bytes | None = None
+
+
+@dataclass(frozen=True)
+class JourneyEvent:
+    """A row of the bundle's event list: what the verifier needs to rebuild one event body."""
+
+    at: int
+    party: int
+    stage: str
+    country: str
+    place: str | None = None
+    data: Mapping[str, str | int] = field(default_factory=dict)
+    signature: bytes | None = None
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """What the operator vouches for: the item's head inside a checkpointed tree, and when it said so."""
+
+    operator_key_id: bytes
+    head_hint: bytes
+    head_index: int
+    tree_size: int
+    root: bytes
+    issued: int
+    proof: tuple[bytes, ...] = ()
+    checkpoint_signature: bytes | None = None
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A decoded bundle. :func:`parse` builds one from a code; :meth:`payload` writes the code back.
+
+    ``origin`` is not encoded: it is the name of the operator key (the ledger's origin), which the verifier
+    pins, so :func:`parse` takes it as an argument.
+    """
+
+    profile: str
+    origin: str
+    item: str
+    policy: Policy
+    parties: tuple[CodeParty, ...]
+    events: tuple[JourneyEvent, ...]
+    anchor: Anchor
+    signature: bytes
+
+    @property
+    def full(self) -> bool:
+        """True for the full profile."""
+        return self.profile == "full"
+
+    def _unsigned_value(self) -> list[Any]:
+        full = self.full
+        stages = sorted(self.policy.stages)
+        base = self.events[0].at if self.events else 0
+        parties: list[Any] = []
+        for p in self.parties:
+            row: list[Any] = [
+                p.name,
+                list(p.roles),
+                p.valid_from - base,
+                0 if p.valid_until is None else p.valid_until - p.valid_from,
+                p.revoked,
+            ]
+            if full:
+                row += [p.key or b"", (p.registered_at or 0) - p.valid_from, p.registration_signature or b""]
+            else:
+                row.append(p.key_id)
+            parties.append(row)
+        events: list[Any] = []
+        previous: JourneyEvent | None = None
+        for e in self.events:
+            place: str | int = e.place or ""
+            if previous is not None and e.place is not None and e.place == previous.place:
+                place = 0
+            row = [
+                e.at if previous is None else e.at - previous.at,
+                e.party,
+                _stage_number(stages, e.stage),
+                e.country,
+                place,
+                dict(e.data),
+            ]
+            if full:
+                row.append(e.signature or b"")
+            events.append(row)
+            previous = e
+        a = self.anchor
+        head_at = self.events[-1].at if self.events else 0
+        anchor: list[Any] = [a.operator_key_id, a.head_hint, a.head_index, a.tree_size, a.root, a.issued - head_at]
+        if full:
+            anchor += [list(a.proof), a.checkpoint_signature or b""]
+        policy = {} if self.policy == DEFAULT_POLICY else self.policy.to_map()
+        return [_PROFILE_NUMBER[self.profile], self.item, policy, parties, events, anchor]
+
+    def head_hash(self) -> bytes:
+        """The leaf hash of the rebuilt head: the last event's body."""
+        return leaf_hash_of(self.event_bodies()[-1].encode())
+
+    def signed_message(self, head_hash: bytes | None = None) -> bytes:
+        """The bytes the operator signs: :data:`CODE_DOMAIN` and the canonical array of the origin, the rebuilt
+        head leaf hash (``head_hash`` when the caller has it) and the bundle without its signature."""
+        head = self.head_hash() if head_hash is None else head_hash
+        return CODE_DOMAIN + encoding.encode([self.origin, head, self._unsigned_value()])
+
+    def to_bytes(self) -> bytes:
+        """The canonical bundle bytes (what Base45 encodes)."""
+        return encoding.encode([*self._unsigned_value(), self.signature])
+
+    def payload(self) -> str:
+        """The code text: ``PC1:`` and the Base45 of :meth:`to_bytes`."""
+        return PREFIX + base45.encode(self.to_bytes())
+
+    def event_bodies(self) -> list[Event]:
+        """The event bodies the parties signed, rebuilt: ``prev`` is the leaf hash of the previous body."""
+        out: list[Event] = []
+        prev: bytes | None = None
+        for e in self.events:
+            ev = Event(
+                origin=self.origin,
+                at=e.at,
+                signer=self.parties[e.party].key_id,
+                item=self.item,
+                stage=e.stage,
+                country=e.country,
+                prev=prev,
+                place=e.place,
+                data=dict(e.data),
+            )
+            prev = leaf_hash_of(ev.encode())
+            out.append(ev)
+        return out
+
+    def registration(self, party: CodeParty) -> PartyRegistration:
+        """The registration entry body of ``party`` (full profile), rebuilt."""
+        if party.key is None or party.registered_at is None:
+            raise InputError("a compact bundle carries no registrations")
+        return PartyRegistration(
+            origin=self.origin,
+            at=party.registered_at,
+            signer=self.anchor.operator_key_id,
+            name=party.name,
+            roles=party.roles,
+            key=party.key,
+            valid_from=party.valid_from,
+            valid_until=party.valid_until,
+        )
+
+
+def _stage_number(stages: list[str], stage: str) -> int:
+    try:
+        return stages.index(stage)
+    except ValueError:
+        raise InputError(f"stage {stage!r} is not defined by the bundle's policy") from None
+
+
+def sign_bundle(bundle: Bundle, operator: Signer) -> Bundle:
+    """``bundle`` with a new operator signature (and the operator's key id and head hint in its anchor)."""
+    hint = bundle.head_hash()[:HINT_SIZE]
+    anchored = replace(bundle, anchor=replace(bundle.anchor, operator_key_id=operator.key_id, head_hint=hint))
+    signature = operator.sign(anchored.signed_message())
+    return replace(anchored, signature=signature)
+
+
+# --- parsing --------------------------------------------------------------------------------------
+
+
+def malformed(message: str) -> BundleFormatError:
+    """The :class:`BundleFormatError` for a bundle that breaks the layout: ``message`` says how."""
+    return BundleFormatError(f"malformed code bundle: {message}")
+
+
+def _list(value: object, what: str, lengths: Sequence[int]) -> list[Any]:
+    if not isinstance(value, list) or len(value) not in lengths:
+        want = " or ".join(str(n) for n in lengths)
+        raise malformed(f"{what} must be an array of {want} elements")
+    return value
+
+
+def _int(value: object, what: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise malformed(f"{what} must be an integer from {low} to {high}")
+    return value
+
+
+def _bytes(value: object, what: str, length: int) -> bytes:
+    if not isinstance(value, bytes) or len(value) != length:
+        raise malformed(f"{what} must be {length} bytes")
+    return value
+
+
+def _time(value: int, what: str) -> int:
+    if not 0 <= value < MAX_TIME:
+        raise malformed(f"{what} is out of range")
+    return value
+
+
+def _checked(what: str, check: Any, value: object) -> Any:
+    try:
+        return check(value)
+    except ProvchainError as exc:
+        raise malformed(f"{what}: {exc}") from None
+
+
+def _policy(value: object) -> Policy:
+    if not isinstance(value, dict):
+        raise malformed("the policy must be a map")
+    if not value:
+        return DEFAULT_POLICY
+    policy: Policy = _checked("policy", Policy.from_map, value)
+    if policy == DEFAULT_POLICY:
+        raise malformed("the default policy must be encoded as an empty map")
+    return policy
+
+
+def _party(row: object, n: int, full: bool, base: int, events: int) -> CodeParty:
+    r = _list(row, f"party {n}", [8] if full else [6])
+    name = _checked(f"party {n} name", check_key_name, r[0])
+    roles = r[1]
+    if not isinstance(roles, list) or not 1 <= len(roles) <= 16:
+        raise malformed(f"party {n} roles must be an array of 1 to 16 names")
+    for role in roles:
+        _checked(f"party {n} role", lambda v: check_name(v, "role"), role)
+    if roles != sorted(set(roles)):
+        raise malformed(f"party {n} roles must be sorted and without duplicates")
+    valid_from = _time(base + _int(r[2], f"party {n} valid-from", -MAX_TIME, MAX_TIME), f"party {n} valid-from")
+    until_delta = _int(r[3], f"party {n} valid-until", 0, MAX_TIME)
+    valid_until = _time(valid_from + until_delta, f"party {n} valid-until") if until_delta else None
+    revoked = _int(r[4], f"party {n} revocation position", 0, events + 1)
+    if full:
+        key = _bytes(r[5], f"party {n} key", _HASH)
+        reg_at = _time(valid_from + _int(r[6], f"party {n} registration time", -MAX_TIME, MAX_TIME), "registration")
+        sig = _bytes(r[7], f"party {n} registration signature", _SIG)
+        return CodeParty(name, tuple(roles), valid_from, valid_until, revoked, key_id(name, key), key, reg_at, sig)
+    return CodeParty(name, tuple(roles), valid_from, valid_until, revoked, _bytes(r[5], f"party {n} key id", 4))
+
+
+def _event(
+    row: object, n: int, full: bool, previous: JourneyEvent | None, stages: list[str], parties: int
+) -> JourneyEvent:
+    r = _list(row, f"event {n}", [7] if full else [6])
+    t = _int(r[0], f"event {n} time", 0, MAX_TIME)
+    at = _time(t if previous is None else previous.at + t, f"event {n} time")
+    party = _int(r[1], f"event {n} party", 0, parties - 1)
+    stage = stages[_int(r[2], f"event {n} stage", 0, len(stages) - 1)]
+    country = _checked(f"event {n} country", check_country, r[3])
+    place = None
+    if r[4] == 0 and not isinstance(r[4], bool):
+        if previous is None or previous.place is None:
+            raise malformed(f"event {n} place says 'same as the previous event', which has no place")
+        place = previous.place
+    elif r[4] != "":
+        place = _checked(f"event {n} place", lambda v: _text(v, "place", MAX_PLACE), r[4])
+        if previous is not None and place == previous.place:
+            raise malformed(f"event {n} repeats the previous place, which must be encoded as 0")
+    if not isinstance(r[5], dict):
+        raise malformed(f"event {n} data must be a map")
+    data = _checked(f"event {n} data", check_data, r[5])
+    sig = _bytes(r[6], f"event {n} signature", _SIG) if full else None
+    return JourneyEvent(at, party, stage, country, place, data, sig)
+
+
+def _anchor(value: object, full: bool, head_at: int) -> Anchor:
+    a = _list(value, "the anchor", [8] if full else [6])
+    kid = _bytes(a[0], "the operator key id", 4)
+    hint = _bytes(a[1], "the head hint", HINT_SIZE)
+    size = _int(a[3], "the tree size", 1, 2**64 - 1)
+    index = _int(a[2], "the head index", 0, size - 1)
+    root = _bytes(a[4], "the root", _HASH)
+    issued = _time(head_at + _int(a[5], "the issue time", -MAX_TIME, MAX_TIME), "the issue time")
+    if not full:
+        return Anchor(kid, hint, index, size, root, issued)
+    proof = a[6]
+    if not isinstance(proof, list) or len(proof) > MAX_PROOF:
+        raise malformed(f"the inclusion proof must be an array of at most {MAX_PROOF} hashes")
+    hashes = tuple(_bytes(h, "an inclusion proof hash", _HASH) for h in proof)
+    return Anchor(kid, hint, index, size, root, issued, hashes, _bytes(a[7], "the checkpoint signature", _SIG))
+
+
+def _from_value(value: object, origin: str) -> Bundle:
+    top = _list(value, "a bundle", [7])
+    profile = PROFILES[_int(top[0], "the profile", 0, len(PROFILES) - 1)]
+    full = profile == "full"
+    item = _checked("item", check_item, top[1])
+    policy = _policy(top[2])
+    stages = sorted(policy.stages)
+    rows, party_rows = top[4], top[3]
+    if not isinstance(rows, list) or not 1 <= len(rows) <= MAX_EVENTS:
+        raise malformed(f"events must be an array of 1 to {MAX_EVENTS} events")
+    if not isinstance(party_rows, list) or not 1 <= len(party_rows) <= len(rows):
+        raise malformed("parties must be an array of 1 party or more, at most one per event")
+    events: list[JourneyEvent] = []
+    previous: JourneyEvent | None = None
+    for n, row in enumerate(rows, 1):
+        previous = _event(row, n, full, previous, stages, len(party_rows))
+        events.append(previous)
+    first_use: list[int] = []
+    for e in events:
+        if e.party not in first_use:
+            first_use.append(e.party)
+    if first_use != list(range(len(party_rows))):
+        raise malformed("the party table must list each signer once, in the order of its first event")
+    base = events[0].at
+    parties = tuple(_party(row, n, full, base, len(events)) for n, row in enumerate(party_rows, 1))
+    if len({p.key_id for p in parties}) != len(parties):
+        raise malformed("the party table lists a key twice")
+    anchor = _anchor(top[5], full, events[-1].at)
+    signature = _bytes(top[6], "the signature", _SIG)
+    return Bundle(profile, origin, item, policy, parties, tuple(events), anchor, signature)
+
+
+def decode_bundle(raw: bytes, origin: str) -> Bundle:
+    """Decode the bundle bytes ``raw`` (what a code's Base45 holds), read for ledger ``origin``.
+
+    The form only is checked (nothing is verified), including that ``raw`` is the bundle's one canonical
+    encoding. Raises :class:`BundleFormatError`.
+    """
+    try:
+        value = encoding.decode(raw, max_size=MAX_CODE_CHARS)
+    except EncodingError as exc:
+        raise malformed(str(exc)) from None
+    origin = _checked("origin", lambda v: _text(v, "origin", MAX_ORIGIN), origin)
+    bundle = _from_value(value, origin)
+    if bundle.to_bytes() != raw:  # a safety net: every accepted bundle has exactly one encoding
+        raise malformed("the bundle is not in its one canonical form")
+    return bundle
