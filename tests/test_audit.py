@@ -18,8 +18,8 @@ import pytest
 from conftest import HOUR, ORIGIN, T0, Clock, journey
 
 from provchain import KeyPair, Ledger, encoding
-from provchain import audit as audit_mod
 from provchain import errors as E
+from provchain._internal import replay as replay_mod
 from provchain.audit import AuditReport, Finding, audit_entries, audit_path
 from provchain.checkpoint import Checkpoint, sign_checkpoint
 from provchain.entries import Entry, Event, leaf_hash_of, sign_body
@@ -182,7 +182,7 @@ def test_01_edited_event_field(built: Path, operator: KeyPair) -> None:
 def test_02_edited_appraisal_verdict_gives_one_finding(
     built: Path, operator: KeyPair, workers: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(audit_mod, "_CHUNK", 3)  # several jobs in flight: the deferred chain check is exercised
+    monkeypatch.setattr(replay_mod, "_CHUNK", 3)  # several jobs in flight: the deferred chain check is exercised
     idx = index_of(built, "BAG-A", "appraisal")
     edit_body(built, idx, lambda m: m["data"].update(verdict="counterfeit"))
     # the next event (delivery) names the original appraisal: its chain break is explained by this one
