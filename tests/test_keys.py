@@ -123,3 +123,17 @@ def test_verify_signature_strict() -> None:
             verify_signature(kp.public_key, b"msg", sig[:32] + s.to_bytes(32, "little"))
     with pytest.raises(E.SignatureError):
         verify_signature(bytes(32), b"msg", bytes(64))  # small-order key, identity R
+
+
+def test_damaged_name_line_does_not_leak_the_key(tmp_path: Path) -> None:
+    """Regression (found by the slow fuzzer): when a damaged newline joins the name line to the PEM body,
+    the "name" holds the private key's base64; the error must not quote it."""
+    kp = KeyPair.from_seed("grasse-labs", b"\x01" * 32)
+    kp.save(tmp_path / "k.key")
+    lines = (tmp_path / "k.key").read_bytes().split(b"\n")  # name, BEGIN, base64 body, END, ""
+    secret = lines[2].decode()
+    damaged = lines[0] + b"\x0b" + lines[2] + b"\n" + b"\n".join(lines[1:])
+    with pytest.raises(E.KeyFileError) as info:
+        KeyPair.from_bytes(damaged)
+    assert secret not in str(info.value) and secret[:16] not in str(info.value)
+    assert info.value.__cause__ is None or secret not in str(info.value.__cause__)

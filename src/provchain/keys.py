@@ -324,10 +324,16 @@ class KeyPair:
         if not first.startswith(_NAME_HEADER) or "-----BEGIN" not in pem:
             raise KeyFileError(f"{source} is not a provchain key file (expected a name line and a PEM key)")
         name = first[len(_NAME_HEADER) :].strip()
+        valid_name = True
         try:
             check_key_name(name)
-        except KeyFormatError as exc:
-            raise KeyFileError(f"{source}: {exc}") from exc
+        except KeyFormatError:
+            valid_name = False
+        if not valid_name:  # never quote the line: in a damaged file it may run into the secret PEM body
+            raise KeyFileError(
+                f"{source}: the key name line is not a valid key name (printable, no spaces or '+', at most "
+                f"{KEY_NAME_MAX} bytes)"
+            )
         encrypted = "ENCRYPTED" in pem
         if encrypted and passphrase is None:
             raise PassphraseError(f"{source} is encrypted; give its passphrase")
