@@ -592,3 +592,21 @@ def test_verify_consistency_rejects_bad_lengths_before_hashing(n2: int, data: st
             verify_consistency(n1, n2, [*proof, r1], r1, r2)
         with pytest.raises(ConsistencyError, match="hashes"):
             verify_consistency(n1, n2, proof[:-1], r1, r2)
+
+
+def test_inclusion_plan_matches_the_ranges() -> None:
+    """The bit-level planner and the RFC-shaped range recursion name the same nodes, for every index of
+    every size up to 300 and for sizes around powers of two up to 2**40."""
+    from provchain.merkle import inclusion_plan, inclusion_ranges, subtree_nodes
+
+    def slow(index: int, size: int) -> list[list[tuple[int, int]]]:
+        return [subtree_nodes(a, b) for a, b in inclusion_ranges(index, size)]
+
+    for size in range(1, 301):
+        for index in range(size):
+            assert inclusion_plan(index, size) == slow(index, size), (index, size)
+    for k in range(1, 41):
+        for size in (2**k - 1, 2**k, 2**k + 1, 3 * 2 ** (k - 1) + 5):
+            for index in {0, 1, size // 3, size // 2, size - 2, size - 1} - {-1}:
+                if 0 <= index < size:
+                    assert inclusion_plan(index, size) == slow(index, size), (index, size)

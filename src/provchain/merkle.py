@@ -384,9 +384,23 @@ def inclusion_plan(index: int, size: int) -> list[list[tuple[int, int]]]:
     """For each inclusion proof element, in proof order, the stored nodes whose hashes :func:`fold` into it.
 
     Planning once and assembling from the plan lets a store fetch every node in one query and build the
-    proof without planning it again.
+    proof without planning it again. The plan is read off the bits: below the level where the paths to
+    ``index`` and to ``size - 1`` part (the *inner* part), each sibling is a complete subtree, except the
+    highest, which is everything right of ``index``'s subtree up to ``size``; above it (the *border*),
+    a left sibling for each set bit of ``index``. :func:`inclusion_ranges` computes the same ranges the
+    slow way, and the tests hold the two to each other.
     """
-    return [_decompose(a, b) for a, b in inclusion_ranges(index, size)]
+    if not (_is_count(index) and _is_count(size) and index < size):
+        raise InputError(f"leaf index {index!r} is out of range for a tree of {size!r} leaves")
+    inner = (index ^ (size - 1)).bit_length()
+    plan: list[list[tuple[int, int]]] = [[(level, (index >> level) ^ 1)] for level in range(inner - 1)]
+    if inner:
+        top = inner - 1
+        plan.append(_decompose(((index >> top) + 1) << top, size))
+    for level in range(inner, size.bit_length()):
+        if (index >> level) & 1:
+            plan.append([(level, (index >> level) ^ 1)])
+    return plan
 
 
 def consistency_plan(size1: int, size2: int) -> list[list[tuple[int, int]]]:
