@@ -21,21 +21,11 @@ import time
 from pathlib import Path
 
 import msgpack
+from common import ORIGIN, STEPS, T0
 
 from provchain.entries import ENTRY_DOMAIN
 from provchain.keys import KeyPair
 from provchain.ledger import Ledger
-
-ORIGIN = "bench.example/ledger"
-T0 = 1_760_000_000_000
-STEPS = [
-    ("origin", "origin", "FR", {"batch": "B-17"}),
-    ("import", "customs", "CN", {"declaration": "310120251234567"}),
-    ("warehouse", "warehouse", "CN", {"bin": "A-07"}),
-    ("warehouse", "warehouse", "CN", {"bin": "C-11"}),
-    ("appraisal", "appraiser", "CN", {"certificate": "CCIQ-2025-0042", "verdict": "genuine"}),
-    ("delivery", "courier", "CN", {"waybill": "SF1234567890"}),
-]
 
 
 def _keys() -> tuple[KeyPair, dict[str, KeyPair]]:

@@ -24,16 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ORIGIN = "bench.example/ledger"
-T0 = 1_760_000_000_000
-STEPS = [
-    ("origin", "origin", "FR", {"batch": "B-17"}),
-    ("import", "customs", "CN", {"declaration": "310120251234567"}),
-    ("warehouse", "warehouse", "CN", {"bin": "A-07"}),
-    ("warehouse", "warehouse", "CN", {"bin": "C-11"}),
-    ("appraisal", "appraiser", "CN", {"certificate": "CCIQ-2025-0042", "verdict": "genuine"}),
-    ("delivery", "courier", "CN", {"waybill": "SF1234567890"}),
-]
+from common import ORIGIN, STEPS, T0
 
 
 def _operator():  # type: ignore[no-untyped-def]
@@ -77,8 +68,16 @@ def raw_verify_rate(n: int = 4000) -> dict[str, float]:
     kp = KeyPair.from_seed("party-appraiser", bytes([5]) * 32)
     work = []
     for i in range(n):
-        ev = Event(origin=ORIGIN, at=T0 + i, signer=kp.key_id, item=f"SKU-{i:08d}", stage="appraisal", country="CN",
-                   prev=bytes(32), data={"certificate": "CCIQ-2025-0042", "verdict": "genuine"})
+        ev = Event(
+            origin=ORIGIN,
+            at=T0 + i,
+            signer=kp.key_id,
+            item=f"SKU-{i:08d}",
+            stage="appraisal",
+            country="CN",
+            prev=bytes(32),
+            data={"certificate": "CCIQ-2025-0042", "verdict": "genuine"},
+        )
         e = sign_body(ev, kp)
         work.append((ENTRY_DOMAIN + e.body, e.signature))
     pk = Ed25519PublicKey.from_public_bytes(kp.public_key)
@@ -123,8 +122,18 @@ def child(path: str, workers: int) -> None:
     assert report.clean, report.summary()
     self_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     kids_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(json.dumps({"size": report.size, "seconds": dt, "rate": report.size / dt, "workers": report.workers,
-                      "rss_main_mb": self_rss, "rss_worker_mb": kids_rss}))
+    print(
+        json.dumps(
+            {
+                "size": report.size,
+                "seconds": dt,
+                "rate": report.size / dt,
+                "workers": report.workers,
+                "rss_main_mb": self_rss,
+                "rss_worker_mb": kids_rss,
+            }
+        )
+    )
 
 
 def main() -> None:
@@ -148,18 +157,23 @@ def main() -> None:
             build(path, n)
         raw = raw_verify_rate()
         base = raw["raw_cryptography"]
-        print(f"\n{n:,} entries. raw verify loop (same run): cryptography {base:,.0f}/s"
-              + (f", PyNaCl {raw['raw_pynacl']:,.0f}/s" if "raw_pynacl" in raw else "")
-              + f", keys.verify_signature {raw['keys.verify_signature']:,.0f}/s")
+        print(
+            f"\n{n:,} entries. raw verify loop (same run): cryptography {base:,.0f}/s"
+            + (f", PyNaCl {raw['raw_pynacl']:,.0f}/s" if "raw_pynacl" in raw else "")
+            + f", keys.verify_signature {raw['keys.verify_signature']:,.0f}/s"
+        )
         rates: dict[int, float] = {}
         for w in workers:
-            out = subprocess.run([sys.executable, __file__, "--child", str(path), str(w)], check=True,
-                                 capture_output=True, text=True).stdout
+            out = subprocess.run(
+                [sys.executable, __file__, "--child", str(path), str(w)], check=True, capture_output=True, text=True
+            ).stdout
             r = json.loads(out.strip().splitlines()[-1])
             rates[w] = r["rate"]
-            line = (f"  workers={w}: {r['rate']:>8,.0f} entries/s  ({r['seconds']:.1f} s)  "
-                    f"{r['rate'] / base / w:.2f} of raw per worker  peak RSS main {r['rss_main_mb']:.0f} MB, "
-                    f"worker {r['rss_worker_mb']:.0f} MB")
+            line = (
+                f"  workers={w}: {r['rate']:>8,.0f} entries/s  ({r['seconds']:.1f} s)  "
+                f"{r['rate'] / base / w:.2f} of raw per worker  peak RSS main {r['rss_main_mb']:.0f} MB, "
+                f"worker {r['rss_worker_mb']:.0f} MB"
+            )
             if 1 in rates and w != 1:
                 line += f"  speed-up x{r['rate'] / rates[1]:.2f} over 1 worker"
             print(line, flush=True)

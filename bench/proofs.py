@@ -32,12 +32,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from common import ORIGIN, T0
+
 from provchain import merkle
 from provchain.keys import KeyPair
 from provchain.ledger import Ledger
 
-ORIGIN = "bench.example/ledger"
-T0 = 1_760_000_000_000
 ROLES = {"origin": "grasse-labs", "customs": "sh-customs", "warehouse": "hz-bonded-wh-3"}
 STAGES = [("origin", "origin", "FR"), ("import", "customs", "CN"), ("warehouse", "warehouse", "CN")]
 GOAL_WARM_MS, GOAL_COLD_MS, GOAL_RATIO = 0.3, 5.0, 10.0

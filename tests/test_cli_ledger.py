@@ -7,32 +7,11 @@ import os
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from clirun import fails, ok
 
 from provchain import KeyPair, Ledger
-from provchain.cli import cli
 
 ORIGIN = "example.com/acme-ledger"
-
-
-def run(*args: str, env: dict[str, str] | None = None) -> Result:
-    return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=True)
-
-
-def ok(*args: str, env: dict[str, str] | None = None) -> Result:
-    res = run(*args, env=env)
-    assert res.exit_code == 0, (res.output, res.stderr, res.exception)
-    return res
-
-
-def fails(code: int, words: str, *args: str, env: dict[str, str] | None = None) -> Result:
-    res = run(*args, env=env)
-    assert res.exit_code == code, (res.output, res.stderr)
-    assert isinstance(res.exception, SystemExit), res.exception  # never a traceback
-    lines = res.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("provchain: error:"), res.stderr
-    assert words in lines[0], lines[0]
-    return res
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from clirun import fails, ok, run
 
 from provchain import KeyPair, Ledger, merkle
 from provchain.checkpoint import open_checkpoint
@@ -16,29 +16,6 @@ from provchain.note import new_verifier
 from provchain.proof import parse_tlog_proof, verify_tlog_proof
 
 ORIGIN = "example.com/acme-ledger"
-
-
-def run(*args: str, env: dict[str, str] | None = None) -> Result:
-    from provchain.cli import cli
-
-    return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=True)
-
-
-def ok(*args: str, env: dict[str, str] | None = None) -> Result:
-    res = run(*args, env=env)
-    assert res.exit_code == 0, (res.output, res.stderr, res.exception)
-    assert res.stderr == ""
-    return res
-
-
-def fails(code: int, words: str, *args: str, env: dict[str, str] | None = None) -> Result:
-    res = run(*args, env=env)
-    assert res.exit_code == code, (res.output, res.stderr)
-    assert isinstance(res.exception, SystemExit), res.exception  # never a traceback
-    lines = res.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("provchain: error:"), res.stderr
-    assert words in lines[0], lines[0]
-    return res
 
 
 def record(item: str, stage: str, key: str, country: str, day: int) -> None:
