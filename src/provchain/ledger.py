@@ -123,6 +123,9 @@ class Ledger:
     Create one with :meth:`create`, open one with :meth:`open`. Operator actions (registering parties,
     revoking keys, setting the policy, signing checkpoints) need the operator's :class:`Signer`, given to
     :meth:`create` or :meth:`open`.
+
+    A ``Ledger`` object belongs to the thread that opened it; open one per thread or process (several
+    may write to the same file at once: SQLite serializes them and no chain can fork).
     """
 
     def __init__(

@@ -99,7 +99,7 @@ class SqliteStore:
         uri = f"file:{Path(path).resolve()}?mode={'ro' if readonly else 'rw'}{'&immutable=1' if immutable else ''}"
         try:
             conn = sqlite3.connect(
-                uri, uri=True, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+                uri, uri=True, timeout=busy_timeout, isolation_level=None
             )
         except sqlite3.Error as exc:
             raise _translate(exc, f"cannot open {path}") from exc
