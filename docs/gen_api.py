@@ -26,6 +26,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _gen import write_or_check
+
 TARGET = Path(__file__).resolve().parent / "api.md"
 
 MODULES = [
@@ -85,8 +88,12 @@ def markdown(doc: str | None, owner: str) -> str:
             while i < len(lines) and lines[i].strip():
                 block.append(lines[i])
                 i += 1
-            out += [f"<!-- not-tested: a doctest of {owner}, run by tests/test_docs.py::test_module_doctests -->",
-                    "```pycon", *textwrap.dedent("\n".join(block)).splitlines(), "```"]
+            out += [
+                f"<!-- not-tested: a doctest of {owner}, run by tests/test_docs.py::test_module_doctests -->",
+                "```pycon",
+                *textwrap.dedent("\n".join(block)).splitlines(),
+                "```",
+            ]
             continue
         if line.rstrip().endswith("::"):
             head = line.rstrip()[:-2].rstrip()
@@ -318,19 +325,7 @@ def render() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    text = render()
-    if args == ["--check"]:
-        if not TARGET.exists() or TARGET.read_text(encoding="utf-8") != text:
-            print(f"{TARGET} is out of date: run python docs/gen_api.py", file=sys.stderr)
-            return 1
-        return 0
-    if args:
-        print("usage: python docs/gen_api.py [--check]", file=sys.stderr)
-        return 2
-    TARGET.write_text(text, encoding="utf-8")
-    print(f"wrote {TARGET}")
-    return 0
+    return write_or_check(TARGET, render(), "gen_api.py", argv)
 
 
 if __name__ == "__main__":

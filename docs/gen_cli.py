@@ -18,6 +18,9 @@ from click.testing import CliRunner
 
 from provchain.cli import cli
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _gen import write_or_check
+
 WIDTH = 100
 TARGET = Path(__file__).resolve().parent / "cli.md"
 
@@ -74,19 +77,7 @@ def render() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    text = render()
-    if args == ["--check"]:
-        if not TARGET.exists() or TARGET.read_text(encoding="utf-8") != text:
-            print(f"{TARGET} is out of date: run python docs/gen_cli.py", file=sys.stderr)
-            return 1
-        return 0
-    if args:
-        print("usage: python docs/gen_cli.py [--check]", file=sys.stderr)
-        return 2
-    TARGET.write_text(text, encoding="utf-8")
-    print(f"wrote {TARGET}")
-    return 0
+    return write_or_check(TARGET, render(), "gen_cli.py", argv)
 
 
 if __name__ == "__main__":
