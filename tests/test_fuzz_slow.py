@@ -148,8 +148,8 @@ def _build() -> Samples:
     secrets = [PASSPHRASE]
     for kp in (parties["origin"], parties["customs"]):
         skey = kp.unsafe_private_skey()
-        seed = base64.b64decode(skey.rsplit("+", 1)[1])[1:]
-        secrets += [seed.hex(), base64.b64encode(seed).decode(), skey.rsplit("+", 1)[1]]
+        seed = base64.b64decode(skey.split("+", 4)[4])[1:]
+        secrets += [seed.hex(), base64.b64encode(seed).decode(), skey.split("+", 4)[4]]
     for f in (plain_path, enc_path):
         pem_body = f.read_text().split("-----\n", 1)[1].split("\n-----", 1)[0]  # between BEGIN and END
         secrets += [line for line in pem_body.splitlines() if len(line) > 20]
