@@ -6,9 +6,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from provchain.keys import KeyPair
 from provchain.ledger import Ledger
+
+# No timing assertions: hypothesis' per-example deadline and its too-slow health check both judge the
+# speed of a shared, noisy machine, so they are off for every test (budgets are set per test).
+settings.register_profile("provchain", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("provchain")
 
 ORIGIN = "example.com/acme-ledger"
 T0 = 1_760_000_000_000  # 2025-10-09T08:53:20Z, a fixed start for deterministic journeys
