@@ -41,32 +41,19 @@ def run_ledger(path: Path, n: int, batch: int | None) -> float:
     for role, kp in parties.items():
         led.register_party(kp.name, roles=[role], public_key=kp.public_key, at=T0)
     t = time.perf_counter()
+
+    def one(k: int) -> None:
+        stage, role, country, data = STEPS[k % 6]
+        led.append(f"SKU-{k // 6:08d}", stage, parties[role], country=country, place="Hangzhou", data=data, at=T0 + k)
+
     if batch is None:
         for k in range(n):
-            stage, role, country, data = STEPS[k % 6]
-            led.append(
-                f"SKU-{k // 6:08d}",
-                stage,
-                parties[role],
-                country=country,
-                place="Hangzhou",
-                data=data,
-                at=T0 + k,
-            )
+            one(k)
     else:
         for start in range(0, n, batch):
             with led.batch():
                 for k in range(start, min(n, start + batch)):
-                    stage, role, country, data = STEPS[k % 6]
-                    led.append(
-                        f"SKU-{k // 6:08d}",
-                        stage,
-                        parties[role],
-                        country=country,
-                        place="Hangzhou",
-                        data=data,
-                        at=T0 + k,
-                    )
+                    one(k)
     elapsed = time.perf_counter() - t
     led.close()
     return n / elapsed
