@@ -71,10 +71,11 @@ class StoredTree:
         32 bytes before anything is hashed with it."""
         self.flush()  # inside a batch, make the tree written so far readable
         cache = self._cache
+        get = cache.get
         found: dict[NodeKey, bytes] = {}
         missing = []
         for k in keys:
-            h = cache.get((k[0] << _SHIFT) | k[1])
+            h = get((k[0] << _SHIFT) | k[1])
             if h is None:
                 missing.append(k)
             else:
@@ -93,7 +94,9 @@ class StoredTree:
     def assemble(self, plan: Sequence[Sequence[NodeKey]]) -> list[bytes]:
         """The proof elements of a :mod:`provchain.merkle` plan, from one fetch of its nodes."""
         found = self.nodes([k for nodes in plan for k in nodes])
-        return [merkle.fold([found[k] for k in nodes]) for nodes in plan]
+        fold = merkle.fold
+        # Most elements are one complete subtree: its node is the element, with nothing to fold.
+        return [found[nodes[0]] if len(nodes) == 1 else fold([found[k] for k in nodes]) for nodes in plan]
 
     def root(self, size: int) -> bytes:
         """The root of the first ``size`` leaves (``size`` already checked by the caller)."""
