@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import forge
 import pytest
 from conftest import HOUR, ORIGIN, T0, Clock, journey
 
@@ -22,8 +23,7 @@ from provchain import errors as E
 from provchain._internal import replay as replay_mod
 from provchain.audit import AuditReport, Finding, audit_entries, audit_path
 from provchain.checkpoint import Checkpoint, sign_checkpoint
-from provchain.entries import Entry, Event, leaf_hash_of, sign_body
-from provchain.export import MerkleFrontier
+from provchain.entries import Entry, Event, sign_body
 
 ITEMS = ("BAG-A", "BAG-B", "BAG-C")
 FIRST_EVENT = 6  # entries 0..5: the policy and five registrations
@@ -40,15 +40,8 @@ def db(path: Path) -> sqlite3.Connection:
 def rebuild_tree(path: Path) -> None:
     """Recompute every leaf hash and Merkle node from the stored bodies (a careful attacker)."""
     with db(path) as conn:
-        rows = conn.execute("SELECT idx, body FROM entries ORDER BY idx").fetchall()
         conn.execute("BEGIN")
-        conn.execute("DELETE FROM nodes")
-        tree = MerkleFrontier()
-        for idx, body in rows:
-            leaf = leaf_hash_of(bytes(body))
-            conn.execute("UPDATE entries SET leaf = ? WHERE idx = ?", (leaf, idx))
-            for level, i, h in tree.append(leaf):
-                conn.execute("INSERT INTO nodes (id, hash) VALUES (?, ?)", ((level << 40) | i, h))
+        forge.rebuild_tree(conn, from_bodies=True)
         conn.execute("COMMIT")
 
 
@@ -72,8 +65,8 @@ def inject(path: Path, entry: Entry) -> int:
         item = content.item if isinstance(content, Event) else None
         stage = content.stage if isinstance(content, Event) else None
         conn.execute(
-            "INSERT INTO entries (idx, kind, item, stage, at, leaf, body, sig) VALUES (?,?,?,?,?,?,?,?)",
-            (idx, content.KIND, item, stage, content.at, entry.leaf_hash, entry.body, entry.signature),
+            "INSERT INTO entries (idx, kind, item, stage, at, leaf, nodes, body, sig) VALUES (?,?,?,?,?,?,?,?,?)",
+            (idx, content.KIND, item, stage, content.at, entry.leaf_hash, b"", entry.body, entry.signature),
         )
     rebuild_tree(path)
     return idx
@@ -370,7 +363,7 @@ def test_18_naive_edit_leaves_stored_tree_stale(built: Path, operator: KeyPair) 
 
 def test_19_damaged_merkle_node(built: Path, operator: KeyPair) -> None:
     with db(built) as conn:
-        conn.execute("UPDATE nodes SET hash = ? WHERE id = ?", (bytes(32), (2 << 40) | 1))
+        forge.set_node(conn, 2, 1, bytes(32))
     f = only(audit(built, operator))
     assert (f.index, f.check, f.found) == (4, "merkle-node", "00" * 32)
 

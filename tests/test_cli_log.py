@@ -7,6 +7,7 @@ import os
 import sqlite3
 from pathlib import Path
 
+import forge
 import pytest
 from clirun import fails, ok, run
 
@@ -200,12 +201,6 @@ def rewrite_entry(path: Path, index: int) -> None:
     """Replace entry ``index``'s leaf hash and rebuild every stored node over the forged leaves."""
     conn = sqlite3.connect(path)
     conn.execute("UPDATE entries SET leaf = ? WHERE idx = ?", (merkle.leaf_hash(b"forged"), index))
-    leaves = [bytes(r[0]) for r in conn.execute("SELECT leaf FROM entries ORDER BY idx")]
-    conn.execute("DELETE FROM nodes")
-    nodes: dict[tuple[int, int], bytes] = {(0, i): h for i, h in enumerate(leaves)}
-    for i, leaf in enumerate(leaves):
-        for level, idx, h in merkle.parent_hashes(i, leaf, lambda lvl, j: nodes[(lvl, j)]):
-            nodes[(level, idx)] = h
-            conn.execute("INSERT INTO nodes VALUES (?, ?)", ((level << 40) | idx, h))
+    forge.rebuild_tree(conn)
     conn.commit()
     conn.close()

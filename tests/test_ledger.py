@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+import forge
 import pytest
 from conftest import HOUR, ORIGIN, T0, Clock, journey
 
@@ -427,11 +428,7 @@ def test_checkpoints_never_inconsistent(ledger_path: Path, ledger: Ledger, parti
 
     conn = sqlite3.connect(ledger_path)
     conn.execute("UPDATE entries SET leaf = ? WHERE idx = 3", (merkle.leaf_hash(b"forged"),))
-    leaves = [bytes(r[0]) for r in conn.execute("SELECT leaf FROM entries ORDER BY idx")]
-    conn.execute("DELETE FROM nodes")
-    for i, leaf in enumerate(leaves):
-        for level, idx, h in merkle.parent_hashes(i, leaf, lambda lvl, j: _node(conn, leaves, lvl, j)):
-            conn.execute("INSERT INTO nodes VALUES (?, ?)", ((level << 40) | idx, h))
+    leaves = forge.rebuild_tree(conn)
     conn.commit()
     conn.close()
     with Ledger.open(ledger_path, operator=KeyPair.from_seed(ORIGIN, bytes(range(32)))) as led:
@@ -440,13 +437,6 @@ def test_checkpoints_never_inconsistent(ledger_path: Path, ledger: Ledger, parti
             led.checkpoint()
         with pytest.raises(E.ConsistencyError):
             led.check_consistency(second)
-
-
-def _node(conn: sqlite3.Connection, leaves: list[bytes], level: int, idx: int) -> bytes:
-    if level == 0:
-        return leaves[idx]
-    row = conn.execute("SELECT hash FROM nodes WHERE id = ?", ((level << 40) | idx,)).fetchone()
-    return bytes(row[0])
 
 
 def test_operator_entries_are_checked_before_signing(

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
+import forge
 import pytest
 from conftest import HOUR, ORIGIN, T0, journey
 from hypothesis import HealthCheck, given, settings
@@ -325,8 +326,8 @@ def test_prove_refuses_a_rewritten_tree(ledger_path: Path, ledger: Ledger, parti
     ledger.checkpoint()
     ledger.close()
     conn = sqlite3.connect(ledger_path)  # overwrite the stored root-side node: the tree no longer matches
-    (nid,) = conn.execute("SELECT MAX(id) FROM nodes").fetchone()
-    conn.execute("UPDATE nodes SET hash = ? WHERE id = ?", (bytes(32), nid))
+    (last,) = conn.execute("SELECT MAX(idx) FROM entries").fetchone()
+    forge.set_node(conn, (last + 1).bit_length() - 1, 0, bytes(32))  # the largest complete subtree
     conn.commit()
     conn.close()
     with Ledger.open(ledger_path, readonly=True) as led, pytest.raises(E.ConsistencyError, match="rewritten"):

@@ -354,8 +354,8 @@ def forge_append(path: Path, content: Event, signer: KeyPair) -> int:
                 return store.nodes([(level, idx)])[(level, idx)]
 
             parents = merkle.parent_hashes(index, entry.leaf_hash, read)
-            store.add_entry(index, StoredEntry(entry, content.item, content.stage, content.at))
-            store.add_nodes(((level, idx), h) for level, idx, h in parents)
+            nodes = b"".join(h for _, _, h in parents)
+            store.add_entry(index, StoredEntry(entry, content.item, content.stage, content.at, nodes))
     finally:
         store.close()
     return index

@@ -418,11 +418,9 @@ def _fill(store: SqliteStore, reader: ExportReader, commit_every: int) -> None:
                     ) from None
                 item = content.item if isinstance(content, Event) else None
                 stage = content.stage if isinstance(content, Event) else None
-                store.add_entry(index, StoredEntry(e, item, stage, content.at))
                 parents = tree.append(e.leaf_hash)
-                if parents:
-                    store.add_nodes(((lvl, i), hsh) for lvl, i, hsh in parents)
+                nodes = b"".join([hsh for _, _, hsh in parents])
+                store.add_entry(index, StoredEntry(e, item, stage, content.at, nodes))
             if done:
                 for size, note in reader.checkpoints:
                     store.add_checkpoint(size, note)
-

@@ -316,14 +316,15 @@ class Ledger:
         leaf = entry.leaf_hash
         is_event = type(content) is Event
         try:
+            nodes = self._tree.add_leaf(index, leaf)  # stored in the entry's row
             if is_event:
-                self._store.add_entry(index, StoredEntry(entry, content.item, content.stage, content.at))  # type: ignore[union-attr]
+                stored = StoredEntry(entry, content.item, content.stage, content.at, nodes)  # type: ignore[union-attr]
             else:
-                self._store.add_entry(index, StoredEntry(entry, None, None, content.at))
+                stored = StoredEntry(entry, None, None, content.at, nodes)
+            self._store.add_entry(index, stored)
         except ProvchainError as exc:
-            self._tx_broken = exc
+            self._tx_broken = exc  # the frontier may be ahead of the store: the rollback resets it
             raise
-        self._tree.add_leaf(index, leaf)  # its nodes are written just before the commit
         if is_event:
             self._tx_heads[content.item] = Head(index, leaf, content.stage, content.at)  # type: ignore[union-attr]
         else:
@@ -359,7 +360,6 @@ class Ledger:
                 yield size
                 if self._tx_broken is not None:
                     raise LedgerError(f"the batch was rolled back because a write failed: {self._tx_broken}")
-                self._tree.flush()
         except BaseException:
             self._reset()
             raise

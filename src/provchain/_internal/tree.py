@@ -1,12 +1,11 @@
 """The ledger's Merkle tree over a store: new nodes as entries arrive, and proofs from stored nodes.
 
-Every complete subtree of level >= 1 is stored once, when its last leaf arrives (level 0 is the
-entries' leaf hash). :class:`StoredTree` keeps what makes that cheap:
+Every complete subtree of level >= 1 is stored once, in the row of the entry whose leaf completes it
+(level 0 is the entry's leaf hash; see :func:`provchain.store.base.node_location`). :class:`StoredTree`
+keeps what makes that cheap:
 
 * the *frontier*: the newest complete node of each level, which is the left sibling of every node the
   next leaves complete, so appending never reads the store;
-* the nodes written in the open transaction, sent in one statement just before the commit (a read of
-  the tree flushes them first);
 * a cache of committed nodes of level >= 4 (immutable once written; read by every proof).
 
 Anything cached may describe rows a failed transaction rolled back: :meth:`StoredTree.reset` forgets it.
@@ -36,29 +35,25 @@ class StoredTree:
     def __init__(self, store: Store) -> None:
         self._store = store
         self._frontier: dict[int, tuple[int, bytes]] = {}
-        self._pending: list[tuple[NodeKey, bytes]] = []
         self._cache: dict[int, bytes] = {}
 
     def reset(self) -> None:
-        """Forget every cached and pending node (after a failed write transaction)."""
+        """Forget every cached node (after a failed write transaction)."""
         self._frontier.clear()
-        self._pending.clear()
         self._cache.clear()
 
-    def add_leaf(self, index: int, leaf: bytes) -> None:
-        """Record leaf ``index``: compute the nodes it completes and queue them for :meth:`flush`."""
-        parents = merkle.parent_hashes(index, leaf, self._node) if index & 1 else ()
+    def add_leaf(self, index: int, leaf: bytes) -> bytes:
+        """Record leaf ``index``; return the hashes of the nodes it completes (levels 1, 2, ... bottom up),
+        which the store writes in the entry's row."""
         frontier = self._frontier
+        if not index & 1:  # an even leaf completes nothing
+            frontier[0] = (index, leaf)
+            return b""
+        parents = merkle.parent_hashes(index, leaf, self._node)
         frontier[0] = (index, leaf)
         for level, idx, h in parents:
-            self._pending.append(((level, idx), h))
             frontier[level] = (idx, h)
-
-    def flush(self) -> None:
-        """Write the queued nodes (inside the open write transaction)."""
-        if self._pending:
-            self._store.add_nodes(self._pending)
-            self._pending.clear()
+        return b"".join([h for _, _, h in parents])
 
     def _node(self, level: int, idx: int) -> bytes:
         cached = self._frontier.get(level)
@@ -69,7 +64,6 @@ class StoredTree:
     def nodes(self, keys: Sequence[NodeKey]) -> dict[NodeKey, bytes]:
         """The hashes of ``keys`` in one query (high nodes from the cache), each checked to be present and
         32 bytes before anything is hashed with it."""
-        self.flush()  # inside a batch, make the tree written so far readable
         cache = self._cache
         get = cache.get
         found: dict[NodeKey, bytes] = {}

@@ -28,17 +28,13 @@ from ..errors import (
     StorageError,
 )
 from ..rules import Head
-from .base import LedgerMeta, NodeKey, StoredEntry
+from .base import HASH_SIZE, LedgerMeta, NodeKey, StoredEntry, node_location
 
 __all__ = ["SCHEMA_VERSION", "SQLITE_MAGIC", "SqliteStore", "read_magic"]
 
-SCHEMA_VERSION = 1
-_LEVEL_SHIFT = 40  # node id = level << 40 | index; a ledger holds < 2**40 entries
+SCHEMA_VERSION = 2  # 2: tree nodes live in the row of the entry that completes them (no nodes table)
 _APP_ID = 0x50435631  # "PCV1", in the SQLite header's application_id
-
-
-def _node_id(level: int, index: int) -> int:
-    return (level << _LEVEL_SHIFT) | index
+_DENSE = 4  # node rows spread over at most 4x their number are read with one range scan
 
 
 def _translate(exc: sqlite3.Error, what: str) -> Exception:
@@ -199,15 +195,15 @@ class SqliteStore:
                     "stage": str,
                     "at": int,
                     "leaf": bytes,
+                    "nodes": bytes,
                     "body": bytes,
                     "sig": bytes,
                 },
                 pk="idx",
-                not_null={"kind", "at", "leaf", "body", "sig"},
+                not_null={"kind", "at", "leaf", "nodes", "body", "sig"},
             )
             self._conn.execute("CREATE INDEX entries_item ON entries(item, idx) WHERE item IS NOT NULL")
             self._conn.execute("CREATE INDEX entries_operator ON entries(idx) WHERE kind != 'event'")
-            db.table("nodes").create({"id": int, "hash": bytes}, pk="id", not_null={"hash"})
             db.table("checkpoints").create({"size": int, "note": bytes}, pk="size", not_null={"note"})
             db.table("meta").insert_all(
                 [
@@ -296,27 +292,41 @@ class SqliteStore:
             yield Entry(bytes(body), bytes(sig), int(idx))
 
     def nodes(self, keys: Iterable[NodeKey]) -> dict[NodeKey, bytes]:
-        """Complete-subtree hashes; level 0 comes from the entries' leaf hashes.
+        """Complete-subtree hashes, read from the rows of the entries that completed them.
 
-        A proof's few dozen nodes are fetched in one statement (leaves and inner nodes together); large
-        requests go in chunks of 500.
+        A proof's few dozen nodes are point lookups in one statement (in chunks of 500); a dense run of
+        rows, such as an audit's comparison of a stretch of the tree, is one range scan. A node whose row
+        is absent or whose stored hash is cut short is left out.
         """
-        keys = list(keys)
+        want: dict[int, list[tuple[NodeKey, int]]] = {}
+        for key in keys:
+            row, offset = node_location(*key)
+            spot = want.get(row)
+            if spot is None:
+                want[row] = [(key, offset)]
+            else:
+                spot.append((key, offset))
         out: dict[NodeKey, bytes] = {}
-        for start in range(0, len(keys), 500):
-            part = keys[start : start + 500]
-            leaves = [i for lvl, i in part if lvl == 0]
-            inner = [_node_id(lvl, i) for lvl, i in part if lvl > 0]
-            selects = []
-            if leaves:
-                selects.append(f"SELECT idx, leaf FROM entries WHERE idx IN ({','.join('?' * len(leaves))})")
-            if inner:  # node ids are >= 2**40, entry indices below: the two never collide
-                selects.append(f"SELECT id, hash FROM nodes WHERE id IN ({','.join('?' * len(inner))})")
-            if not selects:
-                continue
-            for nid, h in self._query(" UNION ALL ".join(selects), (*leaves, *inner)):
-                nid = int(nid)
-                out[(nid >> _LEVEL_SHIFT, nid & ((1 << _LEVEL_SHIFT) - 1))] = bytes(h)
+        if not want:
+            return out
+        rows = sorted(want)
+        if rows[-1] - rows[0] < _DENSE * len(rows):
+            found = self._query("SELECT idx, leaf, nodes FROM entries WHERE idx BETWEEN ? AND ?", (rows[0], rows[-1]))
+        else:
+            found = []
+            for start in range(0, len(rows), 500):
+                part = rows[start : start + 500]
+                found += self._query(
+                    f"SELECT idx, leaf, nodes FROM entries WHERE idx IN ({','.join('?' * len(part))})", tuple(part)
+                )
+        for idx, leaf, blob in found:
+            for key, offset in want.get(idx, ()):
+                if key[0] == 0:
+                    out[key] = bytes(leaf)
+                else:
+                    h = bytes(blob[offset : offset + HASH_SIZE])
+                    if len(h) == HASH_SIZE:
+                        out[key] = h
         return out
 
     def checkpoints(self) -> Iterator[tuple[int, bytes]]:
@@ -390,25 +400,15 @@ class SqliteStore:
             raise _translate(exc, what) from exc
 
     def add_entry(self, index: int, stored: StoredEntry) -> None:
-        """Insert one entry row."""
+        """Insert one entry row, with the tree nodes its leaf completes."""
         e = stored.entry
         try:
             self._conn.execute(
-                "INSERT INTO entries (idx, kind, item, stage, at, leaf, body, sig) VALUES (?,?,?,?,?,?,?,?)",
-                (index, e.kind, stored.item, stored.stage, stored.at, e.leaf_hash, e.body, e.signature),
+                "INSERT INTO entries (idx, kind, item, stage, at, leaf, nodes, body, sig) VALUES (?,?,?,?,?,?,?,?,?)",
+                (index, e.kind, stored.item, stored.stage, stored.at, e.leaf_hash, stored.nodes, e.body, e.signature),
             )
         except sqlite3.Error as exc:
             raise _translate(exc, "cannot write the entry") from exc
-
-    def add_nodes(self, nodes: Iterable[tuple[NodeKey, bytes]]) -> None:
-        """Insert complete-subtree hashes (level >= 1)."""
-        try:
-            self._conn.executemany(
-                "INSERT INTO nodes (id, hash) VALUES (?, ?)",
-                [(_node_id(lvl, i), h) for (lvl, i), h in nodes],
-            )
-        except sqlite3.Error as exc:
-            raise _translate(exc, "cannot write the Merkle tree") from exc
 
     def add_checkpoint(self, size: int, note: bytes) -> None:
         """Insert a signed checkpoint."""
