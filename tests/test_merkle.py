@@ -44,7 +44,6 @@ from provchain.merkle import (
     verify_consistency,
     verify_inclusion,
 )
-from provchain.store.base import node_location
 
 VECTORS = Path(__file__).parent / "vectors" / "merkle"
 INCLUSION = sorted((VECTORS / "inclusion").rglob("*.json"))
@@ -405,28 +404,6 @@ def test_appending_builds_every_complete_node(n: int, salt: bytes) -> None:
         store[(0, index)] = h
         store.update({(lv, i): ph for lv, i, ph in new})
     assert store == _all_nodes(hashes)
-
-
-@FAST
-@given(n=sizes, salt=salts)
-def test_node_location_names_the_entry_that_completes_the_node(n: int, salt: bytes) -> None:
-    """The ledger stores node (level, i) in the row of the leaf that completes it, bottom up: the map
-    the store reads by (node_location) and the order the tree writes in (parent_nodes) agree."""
-    hashes = [leaf_hash(d) for d in _data(n, salt)]
-    rows: dict[int, bytes] = {}
-    store: dict[tuple[int, int], bytes] = {}
-    for index, h in enumerate(hashes):
-        store[(0, index)] = h
-        new = parent_hashes(index, h, _memory(store))
-        store.update({(lv, i): ph for lv, i, ph in new})
-        rows[index] = b"".join(ph for _, _, ph in new)
-    for (level, i), h in store.items():
-        row, offset = node_location(level, i)
-        if level == 0:
-            assert (row, offset) == (i, 0)
-        else:
-            assert rows[row][offset : offset + 32] == h
-    assert sum(len(b) for b in rows.values()) == 32 * (len(store) - n)  # nothing else is stored
 
 
 def test_every_small_tree_matches_reference() -> None:

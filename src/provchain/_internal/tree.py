@@ -1,8 +1,8 @@
 """The ledger's Merkle tree over a store: new nodes as entries arrive, and proofs from stored nodes.
 
-Every complete subtree of level >= 1 is stored once, in the row of the entry whose leaf completes it
-(level 0 is the entry's leaf hash; see :func:`provchain.store.base.node_location`). :class:`StoredTree`
-keeps what makes that cheap:
+Every complete subtree of level >= 1 is stored once, written with the entry whose leaf completes it
+(level 0 is the entry's leaf hash; :func:`provchain.store.sqlite.node_place` tells where the SQLite store
+keeps each). :class:`StoredTree` keeps what makes that cheap:
 
 * the *frontier*: the newest complete node of each level, which is the left sibling of every node the
   next leaves complete, so appending never reads the store;

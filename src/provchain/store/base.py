@@ -1,9 +1,10 @@
 """The narrow storage interface that the ledger, the prover and the auditor use.
 
-Nothing outside ``provchain.store`` speaks SQL. A backend stores entries in append order, each beside the
-Merkle tree's complete-subtree hashes that its leaf completes (see :func:`node_location`), and signed
-checkpoints. Writes happen only inside :meth:`Store.transaction`, which is atomic: everything written in
-it lands together or not at all, and no other writer can interleave.
+Nothing outside ``provchain.store`` speaks SQL. A backend stores entries in append order, the Merkle
+tree's complete-subtree hashes (each entry brings those its leaf completes, written with it; level-0
+nodes are the entries' leaf hashes), and signed checkpoints. Writes happen only inside
+:meth:`Store.transaction`, which is atomic: everything written in it lands together or not at all, and
+no other writer can interleave.
 """
 
 from __future__ import annotations
@@ -16,27 +17,10 @@ from typing import NamedTuple, Protocol
 from ..entries import Entry
 from ..rules import Head
 
-__all__ = ["LedgerMeta", "NodeKey", "Store", "StoredEntry", "node_location"]
+__all__ = ["LedgerMeta", "NodeKey", "Store", "StoredEntry"]
 
 NodeKey = tuple[int, int]
 """``(level, index)`` of a complete subtree: it covers leaves ``[index << level, (index + 1) << level)``."""
-
-HASH_SIZE = 32
-
-
-def node_location(level: int, index: int) -> tuple[int, int]:
-    """Where the hash of node ``(level, index)`` is stored: ``(entry index, byte offset)``.
-
-    Level 0 is the entry's leaf hash (offset 0 of its leaf column). A node of level >= 1 becomes complete
-    when its last leaf, ``((index + 1) << level) - 1``, is appended; that entry stores the hashes of the
-    nodes it completes, levels 1, 2, ... bottom up, 32 bytes each, so the node sits at byte
-    ``32 * (level - 1)`` of that entry's node column. The nodes of one proof's lower levels therefore
-    sit in neighbouring entries, and a node is written in the same row, hence the same transaction, as
-    the entry that completes it.
-    """
-    if level == 0:
-        return index, 0
-    return ((index + 1) << level) - 1, HASH_SIZE * (level - 1)
 
 
 @dataclass(frozen=True)
@@ -56,7 +40,8 @@ class StoredEntry(NamedTuple):
     stage: str | None
     at: int
     nodes: bytes = b""
-    """The hashes of the complete subtrees this entry's leaf completes, levels 1, 2, ... bottom up."""
+    """The hashes of the complete subtrees this entry's leaf completes, levels 1, 2, ... bottom up (32 bytes
+    each; where they are kept is the store's choice)."""
 
 
 class Store(Protocol):

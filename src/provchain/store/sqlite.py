@@ -28,13 +28,38 @@ from ..errors import (
     StorageError,
 )
 from ..rules import Head
-from .base import HASH_SIZE, LedgerMeta, NodeKey, StoredEntry, node_location
+from .base import LedgerMeta, NodeKey, StoredEntry
 
-__all__ = ["SCHEMA_VERSION", "SQLITE_MAGIC", "SqliteStore", "read_magic"]
+__all__ = ["SCHEMA_VERSION", "SQLITE_MAGIC", "SqliteStore", "node_place", "read_magic"]
 
-SCHEMA_VERSION = 2  # 2: tree nodes live in the row of the entry that completes them (no nodes table)
+SCHEMA_VERSION = 2  # 2: low tree nodes live in the row of the entry that completes them
 _APP_ID = 0x50435631  # "PCV1", in the SQLite header's application_id
-_DENSE = 4  # node rows spread over at most 4x their number are read with one range scan
+_DENSE = 4  # entry rows spread over at most 4x their number are read with one range scan
+_HASH = 32
+ROW_LEVELS = 3
+"""Nodes of levels 1 to 3 are kept in the row of the entry that completes them; higher ones in ``nodes``."""
+_LEVEL_SHIFT = 40  # nodes table key: level << 40 | index; a ledger holds < 2**40 entries
+
+
+def node_place(level: int, index: int) -> tuple[str, int, int]:
+    """Where the SQLite store keeps the hash of node ``(level, index)``: ``(table, key, byte offset)``.
+
+    * level 0, the leaf hash: ``("leaf", index, 0)``, the entry's ``leaf`` column;
+    * levels 1 to :data:`ROW_LEVELS`: ``("entries", e, 32 * (level - 1))``, in the ``nodes`` column of entry
+      ``e = ((index + 1) << level) - 1``, whose leaf completes the node. That column holds the hashes of the
+      nodes the leaf completes up to level 3, bottom up. So a node is written in the same row as the entry
+      that completes it, and a proof's three lowest inner nodes sit in the 16 entries around its leaf,
+      one or two pages;
+    * higher levels: ``("nodes", level << 40 | index, 0)``, a row of the compact ``nodes`` table (an eighth
+      of the nodes: small enough for the page cache, where scattering them over the entries would cost a
+      page read each).
+    """
+    if level == 0:
+        return "leaf", index, 0
+    if level <= ROW_LEVELS:
+        return "entries", ((index + 1) << level) - 1, _HASH * (level - 1)
+    return "nodes", (level << _LEVEL_SHIFT) | index, 0
+
 
 
 def _translate(exc: sqlite3.Error, what: str) -> Exception:
@@ -202,6 +227,7 @@ class SqliteStore:
                 pk="idx",
                 not_null={"kind", "at", "leaf", "nodes", "body", "sig"},
             )
+            db.table("nodes").create({"id": int, "hash": bytes}, pk="id", not_null={"hash"})
             self._conn.execute("CREATE INDEX entries_item ON entries(item, idx) WHERE item IS NOT NULL")
             self._conn.execute("CREATE INDEX entries_operator ON entries(idx) WHERE kind != 'event'")
             db.table("checkpoints").create({"size": int, "note": bytes}, pk="size", not_null={"note"})
@@ -292,40 +318,51 @@ class SqliteStore:
             yield Entry(bytes(body), bytes(sig), int(idx))
 
     def nodes(self, keys: Iterable[NodeKey]) -> dict[NodeKey, bytes]:
-        """Complete-subtree hashes, read from the rows of the entries that completed them.
+        """Complete-subtree hashes (see :func:`node_place`); a node whose row is absent, or whose stored hash
+        is cut short, is left out.
 
-        A proof's few dozen nodes are point lookups in one statement (in chunks of 500); a dense run of
-        rows, such as an audit's comparison of a stretch of the tree, is one range scan. A node whose row
-        is absent or whose stored hash is cut short is left out.
+        A proof's few dozen nodes are fetched in one statement (entry rows and ``nodes`` rows together); a
+        dense run of entry rows, such as an audit's comparison of a stretch of the tree, is one range scan.
         """
-        want: dict[int, list[tuple[NodeKey, int]]] = {}
+        in_rows: dict[int, list[tuple[NodeKey, int]]] = {}
+        high: list[int] = []
         for key in keys:
-            row, offset = node_location(*key)
-            spot = want.get(row)
+            level, index = key
+            if level > ROW_LEVELS:
+                high.append((level << _LEVEL_SHIFT) | index)
+                continue
+            row, offset = (index, -1) if level == 0 else (((index + 1) << level) - 1, _HASH * (level - 1))
+            spot = in_rows.get(row)
             if spot is None:
-                want[row] = [(key, offset)]
+                in_rows[row] = [(key, offset)]
             else:
                 spot.append((key, offset))
+        rows = sorted(in_rows)
+        found: list[Any] = []
+        if rows and rows[-1] - rows[0] < _DENSE * len(rows) and len(rows) > 16:
+            found += self._query("SELECT idx, leaf, nodes FROM entries WHERE idx BETWEEN ? AND ?", (rows[0], rows[-1]))
+            rows = []
+        # node ids are >= 2**42 (level >= 4), entry indices < 2**40: the two never collide
+        for start in range(0, max(len(rows), len(high)), 500):
+            part, hi = rows[start : start + 500], high[start : start + 500]
+            selects = []
+            if part:
+                selects.append(f"SELECT idx, leaf, nodes FROM entries WHERE idx IN ({','.join('?' * len(part))})")
+            if hi:
+                selects.append(f"SELECT id, hash, NULL FROM nodes WHERE id IN ({','.join('?' * len(hi))})")
+            found += self._query(" UNION ALL ".join(selects), (*part, *hi))
         out: dict[NodeKey, bytes] = {}
-        if not want:
-            return out
-        rows = sorted(want)
-        if rows[-1] - rows[0] < _DENSE * len(rows):
-            found = self._query("SELECT idx, leaf, nodes FROM entries WHERE idx BETWEEN ? AND ?", (rows[0], rows[-1]))
-        else:
-            found = []
-            for start in range(0, len(rows), 500):
-                part = rows[start : start + 500]
-                found += self._query(
-                    f"SELECT idx, leaf, nodes FROM entries WHERE idx IN ({','.join('?' * len(part))})", tuple(part)
-                )
-        for idx, leaf, blob in found:
-            for key, offset in want.get(idx, ()):
-                if key[0] == 0:
-                    out[key] = bytes(leaf)
+        mask = (1 << _LEVEL_SHIFT) - 1
+        for key_or_row, first, blob in found:
+            if key_or_row > mask:
+                out[(key_or_row >> _LEVEL_SHIFT, key_or_row & mask)] = bytes(first)
+                continue
+            for key, offset in in_rows.get(key_or_row, ()):
+                if offset < 0:
+                    out[key] = bytes(first)
                 else:
-                    h = bytes(blob[offset : offset + HASH_SIZE])
-                    if len(h) == HASH_SIZE:
+                    h = bytes(blob[offset : offset + _HASH])
+                    if len(h) == _HASH:
                         out[key] = h
         return out
 
@@ -400,13 +437,23 @@ class SqliteStore:
             raise _translate(exc, what) from exc
 
     def add_entry(self, index: int, stored: StoredEntry) -> None:
-        """Insert one entry row, with the tree nodes its leaf completes."""
+        """Insert one entry row, with the tree nodes its leaf completes (see :func:`node_place`)."""
         e = stored.entry
+        nodes = stored.nodes
         try:
             self._conn.execute(
                 "INSERT INTO entries (idx, kind, item, stage, at, leaf, nodes, body, sig) VALUES (?,?,?,?,?,?,?,?,?)",
-                (index, e.kind, stored.item, stored.stage, stored.at, e.leaf_hash, stored.nodes, e.body, e.signature),
-            )
+                (index, e.kind, stored.item, stored.stage, stored.at, e.leaf_hash, nodes[: _HASH * ROW_LEVELS],
+                 e.body, e.signature),
+            )  # fmt: skip
+            if len(nodes) > _HASH * ROW_LEVELS:  # one entry in 16 completes a node of level 4 or more
+                self._conn.executemany(
+                    "INSERT INTO nodes (id, hash) VALUES (?, ?)",
+                    [
+                        ((level << _LEVEL_SHIFT) | (index >> level), nodes[_HASH * (level - 1) : _HASH * level])
+                        for level in range(ROW_LEVELS + 1, len(nodes) // _HASH + 1)
+                    ],
+                )
         except sqlite3.Error as exc:
             raise _translate(exc, "cannot write the entry") from exc
 
