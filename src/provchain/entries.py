@@ -96,7 +96,7 @@ def ms_to_iso(ms: int) -> str:
 def _text(value: object, what: str, limit: int, exc: type[Exception] = EncodingError) -> str:
     if not isinstance(value, str):
         raise exc(f"{what} must be text")
-    if not value or len(value.encode("utf-8")) > limit:
+    if not value or (len(value) > limit if value.isascii() else len(value.encode("utf-8")) > limit):
         raise exc(f"{what} must be 1 to {limit} bytes of UTF-8")
     if not value.isprintable():
         raise exc(f"{what} may not contain control characters")
@@ -119,7 +119,7 @@ def check_item(item: object) -> str:
     """Return ``item`` if it is a valid item id: 1 to 128 bytes of printable text without spaces."""
     if not isinstance(item, str) or not item:
         raise ItemError("an item id must be a non-empty string")
-    if len(item.encode("utf-8")) > MAX_ITEM:
+    if len(item) > MAX_ITEM if item.isascii() else len(item.encode("utf-8")) > MAX_ITEM:
         raise ItemError(f"item id is longer than {MAX_ITEM} bytes")
     if not item.isprintable() or " " in item:  # isprintable() is False for every other space
         raise ItemError(f"item id {item!r} may not contain spaces or control characters")
@@ -498,5 +498,8 @@ def sign_body(content: Body, signer: Signer, index: int | None = None) -> Entry:
     if not isinstance(signature, bytes) or len(signature) != 64:
         raise InputError("the signer returned something other than a 64-byte Ed25519 signature")
     entry = Entry(body, signature, index)
-    entry.__dict__["content"] = content  # the cached_property: no need to parse what was just built
+    # Fill the cached_properties directly: no need to parse what was just built, and the ledger reads the
+    # leaf hash at once (cached_property's first read takes a lock on Python 3.11).
+    entry.__dict__["content"] = content
+    entry.__dict__["leaf_hash"] = hashlib.sha256(b"\x00" + body).digest()  # leaf_hash_of, inlined
     return entry
