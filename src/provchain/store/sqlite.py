@@ -331,6 +331,7 @@ class SqliteStore:
             if level > ROW_LEVELS:
                 high.append((level << _LEVEL_SHIFT) | index)
                 continue
+            # node_place, inlined for the proof path (tests/test_store_layout.py holds the two to each other)
             row, offset = (index, -1) if level == 0 else (((index + 1) << level) - 1, _HASH * (level - 1))
             spot = in_rows.get(row)
             if spot is None:
