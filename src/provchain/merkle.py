@@ -474,9 +474,18 @@ def parent_hashes(index: int, leaf_hash: bytes, read: NodeReader) -> list[tuple[
     ``read`` must return the left siblings named by :func:`left_siblings` (already stored).
     """
     h = _need_hash(leaf_hash, "the leaf hash", InputError)
+    if not _is_count(index):
+        raise InputError(f"a leaf index must be a non-negative integer, not {index!r}")
+    # parent_nodes, walked in place: every append and every audited entry comes through here
     out = []
-    for level, i in parent_nodes(index):
-        h = _children(_read(read, level - 1, 2 * i), h)
+    level, i = 0, index
+    while i & 1:
+        left = read(level, i - 1)
+        if type(left) is not bytes or len(left) != HASH_SIZE:
+            _read(read, level, i - 1)  # raises the reader error, with its message
+        h = _sha256(NODE_PREFIX + left + h).digest()
+        level += 1
+        i >>= 1
         out.append((level, i, h))
     return out
 

@@ -14,7 +14,6 @@ Anything cached may describe rows a failed transaction rolled back: :meth:`Store
 from __future__ import annotations
 
 from collections.abc import Sequence
-from hashlib import sha256 as _sha256
 
 from .. import merkle
 from ..errors import StorageError
@@ -22,7 +21,6 @@ from ..store.base import NodeKey, Store
 
 __all__ = ["StoredTree"]
 
-_NODE = merkle.NODE_PREFIX
 _SHIFT = 40  # cache key: level << 40 | index (ints and bytes are not tracked by the garbage collector)
 
 
@@ -51,22 +49,12 @@ class StoredTree:
         if not index & 1:  # an even leaf completes nothing
             frontier[0] = (index, leaf)
             return b""
-        # merkle.parent_hashes, inlined for the append path: one parent per trailing 1 bit of index, each
-        # over its left sibling, which is the frontier's node of the level below (read once after a reopen).
-        out = []
-        h = leaf
-        level, idx = 0, index
-        while idx & 1:
-            left = frontier.get(level)
-            left_hash = left[1] if left is not None and left[0] == idx - 1 else self._node(level, idx - 1)
-            h = _sha256(_NODE + left_hash + h).digest()
-            out.append(h)
-            level += 1
-            idx >>= 1
-        frontier[0] = (index, leaf)  # only now: the loop read the old frontier's nodes as left siblings
-        for level, h in enumerate(out, 1):
-            frontier[level] = (index >> level, h)
-        return b"".join(out)
+        # the left siblings are the frontier's nodes (read from the store once after a reopen)
+        parents = merkle.parent_hashes(index, leaf, self._node)
+        frontier[0] = (index, leaf)
+        for level, idx, h in parents:
+            frontier[level] = (idx, h)
+        return b"".join([h for _, _, h in parents])
 
     def _node(self, level: int, idx: int) -> bytes:
         cached = self._frontier.get(level)
