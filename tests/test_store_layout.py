@@ -66,3 +66,16 @@ def test_every_node_is_where_node_place_says(
         assert store.nodes([(0, size), (1, size), (5, size)]) == {}  # beyond the tree: absent, not invented
     finally:
         store.close()
+
+
+def test_a_ledger_of_another_schema_is_refused_by_name(tmp_path: Path, operator: KeyPair) -> None:
+    """A schema-1 file (every node in one table) would read as a damaged tree: it is refused, saying why."""
+    from provchain.errors import ForeignLedgerError
+
+    path = tmp_path / "old.db"
+    Ledger.create(path, origin=operator.name, operator=operator, at=T0).close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema'")
+    conn.close()
+    with pytest.raises(ForeignLedgerError, match="uses ledger schema 1; this provchain reads 2"):
+        Ledger.open(path)
