@@ -142,3 +142,41 @@ def test_event_fast_encoding_is_canonical(
     )
     assert ev.encode() == encode(ev.to_map())
     assert decode_body(ev.encode()) == ev
+
+
+@given(data=event_data)
+def test_check_data_is_the_same_on_the_fast_path(data: dict[str, str | int]) -> None:
+    """check_data skips re-validating keys it has seen; the second call must give what the first gave."""
+    from provchain.entries import check_data
+
+    first = check_data(data)
+    second = check_data(data)  # every key is known now
+    assert first == second == data
+    assert list(first) == list(second) == sorted(data)
+    assert second is not data  # a copy: the caller's later edits do not reach the event
+
+
+bad_values = st.one_of(
+    st.just(""),
+    st.text(min_size=1, max_size=10).filter(lambda s: not s.isprintable()),
+    st.text(alphabet="a", min_size=257, max_size=300),
+    st.text(alphabet="\u00e9", min_size=129, max_size=200),  # 2 bytes each: over 256 bytes
+    st.booleans(),
+    st.integers(min_value=2**63, max_value=2**70),
+    st.integers(min_value=-(2**70), max_value=-(2**63) - 1),
+    st.floats(allow_nan=False),
+    st.none(),
+    st.binary(max_size=5),
+)
+
+
+@given(key=st.from_regex(r"[a-z][a-z0-9_.-]{0,31}", fullmatch=True), bad=bad_values)
+def test_check_data_refuses_bad_values_under_known_keys(key: str, bad: object) -> None:
+    from provchain.entries import MAX_DATA_KEYS, check_data
+    from provchain.errors import DataError
+
+    check_data({key: "fine"})  # the key is known from now on
+    with pytest.raises(DataError):
+        check_data({key: bad})
+    with pytest.raises(DataError, match="at most 16 keys"):
+        check_data({key: "fine", **{f"k{i}": i for i in range(MAX_DATA_KEYS)}})
