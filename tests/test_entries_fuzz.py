@@ -13,11 +13,11 @@ Each property runs with a small budget by default and with a large one under ``-
 from __future__ import annotations
 
 import json
-import time
 import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
+import msgpack
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -92,6 +92,37 @@ def mutations(draw: st.DrawFn) -> bytes:
     return bytes(data)
 
 
+# Any msgpack value: what a hostile writer can put in a field of a body that is otherwise valid.
+any_value = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**64 - 1)
+    | st.floats()
+    | st.text(max_size=40)
+    | st.binary(max_size=40),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.text(max_size=8) | st.integers(-(2**63), 2**64 - 1), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+
+
+@st.composite
+def swapped_fields(draw: st.DrawFn) -> bytes:
+    """A valid body with one field's value (or a nested value) replaced by any msgpack value: with the keys
+    still in canonical order it gets past the parser to the field checks, which byte edits rarely reach."""
+    body = encoding.decode(draw(st.sampled_from(BODIES)))
+    assert isinstance(body, dict)
+    target = body
+    key = draw(st.sampled_from(sorted(target, key=str)))
+    while isinstance(target[key], dict) and target[key] and draw(st.booleans()):
+        target = target[key]
+        key = draw(st.sampled_from(sorted(target, key=str)))
+    target[key] = draw(any_value)
+    return bytes(msgpack.packb(body, use_bin_type=True))
+
+
 random_bytes = st.binary(max_size=512)
 # random bytes behind a map header, so that the parser gets past the first byte more often
 framed = st.builds(lambda head, rest: head + rest, st.sampled_from([b"\x8a", b"\x85", b"\xde\x00\x0b"]), random_bytes)
@@ -116,6 +147,24 @@ def test_framed_random_bytes(data: bytes) -> None:
 @given(mutations())
 def test_mutated_bodies(data: bytes) -> None:
     check(data)
+
+
+@FAST
+@given(swapped_fields())
+def test_bodies_with_a_field_swapped(data: bytes) -> None:
+    check(data)
+
+
+@pytest.mark.parametrize("field", ["origin", "stage", "item", "country", "place"])
+@pytest.mark.parametrize("value", [["x"], {"a": 1}], ids=["array", "map"])
+def test_unhashable_field_values_are_encoding_errors(field: str, value: object) -> None:
+    """An array or a map where text belongs once escaped as TypeError (unhashable) from the seen-value caches."""
+    event = next(b for b in BODIES if decode_body(b).KIND == "event")
+    m = encoding.decode(event)
+    assert isinstance(m, dict)
+    m[field] = value
+    with pytest.raises(EncodingError):
+        decode_body(encoding.encode(m))
 
 
 def test_seed_bodies_are_valid() -> None:
@@ -149,6 +198,13 @@ def test_mutated_bodies_large(slow_selected: None, data: bytes) -> None:
     check(data)
 
 
+@pytest.mark.slow
+@LARGE
+@given(swapped_fields())
+def test_bodies_with_a_field_swapped_large(slow_selected: None, data: bytes) -> None:
+    check(data)
+
+
 # --- hostile input ----------------------------------------------------------------------------------
 
 FOUR_GB = b"\xff\xff\xff\xff"
@@ -177,16 +233,15 @@ PEAK = {"decode": 128 << 20, "decode_body": 4 << 20}
 @pytest.mark.parametrize(("name", "parse"), [("decode", encoding.decode), ("decode_body", decode_body)])
 @pytest.mark.parametrize("data", list(HOSTILE.values()), ids=list(HOSTILE))
 def test_hostile_input_fails_fast(name: str, parse: Callable[[bytes], object], data: bytes) -> None:
+    # Memory, not time, is asserted: a timing bound would be flaky on a shared machine, and every one of
+    # these inputs that is not refused early costs memory in proportion to its claim.
     tracemalloc.start()
-    start = time.perf_counter()
     try:
         with pytest.raises(EncodingError):
             parse(data)
-        elapsed = time.perf_counter() - start
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert elapsed < 1.0
     assert peak < PEAK[name]  # never anything like the claimed 4 GB
 
 
