@@ -179,4 +179,4 @@ def test_check_data_refuses_bad_values_under_known_keys(key: str, bad: object) -
     with pytest.raises(DataError):
         check_data({key: bad})
     with pytest.raises(DataError, match="at most 16 keys"):
-        check_data({key: "fine", **{f"k{i}": i for i in range(MAX_DATA_KEYS)}})
+        check_data({key: "fine", **{f"{key}.{i}": i for i in range(MAX_DATA_KEYS)}})
