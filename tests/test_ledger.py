@@ -271,6 +271,40 @@ def test_batch_commits_once_and_survives_refusals(ledger: Ledger, parties: dict[
     assert ledger.history("B2") == []
 
 
+def test_reads_inside_a_batch_see_its_appends(ledger: Ledger, parties: dict[str, KeyPair]) -> None:
+    """The store queues a batch's rows and hands them to SQLite in groups: every read in between, through
+    any API, must still see every append of the batch so far (on both sides of a group boundary)."""
+    from provchain import merkle
+
+    start = ledger.size
+    with ledger.batch():
+        for n in range(150):
+            item = f"R{n // 2}"  # two events each: the second reads a head that may still be queued
+            if n % 2 == 0:
+                entry = ledger.append(item, "origin", parties["origin"], country="FR", at=T0 + HOUR + n)
+                continue
+            entry = ledger.append(item, "export", parties["origin"], country="FR", at=T0 + HOUR + n)
+            # reads only now and then: in between the queue fills, crosses 64 rows (written by the append
+            # itself) and fills again, so the reads find rows both queued and already in SQLite
+            if n in (1, 67, 141, 149):
+                assert ledger.size == start + n + 1
+                assert ledger.entry(start + n) == entry
+                assert ledger.history(item)[-1].leaf_hash == entry.leaf_hash
+                leaves = [e.leaf_hash for e in ledger.entries()]
+                assert len(leaves) == start + n + 1
+                assert ledger.root() == merkle.root(leaves)
+                merkle.verify_inclusion(entry.leaf_hash, start + n, len(leaves),
+                                        ledger.inclusion_proof(start + n), merkle.root(leaves))  # fmt: skip
+        # a remote party's event against a head that is still queued (prepare_event asks the store)
+        first = ledger.append("R-remote", "origin", parties["origin"], country="FR", at=T0 + 2 * HOUR)
+        ev = ledger.prepare_event("R-remote", "export", parties["origin"].key_id, country="FR", at=T0 + 2 * HOUR)
+        assert ev.prev == first.leaf_hash
+        ledger.submit(sign_body(ev, parties["origin"]))
+    assert ledger.size == start + 152
+    assert ledger.root() == merkle.root([e.leaf_hash for e in ledger.entries()])
+    assert [h.stage for h in ledger.history("R-remote")] == ["origin", "export"]
+
+
 def test_batch_rolls_back_on_exception(ledger: Ledger, parties: dict[str, KeyPair]) -> None:
     before = snapshot(ledger)
     with pytest.raises(RuntimeError), ledger.batch():

@@ -33,6 +33,7 @@ from provchain import KeyPair, Ledger, merkle
 from provchain.audit import audit_path
 from provchain.entries import Event, sign_body
 from provchain.errors import ExpiredKeyError, LedgerError, ProvchainError, StorageError, TimeError
+from provchain.rules import Head
 from provchain.store.base import StoredEntry
 from provchain.store.sqlite import SqliteStore
 
@@ -123,6 +124,67 @@ def test_full_disk_inside_a_batch(ledger: Ledger, parties: dict[str, KeyPair], o
             ledger.append(f"B-{n}", "origin", parties["origin"], country="FR", data=BIG, at=T0 + HOUR)
     assert ledger.size == before[0] + 30
     assert audit_path(sqlite_store(ledger).path, operator.vkey, workers=1).clean
+
+
+def test_full_disk_found_by_a_read_inside_a_batch(
+    ledger: Ledger, parties: dict[str, KeyPair], operator: KeyPair
+) -> None:
+    """A batch's rows are queued and written before the next read: if that read is where the full disk shows,
+    the batch must still be doomed, even when the caller catches the error and leaves the block normally."""
+    journey(ledger, parties, "BAG-1")
+    sqlite_store(ledger).set_max_pages(1)
+    before = snapshot(ledger, ["BAG-1", "Q-3"])
+
+    def queue_then_read() -> None:
+        with pytest.raises(StorageError, match="full"):
+            for n in range(10):  # fewer than a queue's worth: none has to reach SQLite yet
+                ledger.append(f"Q-{n}", "origin", parties["origin"], country="FR", data=BIG, at=T0 + HOUR)
+            # The read writes the queue first, into a full disk. (After a failed batch the tree has
+            # forgotten its frontier, and reading it back already writes the queue: then an append fails.)
+            ledger.history("Q-3")
+
+    with pytest.raises(StorageError, match="rolled back because a write in it failed"), ledger.batch():
+        queue_then_read()  # and leave the block as if all went well
+    assert snapshot(ledger, ["BAG-1", "Q-3"]) == before
+
+    with pytest.raises(LedgerError, match="rolled back"), ledger.batch():
+        queue_then_read()
+        with pytest.raises(StorageError, match="earlier write"):  # no going on after the failure
+            ledger.append("Q-late", "origin", parties["origin"], country="FR", at=T0 + HOUR)
+    assert snapshot(ledger, ["BAG-1", "Q-3"]) == before
+    sqlite_store(ledger).set_max_pages(1 << 30)
+    ledger.append("Q-3", "origin", parties["origin"], country="FR", at=T0 + HOUR)
+    assert audit_path(sqlite_store(ledger).path, operator.vkey, workers=1).clean
+
+
+def test_savepoint_undoes_only_its_own_queued_rows(ledger: Ledger, parties: dict[str, KeyPair]) -> None:
+    """SqliteStore.transaction nests as a savepoint: rows queued inside a failed savepoint are dropped,
+    rows queued before it are kept and committed."""
+    store = sqlite_store(ledger)
+    start = ledger.size
+    entries = []
+    for n in range(3):
+        ev = Event(origin=ORIGIN, at=T0 + n, signer=parties["origin"].key_id, item=f"SP-{n}", stage="origin",
+                   country="FR")  # fmt: skip
+        entries.append(sign_body(ev, parties["origin"], start + n))
+
+    def stored(k: int) -> StoredEntry:
+        return StoredEntry(entries[k], f"SP-{k}", "origin", T0 + k, b"")
+
+    with store.transaction():
+        store.add_entry(start, stored(0))  # queued
+        assert store.head("SP-0") == Head(start, entries[0].leaf_hash, "origin", T0)  # read from the queue
+        assert store.head("SP-1") is None
+        with pytest.raises(RuntimeError), store.transaction():
+            store.add_entry(start + 1, stored(1))
+            raise RuntimeError("undo the savepoint")
+        with store.transaction():
+            store.add_entry(start + 1, stored(2))
+    assert store.size() == start + 2
+    assert store.entry(start).body == entries[0].body
+    assert store.entry(start + 1).body == entries[2].body
+    assert store.head("SP-0") == Head(start, entries[0].leaf_hash, "origin", T0)
+    assert store.head("SP-2") == Head(start + 1, entries[2].leaf_hash, "origin", T0 + 2)
 
 
 def test_full_disk_checkpoint_and_registration(ledger: Ledger, parties: dict[str, KeyPair], operator: KeyPair) -> None:
