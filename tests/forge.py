@@ -7,39 +7,60 @@ from __future__ import annotations
 
 import sqlite3
 
+from provchain import encoding
 from provchain.entries import leaf_hash_of
 from provchain.merkle import parent_hashes
-from provchain.store.sqlite import ROW_LEVELS, node_place
+from provchain.store.sqlite import TILE_LEVELS, node_place
 
 
 def rebuild_tree(conn: sqlite3.Connection, *, from_bodies: bool = False) -> list[bytes]:
     """Recompute every stored node from the stored leaf hashes (or, with ``from_bodies``, recompute the leaf
     hashes from the bodies first): a careful attacker's self-consistent tree. Returns the leaves."""
-    rows = conn.execute("SELECT idx, leaf, body FROM entries ORDER BY idx").fetchall()
-    leaves = [leaf_hash_of(bytes(body)) if from_bodies else bytes(leaf) for _, leaf, body in rows]
+    bodies = [bytes(body) for (body,) in conn.execute("SELECT body FROM entries ORDER BY idx")]
+    stored = {b: bytes(t) for b, t in conn.execute("SELECT block, hashes FROM tiles")}
+    leaves = [
+        leaf_hash_of(b) if from_bodies or i // 16 not in stored else stored[i // 16][32 * (i % 16) : 32 * (i % 16 + 1)]
+        for i, b in enumerate(bodies)
+    ]
     known: dict[tuple[int, int], bytes] = {(0, i): h for i, h in enumerate(leaves)}
     conn.execute("DELETE FROM nodes")
-    for (idx, _, _), leaf in zip(rows, leaves, strict=True):
+    conn.execute("DELETE FROM tiles")
+    tiles: dict[int, bytearray] = {}
+    for idx, leaf in enumerate(leaves):
         parents = parent_hashes(idx, leaf, lambda lvl, j: known[(lvl, j)]) if idx & 1 else []
-        for level, i, h in parents:
+        for level, i, h in [(0, idx, leaf), *parents]:
             known[(level, i)] = h
-        low = b"".join(h for level, _, h in parents if level <= ROW_LEVELS)
-        conn.execute("UPDATE entries SET leaf = ?, nodes = ? WHERE idx = ?", (leaf, low, idx))
-        for level, i, h in parents:
-            if level > ROW_LEVELS:
-                conn.execute("INSERT INTO nodes (id, hash) VALUES (?, ?)", (node_place(level, i)[1], h))
+            table, key, offset = node_place(level, i)
+            if table == "nodes":
+                conn.execute("INSERT INTO nodes (id, hash) VALUES (?, ?)", (key, h))
+            else:
+                assert table == "tiles" and level <= TILE_LEVELS
+                tiles.setdefault(key, bytearray(30 * 32))[offset : offset + 32] = h
+    complete = len(leaves) // 16  # the newest block, while incomplete, is computed from its bodies, not stored
+    conn.executemany(
+        "INSERT INTO tiles (block, hashes) VALUES (?, ?)", [(b, bytes(t)) for b, t in tiles.items() if b < complete]
+    )
     return leaves
 
 
 def set_node(conn: sqlite3.Connection, level: int, index: int, value: bytes) -> None:
-    """Overwrite the stored hash of node ``(level, index)`` in place (level 0: the leaf hash)."""
+    """Overwrite the stored hash of node ``(level, index)`` in place (level 0: a leaf hash)."""
     table, key, offset = node_place(level, index)
-    if table == "leaf":
-        conn.execute("UPDATE entries SET leaf = ? WHERE idx = ?", (value, key))
-    elif table == "nodes":
+    if table == "nodes":
         assert conn.execute("UPDATE nodes SET hash = ? WHERE id = ?", (value, key)).rowcount == 1
-    else:
-        (blob,) = conn.execute("SELECT nodes FROM entries WHERE idx = ?", (key,)).fetchone()
-        blob = bytes(blob)
-        assert len(blob) >= offset + 32, f"entry {key} stores no node {(level, index)}"
-        conn.execute("UPDATE entries SET nodes = ? WHERE idx = ?", (blob[:offset] + value + blob[offset + 32 :], key))
+        return
+    row = conn.execute("SELECT hashes FROM tiles WHERE block = ?", (key,)).fetchone()
+    assert row is not None, f"node {(level, index)} is in the newest, incomplete block: it is computed, not stored"
+    blob = bytes(row[0])
+    conn.execute("UPDATE tiles SET hashes = ? WHERE block = ?", (blob[:offset] + value + blob[offset + 32 :], key))
+
+
+def rewrite_event(conn: sqlite3.Connection, index: int) -> list[bytes]:
+    """Rewrite event ``index``'s body (its place becomes "forged"; the signature no longer fits) and rebuild a
+    self-consistent tree over it, as an attacker with write access to the file would. Returns the leaves."""
+    (body,) = conn.execute("SELECT body FROM entries WHERE idx = ?", (index,)).fetchone()
+    m = encoding.decode(bytes(body))
+    assert isinstance(m, dict) and m["kind"] == "event", f"entry {index} is not an event"
+    m["place"] = "forged"
+    conn.execute("UPDATE entries SET body = ? WHERE idx = ?", (encoding.encode(m), index))
+    return rebuild_tree(conn, from_bodies=True)

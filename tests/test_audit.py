@@ -65,8 +65,8 @@ def inject(path: Path, entry: Entry) -> int:
         item = content.item if isinstance(content, Event) else None
         stage = content.stage if isinstance(content, Event) else None
         conn.execute(
-            "INSERT INTO entries (idx, kind, item, stage, at, leaf, nodes, body, sig) VALUES (?,?,?,?,?,?,?,?,?)",
-            (idx, content.KIND, item, stage, content.at, entry.leaf_hash, b"", entry.body, entry.signature),
+            "INSERT INTO entries (idx, kind, item, stage, at, body, sig) VALUES (?,?,?,?,?,?,?)",
+            (idx, content.KIND, item, stage, content.at, entry.body, entry.signature),
         )
     rebuild_tree(path)
     return idx

@@ -82,7 +82,7 @@ def test_checkpoint_with_an_encrypted_operator_key(tmp_path: Path) -> None:
 
 def test_checkpoint_refuses_a_rewritten_ledger(setup: Path) -> None:
     ok("checkpoint", "ledger.db", "--operator-key", "operator.key")
-    rewrite_entry(setup, 2)
+    rewrite_entry(setup, 3)
     fails(1, "history was rewritten", "checkpoint", "ledger.db", "--operator-key", "operator.key")
 
 
@@ -198,9 +198,8 @@ def test_consistency_errors(setup: Path, tmp_path: Path) -> None:
 
 
 def rewrite_entry(path: Path, index: int) -> None:
-    """Replace entry ``index``'s leaf hash and rebuild every stored node over the forged leaves."""
+    """Rewrite event ``index`` and rebuild every stored node over the forged entries."""
     conn = sqlite3.connect(path)
-    conn.execute("UPDATE entries SET leaf = ? WHERE idx = ?", (merkle.leaf_hash(b"forged"), index))
-    forge.rebuild_tree(conn)
+    forge.rewrite_event(conn, index)
     conn.commit()
     conn.close()

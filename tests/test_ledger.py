@@ -461,7 +461,7 @@ def test_checkpoints_never_inconsistent(ledger_path: Path, ledger: Ledger, parti
     from provchain import merkle
 
     conn = sqlite3.connect(ledger_path)
-    conn.execute("UPDATE entries SET leaf = ? WHERE idx = 3", (merkle.leaf_hash(b"forged"),))
+    forge.set_node(conn, 0, 3, merkle.leaf_hash(b"forged"))  # entry 3's leaf hash, in block 0's tile
     leaves = forge.rebuild_tree(conn)
     conn.commit()
     conn.close()

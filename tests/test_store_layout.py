@@ -9,7 +9,8 @@ import pytest
 from conftest import HOUR, T0
 
 from provchain import KeyPair, Ledger, merkle
-from provchain.store.sqlite import ROW_LEVELS, SqliteStore, node_place
+from provchain.entries import leaf_hash_of
+from provchain.store.sqlite import TILE_LEVELS, SqliteStore, node_place
 
 
 def _all_nodes(leaves: list[bytes]) -> dict[tuple[int, int], bytes]:
@@ -20,7 +21,7 @@ def _all_nodes(leaves: list[bytes]) -> dict[tuple[int, int], bytes]:
     return nodes
 
 
-@pytest.mark.parametrize("extra", [0, 1, 15, 16, 17, 61, 200])
+@pytest.mark.parametrize("extra", [0, 1, 11, 12, 13, 15, 16, 17, 61, 200])
 def test_every_node_is_where_node_place_says(
     tmp_path: Path, operator: KeyPair, parties: dict[str, KeyPair], extra: int
 ) -> None:
@@ -34,28 +35,31 @@ def test_every_node_is_where_node_place_says(
     size = led.size
     led.close()
     conn = sqlite3.connect(path)
-    leaves = [bytes(r[0]) for r in conn.execute("SELECT leaf FROM entries ORDER BY idx")]
+    leaves = [leaf_hash_of(bytes(r[0])) for r in conn.execute("SELECT body FROM entries ORDER BY idx")]
     assert len(leaves) == size
     expected = _all_nodes(leaves)
-    stored_in_rows = 0
+    complete = size // 16  # blocks with a tile; the newest block's nodes are computed from its bodies
+    in_tiles = 0
     for (level, i), h in expected.items():
         table, key, offset = node_place(level, i)
-        if table == "leaf":
-            (got,) = conn.execute("SELECT leaf FROM entries WHERE idx = ?", (key,)).fetchone()
-        elif table == "entries":
-            (blob,) = conn.execute("SELECT nodes FROM entries WHERE idx = ?", (key,)).fetchone()
+        if table == "tiles":
+            assert level <= TILE_LEVELS
+            if key >= complete:
+                assert key == complete  # only the newest block lacks its tile
+                continue
+            (blob,) = conn.execute("SELECT hashes FROM tiles WHERE block = ?", (key,)).fetchone()
             got = bytes(blob)[offset : offset + 32]
-            stored_in_rows += 1
-            assert level <= ROW_LEVELS
+            in_tiles += 1
         else:
             (got,) = conn.execute("SELECT hash FROM nodes WHERE id = ?", (key,)).fetchone()
-            assert level > ROW_LEVELS
+            assert level > TILE_LEVELS
         assert bytes(got) == h, (level, i, table)
-    # nothing else is stored: the row columns hold exactly the low nodes, the table exactly the high ones
-    (row_bytes,) = conn.execute("SELECT COALESCE(SUM(LENGTH(nodes)), 0) FROM entries").fetchone()
+    # nothing else is stored: one full tile per complete block, the table exactly the high nodes
+    tiles = conn.execute("SELECT block, LENGTH(hashes) FROM tiles ORDER BY block").fetchall()
+    assert tiles == [(b, 30 * 32) for b in range(complete)]
+    assert in_tiles == 30 * complete
     (high,) = conn.execute("SELECT COUNT(*) FROM nodes").fetchone()
-    assert row_bytes == 32 * stored_in_rows
-    assert high == sum(1 for level, _ in expected if level > ROW_LEVELS)
+    assert high == sum(1 for level, _ in expected if level > TILE_LEVELS)
     conn.close()
     # and the store reads them all back, in one call and one by one
     store = SqliteStore.open(str(path), readonly=True)
@@ -69,13 +73,77 @@ def test_every_node_is_where_node_place_says(
 
 
 def test_a_ledger_of_another_schema_is_refused_by_name(tmp_path: Path, operator: KeyPair) -> None:
-    """A schema-1 file (every node in one table) would read as a damaged tree: it is refused, saying why."""
+    """A file of an older schema (1: every node in one table; 2: low nodes in the entry rows) would read as a
+    damaged tree: it is refused, saying why."""
     from provchain.errors import ForeignLedgerError
 
     path = tmp_path / "old.db"
     Ledger.create(path, origin=operator.name, operator=operator, at=T0).close()
-    with sqlite3.connect(path) as conn:
-        conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema'")
+    for old in (1, 2):
+        with sqlite3.connect(path) as conn:
+            conn.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (str(old),))
+        conn.close()
+        with pytest.raises(ForeignLedgerError, match=f"uses ledger schema {old}; this provchain reads 3"):
+            Ledger.open(path)
+
+
+@pytest.mark.parametrize("every", [1, 5, 7, 16])
+def test_tiles_are_right_when_writers_reopen_mid_block(
+    tmp_path: Path, operator: KeyPair, parties: dict[str, KeyPair], every: int
+) -> None:
+    """A connection that did not see a block from its first entry computes the block's tile from the stored
+    bodies when it completes it; the result is the same layout, and it audits clean."""
+    from provchain.audit import audit_path
+
+    path = tmp_path / "l.db"
+    led = Ledger.create(path, origin=operator.name, operator=operator, at=T0, clock=lambda: T0 + 1000 * HOUR)
+    led.register_party(parties["origin"].name, roles=["origin"], public_key=parties["origin"].public_key, at=T0)
+    for k in range(70):
+        if k % every == 0:
+            led.close()
+            led = Ledger.open(path, clock=lambda: T0 + 1000 * HOUR)
+        led.append(f"SKU-{k}", "origin", parties["origin"], country="FR", at=T0 + HOUR)
+    size = led.size
+    led.close()
+    conn = sqlite3.connect(path)
+    leaves = [leaf_hash_of(bytes(r[0])) for r in conn.execute("SELECT body FROM entries ORDER BY idx")]
+    tiles = dict(conn.execute("SELECT block, hashes FROM tiles").fetchall())
     conn.close()
-    with pytest.raises(ForeignLedgerError, match="uses ledger schema 1; this provchain reads 2"):
-        Ledger.open(path)
+    expected = _all_nodes(leaves)
+    assert sorted(tiles) == list(range(size // 16))
+    for (level, i), h in expected.items():
+        table, key, offset = node_place(level, i)
+        if table == "tiles" and key in tiles:
+            assert tiles[key][offset : offset + 32] == h
+    assert audit_path(str(path), operator.vkey, workers=1).clean
+
+
+def test_a_block_whose_leaves_disagree_with_the_tree_is_not_tiled(
+    tmp_path: Path, operator: KeyPair, parties: dict[str, KeyPair]
+) -> None:
+    """Completing a block it did not see whole, the store computes the tile from the stored bodies and checks
+    it against the hashes the tree gave with the entry: a mismatch (entries rewritten under a writer) is an
+    error, and nothing is written."""
+    from provchain.entries import Event, sign_body
+    from provchain.errors import StorageError
+    from provchain.store.base import StoredEntry
+
+    path = tmp_path / "l.db"
+    led = Ledger.create(path, origin=operator.name, operator=operator, at=T0, clock=lambda: T0 + 1000 * HOUR)
+    led.register_party(parties["origin"].name, roles=["origin"], public_key=parties["origin"].public_key, at=T0)
+    for k in range(15 - led.size):
+        led.append(f"SKU-{k}", "origin", parties["origin"], country="FR", at=T0 + HOUR)
+    assert led.size == 15
+    led.close()
+    kp = parties["origin"]
+    entry = sign_body(Event(origin=operator.name, at=T0 + HOUR, signer=kp.key_id, item="LAST", stage="origin",
+                            country="FR"), kp, 15)  # fmt: skip
+    store = SqliteStore.open(str(path))
+    try:
+        wrong = bytes(32 * 4)  # levels 1 to 4, all zero: not what the bodies give
+        with pytest.raises(StorageError, match="disagree with the ledger's Merkle tree"), store.transaction():
+            store.add_entry(15, StoredEntry(entry, "LAST", "origin", T0 + HOUR, wrong))
+        assert store.size() == 15
+        assert store.nodes([(3, 1), (0, 15)]) == {}  # leaves 8..15: incomplete, nothing computed or stored
+    finally:
+        store.close()

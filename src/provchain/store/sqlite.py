@@ -19,7 +19,8 @@ from typing import Any
 
 import sqlite_utils
 
-from ..entries import Entry
+from .. import merkle
+from ..entries import Entry, leaf_hash_of
 from ..errors import (
     ForeignLedgerError,
     LedgerBusyError,
@@ -30,39 +31,78 @@ from ..errors import (
 from ..rules import Head
 from .base import LedgerMeta, NodeKey, StoredEntry
 
-__all__ = ["SCHEMA_VERSION", "SQLITE_MAGIC", "SqliteStore", "node_place", "read_magic"]
+__all__ = ["SCHEMA_VERSION", "SQLITE_MAGIC", "TILE_LEVELS", "SqliteStore", "node_place", "read_magic"]
 
-SCHEMA_VERSION = 2  # 2: low tree nodes live in the row of the entry that completes them
+SCHEMA_VERSION = 3  # 3: each block of 16 leaves, with its inner nodes of levels 1-3, is one row of ``tiles``
 _APP_ID = 0x50435631  # "PCV1", in the SQLite header's application_id
-_DENSE = 4  # entry rows spread over at most 4x their number are read with one range scan
+_DENSE = 4  # keys spread over at most 4x their number are read with one range scan
 _HASH = 32
-ROW_LEVELS = 3
-"""Nodes of levels 1 to 3 are kept in the row of the entry that completes them; higher ones in ``nodes``."""
+TILE_LEVELS = 3
+"""Nodes of levels 0 to 3 are kept in ``tiles``, one row per block of 16 leaves; higher ones in ``nodes``."""
+_TILE_SHIFT = TILE_LEVELS + 1  # a tile covers 2**4 = 16 leaves
+_TILE_LEAVES = 1 << _TILE_SHIFT
+_TILE_BYTES = _HASH * (2 * _TILE_LEAVES - 2)  # 16 leaves and 8 + 4 + 2 inner nodes: 30 hashes
 _LEVEL_SHIFT = 40  # nodes table key: level << 40 | index; a ledger holds < 2**40 entries
 _QUEUE_ROWS = 64  # inside a transaction, entry rows are written 64 at a time (see SqliteStore.add_entry)
-_INSERT_ENTRY = "INSERT INTO entries (idx, kind, item, stage, at, leaf, nodes, body, sig) VALUES (?,?,?,?,?,?,?,?,?)"
+_INSERT_ENTRY = "INSERT INTO entries (idx, kind, item, stage, at, body, sig) VALUES (?,?,?,?,?,?,?)"
+_INSERT_TILE = "INSERT INTO tiles (block, hashes) VALUES (?, ?)"
 _INSERT_NODE = "INSERT INTO nodes (id, hash) VALUES (?, ?)"
+_TILES = "SELECT 1, block, hashes FROM tiles WHERE block"
+_NODES = "SELECT 2, id, hash FROM nodes WHERE id"
+
+
+def _tile_offset(level: int, index: int) -> int:
+    """Byte offset of node ``(level, index)``, 0 <= level <= 3, in its tile: the leaves, then level 1, 2, 3,
+    each left to right."""
+    return _HASH * (2 * _TILE_LEAVES - (2 * _TILE_LEAVES >> level) + (index & ((_TILE_LEAVES >> level) - 1)))
 
 
 def node_place(level: int, index: int) -> tuple[str, int, int]:
     """Where the SQLite store keeps the hash of node ``(level, index)``: ``(table, key, byte offset)``.
 
-    * level 0, the leaf hash: ``("leaf", index, 0)``, the entry's ``leaf`` column;
-    * levels 1 to :data:`ROW_LEVELS`: ``("entries", e, 32 * (level - 1))``, in the ``nodes`` column of entry
-      ``e = ((index + 1) << level) - 1``, whose leaf completes the node. That column holds the hashes of the
-      nodes the leaf completes up to level 3, bottom up. So a node is written in the same row as the entry
-      that completes it, and a proof's three lowest inner nodes sit in the 16 entries around its leaf,
-      one or two pages;
-    * higher levels: ``("nodes", level << 40 | index, 0)``, a row of the compact ``nodes`` table (an eighth
-      of the nodes: small enough for the page cache, where scattering them over the entries would cost a
-      page read each).
+    * levels 0 to :data:`TILE_LEVELS`: ``("tiles", b, offset)``, in the row of block ``b = index >> (4 - level)``
+      of the ``tiles`` table: the 16 leaf hashes of entries ``16b`` to ``16b + 15`` and the 14 inner nodes over
+      them (8 of level 1, 4 of level 2, 2 of level 3), each level left to right: 960 bytes, written with the
+      entry that completes the block. A proof's four lowest nodes are one row. The newest, incomplete block
+      has no row: its leaf hashes and inner nodes are computed from its (at most 15) stored bodies;
+    * higher levels: ``("nodes", level << 40 | index, 0)``, a row of the compact ``nodes`` table (a sixteenth
+      of the nodes: small enough for the page cache).
+
+    Every hash is stored once: the entries table holds no leaf hash (an item's head is hashed from its body).
     """
-    if level == 0:
-        return "leaf", index, 0
-    if level <= ROW_LEVELS:
-        return "entries", ((index + 1) << level) - 1, _HASH * (level - 1)
+    if level <= TILE_LEVELS:
+        return "tiles", index >> (_TILE_SHIFT - level), _tile_offset(level, index)
     return "nodes", (level << _LEVEL_SHIFT) | index, 0
 
+
+def _block_nodes(leaves: list[bytes]) -> dict[NodeKey, bytes]:
+    """The leaves and the complete nodes of levels 1 to 3 over the first leaves of one block, keyed by their
+    position in the block ``(level, j)``."""
+    out: dict[NodeKey, bytes] = {(0, j): h for j, h in enumerate(leaves)}
+    row = leaves
+    for level in range(1, TILE_LEVELS + 1):
+        row = [merkle.node_hash(row[2 * j], row[2 * j + 1]) for j in range(len(row) // 2)]
+        for j, h in enumerate(row):
+            out[(level, j)] = h
+    return out
+
+
+def _runs(keys: list[int]) -> tuple[list[int], list[int]]:
+    """Split sorted keys into dense runs of more than 16 (flat ``[first, last, ...]``, each read with one
+    range scan) and the rest."""
+    if len(keys) <= 16:
+        return [], keys
+    spans: list[int] = []
+    single: list[int] = []
+    first = 0
+    for i in range(1, len(keys) + 1):
+        if i == len(keys) or keys[i] - keys[i - 1] > _DENSE:
+            if i - first > 16:
+                spans += (keys[first], keys[i - 1])
+            else:
+                single += keys[first:i]
+            first = i
+    return spans, single
 
 
 def _translate(exc: sqlite3.Error, what: str) -> Exception:
@@ -118,9 +158,14 @@ class SqliteStore:
         # Rows written in the open transaction but not yet handed to SQLite (see add_entry), and the
         # failure of an earlier hand-over, which dooms the transaction.
         self._queue: list[tuple[Any, ...]] = []
+        self._queue_tiles: list[tuple[int, bytes]] = []
         self._queue_nodes: list[tuple[int, bytes]] = []
-        self._queue_heads: dict[str, int] = {}  # item -> its last row in the queue
+        self._queue_heads: dict[str, tuple[int, bytes]] = {}  # item -> its last row in the queue, leaf hash
         self._failed: StorageError | None = None
+        # The nodes given with each entry of the block being filled, in order from its first entry (None
+        # when this connection did not see them all: its tile is then computed from the stored leaves).
+        self._block: list[tuple[bytes, bytes]] | None = None  # (leaf hash, nodes) of each entry
+        self._block_next = -1
 
     # --- opening ------------------------------------------------------------------------------
 
@@ -228,14 +273,13 @@ class SqliteStore:
                     "item": str,
                     "stage": str,
                     "at": int,
-                    "leaf": bytes,
-                    "nodes": bytes,
                     "body": bytes,
                     "sig": bytes,
                 },
                 pk="idx",
-                not_null={"kind", "at", "leaf", "nodes", "body", "sig"},
+                not_null={"kind", "at", "body", "sig"},
             )
+            db.table("tiles").create({"block": int, "hashes": bytes}, pk="block", not_null={"hashes"})
             db.table("nodes").create({"id": int, "hash": bytes}, pk="id", not_null={"hash"})
             self._conn.execute("CREATE INDEX entries_item ON entries(item, idx) WHERE item IS NOT NULL")
             self._conn.execute("CREATE INDEX entries_operator ON entries(idx) WHERE kind != 'event'")
@@ -271,7 +315,7 @@ class SqliteStore:
     # --- reading ------------------------------------------------------------------------------
 
     def _query(self, sql: str, args: tuple[object, ...] = ()) -> list[Any]:
-        if self._queue:  # every read sees every write of the transaction
+        if self._queue or self._queue_tiles or self._queue_nodes:  # every read sees every write of the transaction
             self._flush()
         try:
             return self._conn.execute(sql, args).fetchall()
@@ -314,21 +358,22 @@ class SqliteStore:
         """The last entry of ``item``."""
         queued = self._queue_heads.get(item)
         if queued is not None:
-            idx, _, _, stage, at, leaf = self._queue[queued][:6]
+            pos, leaf = queued
+            idx, _, _, stage, at = self._queue[pos][:5]
             return Head(idx, leaf, stage, at)
         # Every queued row comes after every row SQLite holds, and none of them is the item's: the query
         # need not wait for the queue (an append reads the head of each new item; a write there would
         # make the queue useless).
         try:
             rows = self._conn.execute(
-                "SELECT idx, leaf, stage, at FROM entries WHERE item = ? ORDER BY idx DESC LIMIT 1", (item,)
+                "SELECT idx, body, stage, at FROM entries WHERE item = ? ORDER BY idx DESC LIMIT 1", (item,)
             ).fetchall()
         except sqlite3.Error as exc:
             raise _translate(exc, "cannot read the ledger") from exc
         if not rows:
             return None
-        idx, leaf, stage, at = rows[0]
-        return Head(int(idx), bytes(leaf), str(stage), int(at))
+        idx, body, stage, at = rows[0]
+        return Head(int(idx), leaf_hash_of(body), str(stage), int(at))
 
     def operator_entries(self, start: int = 0) -> Iterator[Entry]:
         """Registrations, revocations and policies at index >= ``start``."""
@@ -339,54 +384,75 @@ class SqliteStore:
             yield Entry(bytes(body), bytes(sig), int(idx))
 
     def nodes(self, keys: Iterable[NodeKey]) -> dict[NodeKey, bytes]:
-        """Complete-subtree hashes (see :func:`node_place`); a node whose row is absent, or whose stored hash
+        """Complete-subtree hashes (see :func:`node_place`); a node that is not stored, or whose stored hash
         is cut short, is left out.
 
-        A proof's few dozen nodes are fetched in one statement (entry rows and ``nodes`` rows together); a
-        dense run of entry rows, such as an audit's comparison of a stretch of the tree, is one range scan.
+        A proof's few dozen nodes are fetched in one statement (leaf hashes, tiles and ``nodes`` rows
+        together); a dense run of keys, such as an audit's comparison of a stretch of the tree, is one range
+        scan. The inner nodes of the newest, incomplete block are computed from its stored leaves.
         """
-        in_rows: dict[int, list[tuple[NodeKey, int]]] = {}
+        tiles: dict[int, list[tuple[NodeKey, int]]] = {}
         high: list[int] = []
         for key in keys:
             level, index = key
-            if level > ROW_LEVELS:
-                high.append((level << _LEVEL_SHIFT) | index)
-                continue
-            # node_place, inlined for the proof path (tests/test_store_layout.py holds the two to each other)
-            row, offset = (index, -1) if level == 0 else (((index + 1) << level) - 1, _HASH * (level - 1))
-            spot = in_rows.get(row)
-            if spot is None:
-                in_rows[row] = [(key, offset)]
+            if level <= TILE_LEVELS:
+                # node_place, inlined for the proof path (tests/test_store_layout.py holds the two to each other)
+                block = index >> (_TILE_SHIFT - level)
+                spot = (key, _HASH * (2 * _TILE_LEAVES - (2 * _TILE_LEAVES >> level) + (index & (15 >> level))))
+                at = tiles.get(block)
+                if at is None:
+                    tiles[block] = [spot]
+                else:
+                    at.append(spot)
             else:
-                spot.append((key, offset))
-        rows = sorted(in_rows)
+                high.append((level << _LEVEL_SHIFT) | index)
+        # one select per IN list or range; each is tagged by its source: 1 tile, 2 high node
+        selects: list[tuple[str, list[int]]] = []
+        for source, ids in ((_TILES, tiles), (_NODES, high)):
+            if ids:
+                spans, single = _runs(sorted(ids))
+                for k in range(0, len(single), 500):
+                    chunk = single[k : k + 500]
+                    selects.append((f"{source} IN ({','.join('?' * len(chunk))})", chunk))
+                selects += [(f"{source} BETWEEN ? AND ?", spans[k : k + 2]) for k in range(0, len(spans), 2)]
         found: list[Any] = []
-        if rows and rows[-1] - rows[0] < _DENSE * len(rows) and len(rows) > 16:
-            found += self._query("SELECT idx, leaf, nodes FROM entries WHERE idx BETWEEN ? AND ?", (rows[0], rows[-1]))
-            rows = []
-        # node ids are >= 2**42 (level >= 4), entry indices < 2**40: the two never collide
-        for start in range(0, max(len(rows), len(high)), 500):
-            part, hi = rows[start : start + 500], high[start : start + 500]
-            selects = []
-            if part:
-                selects.append(f"SELECT idx, leaf, nodes FROM entries WHERE idx IN ({','.join('?' * len(part))})")
-            if hi:
-                selects.append(f"SELECT id, hash, NULL FROM nodes WHERE id IN ({','.join('?' * len(hi))})")
-            found += self._query(" UNION ALL ".join(selects), (*part, *hi))
+        for k in range(0, len(selects), 60):  # at most 60 x 500 parameters, and 500 terms, per statement
+            group = selects[k : k + 60]
+            found += self._query(" UNION ALL ".join(sql for sql, _ in group), tuple(a for _, ab in group for a in ab))
         out: dict[NodeKey, bytes] = {}
         mask = (1 << _LEVEL_SHIFT) - 1
-        for key_or_row, first, blob in found:
-            if key_or_row > mask:
-                out[(key_or_row >> _LEVEL_SHIFT, key_or_row & mask)] = bytes(first)
-                continue
-            for key, offset in in_rows.get(key_or_row, ()):
-                if offset < 0:
-                    out[key] = bytes(first)
-                else:
-                    h = bytes(blob[offset : offset + _HASH])
+        for source, key, value in found:
+            if source == 1:
+                for node, offset in tiles.pop(key):
+                    h = value[offset : offset + _HASH]
                     if len(h) == _HASH:
-                        out[key] = h
+                        out[node] = h
+            else:
+                out[(key >> _LEVEL_SHIFT, key & mask)] = value
+        for block, spots in tiles.items():  # no tile: the newest block, not yet complete
+            computed = self._open_block(block)
+            for node, _ in spots:
+                h = computed.get(node)
+                if h is not None:
+                    out[node] = h
         return out
+
+    def _open_block(self, block: int) -> dict[NodeKey, bytes]:
+        """The leaves and complete inner nodes of a block that has no tile, from its stored bodies. A block
+        that holds all 16 entries but no tile is damaged: nothing is computed for it."""
+        rows = self._query(
+            "SELECT idx, body FROM entries WHERE idx BETWEEN ? AND ? ORDER BY idx",
+            (block << _TILE_SHIFT, ((block + 1) << _TILE_SHIFT) - 1),
+        )
+        leaves: list[bytes] = []
+        for idx, body in rows:  # the leading run of entries present
+            if idx != (block << _TILE_SHIFT) + len(leaves):
+                break
+            leaves.append(leaf_hash_of(body))
+        if len(leaves) == _TILE_LEAVES:
+            return {}
+        first = block << _TILE_SHIFT
+        return {(level, (first >> level) + j): h for (level, j), h in _block_nodes(leaves).items()}
 
     def checkpoints(self) -> Iterator[tuple[int, bytes]]:
         """Stored checkpoints, smallest size first."""
@@ -421,6 +487,7 @@ class SqliteStore:
             except BaseException:
                 self._depth -= 1
                 self._drop_queue()
+                self._block = None
                 self._rollback(f"ROLLBACK TO {name}")
                 self._failed = failed  # what failed after the savepoint is undone with it
                 self._exec(f"RELEASE {name}", "cannot write")
@@ -436,13 +503,14 @@ class SqliteStore:
             if self._failed is not None:
                 raise StorageError(f"the transaction was rolled back because a write in it failed: {self._failed}")
         except BaseException:
-            self._end()
+            self._end_failed()
             self._rollback("ROLLBACK")
             raise
         self._end()
         try:
             self._conn.execute("COMMIT")
         except sqlite3.Error as exc:
+            self._block = None
             self._rollback("ROLLBACK")
             raise _translate(exc, "cannot commit") from exc
 
@@ -451,8 +519,13 @@ class SqliteStore:
         self._failed = None
         self._drop_queue()
 
+    def _end_failed(self) -> None:
+        self._end()
+        self._block = None  # it may hold rows the rollback undoes
+
     def _drop_queue(self) -> None:
         self._queue = []
+        self._queue_tiles = []
         self._queue_nodes = []
         self._queue_heads = {}
 
@@ -493,28 +566,66 @@ class SqliteStore:
             raise StorageError(f"an earlier write in this transaction failed ({self._failed}); it will be rolled back")
         e = stored.entry
         nodes = stored.nodes
-        self._queue.append(
-            (index, e.kind, stored.item, stored.stage, stored.at, e.leaf_hash, nodes[: _HASH * ROW_LEVELS],
-             e.body, e.signature)
-        )  # fmt: skip
+        leaf = e.leaf_hash
+        self._queue.append((index, e.kind, stored.item, stored.stage, stored.at, e.body, e.signature))
         if stored.item is not None:
-            self._queue_heads[stored.item] = len(self._queue) - 1
-        if len(nodes) > _HASH * ROW_LEVELS:  # one entry in 16 completes a node of level 4 or more
-            self._queue_nodes += [
-                ((level << _LEVEL_SHIFT) | (index >> level), nodes[_HASH * (level - 1) : _HASH * level])
-                for level in range(ROW_LEVELS + 1, len(nodes) // _HASH + 1)
-            ]
+            self._queue_heads[stored.item] = (len(self._queue) - 1, leaf)
+        block = self._block
+        if not index & (_TILE_LEAVES - 1):
+            self._block = [(leaf, nodes)]
+        elif block is not None and index == self._block_next:
+            block.append((leaf, nodes))
+        else:
+            self._block = None
+        self._block_next = index + 1
+        if index & (_TILE_LEAVES - 1) == _TILE_LEAVES - 1:  # the entry completes its block: write the tile
+            tile = self._make_tile(index, leaf, nodes)  # first: it may flush the queue, replacing its lists
+            self._queue_tiles.append((index >> _TILE_SHIFT, tile))
+            if len(nodes) > _HASH * TILE_LEVELS:  # and nodes of level 4 or more
+                self._queue_nodes += [
+                    ((level << _LEVEL_SHIFT) | (index >> level), nodes[_HASH * (level - 1) : _HASH * level])
+                    for level in range(TILE_LEVELS + 1, len(nodes) // _HASH + 1)
+                ]
         if not self._depth or len(self._queue) >= _QUEUE_ROWS:
             self._flush()
 
+    def _make_tile(self, index: int, leaf: bytes, nodes: bytes) -> bytes:
+        """The tile of the block that entry ``index`` completes: from the hashes given with its 16 entries,
+        or, when this connection did not see them all, from the block's stored bodies."""
+        parts = self._block
+        if parts is not None and len(parts) == _TILE_LEAVES:
+            # entry r of the block completes level 1 when r is odd, level 2 when r % 4 == 3, level 3 when r % 8 == 7
+            tile = b"".join(
+                [h for h, _ in parts]
+                + [parts[r][1][:_HASH] for r in range(1, 16, 2)]
+                + [parts[r][1][_HASH : 2 * _HASH] for r in range(3, 16, 4)]
+                + [parts[r][1][2 * _HASH : 3 * _HASH] for r in range(7, 16, 8)]
+            )
+            if len(tile) == _TILE_BYTES:
+                return tile
+        first = index - _TILE_LEAVES + 1
+        rows = self._query("SELECT body FROM entries WHERE idx BETWEEN ? AND ? ORDER BY idx", (first, index))
+        if len(rows) != _TILE_LEAVES:
+            raise StorageError(f"the ledger lacks some of entries {first} to {index}; audit it")
+        computed = _block_nodes([leaf_hash_of(body) for (body,) in rows])
+        got = computed[(0, 15)] + computed[(1, 7)] + computed[(2, 3)] + computed[(3, 1)]
+        if got != leaf + nodes[: _HASH * TILE_LEVELS]:
+            raise StorageError(
+                f"the stored entries {first} to {index} disagree with the ledger's Merkle tree; audit it"
+            )
+        return b"".join(computed[(level, j)] for level in range(TILE_LEVELS + 1) for j in range(16 >> level))
+
     def _flush(self) -> None:
         """Hand the queued rows to SQLite. A failure dooms the open transaction."""
-        if not self._queue:
+        rows, tiles, nodes = self._queue, self._queue_tiles, self._queue_nodes
+        if not (rows or tiles or nodes):
             return
-        rows, nodes = self._queue, self._queue_nodes
         self._drop_queue()
         try:
-            self._conn.executemany(_INSERT_ENTRY, rows)
+            if rows:
+                self._conn.executemany(_INSERT_ENTRY, rows)
+            if tiles:
+                self._conn.executemany(_INSERT_TILE, tiles)
             if nodes:
                 self._conn.executemany(_INSERT_NODE, nodes)
         except sqlite3.Error as exc:
