@@ -147,3 +147,34 @@ def test_a_block_whose_leaves_disagree_with_the_tree_is_not_tiled(
         assert store.nodes([(3, 1), (0, 15)]) == {}  # leaves 8..15: incomplete, nothing computed or stored
     finally:
         store.close()
+
+
+def test_a_missing_high_node_is_read_with_its_span(
+    tmp_path: Path, operator: KeyPair, parties: dict[str, KeyPair]
+) -> None:
+    """The tree reads a missing node of level >= 4 with its aligned siblings and caches them all; a sibling
+    that is damaged is neither cached nor an error until a proof needs it."""
+    from provchain.errors import StorageError
+
+    path = tmp_path / "l.db"
+    led = Ledger.create(path, origin=operator.name, operator=operator, at=T0, clock=lambda: T0 + 1000 * HOUR)
+    led.register_party(parties["origin"].name, roles=["origin"], public_key=parties["origin"].public_key, at=T0)
+    with led.batch():
+        for k in range(2000 - led.size):
+            led.append(f"SKU-{k}", "origin", parties["origin"], country="FR", at=T0 + HOUR)
+    leaves = [e.leaf_hash for e in led.entries()]
+    led.close()
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE nodes SET hash = ? WHERE id = ?", (b"short", node_place(4, 3)[1]))
+    conn.commit()
+    conn.close()
+    with Ledger.open(path, readonly=True) as reader:
+        tree = reader._tree
+        assert tree.SPAN == 16 and not tree._cache
+        # leaf 53 lies under (4, 3), so its proof reads that node's sibling (4, 2), not (4, 3) itself
+        merkle.verify_inclusion(leaves[53], 53, 2000, reader.inclusion_proof(53), merkle.root(leaves))
+        cached = set(tree._cache)
+        assert {(4 << 40) | j for j in (0, 1, 2, 4, 15)} <= cached  # the whole span of (4, 2) ...
+        assert (4 << 40) | 3 not in cached  # ... but the damaged sibling
+        with pytest.raises(StorageError, match=r"lacks node \(4, 3\)"):
+            reader.inclusion_proof(37)  # leaf 37 lies under (4, 2): its proof needs (4, 3)

@@ -31,6 +31,7 @@ class StoredTree:
     # 1.6M entries.
     CACHE_LEVEL = 4
     CACHE_MAX = 200_000
+    SPAN = 16  # siblings read together: 16 rows of the nodes table, usually one page
 
     def __init__(self, store: Store) -> None:
         self._store = store
@@ -64,7 +65,12 @@ class StoredTree:
 
     def nodes(self, keys: Sequence[NodeKey]) -> dict[NodeKey, bytes]:
         """The hashes of ``keys`` in one query (high nodes from the cache), each checked to be present and
-        32 bytes before anything is hashed with it."""
+        32 bytes before anything is hashed with it.
+
+        A missing node of a cached level is read with its ``SPAN`` aligned siblings of the same level (one
+        range scan of the store, usually one page), and all of them are cached: a server answering proofs
+        for random entries fills the cache a span at a time rather than a node at a time.
+        """
         cache = self._cache
         get = cache.get
         found: dict[NodeKey, bytes] = {}
@@ -75,15 +81,28 @@ class StoredTree:
                 missing.append(k)
             else:
                 found[k] = h
-        if missing:
-            fetched = self._store.nodes(missing)
-            for k in missing:
-                h = fetched.get(k)
-                if h is None or len(h) != merkle.HASH_SIZE:
-                    raise StorageError(f"the ledger's Merkle tree lacks node {k} or it is damaged")
-                found[k] = h
-                if k[0] >= self.CACHE_LEVEL and len(cache) < self.CACHE_MAX:
+        if not missing:
+            return found
+        span = self.SPAN
+        spans = {(level, i // span) for level, i in missing if level >= self.CACHE_LEVEL}
+        ask = missing
+        if spans and span > 1 and len(cache) < self.CACHE_MAX:
+            extra = {(level, j) for level, t in spans for j in range(t * span, (t + 1) * span)}
+            ask = missing + list(extra.difference(missing))  # those beyond the tree are simply not found
+        fetched = self._store.nodes(ask)
+        for k in missing:
+            h = fetched.get(k)
+            if h is None or len(h) != merkle.HASH_SIZE:
+                raise StorageError(f"the ledger's Merkle tree lacks node {k} or it is damaged")
+            found[k] = h
+        if spans:
+            room = self.CACHE_MAX - len(cache)
+            for k, h in fetched.items():
+                if room <= 0:
+                    break
+                if k[0] >= self.CACHE_LEVEL and len(h) == merkle.HASH_SIZE:
                     cache[(k[0] << _SHIFT) | k[1]] = h
+                    room -= 1
         return found
 
     def assemble(self, plan: Sequence[Sequence[NodeKey]]) -> list[bytes]:
