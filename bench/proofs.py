@@ -6,7 +6,8 @@ them itself with the RFC 9162 prefixes, so both trees must have the same root: t
 Then times, for both:
 
 * warm: the steady state of a server: both database files read once into the OS page cache, then a
-  warm-up pass in this process, then the median over --ops random requests;
+  warm-up pass in this process, then the median over --ops random requests, measured in chunks that
+  alternate between the two systems so that both see the same machine;
 * cold: the first request after opening the file in a fresh process, with the database files evicted
   from the OS page cache first (posix_fadvise DONTNEED on the files; --drop-all-caches also writes
   /proc/sys/vm/drop_caches, which needs root and disturbs everything else running on the machine).
@@ -145,19 +146,31 @@ class Pymerkle:
 SYSTEMS: dict[str, Callable[[Path], Provchain | Pymerkle]] = {"provchain": Provchain, "pymerkle": Pymerkle}
 
 
-def warm(system: Provchain | Pymerkle, ops: int, seed: int) -> dict[str, float]:
-    """Median milliseconds per request of each operation, after a warm-up pass over other requests."""
-    out = {}
+def warm(systems: dict[str, Provchain | Pymerkle], ops: int, seed: int, chunks: int = 8) -> dict[str, dict[str, float]]:
+    """Median milliseconds per request of each operation and system, after a warm-up pass over other
+    requests. The measured requests are split into chunks that alternate between the systems (who goes
+    first alternates too), so that both see the same machine: on a shared host the speed drifts by tens
+    of percent within a minute, which measuring one system after the other turned into the ratio."""
+    out: dict[str, dict[str, float]] = {kind: {} for kind in systems}
     for op in OPS:
-        fn = getattr(system, op)
-        for req in _requests(system.size, ops, seed):  # warm-up: other random requests
-            fn(req)
-        times = []
-        for req in _requests(system.size, ops, seed + 1):
-            t = time.perf_counter_ns()
-            fn(req)
-            times.append(time.perf_counter_ns() - t)
-        out[op] = statistics.median(times) / 1e6
+        for system in systems.values():
+            fn = getattr(system, op)
+            for req in _requests(system.size, ops, seed):  # warm-up: other random requests
+                fn(req)
+        some = next(iter(systems.values()))
+        reqs = list(_requests(some.size, ops, seed + 1))
+        step = -(-len(reqs) // chunks)
+        times: dict[str, list[int]] = {kind: [] for kind in systems}
+        for c in range(chunks):
+            order = list(systems) if c % 2 == 0 else list(reversed(systems))
+            for kind in order:
+                fn = getattr(systems[kind], op)
+                for req in reqs[c * step : (c + 1) * step]:
+                    t = time.perf_counter_ns()
+                    fn(req)
+                    times[kind].append(time.perf_counter_ns() - t)
+        for kind in systems:
+            out[kind][op] = statistics.median(times[kind]) / 1e6
     return out
 
 
@@ -309,14 +322,15 @@ def run(args: argparse.Namespace, d: str | Path) -> None:
     mib = {p.name: p.stat().st_size / 2**20 for p in (ledger_path, tree_path)}
     print("files: " + ", ".join(f"{k} {v:,.0f} MiB" for k, v in mib.items()))
     print(check_same_tree(ledger_path, tree_path, samples=200))
-    warm_t: dict[str, dict[str, float]] = {}
     paths = {"provchain": ledger_path, "pymerkle": tree_path}
-    for kind, make in SYSTEMS.items():
-        preload(paths[kind])
-        system = make(paths[kind])
-        try:
-            warm_t[kind] = warm(system, args.ops, seed=1)
-        finally:
+    systems: dict[str, Provchain | Pymerkle] = {}
+    try:
+        for kind, make in SYSTEMS.items():
+            preload(paths[kind])
+            systems[kind] = make(paths[kind])
+        warm_t = warm(systems, args.ops, seed=1)
+    finally:
+        for system in systems.values():
             system.close()
     cold_t = {kind: cold(kind, paths[kind], args.size, args.cold_runs, args.drop_all_caches) for kind in SYSTEMS}
     report(args.size, warm_t, cold_t)
