@@ -505,3 +505,40 @@ def test_item_of_wrong_type(ledger: Ledger, parties: dict[str, KeyPair], item: o
     with pytest.raises(E.ItemError):
         ledger.append(item, "origin", parties["origin"], country="FR")  # type: ignore[arg-type]
     assert snapshot(ledger) == before
+
+
+def test_proofs_follow_a_ledger_that_grows_under_them(
+    ledger_path: Path, ledger: Ledger, parties: dict[str, KeyPair]
+) -> None:
+    """A proof reads the size in the same statement as its nodes, planning for the size the previous proof
+    saw: when another writer has appended since, the answer must still be for the current size, and an
+    index or size that only the grown ledger has must be accepted."""
+    from provchain import merkle
+
+    journey(ledger, parties, "G1")
+    with Ledger.open(ledger_path, readonly=True) as reader:
+        n = reader.size
+        reader.inclusion_proof(0)  # the reader has seen size n
+        for k in range(40):  # the writer (another connection) grows the ledger past blocks of 16
+            ledger.append(f"G-{k}", "origin", parties["origin"], country="FR", at=T0 + HOUR)
+            size = ledger.size
+            leaves = [e.leaf_hash for e in ledger.entries()]
+            root = merkle.root(leaves)
+            # first a request that fits the size the reader saw last: it must still be for the new size
+            if k % 4 == 0:
+                assert reader.root() == root
+            elif k % 4 == 1:
+                merkle.verify_inclusion(leaves[3], 3, size, reader.inclusion_proof(3), root)
+            elif k % 4 == 2:
+                merkle.verify_consistency(n, size, reader.consistency_proof(n), merkle.root(leaves[:n]), root)
+            else:  # an explicit size the reader has not seen yet
+                assert reader.root(size) == root
+                assert reader.inclusion_proof(3, size) == ledger.inclusion_proof(3, size)
+            proof = reader.inclusion_proof(size - 1)  # only the grown ledger has this index
+            merkle.verify_inclusion(leaves[-1], size - 1, size, proof, root)
+        with pytest.raises(E.InputError, match=f"size must be an integer from 0 to the ledger size {size}"):
+            reader.root(size + 1)
+        with pytest.raises(E.InputError, match=f"below the tree size {size}"):
+            reader.inclusion_proof(size)
+        with pytest.raises(E.InputError, match=f"from 0 to size2 \\({size}\\)"):
+            reader.consistency_proof(size + 1)

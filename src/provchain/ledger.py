@@ -57,7 +57,7 @@ from .keys import Signer, format_vkey, is_signer, parse_vkey
 from .note import new_verifier
 from .policy import DEFAULT_POLICY, Policy, check_name
 from .rules import Head, KeyRecord, Registry
-from .store.base import LedgerMeta, Store, StoredEntry
+from .store.base import LedgerMeta, NodeKey, Store, StoredEntry
 from .store.sqlite import SqliteStore
 
 __all__ = ["HistoryEvent", "Ledger", "Time", "now_ms", "to_ms"]
@@ -157,6 +157,7 @@ class Ledger:
         self._registry = Registry(meta.origin, op_name, op_key)
         self._synced = 0
         self._tree = StoredTree(store)
+        self._seen_size = 0  # the size last read with a proof: the next proof plans for it (see _proof)
         self._tx_size: int | None = None  # the size while a write transaction is open
         self._tx_heads: dict[str, Head] = {}  # heads written in the open transaction (we hold the lock)
         self._tx_broken: ProvchainError | None = None  # a write failed inside a batch
@@ -653,31 +654,57 @@ class Ledger:
 
     def _size_arg(self, size: int | None, what: str = "size") -> int:
         current = self._store.size()
+        self._seen_size = current
         if size is None:
             return current
         if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= current:
             raise InputError(f"{what} must be an integer from 0 to the ledger size {current}")
         return size
 
+    def _proof(self, size: int | None, what: str, plan_for: Callable[[int], list[list[NodeKey]]]) -> list[bytes]:
+        """The elements of ``plan_for(n)``, ``n`` being ``size`` or by default the current size.
+
+        The current size is read in the same statement as the nodes, not before them: the plan is made for
+        the size the last proof saw, and made again (with a size query first, as ``plan_for`` needs to
+        judge its arguments) only when the ledger has grown since or the guess does not fit the request.
+        """
+        guess = self._seen_size if size is None else size
+        if type(guess) is int and 0 <= guess <= self._seen_size:
+            try:
+                plan = plan_for(guess)
+            except InputError:
+                pass
+            else:
+                current, elements = self._tree.assemble_with_size(plan)
+                self._seen_size = current
+                if current == guess or (size is not None and guess <= current):
+                    return elements
+        return self._tree.assemble(plan_for(self._size_arg(size, what)))
+
     def root(self, size: int | None = None) -> bytes:
         """The Merkle root of the first ``size`` entries (default: all)."""
-        return self._tree.root(self._size_arg(size))
+        elements = self._proof(size, "size", lambda n: [merkle.subtree_nodes(0, n)] if n else [])
+        return elements[0] if elements else merkle.EMPTY_ROOT
 
     def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
         """The RFC 9162 inclusion proof of entry ``index`` in the tree of ``size`` entries."""
-        n = self._size_arg(size)
-        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < n:
-            raise InputError(f"index must be an entry index below the tree size {n}")
-        return self._tree.assemble(merkle.inclusion_plan(index, n))
+
+        def plan(n: int) -> list[list[NodeKey]]:
+            if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < n:
+                raise InputError(f"index must be an entry index below the tree size {n}")
+            return merkle.inclusion_plan(index, n)
+
+        return self._proof(size, "size", plan)
 
     def consistency_proof(self, size1: int, size2: int | None = None) -> list[bytes]:
         """The RFC 9162 consistency proof from ``size1`` entries to ``size2`` (default: all)."""
-        n2 = self._size_arg(size2, "size2")
-        if isinstance(size1, bool) or not isinstance(size1, int) or not 0 <= size1 <= n2:
-            raise InputError(f"size1 must be an integer from 0 to size2 ({n2})")
-        if size1 == 0 or size1 == n2:
-            return []
-        return self._tree.assemble(merkle.consistency_plan(size1, n2))
+
+        def plan(n2: int) -> list[list[NodeKey]]:
+            if isinstance(size1, bool) or not isinstance(size1, int) or not 0 <= size1 <= n2:
+                raise InputError(f"size1 must be an integer from 0 to size2 ({n2})")
+            return [] if size1 == 0 or size1 == n2 else merkle.consistency_plan(size1, n2)
+
+        return self._proof(size2, "size2", plan)
 
     def checkpoint(self) -> bytes:
         """Sign a checkpoint of the current tree with the operator key, store it and return the note.

@@ -71,6 +71,10 @@ class StoredTree:
         range scan of the store, usually one page), and all of them are cached: a server answering proofs
         for random entries fills the cache a span at a time rather than a node at a time.
         """
+        return self._fetch(keys, False)[1]
+
+    def _fetch(self, keys: Sequence[NodeKey], with_size: bool) -> tuple[int, dict[NodeKey, bytes]]:
+        """:meth:`nodes`, and with ``with_size`` the store's size from the same read (else -1)."""
         cache = self._cache
         get = cache.get
         found: dict[NodeKey, bytes] = {}
@@ -82,14 +86,14 @@ class StoredTree:
             else:
                 found[k] = h
         if not missing:
-            return found
+            return (self._store.size() if with_size else -1), found
         span = self.SPAN
         spans = {(level, i // span) for level, i in missing if level >= self.CACHE_LEVEL}
         ask = missing
         if spans and span > 1 and len(cache) < self.CACHE_MAX:
             extra = {(level, j) for level, t in spans for j in range(t * span, (t + 1) * span)}
             ask = missing + list(extra.difference(missing))  # those beyond the tree are simply not found
-        fetched = self._store.nodes(ask)
+        size, fetched = self._store.size_and_nodes(ask) if with_size else (-1, self._store.nodes(ask))
         for k in missing:
             h = fetched.get(k)
             if h is None or len(h) != merkle.HASH_SIZE:
@@ -103,15 +107,20 @@ class StoredTree:
                 if k[0] >= self.CACHE_LEVEL and len(h) == merkle.HASH_SIZE:
                     cache[(k[0] << _SHIFT) | k[1]] = h
                     room -= 1
-        return found
+        return size, found
 
     def assemble(self, plan: Sequence[Sequence[NodeKey]]) -> list[bytes]:
         """The proof elements of a :mod:`provchain.merkle` plan, from one fetch of its nodes."""
-        found = self.nodes([k for nodes in plan for k in nodes])
+        return self._elements(plan, self.nodes([k for nodes in plan for k in nodes]))
+
+    def assemble_with_size(self, plan: Sequence[Sequence[NodeKey]]) -> tuple[int, list[bytes]]:
+        """:meth:`assemble`, and the store's size read together with the nodes (see
+        :meth:`provchain.ledger.Ledger.inclusion_proof`)."""
+        size, found = self._fetch([k for nodes in plan for k in nodes], True)
+        return size, self._elements(plan, found)
+
+    @staticmethod
+    def _elements(plan: Sequence[Sequence[NodeKey]], found: dict[NodeKey, bytes]) -> list[bytes]:
         fold = merkle.fold
         # Most elements are one complete subtree: its node is the element, with nothing to fold.
         return [found[nodes[0]] if len(nodes) == 1 else fold([found[k] for k in nodes]) for nodes in plan]
-
-    def root(self, size: int) -> bytes:
-        """The root of the first ``size`` leaves (``size`` already checked by the caller)."""
-        return merkle.EMPTY_ROOT if size == 0 else self.assemble([merkle.subtree_nodes(0, size)])[0]

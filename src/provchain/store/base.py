@@ -79,6 +79,11 @@ class Store(Protocol):
         """The hashes of the given complete subtrees (level 0: leaf hashes); missing keys are absent."""
         ...
 
+    def size_and_nodes(self, keys: Iterable[NodeKey]) -> tuple[int, dict[NodeKey, bytes]]:
+        """:meth:`size` and :meth:`nodes` from one consistent read (a proof at the current size costs one
+        round trip)."""
+        ...
+
     def checkpoints(self) -> Iterator[tuple[int, bytes]]:
         """Stored signed checkpoints ``(size, note)``, oldest first."""
         ...

@@ -49,6 +49,8 @@ _INSERT_TILE = "INSERT INTO tiles (block, hashes) VALUES (?, ?)"
 _INSERT_NODE = "INSERT INTO nodes (id, hash) VALUES (?, ?)"
 _TILES = "SELECT 1, block, hashes FROM tiles WHERE block"
 _NODES = "SELECT 2, id, hash FROM nodes WHERE id"
+_SIZE = "SELECT 3, MAX(idx), NULL FROM entries"
+_SHAPES: dict[tuple[bool, int, int], str] = {}  # the statement of each small (with size, tiles, high nodes) shape
 
 
 def _tile_offset(level: int, index: int) -> int:
@@ -387,10 +389,18 @@ class SqliteStore:
         """Complete-subtree hashes (see :func:`node_place`); a node that is not stored, or whose stored hash
         is cut short, is left out.
 
-        A proof's few dozen nodes are fetched in one statement (leaf hashes, tiles and ``nodes`` rows
-        together); a dense run of keys, such as an audit's comparison of a stretch of the tree, is one range
-        scan. The inner nodes of the newest, incomplete block are computed from its stored leaves.
+        A proof's few dozen nodes are fetched in one statement (tiles and ``nodes`` rows together); a dense
+        run of keys, such as an audit's comparison of a stretch of the tree, is one range scan. The nodes of
+        the newest, incomplete block are computed from its stored bodies.
         """
+        return self._nodes(keys, False)[1]
+
+    def size_and_nodes(self, keys: Iterable[NodeKey]) -> tuple[int, dict[NodeKey, bytes]]:
+        """The size and :meth:`nodes`, read by one statement: a proof at the current size needs no separate
+        size query."""
+        return self._nodes(keys, True)
+
+    def _nodes(self, keys: Iterable[NodeKey], with_size: bool) -> tuple[int, dict[NodeKey, bytes]]:
         tiles: dict[int, list[tuple[NodeKey, int]]] = {}
         high: list[int] = []
         for key in keys:
@@ -406,20 +416,34 @@ class SqliteStore:
                     at.append(spot)
             else:
                 high.append((level << _LEVEL_SHIFT) | index)
-        # one select per IN list or range; each is tagged by its source: 1 tile, 2 high node
-        selects: list[tuple[str, list[int]]] = []
-        for source, ids in ((_TILES, tiles), (_NODES, high)):
-            if ids:
-                spans, single = _runs(sorted(ids))
-                for k in range(0, len(single), 500):
-                    chunk = single[k : k + 500]
-                    selects.append((f"{source} IN ({','.join('?' * len(chunk))})", chunk))
-                selects += [(f"{source} BETWEEN ? AND ?", spans[k : k + 2]) for k in range(0, len(spans), 2)]
         found: list[Any] = []
-        for k in range(0, len(selects), 60):  # at most 60 x 500 parameters, and 500 terms, per statement
-            group = selects[k : k + 60]
-            found += self._query(" UNION ALL ".join(sql for sql, _ in group), tuple(a for _, ab in group for a in ab))
+        if len(tiles) <= 16 and len(high) <= 64:  # a proof or a root: one statement, its text kept by shape
+            shape = (with_size, len(tiles), len(high))
+            sql = _SHAPES.get(shape)
+            if sql is None:
+                parts = [_SIZE] if with_size else []
+                for source, n in ((_TILES, shape[1]), (_NODES, shape[2])):
+                    if n:
+                        parts.append(f"{source} IN ({','.join('?' * n)})")
+                sql = _SHAPES[shape] = " UNION ALL ".join(parts)
+            if sql:
+                found = self._query(sql, (*tiles, *high))
+        else:
+            # one select per IN list or range; each is tagged by its source: 1 tile, 2 high node, 3 size
+            selects: list[tuple[str, list[int]]] = [(_SIZE, [])] if with_size else []
+            for source, ids in ((_TILES, tiles), (_NODES, high)):
+                if ids:
+                    spans, single = _runs(sorted(ids))
+                    for k in range(0, len(single), 500):
+                        chunk = single[k : k + 500]
+                        selects.append((f"{source} IN ({','.join('?' * len(chunk))})", chunk))
+                    selects += [(f"{source} BETWEEN ? AND ?", spans[k : k + 2]) for k in range(0, len(spans), 2)]
+            for k in range(0, len(selects), 60):  # at most 60 x 500 parameters, and 500 terms, per statement
+                group = selects[k : k + 60]
+                args = tuple(a for _, ab in group for a in ab)
+                found += self._query(" UNION ALL ".join(sql for sql, _ in group), args)
         out: dict[NodeKey, bytes] = {}
+        size = -1
         mask = (1 << _LEVEL_SHIFT) - 1
         for source, key, value in found:
             if source == 1:
@@ -427,15 +451,17 @@ class SqliteStore:
                     h = value[offset : offset + _HASH]
                     if len(h) == _HASH:
                         out[node] = h
-            else:
+            elif source == 2:
                 out[(key >> _LEVEL_SHIFT, key & mask)] = value
+            else:
+                size = 0 if key is None else int(key) + 1
         for block, spots in tiles.items():  # no tile: the newest block, not yet complete
             computed = self._open_block(block)
             for node, _ in spots:
                 h = computed.get(node)
                 if h is not None:
                     out[node] = h
-        return out
+        return size, out
 
     def _open_block(self, block: int) -> dict[NodeKey, bytes]:
         """The leaves and complete inner nodes of a block that has no tile, from its stored bodies. A block
