@@ -26,13 +26,16 @@ def rebuild_tree(conn: sqlite3.Connection, *, from_bodies: bool = False) -> list
     conn.execute("DELETE FROM nodes")
     conn.execute("DELETE FROM tiles")
     tiles: dict[int, bytearray] = {}
+    rows: dict[int, bytearray] = {}  # rows of 16 high siblings
     for idx, leaf in enumerate(leaves):
         parents = parent_hashes(idx, leaf, lambda lvl, j: known[(lvl, j)]) if idx & 1 else []
         for level, i, h in [(0, idx, leaf), *parents]:
             known[(level, i)] = h
             table, key, offset = node_place(level, i)
             if table == "nodes":
-                conn.execute("INSERT INTO nodes (id, hash) VALUES (?, ?)", (key, h))
+                row = rows.setdefault(key, bytearray())
+                assert len(row) == offset
+                row += h
             else:
                 assert table == "tiles" and level <= TILE_LEVELS
                 tiles.setdefault(key, bytearray(30 * 32))[offset : offset + 32] = h
@@ -40,19 +43,21 @@ def rebuild_tree(conn: sqlite3.Connection, *, from_bodies: bool = False) -> list
     conn.executemany(
         "INSERT INTO tiles (block, hashes) VALUES (?, ?)", [(b, bytes(t)) for b, t in tiles.items() if b < complete]
     )
+    conn.executemany("INSERT INTO nodes (id, hash) VALUES (?, ?)", [(k, bytes(r)) for k, r in rows.items()])
     return leaves
 
 
 def set_node(conn: sqlite3.Connection, level: int, index: int, value: bytes) -> None:
     """Overwrite the stored hash of node ``(level, index)`` in place (level 0: a leaf hash)."""
     table, key, offset = node_place(level, index)
-    if table == "nodes":
-        assert conn.execute("UPDATE nodes SET hash = ? WHERE id = ?", (value, key)).rowcount == 1
-        return
-    row = conn.execute("SELECT hashes FROM tiles WHERE block = ?", (key,)).fetchone()
-    assert row is not None, f"node {(level, index)} is in the newest, incomplete block: it is computed, not stored"
+    column, id_column = ("hash", "id") if table == "nodes" else ("hashes", "block")
+    row = conn.execute(f"SELECT {column} FROM {table} WHERE {id_column} = ?", (key,)).fetchone()
+    assert row is not None, f"node {(level, index)} is not stored (the newest, incomplete block is computed)"
     blob = bytes(row[0])
-    conn.execute("UPDATE tiles SET hashes = ? WHERE block = ?", (blob[:offset] + value + blob[offset + 32 :], key))
+    assert len(blob) >= offset + 32, f"node {(level, index)} is not stored"
+    conn.execute(
+        f"UPDATE {table} SET {column} = ? WHERE {id_column} = ?", (blob[:offset] + value + blob[offset + 32 :], key)
+    )
 
 
 def rewrite_event(conn: sqlite3.Connection, index: int) -> list[bytes]:

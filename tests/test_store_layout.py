@@ -51,39 +51,46 @@ def test_every_node_is_where_node_place_says(
             got = bytes(blob)[offset : offset + 32]
             in_tiles += 1
         else:
-            (got,) = conn.execute("SELECT hash FROM nodes WHERE id = ?", (key,)).fetchone()
+            (blob,) = conn.execute("SELECT hash FROM nodes WHERE id = ?", (key,)).fetchone()
+            got = bytes(blob)[offset : offset + 32]
             assert level > TILE_LEVELS
         assert bytes(got) == h, (level, i, table)
     # nothing else is stored: one full tile per complete block, the table exactly the high nodes
     tiles = conn.execute("SELECT block, LENGTH(hashes) FROM tiles ORDER BY block").fetchall()
     assert tiles == [(b, 30 * 32) for b in range(complete)]
     assert in_tiles == 30 * complete
-    (high,) = conn.execute("SELECT COUNT(*) FROM nodes").fetchone()
-    assert high == sum(1 for level, _ in expected if level > TILE_LEVELS)
+    high = [key for key in expected if key[0] > TILE_LEVELS]
+    (stored,) = conn.execute("SELECT COALESCE(SUM(LENGTH(hash)), 0) FROM nodes").fetchone()
+    assert stored == 32 * len(high)
+    assert conn.execute("SELECT COUNT(*) FROM nodes").fetchone()[0] == len({node_place(*k)[1] for k in high})
     conn.close()
     # and the store reads them all back, in one call and one by one
     store = SqliteStore.open(str(path), readonly=True)
     try:
         assert store.nodes(list(expected)) == expected
         for key, h in list(expected.items())[:: max(1, len(expected) // 40)]:
-            assert store.nodes([key]) == {key: h}
-        assert store.nodes([(0, size), (1, size), (5, size)]) == {}  # beyond the tree: absent, not invented
+            got = store.nodes([key])
+            assert got[key] == h
+            assert all(expected[k] == v for k, v in got.items())  # any sibling returned with it is right too
+        beyond = [(0, size), (1, size), (5, size)]
+        got = store.nodes(beyond)
+        assert not set(beyond) & set(got) and set(got) <= set(expected)  # absent, not invented
     finally:
         store.close()
 
 
 def test_a_ledger_of_another_schema_is_refused_by_name(tmp_path: Path, operator: KeyPair) -> None:
-    """A file of an older schema (1: every node in one table; 2: low nodes in the entry rows) would read as a
-    damaged tree: it is refused, saying why."""
+    """A file of an older schema (1: every node in one table; 2: low nodes in the entry rows; 3: one high node
+    per row) would read as a damaged tree: it is refused, saying why."""
     from provchain.errors import ForeignLedgerError
 
     path = tmp_path / "old.db"
     Ledger.create(path, origin=operator.name, operator=operator, at=T0).close()
-    for old in (1, 2):
+    for old in (1, 2, 3):
         with sqlite3.connect(path) as conn:
             conn.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (str(old),))
         conn.close()
-        with pytest.raises(ForeignLedgerError, match=f"uses ledger schema {old}; this provchain reads 3"):
+        with pytest.raises(ForeignLedgerError, match=f"uses ledger schema {old}; this provchain reads 4"):
             Ledger.open(path)
 
 
@@ -152,8 +159,8 @@ def test_a_block_whose_leaves_disagree_with_the_tree_is_not_tiled(
 def test_a_missing_high_node_is_read_with_its_span(
     tmp_path: Path, operator: KeyPair, parties: dict[str, KeyPair]
 ) -> None:
-    """The tree reads a missing node of level >= 4 with its aligned siblings and caches them all; a sibling
-    that is damaged is neither cached nor an error until a proof needs it."""
+    """The tree reads a missing node of level >= 4 with its 15 aligned siblings (one row) and caches them
+    all; siblings that are missing are neither cached nor an error until a proof needs them."""
     from provchain.errors import StorageError
 
     path = tmp_path / "l.db"
@@ -164,17 +171,45 @@ def test_a_missing_high_node_is_read_with_its_span(
             led.append(f"SKU-{k}", "origin", parties["origin"], country="FR", at=T0 + HOUR)
     leaves = [e.leaf_hash for e in led.entries()]
     led.close()
+    root = merkle.root(leaves)
+    with Ledger.open(path, readonly=True) as reader:
+        tree = reader._tree
+        assert not tree._cache
+        # leaf 53 lies under (4, 3), so its proof reads that node's sibling (4, 2), not (4, 3) itself
+        merkle.verify_inclusion(leaves[53], 53, 2000, reader.inclusion_proof(53), root)
+        assert {(4 << 40) | j for j in range(16)} <= set(tree._cache)  # the whole span of (4, 2)
     conn = sqlite3.connect(path)
-    conn.execute("UPDATE nodes SET hash = ? WHERE id = ?", (b"short", node_place(4, 3)[1]))
+    _, row, offset = node_place(4, 3)
+    conn.execute("UPDATE nodes SET hash = substr(hash, 1, ?) WHERE id = ?", (offset, row))  # (4, 3) on: gone
     conn.commit()
     conn.close()
     with Ledger.open(path, readonly=True) as reader:
         tree = reader._tree
-        assert tree.SPAN == 16 and not tree._cache
-        # leaf 53 lies under (4, 3), so its proof reads that node's sibling (4, 2), not (4, 3) itself
-        merkle.verify_inclusion(leaves[53], 53, 2000, reader.inclusion_proof(53), merkle.root(leaves))
-        cached = set(tree._cache)
-        assert {(4 << 40) | j for j in (0, 1, 2, 4, 15)} <= cached  # the whole span of (4, 2) ...
-        assert (4 << 40) | 3 not in cached  # ... but the damaged sibling
+        merkle.verify_inclusion(leaves[53], 53, 2000, reader.inclusion_proof(53), root)
+        assert (4 << 40) | 2 in tree._cache and (4 << 40) | 3 not in tree._cache
         with pytest.raises(StorageError, match=r"lacks node \(4, 3\)"):
             reader.inclusion_proof(37)  # leaf 37 lies under (4, 2): its proof needs (4, 3)
+
+
+def test_a_row_of_high_nodes_that_is_not_as_long_as_the_tree_says_is_not_extended(
+    tmp_path: Path, operator: KeyPair, parties: dict[str, KeyPair]
+) -> None:
+    """A high node extends the row of its 16 siblings only if the row holds exactly the nodes before it;
+    otherwise the append fails and nothing is written (the row was tampered with, or the tree is wrong)."""
+    from provchain.errors import StorageError
+
+    path = tmp_path / "l.db"
+    led = Ledger.create(path, origin=operator.name, operator=operator, at=T0, clock=lambda: T0 + 1000 * HOUR)
+    led.register_party(parties["origin"].name, roles=["origin"], public_key=parties["origin"].public_key, at=T0)
+    while led.size < 20:  # (4, 0) is stored; (4, 1) completes with entry 31
+        led.append(f"SKU-{led.size}", "origin", parties["origin"], country="FR", at=T0 + HOUR)
+    conn = sqlite3.connect(path)
+    _, row, _ = node_place(4, 1)
+    conn.execute("UPDATE nodes SET hash = CAST(hash || hash AS BLOB) WHERE id = ?", (row,))  # two where one belongs
+    conn.commit()
+    conn.close()
+    with pytest.raises(StorageError, match="not as long as the tree says"):
+        while led.size < 32:
+            led.append(f"SKU-{led.size}", "origin", parties["origin"], country="FR", at=T0 + HOUR)
+    assert led.size == 31  # the append that completes (4, 1) wrote nothing
+    led.close()

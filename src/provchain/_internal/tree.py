@@ -31,7 +31,6 @@ class StoredTree:
     # 1.6M entries.
     CACHE_LEVEL = 4
     CACHE_MAX = 200_000
-    SPAN = 16  # siblings read together: 16 rows of the nodes table, usually one page
 
     def __init__(self, store: Store) -> None:
         self._store = store
@@ -67,9 +66,9 @@ class StoredTree:
         """The hashes of ``keys`` in one query (high nodes from the cache), each checked to be present and
         32 bytes before anything is hashed with it.
 
-        A missing node of a cached level is read with its ``SPAN`` aligned siblings of the same level (one
-        range scan of the store, usually one page), and all of them are cached: a server answering proofs
-        for random entries fills the cache a span at a time rather than a node at a time.
+        Every node of a cached level that the store returns is cached, not only those asked for: the SQLite
+        store returns a high node's 15 siblings with it (they share a row), so a server answering proofs for
+        random entries fills the cache 16 nodes at a time.
         """
         return self._fetch(keys, False)[1]
 
@@ -87,26 +86,21 @@ class StoredTree:
                 found[k] = h
         if not missing:
             return (self._store.size() if with_size else -1), found
-        span = self.SPAN
-        spans = {(level, i // span) for level, i in missing if level >= self.CACHE_LEVEL}
-        ask = missing
-        if spans and span > 1 and len(cache) < self.CACHE_MAX:
-            extra = {(level, j) for level, t in spans for j in range(t * span, (t + 1) * span)}
-            ask = missing + list(extra.difference(missing))  # those beyond the tree are simply not found
-        size, fetched = self._store.size_and_nodes(ask) if with_size else (-1, self._store.nodes(ask))
+        size, fetched = self._store.size_and_nodes(missing) if with_size else (-1, self._store.nodes(missing))
         for k in missing:
             h = fetched.get(k)
             if h is None or len(h) != merkle.HASH_SIZE:
                 raise StorageError(f"the ledger's Merkle tree lacks node {k} or it is damaged")
             found[k] = h
-        if spans:
-            room = self.CACHE_MAX - len(cache)
+        room = self.CACHE_MAX - len(cache)
+        if room > 0:
+            level = self.CACHE_LEVEL
             for k, h in fetched.items():
-                if room <= 0:
-                    break
-                if k[0] >= self.CACHE_LEVEL and len(h) == merkle.HASH_SIZE:
+                if k[0] >= level and len(h) == merkle.HASH_SIZE:
                     cache[(k[0] << _SHIFT) | k[1]] = h
                     room -= 1
+                    if not room:
+                        break
         return size, found
 
     def assemble(self, plan: Sequence[Sequence[NodeKey]]) -> list[bytes]:

@@ -76,7 +76,8 @@ class Store(Protocol):
         ...
 
     def nodes(self, keys: Iterable[NodeKey]) -> dict[NodeKey, bytes]:
-        """The hashes of the given complete subtrees (level 0: leaf hashes); missing keys are absent."""
+        """The hashes of the given complete subtrees (level 0: leaf hashes); missing keys are absent. A store
+        may return more nodes than asked, such as those read along with them; callers may cache them."""
         ...
 
     def size_and_nodes(self, keys: Iterable[NodeKey]) -> tuple[int, dict[NodeKey, bytes]]:

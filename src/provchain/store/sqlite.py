@@ -33,7 +33,7 @@ from .base import LedgerMeta, NodeKey, StoredEntry
 
 __all__ = ["SCHEMA_VERSION", "SQLITE_MAGIC", "TILE_LEVELS", "SqliteStore", "node_place", "read_magic"]
 
-SCHEMA_VERSION = 3  # 3: each block of 16 leaves, with its inner nodes of levels 1-3, is one row of ``tiles``
+SCHEMA_VERSION = 4  # 3: a block of 16 leaves and its inner nodes is one row of ``tiles``; 4: so are 16 high siblings
 _APP_ID = 0x50435631  # "PCV1", in the SQLite header's application_id
 _DENSE = 4  # keys spread over at most 4x their number are read with one range scan
 _HASH = 32
@@ -42,11 +42,15 @@ TILE_LEVELS = 3
 _TILE_SHIFT = TILE_LEVELS + 1  # a tile covers 2**4 = 16 leaves
 _TILE_LEAVES = 1 << _TILE_SHIFT
 _TILE_BYTES = _HASH * (2 * _TILE_LEAVES - 2)  # 16 leaves and 8 + 4 + 2 inner nodes: 30 hashes
-_LEVEL_SHIFT = 40  # nodes table key: level << 40 | index; a ledger holds < 2**40 entries
+_LEVEL_SHIFT = 40  # nodes table key: level << 40 | index >> 4; a ledger holds < 2**40 entries
 _QUEUE_ROWS = 64  # inside a transaction, entry rows are written 64 at a time (see SqliteStore.add_entry)
 _INSERT_ENTRY = "INSERT INTO entries (idx, kind, item, stage, at, body, sig) VALUES (?,?,?,?,?,?,?)"
 _INSERT_TILE = "INSERT INTO tiles (block, hashes) VALUES (?, ?)"
+# A high node starts its row of 16 siblings or extends it. The nodes of a level complete in order, so an
+# extended row must be exactly as long as the node's offset (else nothing changes, and _flush notices).
+# (|| makes text, whose length stops at a zero byte: the CAST keeps the row a blob.)
 _INSERT_NODE = "INSERT INTO nodes (id, hash) VALUES (?, ?)"
+_EXTEND_NODE = "UPDATE nodes SET hash = CAST(hash || ?2 AS BLOB) WHERE id = ?1 AND length(hash) = ?3"
 _TILES = "SELECT 1, block, hashes FROM tiles WHERE block"
 _NODES = "SELECT 2, id, hash FROM nodes WHERE id"
 _SIZE = "SELECT 3, MAX(idx), NULL FROM entries"
@@ -67,14 +71,15 @@ def node_place(level: int, index: int) -> tuple[str, int, int]:
       them (8 of level 1, 4 of level 2, 2 of level 3), each level left to right: 960 bytes, written with the
       entry that completes the block. A proof's four lowest nodes are one row. The newest, incomplete block
       has no row: its leaf hashes and inner nodes are computed from its (at most 15) stored bodies;
-    * higher levels: ``("nodes", level << 40 | index, 0)``, a row of the compact ``nodes`` table (a sixteenth
-      of the nodes: small enough for the page cache).
+    * higher levels (a sixteenth of the nodes): ``("nodes", level << 40 | index >> 4, 32 * (index % 16))``, in
+      a row of the compact ``nodes`` table that holds 16 siblings of one level, left to right, and grows by 32
+      bytes as each completes: one row read gives a node and its 15 neighbours, which the tree caches.
 
     Every hash is stored once: the entries table holds no leaf hash (an item's head is hashed from its body).
     """
     if level <= TILE_LEVELS:
         return "tiles", index >> (_TILE_SHIFT - level), _tile_offset(level, index)
-    return "nodes", (level << _LEVEL_SHIFT) | index, 0
+    return "nodes", (level << _LEVEL_SHIFT) | (index >> _TILE_SHIFT), _HASH * (index & (_TILE_LEAVES - 1))
 
 
 def _block_nodes(leaves: list[bytes]) -> dict[NodeKey, bytes]:
@@ -90,16 +95,16 @@ def _block_nodes(leaves: list[bytes]) -> dict[NodeKey, bytes]:
 
 
 def _runs(keys: list[int]) -> tuple[list[int], list[int]]:
-    """Split sorted keys into dense runs of more than 16 (flat ``[first, last, ...]``, each read with one
-    range scan) and the rest."""
-    if len(keys) <= 16:
+    """Split sorted keys into dense runs of 8 or more (flat ``[first, last, ...]``, each read with one range
+    scan, such as the tree's spans of 16 siblings) and the rest."""
+    if len(keys) < 8:
         return [], keys
     spans: list[int] = []
     single: list[int] = []
     first = 0
     for i in range(1, len(keys) + 1):
         if i == len(keys) or keys[i] - keys[i - 1] > _DENSE:
-            if i - first > 16:
+            if i - first >= 8:
                 spans += (keys[first], keys[i - 1])
             else:
                 single += keys[first:i]
@@ -161,7 +166,7 @@ class SqliteStore:
         # failure of an earlier hand-over, which dooms the transaction.
         self._queue: list[tuple[Any, ...]] = []
         self._queue_tiles: list[tuple[int, bytes]] = []
-        self._queue_nodes: list[tuple[int, bytes]] = []
+        self._queue_nodes: list[tuple[int, bytes, int]] = []  # row, hash, offset in the row
         self._queue_heads: dict[str, tuple[int, bytes]] = {}  # item -> its last row in the queue, leaf hash
         self._failed: StorageError | None = None
         # The nodes given with each entry of the block being filled, in order from its first entry (None
@@ -387,7 +392,7 @@ class SqliteStore:
 
     def nodes(self, keys: Iterable[NodeKey]) -> dict[NodeKey, bytes]:
         """Complete-subtree hashes (see :func:`node_place`); a node that is not stored, or whose stored hash
-        is cut short, is left out.
+        is cut short, is left out. A node of level >= 4 comes with every sibling stored in its row.
 
         A proof's few dozen nodes are fetched in one statement (tiles and ``nodes`` rows together); a dense
         run of keys, such as an audit's comparison of a stretch of the tree, is one range scan. The nodes of
@@ -402,7 +407,7 @@ class SqliteStore:
 
     def _nodes(self, keys: Iterable[NodeKey], with_size: bool) -> tuple[int, dict[NodeKey, bytes]]:
         tiles: dict[int, list[tuple[NodeKey, int]]] = {}
-        high: list[int] = []
+        high: dict[int, None] = {}  # rows of 16 high siblings (all of a row is returned)
         for key in keys:
             level, index = key
             if level <= TILE_LEVELS:
@@ -415,9 +420,9 @@ class SqliteStore:
                 else:
                     at.append(spot)
             else:
-                high.append((level << _LEVEL_SHIFT) | index)
+                high[(level << _LEVEL_SHIFT) | (index >> _TILE_SHIFT)] = None
         found: list[Any] = []
-        if len(tiles) <= 16 and len(high) <= 64:  # a proof or a root: one statement, its text kept by shape
+        if len(tiles) <= 16 and len(high) <= 20:  # a proof or a root: one statement, its text kept by shape
             shape = (with_size, len(tiles), len(high))
             sql = _SHAPES.get(shape)
             if sql is None:
@@ -452,7 +457,9 @@ class SqliteStore:
                     if len(h) == _HASH:
                         out[node] = h
             elif source == 2:
-                out[(key >> _LEVEL_SHIFT, key & mask)] = value
+                level, first = key >> _LEVEL_SHIFT, (key & mask) << _TILE_SHIFT
+                for j in range(len(value) // _HASH):
+                    out[(level, first + j)] = value[_HASH * j : _HASH * (j + 1)]
             else:
                 size = 0 if key is None else int(key) + 1
         for block, spots in tiles.items():  # no tile: the newest block, not yet complete
@@ -609,7 +616,11 @@ class SqliteStore:
             self._queue_tiles.append((index >> _TILE_SHIFT, tile))
             if len(nodes) > _HASH * TILE_LEVELS:  # and nodes of level 4 or more
                 self._queue_nodes += [
-                    ((level << _LEVEL_SHIFT) | (index >> level), nodes[_HASH * (level - 1) : _HASH * level])
+                    (
+                        (level << _LEVEL_SHIFT) | (index >> (level + _TILE_SHIFT)),
+                        nodes[_HASH * (level - 1) : _HASH * level],
+                        _HASH * ((index >> level) & (_TILE_LEAVES - 1)),
+                    )
                     for level in range(TILE_LEVELS + 1, len(nodes) // _HASH + 1)
                 ]
         if not self._depth or len(self._queue) >= _QUEUE_ROWS:
@@ -653,7 +664,13 @@ class SqliteStore:
             if tiles:
                 self._conn.executemany(_INSERT_TILE, tiles)
             if nodes:
-                self._conn.executemany(_INSERT_NODE, nodes)
+                # every row is started before it is extended: each row's nodes are queued in order
+                self._conn.executemany(_INSERT_NODE, [(row, h) for row, h, offset in nodes if not offset])
+                extend = [node for node in nodes if node[2]]
+                before = self._conn.total_changes
+                self._conn.executemany(_EXTEND_NODE, extend)
+                if self._conn.total_changes - before != len(extend):
+                    raise sqlite3.IntegrityError("a stored row of tree nodes is not as long as the tree says")
         except sqlite3.Error as exc:
             err = _translate(exc, "cannot write the entry")
             if self._depth:
