@@ -96,7 +96,7 @@ def _block_nodes(leaves: list[bytes]) -> dict[NodeKey, bytes]:
 
 def _runs(keys: list[int]) -> tuple[list[int], list[int]]:
     """Split sorted keys into dense runs of 8 or more (flat ``[first, last, ...]``, each read with one range
-    scan, such as the tree's spans of 16 siblings) and the rest."""
+    scan, such as an audit's comparison of a stretch of the tree) and the rest."""
     if len(keys) < 8:
         return [], keys
     spans: list[int] = []
@@ -169,8 +169,8 @@ class SqliteStore:
         self._queue_nodes: list[tuple[int, bytes, int]] = []  # row, hash, offset in the row
         self._queue_heads: dict[str, tuple[int, bytes]] = {}  # item -> its last row in the queue, leaf hash
         self._failed: StorageError | None = None
-        # The nodes given with each entry of the block being filled, in order from its first entry (None
-        # when this connection did not see them all: its tile is then computed from the stored leaves).
+        # The hashes given with each entry of the block being filled, in order from its first entry (None
+        # when this connection did not see them all: its tile is then computed from the stored bodies).
         self._block: list[tuple[bytes, bytes]] | None = None  # (leaf hash, nodes) of each entry
         self._block_next = -1
 
