@@ -473,19 +473,24 @@ class SqliteStore:
     def _open_block(self, block: int) -> dict[NodeKey, bytes]:
         """The leaves and complete inner nodes of a block that has no tile, from its stored bodies. A block
         that holds all 16 entries but no tile is damaged: nothing is computed for it."""
-        rows = self._query(
-            "SELECT idx, body FROM entries WHERE idx BETWEEN ? AND ? ORDER BY idx",
-            (block << _TILE_SHIFT, ((block + 1) << _TILE_SHIFT) - 1),
-        )
-        leaves: list[bytes] = []
-        for idx, body in rows:  # the leading run of entries present
-            if idx != (block << _TILE_SHIFT) + len(leaves):
-                break
-            leaves.append(leaf_hash_of(body))
+        leaves = self._stored_leaves(block)
         if len(leaves) == _TILE_LEAVES:
             return {}
         first = block << _TILE_SHIFT
         return {(level, (first >> level) + j): h for (level, j), h in _block_nodes(leaves).items()}
+
+    def _stored_leaves(self, block: int) -> list[bytes]:
+        """The leaf hashes of the leading run of a block's stored entries, hashed from their bodies."""
+        first = block << _TILE_SHIFT
+        rows = self._query(
+            "SELECT idx, body FROM entries WHERE idx BETWEEN ? AND ? ORDER BY idx", (first, first + _TILE_LEAVES - 1)
+        )
+        leaves: list[bytes] = []
+        for idx, body in rows:
+            if idx != first + len(leaves):
+                break
+            leaves.append(leaf_hash_of(body))
+        return leaves
 
     def checkpoints(self) -> Iterator[tuple[int, bytes]]:
         """Stored checkpoints, smallest size first."""
@@ -641,10 +646,10 @@ class SqliteStore:
             if len(tile) == _TILE_BYTES:
                 return tile
         first = index - _TILE_LEAVES + 1
-        rows = self._query("SELECT body FROM entries WHERE idx BETWEEN ? AND ? ORDER BY idx", (first, index))
-        if len(rows) != _TILE_LEAVES:
+        leaves = self._stored_leaves(index >> _TILE_SHIFT)
+        if len(leaves) != _TILE_LEAVES:
             raise StorageError(f"the ledger lacks some of entries {first} to {index}; audit it")
-        computed = _block_nodes([leaf_hash_of(body) for (body,) in rows])
+        computed = _block_nodes(leaves)
         got = computed[(0, 15)] + computed[(1, 7)] + computed[(2, 3)] + computed[(3, 1)]
         if got != leaf + nodes[: _HASH * TILE_LEVELS]:
             raise StorageError(
