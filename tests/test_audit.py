@@ -16,6 +16,7 @@ from typing import Any
 
 import forge
 import pytest
+import rawdb
 from conftest import HOUR, ORIGIN, T0, Clock, journey
 
 from provchain import KeyPair, Ledger, encoding
@@ -34,7 +35,7 @@ LATER = T0 + 50 * HOUR
 
 
 def db(path: Path) -> sqlite3.Connection:
-    return sqlite3.connect(path, isolation_level=None)
+    return rawdb.connect(path, isolation_level=None)
 
 
 def rebuild_tree(path: Path) -> None:
@@ -58,16 +59,10 @@ def edit_body(path: Path, idx: int, change: Callable[[dict[str, Any]], None], *,
 
 def inject(path: Path, entry: Entry) -> int:
     """Append a crafted entry at the end of the file (with a correct tree); return its index."""
-    content = entry.content
     with db(path) as conn:
         (top,) = conn.execute("SELECT MAX(idx) FROM entries").fetchone()
         idx = top + 1
-        item = content.item if isinstance(content, Event) else None
-        stage = content.stage if isinstance(content, Event) else None
-        conn.execute(
-            "INSERT INTO entries (idx, kind, item, stage, at, body, sig) VALUES (?,?,?,?,?,?,?)",
-            (idx, content.KIND, item, stage, content.at, entry.body, entry.signature),
-        )
+        conn.execute("INSERT INTO entries (idx, body, sig) VALUES (?,?,?)", (idx, entry.body, entry.signature))
     rebuild_tree(path)
     return idx
 
@@ -80,8 +75,9 @@ def entry_at(path: Path, idx: int) -> Entry:
 
 def index_of(path: Path, item: str, stage: str, nth: int = 0) -> int:
     with db(path) as conn:
-        rows = conn.execute("SELECT idx FROM entries WHERE item = ? AND stage = ? ORDER BY idx", (item, stage))
-        return int(list(rows)[nth][0])
+        rows = conn.execute("SELECT idx, body FROM entries WHERE item = ? ORDER BY idx", (item,)).fetchall()
+    found = [idx for idx, body in rows if Entry(bytes(body), b"").content.stage == stage]  # type: ignore[union-attr]
+    return int(found[nth])
 
 
 # --- fixtures -----------------------------------------------------------------------------------------

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 
 import pytest
+import rawdb
 from click.testing import CliRunner, Result
 from conftest import HOUR, T0, journey
 
@@ -30,7 +30,7 @@ def filled(ledger: Ledger, parties: dict[str, KeyPair], ledger_path: Path) -> Pa
 
 
 def tamper(path: Path) -> None:
-    with sqlite3.connect(path) as conn:
+    with rawdb.connect(path) as conn:
         (body,) = conn.execute("SELECT body FROM entries WHERE idx = 8").fetchone()
         m = encoding.decode(bytes(body))
         m["data"] = {"bin": "Z-99"}
@@ -95,7 +95,7 @@ def test_since_and_save_checkpoint(filled: Path, operator: KeyPair, tmp_path: Pa
     # the same ledger extends it
     assert run("audit", str(filled), "--operator", operator.vkey, "--since", str(saved)).exit_code == 0
     # roll back the tail: only the saved checkpoint betrays it
-    with sqlite3.connect(filled) as conn:
+    with rawdb.connect(filled) as conn:
         conn.execute("DELETE FROM entries WHERE idx >= 15")  # the tree nodes they completed go with them
     res = run("audit", str(filled), "--operator", operator.vkey, "--since", str(saved), "--json", "-")
     assert res.exit_code == 1

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import base64
 import os
-import sqlite3
 from pathlib import Path
 
 import forge
 import pytest
+import rawdb
 from clirun import fails, ok, run
 
 from provchain import KeyPair, Ledger, merkle
@@ -165,7 +165,7 @@ def test_consistency_detects_a_rewritten_ledger(setup: Path) -> None:
 
 def test_consistency_detects_truncation(setup: Path) -> None:
     Path("old.cp").write_bytes(ok("checkpoint", "ledger.db", "--operator-key", "operator.key").stdout.encode())
-    conn = sqlite3.connect(setup)
+    conn = rawdb.connect(setup)
     conn.execute("DELETE FROM entries WHERE idx >= 5")
     conn.commit()
     conn.close()
@@ -199,7 +199,7 @@ def test_consistency_errors(setup: Path, tmp_path: Path) -> None:
 
 def rewrite_entry(path: Path, index: int) -> None:
     """Rewrite event ``index`` and rebuild every stored node over the forged entries."""
-    conn = sqlite3.connect(path)
+    conn = rawdb.connect(path)
     forge.rewrite_event(conn, index)
     conn.commit()
     conn.close()

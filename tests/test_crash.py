@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ from pathlib import Path
 
 import crash_writer as cw
 import pytest
+import rawdb
 
 from provchain import KeyPair, Ledger, merkle
 from provchain.audit import audit_path
@@ -111,7 +111,7 @@ def check_ledger(path: Path, vkey: str, acked: dict[int, bytes]) -> int:
     report = audit_path(path, vkey, workers=1)
     assert report.clean, report.summary()
     assert report.size == size
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    conn = rawdb.connect(f"file:{path}?mode=ro", uri=True)
     try:
         assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
     finally:

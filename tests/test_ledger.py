@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import itertools
-import sqlite3
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
 import forge
 import pytest
+import rawdb
 from conftest import HOUR, ORIGIN, T0, Clock, journey
 
 from provchain import KeyPair, Ledger, Policy
@@ -408,7 +408,7 @@ def test_create_and_open_errors(tmp_path: Path, operator: KeyPair) -> None:
     with pytest.raises(E.ForeignLedgerError, match="not an SQLite"):
         Ledger.open(junk)
     other = tmp_path / "other.db"
-    sqlite3.connect(other).execute("CREATE TABLE t (x)").connection.commit()
+    rawdb.connect(other).execute("CREATE TABLE t (x)").connection.commit()
     with pytest.raises(E.ForeignLedgerError, match="not a provchain ledger"):
         Ledger.open(other)
     with pytest.raises(E.ForeignLedgerError, match="directory"):
@@ -460,7 +460,7 @@ def test_checkpoints_never_inconsistent(ledger_path: Path, ledger: Ledger, parti
     # refuses to sign a checkpoint that is inconsistent with the one it signed before
     from provchain import merkle
 
-    conn = sqlite3.connect(ledger_path)
+    conn = rawdb.connect(ledger_path)
     forge.set_node(conn, 0, 3, merkle.leaf_hash(b"forged"))  # entry 3's leaf hash, in block 0's tile
     leaves = forge.rebuild_tree(conn)
     conn.commit()

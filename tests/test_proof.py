@@ -12,6 +12,7 @@ from pathlib import Path
 
 import forge
 import pytest
+import rawdb
 from conftest import HOUR, ORIGIN, T0, journey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -320,12 +321,11 @@ def test_prove_at_a_stored_size(ledger: Ledger, parties: dict[str, KeyPair]) -> 
 
 
 def test_prove_refuses_a_rewritten_tree(ledger_path: Path, ledger: Ledger, parties: dict[str, KeyPair]) -> None:
-    import sqlite3
 
     journey(ledger, parties, "D-1")
     ledger.checkpoint()
     ledger.close()
-    conn = sqlite3.connect(ledger_path)  # overwrite a stored hash under the root: the tree no longer matches
+    conn = rawdb.connect(ledger_path)  # overwrite a stored hash under the root: the tree no longer matches
     (last,) = conn.execute("SELECT MAX(idx) FROM entries").fetchone()
     assert last < 15  # one incomplete block, computed from its bodies: rewrite an event
     forge.rewrite_event(conn, last)

@@ -169,7 +169,7 @@ def test_savepoint_undoes_only_its_own_queued_rows(ledger: Ledger, parties: dict
         entries.append(sign_body(ev, parties["origin"], start + n))
 
     def stored(k: int) -> StoredEntry:
-        return StoredEntry(entries[k], f"SP-{k}", "origin", T0 + k, b"")
+        return StoredEntry(entries[k], b"")
 
     with store.transaction():
         store.add_entry(start, stored(0))  # queued
@@ -417,7 +417,7 @@ def forge_append(path: Path, content: Event, signer: KeyPair) -> int:
 
             parents = merkle.parent_hashes(index, entry.leaf_hash, read)
             nodes = b"".join(h for _, _, h in parents)
-            store.add_entry(index, StoredEntry(entry, content.item, content.stage, content.at, nodes))
+            store.add_entry(index, StoredEntry(entry, nodes))
     finally:
         store.close()
     return index

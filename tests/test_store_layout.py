@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
+import rawdb
 from conftest import HOUR, T0
 
 from provchain import KeyPair, Ledger, merkle
@@ -34,7 +34,7 @@ def test_every_node_is_where_node_place_says(
             led.append(f"SKU-{k}", "origin", parties["origin"], country="FR", at=T0 + HOUR)
     size = led.size
     led.close()
-    conn = sqlite3.connect(path)
+    conn = rawdb.connect(path)
     leaves = [leaf_hash_of(bytes(r[0])) for r in conn.execute("SELECT body FROM entries ORDER BY idx")]
     assert len(leaves) == size
     expected = _all_nodes(leaves)
@@ -86,11 +86,11 @@ def test_a_ledger_of_another_schema_is_refused_by_name(tmp_path: Path, operator:
 
     path = tmp_path / "old.db"
     Ledger.create(path, origin=operator.name, operator=operator, at=T0).close()
-    for old in (1, 2, 3):
-        with sqlite3.connect(path) as conn:
+    for old in (1, 2, 3, 4):
+        with rawdb.connect(path) as conn:
             conn.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (str(old),))
         conn.close()
-        with pytest.raises(ForeignLedgerError, match=f"uses ledger schema {old}; this provchain reads 4"):
+        with pytest.raises(ForeignLedgerError, match=f"uses ledger schema {str(old)!r}; this provchain reads 5"):
             Ledger.open(path)
 
 
@@ -112,7 +112,7 @@ def test_tiles_are_right_when_writers_reopen_mid_block(
         led.append(f"SKU-{k}", "origin", parties["origin"], country="FR", at=T0 + HOUR)
     size = led.size
     led.close()
-    conn = sqlite3.connect(path)
+    conn = rawdb.connect(path)
     leaves = [leaf_hash_of(bytes(r[0])) for r in conn.execute("SELECT body FROM entries ORDER BY idx")]
     tiles = dict(conn.execute("SELECT block, hashes FROM tiles").fetchall())
     conn.close()
@@ -149,7 +149,7 @@ def test_a_block_whose_leaves_disagree_with_the_tree_is_not_tiled(
     try:
         wrong = bytes(32 * 4)  # levels 1 to 4, all zero: not what the bodies give
         with pytest.raises(StorageError, match="disagree with the ledger's Merkle tree"), store.transaction():
-            store.add_entry(15, StoredEntry(entry, "LAST", "origin", T0 + HOUR, wrong))
+            store.add_entry(15, StoredEntry(entry, wrong))
         assert store.size() == 15
         assert store.nodes([(3, 1), (0, 15)]) == {}  # leaves 8..15: incomplete, nothing computed or stored
     finally:
@@ -178,7 +178,7 @@ def test_a_missing_high_node_is_read_with_its_span(
         # leaf 53 lies under (4, 3), so its proof reads that node's sibling (4, 2), not (4, 3) itself
         merkle.verify_inclusion(leaves[53], 53, 2000, reader.inclusion_proof(53), root)
         assert {(4 << 40) | j for j in range(16)} <= set(tree._cache)  # the whole span of (4, 2)
-    conn = sqlite3.connect(path)
+    conn = rawdb.connect(path)
     _, row, offset = node_place(4, 3)
     conn.execute("UPDATE nodes SET hash = substr(hash, 1, ?) WHERE id = ?", (offset, row))  # (4, 3) on: gone
     conn.commit()
@@ -203,7 +203,7 @@ def test_a_row_of_high_nodes_that_is_not_as_long_as_the_tree_says_is_not_extende
     led.register_party(parties["origin"].name, roles=["origin"], public_key=parties["origin"].public_key, at=T0)
     while led.size < 20:  # (4, 0) is stored; (4, 1) completes with entry 31
         led.append(f"SKU-{led.size}", "origin", parties["origin"], country="FR", at=T0 + HOUR)
-    conn = sqlite3.connect(path)
+    conn = rawdb.connect(path)
     _, row, _ = node_place(4, 1)
     conn.execute("UPDATE nodes SET hash = CAST(hash || hash AS BLOB) WHERE id = ?", (row,))  # two where one belongs
     conn.commit()

@@ -22,6 +22,7 @@ __all__ = [
     "CodeFormatError",
     "ConsistencyError",
     "CountryError",
+    "DamagedLedgerError",
     "DataError",
     "EncodingError",
     "ExpiredKeyError",
@@ -237,3 +238,8 @@ class StaleHeadError(LedgerError):
 
 class StorageError(LedgerError):
     """The storage refused a write (disk full, read-only file, I/O error)."""
+
+
+class DamagedLedgerError(LedgerError):
+    """The ledger file holds what provchain never writes (a value of the wrong type or size, an index that
+    disagrees with the signed bodies): it was edited or damaged. Audit it."""

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from . import encoding, merkle
-from .entries import FORMAT_VERSION, MAX_BODY, Entry, Event
+from .entries import FORMAT_VERSION, MAX_BODY, Entry
 from .errors import EncodingError, ExportFormatError, FormatError, InputError, KeyFormatError, LedgerExistsError
 from .keys import parse_vkey
 from .ledger import Ledger
@@ -411,16 +411,14 @@ def _fill(store: SqliteStore, reader: ExportReader, commit_every: int) -> None:
                         "(audit the export itself to see what is wrong)"
                     )
                 try:
-                    content = e.content
+                    e.content  # noqa: B018 - parsed here, so that a malformed entry is named with its index
                 except FormatError as exc:
                     raise ExportFormatError(
                         f"entry {index} is not a valid entry ({exc}); audit the export itself to see what is wrong"
                     ) from None
-                item = content.item if isinstance(content, Event) else None
-                stage = content.stage if isinstance(content, Event) else None
                 parents = tree.append(e.leaf_hash)
                 nodes = b"".join([hsh for _, _, hsh in parents])
-                store.add_entry(index, StoredEntry(e, item, stage, content.at, nodes))
+                store.add_entry(index, StoredEntry(e, nodes))
             if done:
                 for size, note in reader.checkpoints:
                     store.add_checkpoint(size, note)

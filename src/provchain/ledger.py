@@ -318,11 +318,7 @@ class Ledger:
         is_event = type(content) is Event
         try:
             nodes = self._tree.add_leaf(index, leaf)  # stored in the entry's row
-            if is_event:
-                stored = StoredEntry(entry, content.item, content.stage, content.at, nodes)  # type: ignore[union-attr]
-            else:
-                stored = StoredEntry(entry, None, None, content.at, nodes)
-            self._store.add_entry(index, stored)
+            self._store.add_entry(index, StoredEntry(entry, nodes))
         except ProvchainError as exc:
             self._tx_broken = exc  # the frontier may be ahead of the store: the rollback resets it
             raise

@@ -33,12 +33,10 @@ class LedgerMeta:
 
 
 class StoredEntry(NamedTuple):
-    """An entry with the columns a store keeps beside it."""
+    """An entry with the tree nodes its leaf completes. A store keeps no other copy of the body's fields
+    than indexes it derives from the body itself."""
 
     entry: Entry
-    item: str | None
-    stage: str | None
-    at: int
     nodes: bytes = b""
     """The hashes of the complete subtrees this entry's leaf completes, levels 1, 2, ... bottom up (32 bytes
     each; where they are kept is the store's choice)."""
@@ -91,6 +89,11 @@ class Store(Protocol):
 
     def latest_checkpoint(self) -> tuple[int, bytes] | None:
         """The stored checkpoint with the largest size, or None."""
+        ...
+
+    def snapshot(self) -> AbstractContextManager[None]:
+        """A read transaction: every read inside sees one state of the ledger, whatever writers commit
+        meanwhile (inside a write transaction, it adds nothing)."""
         ...
 
     def transaction(self) -> AbstractContextManager[None]:

@@ -17,12 +17,16 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import msgpack
 import sqlite_utils
 
 from .. import merkle
-from ..entries import Entry, leaf_hash_of
+from ..entries import MAX_BODY, Entry, Event, leaf_hash_of
 from ..errors import (
+    DamagedLedgerError,
+    EncodingError,
     ForeignLedgerError,
+    InputError,
     LedgerBusyError,
     LedgerExistsError,
     LedgerNotFoundError,
@@ -31,9 +35,19 @@ from ..errors import (
 from ..rules import Head
 from .base import LedgerMeta, NodeKey, StoredEntry
 
-__all__ = ["SCHEMA_VERSION", "SQLITE_MAGIC", "TILE_LEVELS", "SqliteStore", "node_place", "read_magic"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "SQLITE_MAGIC",
+    "TILE_LEVELS",
+    "SqliteStore",
+    "node_place",
+    "read_magic",
+    "register_functions",
+    "schema_objects",
+]
 
-SCHEMA_VERSION = 4  # 3: a block of 16 leaves and its inner nodes is one row of ``tiles``; 4: so are 16 high siblings
+SCHEMA_VERSION = 5  # 3: a block of 16 leaves and its inner nodes is one row of ``tiles``; 4: so are 16 high siblings;
+# 5: the entries table keeps no unsigned copy of a body's fields: the item index is computed from the body
 _APP_ID = 0x50435631  # "PCV1", in the SQLite header's application_id
 _DENSE = 4  # keys spread over at most 4x their number are read with one range scan
 _HASH = 32
@@ -44,7 +58,7 @@ _TILE_LEAVES = 1 << _TILE_SHIFT
 _TILE_BYTES = _HASH * (2 * _TILE_LEAVES - 2)  # 16 leaves and 8 + 4 + 2 inner nodes: 30 hashes
 _LEVEL_SHIFT = 40  # nodes table key: level << 40 | index >> 4; a ledger holds < 2**40 entries
 _QUEUE_ROWS = 64  # inside a transaction, entry rows are written 64 at a time (see SqliteStore.add_entry)
-_INSERT_ENTRY = "INSERT INTO entries (idx, kind, item, stage, at, body, sig) VALUES (?,?,?,?,?,?,?)"
+_INSERT_ENTRY = "INSERT INTO entries (idx, body, sig) VALUES (?,?,?)"
 _INSERT_TILE = "INSERT INTO tiles (block, hashes) VALUES (?, ?)"
 # A high node starts its row of 16 siblings or extends it. The nodes of a level complete in order, so an
 # extended row must be exactly as long as the node's offset (else nothing changes, and _flush notices).
@@ -55,6 +69,77 @@ _TILES = "SELECT 1, block, hashes FROM tiles WHERE block"
 _NODES = "SELECT 2, id, hash FROM nodes WHERE id"
 _SIZE = "SELECT 3, MAX(idx), NULL FROM entries"
 _SHAPES: dict[tuple[bool, int, int], str] = {}  # the statement of each small (with size, tiles, high nodes) shape
+
+# The whole schema, as SQLite keeps it in sqlite_schema (type, name, table, sql). A ledger file must hold
+# exactly these objects (see _check_schema): a trigger, view or index that provchain did not create could
+# change what a statement reads or writes. The only copy of a signed field is ``entries.item``: a virtual
+# column computed by SQLite from the body itself (``pc_item``, which provchain registers on every
+# connection), so that no SQL statement can set it apart from the body, and the indexes over it are kept
+# by SQLite. ``item IS NULL`` marks the operator's entries (registrations, revocations, policies).
+_SCHEMA: tuple[tuple[str, str, str, str], ...] = (
+    ("table", "meta", "meta", "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"),
+    (
+        "table",
+        "entries",
+        "entries",
+        "CREATE TABLE entries (idx INTEGER PRIMARY KEY, body BLOB NOT NULL, sig BLOB NOT NULL, "
+        "item TEXT GENERATED ALWAYS AS (pc_item(body)) VIRTUAL)",
+    ),
+    ("index", "entries_item", "entries", "CREATE INDEX entries_item ON entries(item, idx) WHERE item IS NOT NULL"),
+    ("index", "entries_operator", "entries", "CREATE INDEX entries_operator ON entries(idx) WHERE item IS NULL"),
+    ("table", "tiles", "tiles", "CREATE TABLE tiles (block INTEGER PRIMARY KEY, hashes BLOB NOT NULL)"),
+    ("table", "nodes", "nodes", "CREATE TABLE nodes (id INTEGER PRIMARY KEY, hash BLOB NOT NULL)"),
+    ("table", "checkpoints", "checkpoints", "CREATE TABLE checkpoints (size INTEGER PRIMARY KEY, note BLOB NOT NULL)"),
+)
+_AUTO_OBJECTS = {("index", "sqlite_autoindex_meta_1", "meta", None)}  # made by SQLite for meta's text key
+_STAT_TABLES = ("sqlite_stat1", "sqlite_stat4")  # made by ANALYZE: statistics for the planner, nothing more
+
+
+def _body_item(body: object) -> str | None:
+    """``pc_item(body)``: the item of an event body, None for any other body (or bytes that are no body).
+
+    SQLite calls it to fill ``entries.item`` and its indexes; it must be deterministic and never raise.
+    Readers that act on the index check the body again (see :meth:`SqliteStore.head`).
+    """
+    if type(body) is not bytes:
+        return None
+    try:
+        m = msgpack.unpackb(body, raw=False, strict_map_key=True, max_bin_len=MAX_BODY, max_str_len=MAX_BODY)
+    except Exception:
+        return None
+    if type(m) is dict and m.get("kind") == "event":
+        item = m.get("item")
+        if type(item) is str:
+            return item
+    return None
+
+
+def register_functions(conn: sqlite3.Connection) -> None:
+    """Give a connection the SQL function the schema needs (``pc_item``), for tools that open a ledger file
+    with the :mod:`sqlite3` module directly: without it SQLite refuses to write the ``entries`` table."""
+    conn.create_function("pc_item", 1, _body_item, deterministic=True)
+
+
+def schema_objects(conn: sqlite3.Connection) -> list[str]:
+    """The schema objects of a ledger file that provchain did not create, or whose definition differs
+    from provchain's, each described in words (empty for an intact schema)."""
+    rows = conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_schema").fetchall()
+    expected = {(t, n, tb, sql) for t, n, tb, sql in _SCHEMA} | _AUTO_OBJECTS
+    out = []
+    names = {n for _, n, _, _ in expected}
+    for row in rows:
+        kind, name, table, sql = (v if isinstance(v, str) or v is None else repr(v) for v in row)
+        if (kind, name, table, sql) in expected or (kind == "table" and name in _STAT_TABLES):
+            continue
+        if name in names:
+            out.append(f"{kind} {name!r} is not defined as provchain defines it")
+        else:
+            out.append(f"{kind} {name!r} (on {table!r}) was not created by provchain")
+    present = {(str(r[0]), str(r[1])) for r in rows}
+    for kind, name, _, _ in sorted(expected):
+        if (kind, name) not in present:
+            out.append(f"{kind} {name!r} is missing")
+    return out
 
 
 def _tile_offset(level: int, index: int) -> int:
@@ -134,6 +219,57 @@ def _translate(exc: sqlite3.Error, what: str) -> Exception:
     return StorageError(f"{what}: {msg}")
 
 
+def _describe(value: object) -> str:
+    """What a stored value is, in words, without echoing it (it may be long or hostile)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bytes):
+        return f"a blob of {len(value)} bytes"
+    if isinstance(value, str):
+        return f"text of {len(value)} characters"
+    return f"a value of SQLite type {'integer' if isinstance(value, int) else 'real'}"
+
+
+def _entry(idx: object, body: object, sig: object) -> Entry:
+    """An entry from a stored row, its values checked to be of the types provchain writes."""
+    if type(body) is not bytes or type(sig) is not bytes or type(idx) is not int:
+        what = "body" if type(body) is not bytes else "sig" if type(sig) is not bytes else "idx"
+        value = {"body": body, "sig": sig, "idx": idx}[what]
+        raise DamagedLedgerError(
+            f"entry {idx if type(idx) is int else '?'}: the entries.{what} column holds {_describe(value)}, not "
+            "what provchain writes there; the ledger file was edited or damaged (audit it)"
+        )
+    return Entry(body, sig, idx)
+
+
+def _checkpoint_row(size: object, note: object) -> tuple[int, bytes]:
+    """A stored checkpoint, its values checked to be of the types provchain writes (the note's own size is
+    compared with the ``size`` column where it is opened)."""
+    if type(size) is not int or type(note) is not bytes:
+        what, value = ("size", size) if type(size) is not int else ("note", note)
+        raise DamagedLedgerError(
+            f"the checkpoints.{what} column holds {_describe(value)}, not what provchain writes there; the "
+            "ledger file was edited or damaged (audit it)"
+        )
+    return size, note
+
+
+def _event_of(entry: Entry, item: str) -> Event:
+    """The body of an entry that the item index lists under ``item``, checked to be an event of ``item``."""
+    try:
+        content = entry.content
+    except EncodingError as exc:
+        raise DamagedLedgerError(
+            f"entry {entry.index}: the stored body is not a well-formed entry ({exc}); audit the ledger"
+        ) from None
+    if type(content) is not Event or content.item != item:
+        raise DamagedLedgerError(
+            f"entry {entry.index}: the item index lists it under another item than its signed body names; "
+            "the ledger file was edited or damaged (audit it)"
+        )
+    return content
+
+
 SQLITE_MAGIC = b"SQLite format 3\x00"
 """The first 16 bytes of every SQLite database file."""
 
@@ -161,6 +297,7 @@ class SqliteStore:
         self.path = path
         self._busy_timeout = busy_timeout
         self._depth = 0
+        self._snapshot = False  # inside snapshot()
         self._meta: LedgerMeta | None = None
         # Rows written in the open transaction but not yet handed to SQLite (see add_entry), and the
         # failure of an earlier hand-over, which dooms the transaction.
@@ -180,9 +317,8 @@ class SqliteStore:
     def _connect(path: str, readonly: bool, busy_timeout: float, *, immutable: bool = False) -> sqlite3.Connection:
         uri = f"file:{Path(path).resolve()}?mode={'ro' if readonly else 'rw'}{'&immutable=1' if immutable else ''}"
         try:
-            conn = sqlite3.connect(
-                uri, uri=True, timeout=busy_timeout, isolation_level=None
-            )
+            conn = sqlite3.connect(uri, uri=True, timeout=busy_timeout, isolation_level=None)
+            register_functions(conn)
         except sqlite3.Error as exc:
             raise _translate(exc, f"cannot open {path}") from exc
         return conn
@@ -218,12 +354,20 @@ class SqliteStore:
         readonly: bool = False,
         durability: str = "full",
         busy_timeout: float = 10.0,
+        foreign_schema: bool = False,
     ) -> SqliteStore:
-        """Open an existing ledger file."""
+        """Open an existing ledger file.
+
+        A file whose schema holds objects that provchain did not create (a trigger, a view, an index), or
+        whose tables are defined otherwise, is refused with :class:`ForeignLedgerError`; with
+        ``foreign_schema=True`` (the auditor, which reports them) it is opened read-only all the same.
+        """
+        if foreign_schema and not readonly:
+            raise InputError("a ledger with a foreign schema can only be opened read-only")
         if read_magic(path) != SQLITE_MAGIC:
             raise ForeignLedgerError(f"{path} is not a provchain ledger (not an SQLite database)")
         try:
-            return cls._open(path, readonly, durability, busy_timeout, immutable=False)
+            return cls._open(path, readonly, durability, busy_timeout, immutable=False, foreign=foreign_schema)
         except StorageError as exc:
             error = getattr(exc.__cause__, "sqlite_errorname", "")
             if error not in ("SQLITE_READONLY_DIRECTORY", "SQLITE_CANTOPEN"):
@@ -242,23 +386,46 @@ class SqliteStore:
                 ) from exc
             if not readonly or error != "SQLITE_READONLY_DIRECTORY":
                 raise
-            return cls._open(path, readonly, durability, busy_timeout, immutable=True)
+            return cls._open(path, readonly, durability, busy_timeout, immutable=True, foreign=foreign_schema)
 
     @classmethod
-    def _open(cls, path: str, readonly: bool, durability: str, busy_timeout: float, *, immutable: bool) -> SqliteStore:
+    def _open(
+        cls, path: str, readonly: bool, durability: str, busy_timeout: float, *, immutable: bool, foreign: bool
+    ) -> SqliteStore:
         conn = cls._connect(path, readonly, busy_timeout, immutable=immutable)
         store = cls(conn, path, busy_timeout)
         try:
             store._pragmas(durability, readonly=readonly)
             store.meta()
+            if not foreign:
+                store._check_schema()
         except BaseException:
             conn.close()
             raise
         return store
 
+    def _check_schema(self) -> None:
+        try:
+            odd = schema_objects(self._conn)
+        except sqlite3.Error as exc:
+            raise _translate(exc, f"cannot read the schema of {self.path}") from exc
+        if odd:
+            more = f" (and {len(odd) - 3} more)" if len(odd) > 3 else ""
+            raise ForeignLedgerError(
+                f"{self.path} holds schema objects that provchain did not create: {'; '.join(odd[:3])}{more}; "
+                "they could change what the ledger reads or writes, so it is not opened (audit it to see them)"
+            )
+
+    def foreign_schema(self) -> list[str]:
+        """The schema objects of this file that provchain did not create (see :func:`schema_objects`)."""
+        try:
+            return schema_objects(self._conn)
+        except sqlite3.Error as exc:
+            raise _translate(exc, "cannot read the schema") from exc
+
     def _pragmas(self, durability: str, readonly: bool = False) -> None:
         if durability not in ("full", "normal"):
-            raise ValueError("durability must be 'full' or 'normal'")
+            raise InputError("durability must be 'full' or 'normal'")
         try:
             if not readonly:
                 self._conn.execute("PRAGMA journal_mode=WAL")
@@ -269,29 +436,11 @@ class SqliteStore:
             raise _translate(exc, f"cannot open {self.path}") from exc
 
     def _create_schema(self, meta: LedgerMeta) -> None:
-        db = self._db
         with self.transaction():
             self._conn.execute(f"PRAGMA application_id={_APP_ID}")
-            db.table("meta").create({"key": str, "value": str}, pk="key", not_null={"value"})
-            db.table("entries").create(
-                {
-                    "idx": int,
-                    "kind": str,
-                    "item": str,
-                    "stage": str,
-                    "at": int,
-                    "body": bytes,
-                    "sig": bytes,
-                },
-                pk="idx",
-                not_null={"kind", "at", "body", "sig"},
-            )
-            db.table("tiles").create({"block": int, "hashes": bytes}, pk="block", not_null={"hashes"})
-            db.table("nodes").create({"id": int, "hash": bytes}, pk="id", not_null={"hash"})
-            self._conn.execute("CREATE INDEX entries_item ON entries(item, idx) WHERE item IS NOT NULL")
-            self._conn.execute("CREATE INDEX entries_operator ON entries(idx) WHERE kind != 'event'")
-            db.table("checkpoints").create({"size": int, "note": bytes}, pk="size", not_null={"note"})
-            db.table("meta").insert_all(
+            for _, _, _, sql in _SCHEMA:
+                self._conn.execute(sql)
+            self._db.table("meta").insert_all(
                 [
                     {"key": "format", "value": str(meta.format)},
                     {"key": "schema", "value": str(SCHEMA_VERSION)},
@@ -312,10 +461,19 @@ class SqliteStore:
                 raise ForeignLedgerError(f"{self.path} is not a provchain ledger ({exc})") from exc
             if app_id != _APP_ID or not {"format", "origin", "operator", "schema"} <= set(rows):
                 raise ForeignLedgerError(f"{self.path} is an SQLite database, but not a provchain ledger")
+            for key in ("format", "origin", "operator", "schema"):
+                value = rows[key]
+                if type(value) is not str or not value.isprintable() or len(value) > 1024:
+                    raise ForeignLedgerError(
+                        f"{self.path}: the meta table's {key!r} value is not text of the expected form "
+                        f"(it holds {_describe(value)}); the ledger file was edited or damaged"
+                    )
             if rows["schema"] != str(SCHEMA_VERSION):
                 raise ForeignLedgerError(
-                    f"{self.path} uses ledger schema {rows['schema']}; this provchain reads {SCHEMA_VERSION}"
+                    f"{self.path} uses ledger schema {rows['schema']!r}; this provchain reads {SCHEMA_VERSION}"
                 )
+            if not rows["format"].isascii() or not rows["format"].isdigit() or len(rows["format"]) > 6:
+                raise ForeignLedgerError(f"{self.path}: the meta table's format {rows['format']!r} is not a number")
             self._meta = LedgerMeta(int(rows["format"]), rows["origin"], rows["operator"])
         return self._meta
 
@@ -336,14 +494,14 @@ class SqliteStore:
 
     def entry(self, index: int) -> Entry:
         """The entry at ``index``."""
-        rows = self._query("SELECT body, sig FROM entries WHERE idx = ?", (index,))
+        rows = self._query("SELECT idx, body, sig FROM entries WHERE idx = ?", (index,))
         if not rows:
             raise IndexError(f"the ledger has no entry {index}")
-        body, sig = rows[0]
-        return Entry(bytes(body), bytes(sig), index)
+        return _entry(*rows[0])
 
     def entries(self, start: int = 0, end: int | None = None, *, chunk: int = 2000) -> Iterator[Entry]:
-        """Entries ``[start, end)`` in order, read in chunks so memory stays flat."""
+        """Entries ``[start, end)`` in order, read in chunks so memory stays flat (inside a
+        :meth:`snapshot`, every chunk comes from the same state of the ledger)."""
         pos = start
         while end is None or pos < end:
             limit = chunk if end is None else min(chunk, end - pos)
@@ -353,42 +511,45 @@ class SqliteStore:
             if not rows:
                 return
             for idx, body, sig in rows:
-                yield Entry(bytes(body), bytes(sig), int(idx))
+                yield _entry(idx, body, sig)
             pos = int(rows[-1][0]) + 1
 
     def item_entries(self, item: str) -> list[Entry]:
-        """The entries of ``item`` in order."""
+        """The entries of ``item`` in order, each checked to be an event of ``item`` by its signed body."""
         rows = self._query("SELECT idx, body, sig FROM entries WHERE item = ? ORDER BY idx", (item,))
-        return [Entry(bytes(b), bytes(s), int(i)) for i, b, s in rows]
+        out = [_entry(i, b, s) for i, b, s in rows]
+        for e in out:
+            _event_of(e, item)
+        return out
 
     def head(self, item: str) -> Head | None:
-        """The last entry of ``item``."""
+        """The last entry of ``item``, its stage and time read from its signed body."""
         queued = self._queue_heads.get(item)
         if queued is not None:
             pos, leaf = queued
-            idx, _, _, stage, at = self._queue[pos][:5]
-            return Head(idx, leaf, stage, at)
+            idx, body, sig = self._queue[pos]
+            ev = _event_of(_entry(idx, body, sig), item)
+            return Head(idx, leaf, ev.stage, ev.at)
         # Every queued row comes after every row SQLite holds, and none of them is the item's: the query
         # need not wait for the queue (an append reads the head of each new item; a write there would
         # make the queue useless).
         try:
             rows = self._conn.execute(
-                "SELECT idx, body, stage, at FROM entries WHERE item = ? ORDER BY idx DESC LIMIT 1", (item,)
+                "SELECT idx, body, sig FROM entries WHERE item = ? ORDER BY idx DESC LIMIT 1", (item,)
             ).fetchall()
         except sqlite3.Error as exc:
             raise _translate(exc, "cannot read the ledger") from exc
         if not rows:
             return None
-        idx, body, stage, at = rows[0]
-        return Head(int(idx), leaf_hash_of(body), str(stage), int(at))
+        e = _entry(*rows[0])
+        ev = _event_of(e, item)
+        return Head(e.index or 0, e.leaf_hash, ev.stage, ev.at)
 
     def operator_entries(self, start: int = 0) -> Iterator[Entry]:
         """Registrations, revocations and policies at index >= ``start``."""
-        rows = self._query(
-            "SELECT idx, body, sig FROM entries WHERE kind != 'event' AND idx >= ? ORDER BY idx", (start,)
-        )
+        rows = self._query("SELECT idx, body, sig FROM entries WHERE item IS NULL AND idx >= ? ORDER BY idx", (start,))
         for idx, body, sig in rows:
-            yield Entry(bytes(body), bytes(sig), int(idx))
+            yield _entry(idx, body, sig)
 
     def nodes(self, keys: Iterable[NodeKey]) -> dict[NodeKey, bytes]:
         """Complete-subtree hashes (see :func:`node_place`); a node that is not stored, or whose stored hash
@@ -451,6 +612,12 @@ class SqliteStore:
         size = -1
         mask = (1 << _LEVEL_SHIFT) - 1
         for source, key, value in found:
+            if source != 3 and type(value) is not bytes:
+                table = "tiles.hashes" if source == 1 else "nodes.hash"
+                raise DamagedLedgerError(
+                    f"the {table} column of row {key} holds {_describe(value)}, not hashes; the ledger file was "
+                    "edited or damaged (audit it)"
+                )
             if source == 1:
                 for node, offset in tiles.pop(key):
                     h = value[offset : offset + _HASH]
@@ -489,22 +656,41 @@ class SqliteStore:
         for idx, body in rows:
             if idx != first + len(leaves):
                 break
+            if type(body) is not bytes:
+                raise DamagedLedgerError(f"entry {idx}: the entries.body column holds {_describe(body)}; audit it")
             leaves.append(leaf_hash_of(body))
         return leaves
 
     def checkpoints(self) -> Iterator[tuple[int, bytes]]:
         """Stored checkpoints, smallest size first."""
         for size, note in self._query("SELECT size, note FROM checkpoints ORDER BY size"):
-            yield int(size), bytes(note)
+            yield _checkpoint_row(size, note)
 
     def latest_checkpoint(self) -> tuple[int, bytes] | None:
         """The stored checkpoint with the largest size."""
         rows = self._query("SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1")
         if not rows:
             return None
-        return int(rows[0][0]), bytes(rows[0][1])
+        return _checkpoint_row(*rows[0])
 
     # --- writing ------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """``BEGIN`` (a deferred, read transaction) ... ``COMMIT``: in WAL mode every statement inside reads
+        the state of the ledger at the first one, whatever other connections commit meanwhile. Inside a
+        transaction (a write, or another snapshot) it adds nothing."""
+        if self._depth or self._snapshot or self._conn.in_transaction:
+            yield
+            return
+        self._exec("BEGIN", "cannot read the ledger")
+        self._snapshot = True
+        try:
+            yield
+        finally:
+            self._snapshot = False
+            with contextlib.suppress(sqlite3.Error):  # a read transaction: nothing to lose
+                self._conn.execute("COMMIT")
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
@@ -605,9 +791,12 @@ class SqliteStore:
         e = stored.entry
         nodes = stored.nodes
         leaf = e.leaf_hash
-        self._queue.append((index, e.kind, stored.item, stored.stage, stored.at, e.body, e.signature))
-        if stored.item is not None:
-            self._queue_heads[stored.item] = (len(self._queue) - 1, leaf)
+        self._queue.append((index, e.body, e.signature))
+        content = e.__dict__.get("content")  # the ledger hands over parsed entries; others are parsed here
+        if content is None:
+            content = e.content
+        if type(content) is Event:
+            self._queue_heads[content.item] = (len(self._queue) - 1, leaf)
         block = self._block
         if not index & (_TILE_LEAVES - 1):
             self._block = [(leaf, nodes)]
