@@ -88,6 +88,17 @@ class MerkleFrontier:
         self._nodes: dict[int, tuple[int, bytes]] = {}
         self.size = 0
 
+    @classmethod
+    def resume(cls, size: int, nodes: dict[tuple[int, int], bytes]) -> MerkleFrontier:
+        """The frontier of a tree of ``size`` leaves from the hashes of its complete subtrees
+        ``merkle.subtree_nodes(0, size)`` (the only nodes the next leaves and the root read)."""
+        frontier = cls()
+        if size:
+            for level, index in merkle.subtree_nodes(0, size):
+                frontier._nodes[level] = (index, nodes[(level, index)])
+        frontier.size = size
+        return frontier
+
     def _read(self, level: int, index: int) -> bytes:
         node = self._nodes.get(level)
         if node is None or node[0] != index:  # pragma: no cover - impossible by construction
@@ -197,10 +208,10 @@ def export_ledger(source: Ledger | str | os.PathLike[str], out_path: str | os.Pa
     tmp = out.with_name(out.name + ".partial")
     try:
         store = led.store
-        size = store.size()
-        header = ExportHeader(FORMAT_VERSION, led.origin, led.operator_vkey, size)
-        cps = [(s, n) for s, n in store.checkpoints() if s <= size]
-        with tmp.open("wb") as f:
+        with store.snapshot(), tmp.open("wb") as f:  # one state of the ledger, whatever writers do meanwhile
+            size = store.size()
+            header = ExportHeader(FORMAT_VERSION, led.origin, led.operator_vkey, size)
+            cps = [(s, n) for s, n in store.checkpoints() if s <= size]
             summary = write_export(f, header, cps, store.entries(0, size))
             f.flush()
             os.fsync(f.fileno())

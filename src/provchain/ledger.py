@@ -43,8 +43,10 @@ from .entries import (
 )
 from .errors import (
     ConsistencyError,
+    DamagedLedgerError,
     EncodingError,
     ForeignLedgerError,
+    FormatError,
     InputError,
     KeyFormatError,
     LedgerError,
@@ -52,8 +54,9 @@ from .errors import (
     ProvchainError,
     StaleHeadError,
     UnknownKeyError,
+    VerificationError,
 )
-from .keys import Signer, format_vkey, is_signer, parse_vkey
+from .keys import Signer, format_vkey, is_signer, parse_vkey, verify_signature
 from .note import new_verifier
 from .policy import DEFAULT_POLICY, Policy, check_name
 from .rules import Head, KeyRecord, Registry
@@ -153,6 +156,7 @@ class Ledger:
         self._meta = meta
         self._operator = operator
         self._op_name, self._op_key = op_name, op_key
+        self._check_first_entry(store)
         self._clock = clock
         self._registry = Registry(meta.origin, op_name, op_key)
         self._synced = 0
@@ -161,6 +165,24 @@ class Ledger:
         self._tx_size: int | None = None  # the size while a write transaction is open
         self._tx_heads: dict[str, Head] = {}  # heads written in the open transaction (we hold the lock)
         self._tx_broken: ProvchainError | None = None  # a write failed inside a batch
+
+    def _check_first_entry(self, store: Store) -> None:
+        """Bind the file's unsigned description (origin, operator key) to signed bytes: the first entry of
+        every ledger is the operator's policy, signed by the operator key the file names, for its origin."""
+        try:
+            first = store.entry(0)
+        except IndexError:
+            return  # a ledger being created
+        try:
+            content = first.content
+            if type(content) is not PolicyEntry or content.origin != self._meta.origin:
+                raise VerificationError("it is not the operator's journey policy for this origin")
+            verify_signature(self._op_key, first.signed_message, first.signature)
+        except (FormatError, VerificationError) as exc:
+            raise DamagedLedgerError(
+                f"the ledger file names operator key {self._meta.operator_vkey} and origin {self._meta.origin!r}, "
+                f"but its first entry does not bear them out ({exc}); the file was edited or damaged (audit it)"
+            ) from None
 
     # --- creating and opening -------------------------------------------------------------------
 
@@ -620,12 +642,19 @@ class Ledger:
 
     # --- reading --------------------------------------------------------------------------------
 
+    def snapshot(self) -> contextlib.AbstractContextManager[None]:
+        """A read transaction: every read inside sees one state of the ledger, whatever other writers
+        commit meanwhile (``history``, ``prove`` and the exporter read inside one)."""
+        return self._store.snapshot()
+
     def history(self, item: str) -> list[HistoryEvent]:
-        """The events of ``item`` in order (empty if the ledger has none)."""
+        """The events of ``item`` in order (empty if the ledger has none), read in one snapshot."""
         item = check_item(item)
-        self._sync(self._store.size())
+        with self._store.snapshot():
+            self._sync(self._store.size())
+            stored = self._store.item_entries(item)
         out = []
-        for e in self._store.item_entries(item):
+        for e in stored:
             ev = e.content
             assert isinstance(ev, Event) and e.index is not None
             rec = self._registry.keys.get(ev.signer)
@@ -705,28 +734,97 @@ class Ledger:
     def checkpoint(self) -> bytes:
         """Sign a checkpoint of the current tree with the operator key, store it and return the note.
 
-        Before signing, the new tree is proven consistent with the latest stored checkpoint, so the
-        ledger never signs two inconsistent checkpoints.
+        The operator never signs an unchecked root. Before signing, the tree is checked against the latest
+        stored checkpoint (its stored nodes must give the signed root), and the entries added since are
+        checked from their bodies: each body parses and its signature verifies by its signer's registered
+        key, and the root is recomputed from their leaf hashes (cost proportional to the new entries) and
+        must equal the stored tree's. So one edited body or node makes it refuse, and the ledger never
+        signs two inconsistent checkpoints.
         """
         op = self._operator_signer()
         with self._writing() as size:
-            latest = self._store.latest_checkpoint()
-            if latest is not None:
-                old = self._open_checkpoint(latest[1])
-                if old.size > size:
-                    raise ConsistencyError(
-                        f"the ledger holds {size} entries, fewer than its last checkpoint ({old.size}): "
-                        "it was truncated or rolled back"
-                    )
-                if self.root(old.size) != old.root:
-                    raise ConsistencyError(
-                        f"the ledger's tree at size {old.size} no longer matches its last checkpoint: "
-                        "history was rewritten"
-                    )
-            cp = Checkpoint(self.origin, size, self.root(size))
+            root = self._checked_root(size)
+            cp = Checkpoint(self.origin, size, root)
             note = sign_checkpoint(cp, op)
             self._store.add_checkpoint(size, note)
         return note
+
+    def _latest_signed(self) -> Checkpoint | None:
+        """The latest stored checkpoint, its signature verified and its size column checked against it."""
+        latest = self._store.latest_checkpoint()
+        if latest is None:
+            return None
+        return self._open_stored_checkpoint(*latest)
+
+    def _open_stored_checkpoint(self, size: int, note: bytes) -> Checkpoint:
+        try:
+            cp = self._open_checkpoint(note)
+        except (FormatError, VerificationError) as exc:
+            raise DamagedLedgerError(
+                f"the stored checkpoint of size {size} does not verify ({exc}); the ledger file was edited or "
+                "damaged (audit it)"
+            ) from None
+        if cp.size != size:
+            raise DamagedLedgerError(
+                f"the checkpoints table files a checkpoint of size {cp.size} under size {size}; the ledger file "
+                "was edited or damaged (audit it)"
+            )
+        return cp
+
+    def _checked_root(self, size: int, base: Checkpoint | None = None) -> bytes:
+        """The root of the first ``size`` entries, recomputed from the bodies added since ``base`` (default:
+        the latest stored checkpoint), whose stored nodes must give its signed root; it must also equal the
+        stored tree's root. Raises :class:`ConsistencyError` when the ledger no longer extends ``base``,
+        :class:`DamagedLedgerError` when a body or a stored node disagrees with the rest."""
+        from .export import MerkleFrontier
+
+        old = self._latest_signed() if base is None else base
+        start = 0
+        frontier = MerkleFrontier()
+        if old is not None and old.size:
+            if old.size > size:
+                raise ConsistencyError(
+                    f"the ledger holds {size} entries, fewer than the checkpoint's {old.size}: "
+                    "it was truncated or rolled back"
+                )
+            keys = merkle.subtree_nodes(0, old.size)
+            nodes = self._tree.nodes(keys)
+            if merkle.fold([nodes[k] for k in keys]) != old.root:
+                raise ConsistencyError(
+                    f"the ledger's tree at size {old.size} no longer matches its checkpoint: history was rewritten"
+                )
+            frontier = MerkleFrontier.resume(old.size, nodes)
+            start = old.size
+        self._sync(size)
+        for e in self._store.entries(start, size):
+            self._check_stored(e)
+            frontier.append(e.leaf_hash)
+        if frontier.size != size:
+            raise DamagedLedgerError(f"the ledger lacks some of entries {frontier.size} to {size - 1}; audit it")
+        root = frontier.root()
+        if root != self.root(size):
+            raise DamagedLedgerError(
+                f"the stored Merkle tree of {size} entries disagrees with the entries' bodies (entries {start} "
+                f"to {size - 1} were checked); nothing was signed: audit the ledger"
+            )
+        return root
+
+    def _check_stored(self, e: Entry) -> None:
+        """A stored entry parses and is signed by its signer's registered key (the operator's, or a party's)."""
+        try:
+            content = e.content
+            if isinstance(content, Event):
+                rec = self._registry.keys.get(content.signer)
+                if rec is None:
+                    raise UnknownKeyError(f"its signer {content.signer.hex()} is not registered")
+                public_key = rec.public_key
+            else:
+                public_key = self._registry.signer_key(content)
+            verify_signature(public_key, e.signed_message, e.signature)
+        except (FormatError, VerificationError) as exc:
+            raise DamagedLedgerError(
+                f"entry {e.index} is not as it was appended ({exc}); nothing was signed: audit the ledger"
+            ) from None
 
     def _open_checkpoint(self, note: bytes) -> Checkpoint:
         cp, _ = open_checkpoint(note, self.origin, new_verifier(self.operator_vkey))
@@ -756,8 +854,11 @@ class Ledger:
             if old.root != merkle.EMPTY_ROOT:
                 raise ConsistencyError("the checkpoint claims an empty tree with a non-empty root")
             return old
-        proof = self.consistency_proof(old.size, size)
-        merkle.verify_consistency(old.size, size, proof, old.root, self.root(size))
+        with self._store.snapshot():
+            size = self._store.size()
+            proof = self.consistency_proof(old.size, size)
+            merkle.verify_consistency(old.size, size, proof, old.root, self.root(size))
+            self._checked_root(size, old)  # and against the bodies since the old checkpoint
         return old
 
     def prove(self, item: str, size: int | None = None) -> bytes:
@@ -769,10 +870,14 @@ class Ledger:
         entry's body. The proof is verified before it is returned, so a ledger whose tree no longer matches
         its checkpoint raises :class:`ConsistencyError` instead of handing out a proof that fails.
         """
+        item = check_item(item)
+        with self._store.snapshot():
+            return self._prove(item, size)
+
+    def _prove(self, item: str, size: int | None) -> bytes:
         from .errors import InclusionError
         from .proof import TlogProof, format_tlog_proof, verify_tlog_proof
 
-        item = check_item(item)
         if size is None:
             head = self._store.head(item)
             if head is None:
@@ -785,6 +890,7 @@ class Ledger:
                     "sign a checkpoint first (provchain checkpoint, or Ledger.checkpoint())"
                 )
             cp_size, note = latest
+            self._open_stored_checkpoint(cp_size, note)
             index = head.index
         else:
             cp_size = self._size_arg(size)
@@ -793,6 +899,7 @@ class Ledger:
                 sizes = ", ".join(str(s) for s in sorted(stored)[-5:]) or "none"
                 raise InputError(f"no checkpoint of size {cp_size} is stored (latest stored sizes: {sizes})")
             note = stored[cp_size]
+            self._open_stored_checkpoint(cp_size, note)
             below = [e.index for e in self._store.item_entries(item) if e.index is not None and e.index < cp_size]
             if not below:
                 raise InputError(f"the first {cp_size} entries hold no events for item {item!r}")
