@@ -31,12 +31,12 @@ from typing import Any
 from ._internal import replay as _replay
 from .checkpoint import Checkpoint, open_checkpoint
 from .entries import Entry
-from .errors import ExportFormatError, ForeignLedgerError, FormatError, InputError, ProvchainError, VerificationError
+from .errors import ExportFormatError, ForeignLedgerError, FormatError, InputError, VerificationError
 from .export import MAGIC, ExportReader
 from .keys import parse_vkey
 from .note import new_verifier
 from .rules import Registry
-from .store.sqlite import SQLITE_MAGIC, read_magic
+from .store.sqlite import SQLITE_MAGIC, SqliteStore, read_magic
 
 __all__ = [
     "CHECKS",
@@ -333,6 +333,25 @@ def _meta_findings(origin: str, vkey: str, pinned: str) -> list[Finding]:
     return out
 
 
+def _storage_findings(store: SqliteStore) -> list[Finding]:
+    """What the SQLite file holds beside the signed entries that disagrees with them: schema objects
+    provchain did not create, index entries that differ from what the bodies give (SQLite's integrity
+    check recomputes the item index from every body), and tree rows the ledger does not have."""
+    out = [
+        Finding(None, None, "schema", "only the tables and indexes provchain creates", what,
+                f"the ledger file's schema: {what}; it could change what is read or written")
+        for what in store.foreign_schema()
+    ]  # fmt: skip
+    out += [
+        Finding(idx, None, "sql-index", "every index entry computed from the row it indexes", msg,
+                f"SQLite's integrity check: {msg}" + (" (an index disagrees with the signed body)" if idx else ""))
+        for idx, msg in store.integrity_problems()
+    ]  # fmt: skip
+    stray = store.stray_rows(store.size())
+    out += [Finding(None, None, "merkle-node", "only the tree's own nodes", what, what) for what in stray]
+    return out
+
+
 def _with_findings(report: AuditReport, extra: list[Finding], max_findings: int) -> AuditReport:
     if not extra:
         return report
@@ -346,23 +365,25 @@ def _with_findings(report: AuditReport, extra: list[Finding], max_findings: int)
 
 
 def _audit_sqlite(p: Path, operator_vkey: str, kwargs: dict[str, Any]) -> AuditReport:
-    from .store.sqlite import SqliteStore
-
-    store = SqliteStore.open(os.fspath(p), readonly=True)
+    # Read-only, whatever the schema holds (foreign objects are findings here, not a reason to stop), and
+    # in one read transaction: what other writers commit meanwhile is not seen, so the tiles and the
+    # bodies of the open block always describe the same ledger.
+    store = SqliteStore.open(os.fspath(p), readonly=True, foreign_schema=True)
     store.set_cache_size(4096)  # a sequential scan: a large page cache would only add to the audit's RSS
     try:
-        meta = store.meta()
-        extra = _meta_findings(meta.origin, meta.operator_vkey, operator_vkey)
-        report = audit_entries(
-            store.entries(),
-            operator_vkey,
-            checkpoints=list(store.checkpoints()),
-            expected_size=store.size(),
-            stored_nodes=store.nodes,
-            **kwargs,
-        )
-    except ProvchainError:
-        raise
+        with store.snapshot():
+            meta = store.meta()
+            extra = _meta_findings(meta.origin, meta.operator_vkey, operator_vkey)
+            extra += _storage_findings(store)
+            size = store.size()
+            report = audit_entries(
+                store.entries(0, size),
+                operator_vkey,
+                checkpoints=list(store.checkpoints()),
+                expected_size=size,
+                stored_nodes=store.nodes,
+                **kwargs,
+            )
     finally:
         store.close()
     report = replace(report, source=f"{p} (SQLite ledger)")

@@ -76,6 +76,8 @@ CHECKS: dict[str, str] = {
     "since": "the ledger extends the checkpoint the auditor saved",
     "ledger-meta": "the file's own description names the pinned operator and origin",
     "export-trailer": "an export's trailer states the recomputed root",
+    "schema": "the ledger file holds only the tables and indexes provchain creates (no trigger, view or other index)",
+    "sql-index": "every SQL index of the ledger file holds what its rows give (the item index: each body's item)",
 }
 
 _EXCEPTION_CHECKS: tuple[tuple[type[Exception], str], ...] = (

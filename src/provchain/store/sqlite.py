@@ -423,6 +423,49 @@ class SqliteStore:
         except sqlite3.Error as exc:
             raise _translate(exc, "cannot read the schema") from exc
 
+    def integrity_problems(self, limit: int = 1000) -> list[tuple[int | None, str]]:
+        """What SQLite's ``PRAGMA integrity_check`` finds: ``(entry index or None, message)`` pairs. It checks
+        every page, and that every index holds exactly what its expressions give for each row (the item
+        index is recomputed from the bodies by ``pc_item``); ``row N missing from index`` names entry N."""
+        rows = self._query(f"PRAGMA integrity_check({int(limit)})")
+        out: list[tuple[int | None, str]] = []
+        for (msg,) in rows:
+            text = str(msg)
+            if text == "ok":
+                continue
+            words = text.split()
+            idx = int(words[1]) if len(words) > 3 and words[0] == "row" and words[1].isdigit() else None
+            out.append((idx, text))
+        return out
+
+    def stray_rows(self, size: int) -> list[str]:
+        """Rows of ``tiles`` and ``nodes`` that a tree of ``size`` leaves does not have (a tile of a block
+        that is not complete, a row of high nodes beyond the tree or longer than its complete nodes), or
+        whose key or length is not one provchain writes. The stored nodes that belong to the tree are
+        compared with the recomputed ones by the auditor."""
+        out = []
+        complete = size >> _TILE_SHIFT
+        for block, kind, length in self._query(
+            "SELECT block, typeof(hashes), length(hashes) FROM tiles WHERE block < 0 OR block >= ? "
+            "OR typeof(hashes) != 'blob' OR length(hashes) != ?",
+            (complete, _TILE_BYTES),
+        ):
+            if kind != "blob" or length != _TILE_BYTES:
+                out.append(f"tiles row {block} holds a {kind} of {length} bytes, not the {_TILE_BYTES} of a tile")
+            else:
+                out.append(f"tiles row {block} is the tile of a block a ledger of {size} entries has not completed")
+        mask = (1 << _LEVEL_SHIFT) - 1
+        for row_id, kind, length in self._query("SELECT id, typeof(hash), length(hash) FROM nodes"):
+            level, row = row_id >> _LEVEL_SHIFT, row_id & mask
+            have = (size >> level) - (row << _TILE_SHIFT) if TILE_LEVELS < level < 64 else 0
+            want = _HASH * max(0, min(_TILE_LEAVES, have))
+            if kind != "blob" or length != want or row_id < 0:
+                out.append(
+                    f"nodes row {row_id} (level {level}, nodes {row << _TILE_SHIFT}...) holds a {kind} of {length} "
+                    f"bytes where a ledger of {size} entries has {want}"
+                )
+        return out
+
     def _pragmas(self, durability: str, readonly: bool = False) -> None:
         if durability not in ("full", "normal"):
             raise InputError("durability must be 'full' or 'normal'")
