@@ -30,7 +30,7 @@ from typing import Any
 
 from ._internal import replay as _replay
 from .checkpoint import Checkpoint, open_checkpoint
-from .entries import Entry
+from .entries import FORMAT_VERSION, Entry
 from .errors import ExportFormatError, ForeignLedgerError, FormatError, InputError, VerificationError
 from .export import MAGIC, ExportReader
 from .keys import parse_vkey
@@ -344,7 +344,7 @@ def _storage_findings(store: SqliteStore) -> list[Finding]:
     ]  # fmt: skip
     out += [
         Finding(idx, None, "sql-index", "every index entry computed from the row it indexes", msg,
-                f"SQLite's integrity check: {msg}" + (" (an index disagrees with the signed body)" if idx else ""))
+                msg if idx is not None else f"SQLite's integrity check: {msg}")
         for idx, msg in store.integrity_problems()
     ]  # fmt: skip
     stray = store.stray_rows(store.size())
@@ -373,6 +373,10 @@ def _audit_sqlite(p: Path, operator_vkey: str, kwargs: dict[str, Any]) -> AuditR
     try:
         with store.snapshot():
             meta = store.meta()
+            if meta.format != FORMAT_VERSION:
+                raise ForeignLedgerError(
+                    f"{p} is a ledger of format {meta.format}; this provchain audits format {FORMAT_VERSION}"
+                )
             extra = _meta_findings(meta.origin, meta.operator_vkey, operator_vkey)
             extra += _storage_findings(store)
             size = store.size()

@@ -796,9 +796,16 @@ class Ledger:
             frontier = MerkleFrontier.resume(old.size, nodes)
             start = old.size
         self._sync(size)
+        computed: dict[NodeKey, bytes] = {}
         for e in self._store.entries(start, size):
             self._check_stored(e)
-            frontier.append(e.leaf_hash)
+            assert e.index is not None
+            computed[(0, e.index)] = e.leaf_hash
+            for level, index, h in frontier.append(e.leaf_hash):
+                computed[(level, index)] = h
+            if len(computed) >= 4096:
+                self._compare_nodes(computed, size)
+        self._compare_nodes(computed, size)
         if frontier.size != size:
             raise DamagedLedgerError(f"the ledger lacks some of entries {frontier.size} to {size - 1}; audit it")
         root = frontier.root()
@@ -808,6 +815,19 @@ class Ledger:
                 f"to {size - 1} were checked); nothing was signed: audit the ledger"
             )
         return root
+
+    def _compare_nodes(self, computed: dict[NodeKey, bytes], size: int) -> None:
+        """Compare the stored tree nodes with those recomputed from the bodies (and empty ``computed``)."""
+        stored = self._store.nodes(list(computed))
+        for key, h in computed.items():
+            if stored.get(key) != h:
+                level, index = key
+                raise DamagedLedgerError(
+                    f"the stored Merkle tree of {size} entries disagrees with the entries' bodies at node (level "
+                    f"{level}, index {index}) over entries {index << level} to {((index + 1) << level) - 1}; "
+                    "nothing was signed: audit the ledger"
+                )
+        computed.clear()
 
     def _check_stored(self, e: Entry) -> None:
         """A stored entry parses and is signed by its signer's registered key (the operator's, or a party's)."""

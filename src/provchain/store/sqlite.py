@@ -424,19 +424,42 @@ class SqliteStore:
             raise _translate(exc, "cannot read the schema") from exc
 
     def integrity_problems(self, limit: int = 1000) -> list[tuple[int | None, str]]:
-        """What SQLite's ``PRAGMA integrity_check`` finds: ``(entry index or None, message)`` pairs. It checks
-        every page, and that every index holds exactly what its expressions give for each row (the item
-        index is recomputed from the bodies by ``pc_item``); ``row N missing from index`` names entry N."""
-        rows = self._query(f"PRAGMA integrity_check({int(limit)})")
-        out: list[tuple[int | None, str]] = []
-        for (msg,) in rows:
-            text = str(msg)
-            if text == "ok":
-                continue
-            words = text.split()
-            idx = int(words[1]) if len(words) > 3 and words[0] == "row" and words[1].isdigit() else None
-            out.append((idx, text))
-        return out
+        """What SQLite's ``PRAGMA integrity_check`` finds, as ``(entry index or None, message)`` pairs.
+
+        It checks every page, and that every index holds exactly what its expressions give for each row (the
+        item index is recomputed from the bodies by ``pc_item``). When it finds the two indexes of
+        ``entries`` at fault, they are compared with the bodies entry by entry, so that each misfiled
+        entry is named by its index.
+        """
+        messages = [str(m) for (m,) in self._query(f"PRAGMA integrity_check({int(limit)})")]
+        messages = [m for m in messages if m != "ok"]
+        if not any("entries_item" in m or "entries_operator" in m for m in messages):
+            return [(None, m) for m in messages]
+        out: list[tuple[int | None, str]] = [
+            (None, m) for m in messages if "entries_item" not in m and "entries_operator" not in m
+        ]
+        listed = dict(self._query("SELECT idx, item FROM entries INDEXED BY entries_item WHERE item IS NOT NULL"))
+        operator = {i for (i,) in self._query("SELECT idx FROM entries INDEXED BY entries_operator WHERE item IS NULL")}
+        pos = -1
+        while len(out) < limit:
+            rows = self._query("SELECT idx, body FROM entries WHERE idx > ? ORDER BY idx LIMIT 2000", (pos,))
+            if not rows:
+                break
+            for idx, body in rows:
+                item = _body_item(body)
+                have = listed.pop(idx, None)
+                if item is not None and have != item:
+                    shown = "nothing" if have is None else f"another item ({len(str(have))} characters)"
+                    out.append((idx, f"the item index lists entry {idx} under {shown}, not the item its body names"))
+                elif item is None and have is not None:
+                    out.append((idx, f"the item index lists entry {idx} under an item, but its body is no event"))
+                if (item is None) != (idx in operator):
+                    out.append((idx, f"the operator index {'omits' if item is None else 'lists'} entry {idx}"))
+                operator.discard(idx)
+            pos = rows[-1][0]
+        out += [(idx, f"the item index lists entry {idx}, which does not exist") for idx in sorted(listed)]
+        out += [(idx, f"the operator index lists entry {idx}, which does not exist") for idx in sorted(operator)]
+        return out[:limit]
 
     def stray_rows(self, size: int) -> list[str]:
         """Rows of ``tiles`` and ``nodes`` that a tree of ``size`` leaves does not have (a tile of a block
