@@ -160,8 +160,8 @@ def test_repeated_and_missing_indices_in_an_export(ledger: Ledger, tmp_path: Pat
     out.write_bytes(buf.getvalue())
     report = audit_path(out, operator.vkey, workers=1)
     assert [(f.index, f.check) for f in report.findings if f.check == "index"] == [(1, "index"), (3, "index")]
-    # such a file cannot be imported: it says where to look instead
-    with pytest.raises(E.ExportFormatError, match="audit the export"):
+    # such a file cannot be imported: it says what is wrong and where to look for the rest
+    with pytest.raises(E.VerificationError, match=r"3 findings; the first: entry 1: index: .*provchain audit"):
         import_ledger(out, tmp_path / "copy.db")
     assert not (tmp_path / "copy.db").exists()
 
@@ -173,7 +173,7 @@ def test_import_refuses_bad_body_and_existing_target(ledger: Ledger, tmp_path: P
     write_export(buf, ExportHeader(1, ORIGIN, operator.vkey, 6), [], entries)
     out = tmp_path / "x.export"
     out.write_bytes(buf.getvalue())
-    with pytest.raises(E.ExportFormatError, match="entry 3"):
+    with pytest.raises(E.VerificationError, match="the first: entry 3: encoding"):
         import_ledger(out, tmp_path / "copy.db")
     assert not (tmp_path / "copy.db").exists()
     report = audit_path(out, operator.vkey, workers=1)
