@@ -54,7 +54,9 @@ from .errors import (
     RoleError,
     SignatureError,
     StageError,
+    StageOrderError,
     StorageError,
+    TimeError,
     UnknownKeyError,
     VerificationError,
 )
@@ -223,6 +225,8 @@ def export_ledger(
     a directory, the ledger itself (or its ``-wal``/``-shm`` file) and any other ledger file are never
     written over (:class:`InputError`, :class:`LedgerExistsError`).
     """
+    if not isinstance(source, Ledger):
+        check_output(out_path, force=force, protect=[source])  # before opening: nothing happens on a refusal
     led = source if isinstance(source, Ledger) else Ledger.open(source, readonly=True)
     own = led is not source
     try:
@@ -400,6 +404,9 @@ _FINDING_ERRORS: dict[str, type[VerificationError]] = {
     "policy": PolicyError,
     "stage": StageError,
     "role": RoleError,
+    "stage-order": StageOrderError,
+    "time": TimeError,
+    "checkpoint-signature": CheckpointError,
     "checkpoint": CheckpointError,
     "export-trailer": CheckpointError,
 }

@@ -77,13 +77,14 @@ def _place(path: Path) -> str:
 
 def _protected_places(protect: Sequence[PathLike]) -> dict[str, str]:
     """Every path a protected ledger lives at (itself and its companions, by the given and the resolved
-    path), mapped to the ledger's name for the message."""
+    path), mapped to what it is, for the message."""
     places: dict[str, str] = {}
     for item in protect:
         given = Path(item)
         for base in {_place(given), os.path.realpath(given)}:
-            for suffix in ("", *_COMPANIONS):
-                places[base + suffix] = os.fspath(item)
+            places[base] = f"is the ledger being read ({os.fspath(item)})"
+            for suffix in _COMPANIONS:
+                places[base + suffix] = f"is the {suffix} file of the ledger being read ({os.fspath(item)})"
     return places
 
 
@@ -100,7 +101,7 @@ def check_output(path: PathLike, *, force: bool = False, protect: Sequence[PathL
     places = _protected_places(protect)
     where = _place(target)
     if where in places:
-        raise _refuse_ledger(target, f"is the ledger being read ({places[where]}) or one of its files")
+        raise _refuse_ledger(target, places[where])
     try:
         st = os.lstat(target)
     except FileNotFoundError:
