@@ -488,16 +488,17 @@ def _check_pinned(h: ExportHeader, pinned: str) -> None:
 def _check_report(name: str, report: AuditReport, trailer: ExportTrailer | None, builder: _Builder) -> None:
     """Raise unless the audit of the export is clean, the trailer's root is the recomputed one and every
     entry was stored."""
+    if trailer is None:  # pragma: no cover - reading the entries checks the trailer
+        raise ExportFormatError(f"{name}: the export has no trailer")
+    trailer_ok = trailer.root == report.root
     if not report.clean:
         first = report.findings[0]
-        n = report.finding_count
+        n = report.finding_count + (not trailer_ok)  # counted as the audit counts them
         raise _FINDING_ERRORS.get(first.check, VerificationError)(
             f"{name} does not verify ({n} finding{'' if n == 1 else 's'}; the first: {first}); nothing was imported "
             "(run provchain audit on it for the full report)"
         )
-    if trailer is None:  # pragma: no cover - reading the entries checks the trailer
-        raise ExportFormatError(f"{name}: the export has no trailer")
-    if trailer.root != report.root:
+    if not trailer_ok:
         raise CheckpointError(
             f"{name}: the trailer states the root {trailer.root.hex()}, but the entries give {report.root.hex()} "
             "(the file was changed after it was written); nothing was imported"

@@ -77,7 +77,8 @@ class _ProgressLine:
 @click.option(
     "--force",
     is_flag=True,
-    help="Replace the --json and --save-checkpoint files if they exist (never a ledger, never through a link).",
+    help="Replace the --json and --save-checkpoint files if they exist (never a ledger or an export, never "
+    "through a link).",
 )
 @click.option(
     "--workers", default=None, type=click.IntRange(min=1), help="Processes for signatures (default: all cores)."
@@ -126,7 +127,9 @@ def audit(
 @cli.command("export")
 @click.argument("ledger", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False), help="The export file.")
-@click.option("--force", is_flag=True, help="Replace OUTPUT if it exists (never a ledger, never through a link).")
+@click.option(
+    "--force", is_flag=True, help="Replace OUTPUT if it exists (never a ledger or an export, never through a link)."
+)
 def export_cmd(ledger: str, output: str, force: bool) -> None:
     """Write LEDGER as a portable, streaming export file (docs/spec/ledger-file.md).
 
@@ -156,7 +159,7 @@ def export_cmd(ledger: str, output: str, force: bool) -> None:
     "--workers", default=None, type=click.IntRange(min=1), help="Processes for signatures (default: all cores)."
 )
 def import_cmd(export_file: str, output: str, operator_vkey: str | None, workers: int | None) -> None:
-    """Rebuild a ledger file from an export, after verifying all of it (no signing key needed).
+    """Verify an export completely, then rebuild a ledger file from it (no signing key needed).
 
     Every entry, signature, rule, chain link and checkpoint is checked, and the trailer's root and counts,
     as the audit does, before the new ledger appears. Exit 1 when the export does not verify, 2 when it

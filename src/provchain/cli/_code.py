@@ -45,7 +45,9 @@ from . import EXIT_CANNOT_RUN, EXIT_FINDINGS, PASSPHRASE, cli, load_key, parse_t
     help="The operator's key file: the operator signs the code (or set PROVCHAIN_OPERATOR_KEY).",
 )
 @click.option("--at", default=None, help="ISO 8601 issue time of the code (default: now; no offset means UTC).")
-@click.option("--force", is_flag=True, help="Replace OUTPUT if it exists (never a ledger, never through a link).")
+@click.option(
+    "--force", is_flag=True, help="Replace OUTPUT if it exists (never a ledger or an export, never through a link)."
+)
 @PASSPHRASE
 def code_command(
     ledger: str,

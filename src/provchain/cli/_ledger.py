@@ -36,8 +36,10 @@ def _parse_data(pairs: Sequence[str]) -> dict[str, str | int]:
 @click.option("--name", required=True, help="The key's name: the party name (no spaces or '+').")
 @PASSPHRASE
 def keygen(path: str, name: str, passphrase: str | None) -> None:
-    """Create a new Ed25519 key file (mode 0600 from its creation; never over an existing file) and print
-    its verifier key."""
+    """Create a new Ed25519 key file (mode 0600) and print its verifier key.
+
+    The file is private from its creation and never replaces an existing file (or link).
+    """
     kp = KeyPair.generate(name)
     kp.save(path, passphrase)
     click.echo(kp.vkey)
