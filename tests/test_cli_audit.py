@@ -137,3 +137,62 @@ def test_export_import_then_audit(filled: Path, operator: KeyPair, tmp_path: Pat
 def test_export_of_a_missing_ledger(tmp_path: Path) -> None:
     res = run("export", str(tmp_path / "missing.db"), "-o", str(tmp_path / "x"))
     assert res.exit_code == 2 and not (tmp_path / "x").exists()
+
+
+# --- import verifies everything before a ledger appears ------------------------------------------------
+
+
+def _import_refused(exp: Path, tmp_path: Path, code: int, words: str, *extra: str) -> None:
+    before = sorted(p.name for p in tmp_path.iterdir())
+    res = run("import", str(exp), "-o", str(tmp_path / "copy.db"), *extra)
+    assert res.exit_code == code, res.output + res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("provchain: error:") and words in lines[0], res.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no ledger, no temporary file
+
+
+def test_import_refuses_an_edited_entry(filled: Path, operator: KeyPair, tmp_path: Path) -> None:
+    exp = tmp_path / "ledger.export"
+    assert run("export", str(filled), "-o", str(exp)).exit_code == 0
+    data = exp.read_bytes()
+    assert data.count(b"Grasse") == 2  # one origin event per item; the body stays canonical msgpack
+    exp.write_bytes(data.replace(b"Grasse", b"Grassf", 1))
+    _import_refused(exp, tmp_path, 1, "does not verify")
+    _import_refused(exp, tmp_path, 1, "signature")
+
+
+def test_import_refuses_a_changed_trailer_root(filled: Path, operator: KeyPair, tmp_path: Path) -> None:
+    exp = tmp_path / "ledger.export"
+    assert run("export", str(filled), "-o", str(exp)).exit_code == 0
+    data = bytearray(exp.read_bytes())
+    data[-1] ^= 0x01  # the trailer ends with the 32-byte root
+    exp.write_bytes(bytes(data))
+    _import_refused(exp, tmp_path, 1, "trailer")
+    # the audit says the same
+    assert run("audit", str(exp), "--operator", operator.vkey).exit_code == 1
+
+
+def test_import_refuses_another_operator_and_a_bad_file(filled: Path, tmp_path: Path) -> None:
+    exp = tmp_path / "ledger.export"
+    assert run("export", str(filled), "-o", str(exp)).exit_code == 0
+    stranger = KeyPair.from_seed("example.com/acme-ledger", bytes([9]) * 32)
+    _import_refused(exp, tmp_path, 1, "not the pinned key", "--operator", stranger.vkey)
+    _import_refused(exp, tmp_path, 2, "malformed", "--operator", "nope")
+    (tmp_path / "junk.export").write_bytes(b"PCLEDGER1\n" + bytes(40))
+    _import_refused(tmp_path / "junk.export", tmp_path, 2, "junk.export")
+
+
+def test_import_with_the_pinned_operator(filled: Path, operator: KeyPair, tmp_path: Path) -> None:
+    exp = tmp_path / "ledger.export"
+    assert run("export", str(filled), "-o", str(exp)).exit_code == 0
+    copy = tmp_path / "copy.db"
+    res = run("import", str(exp), "-o", str(copy), "--operator", operator.vkey, "--workers", "2")
+    assert res.exit_code == 0, res.output + res.stderr
+    with Ledger.open(filled, readonly=True) as a, Ledger.open(copy, readonly=True) as b:
+        assert (a.size, a.root(), a.latest_checkpoint()) == (b.size, b.root(), b.latest_checkpoint())
+    assert audit_path(copy, operator.vkey, workers=1).clean
+    # the export is not a place to import into, nor is the ledger
+    for target in (exp, filled):
+        res = run("import", str(exp), "-o", str(target))
+        assert res.exit_code == 2 and "already exists" in res.stderr
+    assert audit_path(filled, operator.vkey, workers=1).clean

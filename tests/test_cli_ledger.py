@@ -172,6 +172,36 @@ def test_passphrase_env(tmp_path: Path) -> None:
     ok("record", "l.db", "I", "origin", "--key", "p.key", "--country", "FR", env=env)
 
 
+def test_empty_passphrase_is_refused(tmp_path: Path) -> None:
+    """--passphrase "" or PROVCHAIN_PASSPHRASE="" once wrote an unencrypted key; now every command refuses."""
+    os.chdir(tmp_path)
+    empty_env = {"PROVCHAIN_PASSPHRASE": ""}
+    fails(2, "empty passphrase", "keygen", "p.key", "--name", "p", "--passphrase", "")
+    fails(2, "PROVCHAIN_PASSPHRASE is set but empty", "keygen", "p.key", "--name", "p", env=empty_env)
+    fails(2, "empty passphrase", "init", "l.db", "--origin", ORIGIN, "--operator-key", "op.key", "--passphrase", "")
+    fails(2, "empty passphrase", "init", "l.db", "--origin", ORIGIN, "--operator-key", "op.key", env=empty_env)
+    assert sorted(os.listdir(tmp_path)) == []
+    # a ledger with an unencrypted operator key and a party key encrypted with "pw"
+    ok("init", "l.db", "--origin", ORIGIN, "--operator-key", "op.key")
+    vkey = ok("keygen", "p.key", "--name", "p", "--passphrase", "pw").stdout.strip()
+    assert b"ENCRYPTED" in Path("p.key").read_bytes()
+    add = ["party", "add", "l.db", "--operator-key", "op.key", "--role", "origin", "--vkey", vkey]
+    fails(2, "empty passphrase", *add, "--passphrase", "")
+    fails(2, "empty passphrase", *add, env=empty_env)
+    ok(*add)
+    record = ["record", "l.db", "I", "origin", "--key", "p.key", "--country", "FR"]
+    fails(2, "empty passphrase", *record, "--passphrase", "")
+    fails(2, "empty passphrase", *record, env=empty_env)
+    fails(2, "empty passphrase", "checkpoint", "l.db", "--operator-key", "op.key", "--passphrase", "")
+    fails(2, "empty passphrase", "checkpoint", "l.db", "--operator-key", "op.key", env=empty_env)
+    fails(2, "empty passphrase", "party", "revoke", "l.db", "p", "--operator-key", "op.key", env=empty_env)
+    with Ledger.open(tmp_path / "l.db", readonly=True) as led:
+        assert led.size == 2 and led.latest_checkpoint() is None
+    ok(*record, "--passphrase", "pw")
+    with Ledger.open(tmp_path / "l.db", readonly=True) as led:
+        assert led.size == 3
+
+
 def test_party_list_and_revoke(setup: dict[str, str], tmp_path: Path) -> None:
     doc = json.loads(ok("party", "list", "ledger.db", "--json").stdout)
     assert {p["name"] for p in doc} == {"grasse-labs", "sh-customs", "hz-bonded-wh-3"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import os
 import struct
 from pathlib import Path
 
@@ -160,8 +161,8 @@ def test_repeated_and_missing_indices_in_an_export(ledger: Ledger, tmp_path: Pat
     out.write_bytes(buf.getvalue())
     report = audit_path(out, operator.vkey, workers=1)
     assert [(f.index, f.check) for f in report.findings if f.check == "index"] == [(1, "index"), (3, "index")]
-    # such a file cannot be imported: it says where to look instead
-    with pytest.raises(E.ExportFormatError, match="audit the export"):
+    # such a file cannot be imported: it says what is wrong and where to look for the rest
+    with pytest.raises(E.VerificationError, match=r"3 findings; the first: entry 1: index: .*provchain audit"):
         import_ledger(out, tmp_path / "copy.db")
     assert not (tmp_path / "copy.db").exists()
 
@@ -173,7 +174,7 @@ def test_import_refuses_bad_body_and_existing_target(ledger: Ledger, tmp_path: P
     write_export(buf, ExportHeader(1, ORIGIN, operator.vkey, 6), [], entries)
     out = tmp_path / "x.export"
     out.write_bytes(buf.getvalue())
-    with pytest.raises(E.ExportFormatError, match="entry 3"):
+    with pytest.raises(E.VerificationError, match="the first: entry 3: encoding"):
         import_ledger(out, tmp_path / "copy.db")
     assert not (tmp_path / "copy.db").exists()
     report = audit_path(out, operator.vkey, workers=1)
@@ -314,3 +315,84 @@ def test_import_is_atomic_on_a_bad_export(tmp_path: Path) -> None:
     with pytest.raises(E.ProvchainError):
         import_ledger(bad, tmp_path / "copy.db")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.export"]
+
+
+# --- import verifies before it builds -----------------------------------------------------------------
+
+
+def test_import_refuses_a_tampered_export_and_leaves_nothing(
+    ledger: Ledger, parties: dict[str, KeyPair], tmp_path: Path, operator: KeyPair
+) -> None:
+    out = small_export(ledger, parties, tmp_path, operator)
+    good = out.read_bytes()
+    values = [v for _, v in frames(good)]
+    # one entry's body edited, everything else kept (the trailer too)
+    rec = values[2 + 8]
+    assert isinstance(rec, list)
+    body = encoding.decode(rec[2])
+    body["data"] = {"bin": "Z-99"}
+    rec[2] = encoding.encode(body)
+    out.write_bytes(assemble(values))
+    before = sorted(p.name for p in tmp_path.iterdir())
+    with pytest.raises(E.VerificationError, match="does not verify"):
+        import_ledger(out, tmp_path / "copy.db", operator_vkey=operator.vkey)
+    # the trailer's root alone changed
+    values = [v for _, v in frames(good)]
+    trailer = values[-1]
+    assert isinstance(trailer, list) and trailer[0] == "t"
+    trailer[3] = bytes(32)
+    out.write_bytes(assemble(values))
+    with pytest.raises(E.CheckpointError, match="trailer states the root"):
+        import_ledger(out, tmp_path / "copy.db")
+    # a checkpoint whose signature was altered (one base64 character of it)
+    values = [v for _, v in frames(good)]
+    cp = values[1]
+    assert isinstance(cp, list) and cp[0] == "c" and cp[2].endswith(b"=\n")
+    note = bytearray(cp[2])
+    note[-20] = ord("A") if note[-20] != ord("A") else ord("B")
+    cp[2] = bytes(note)
+    out.write_bytes(assemble(values))
+    with pytest.raises(E.CheckpointError, match="the first: ledger: checkpoint-signature"):
+        import_ledger(out, tmp_path / "copy.db")
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_import_never_follows_a_planted_link(ledger: Ledger, tmp_path: Path, operator: KeyPair) -> None:
+    out = tmp_path / "x.export"
+    export_ledger(ledger, out)
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"mine")
+    # the temporary name an earlier version used, and the target itself
+    (tmp_path / f".copy.db.importing-{os.getpid()}").symlink_to(victim)
+    (tmp_path / "link.db").symlink_to(tmp_path / "elsewhere.db")
+    with pytest.raises(E.LedgerExistsError):
+        import_ledger(out, tmp_path / "link.db")
+    assert not (tmp_path / "elsewhere.db").exists()
+    with import_ledger(out, tmp_path / "copy.db", operator_vkey=operator.vkey) as copy:
+        assert copy.root() == ledger.root()
+    assert victim.read_bytes() == b"mine"
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".importing")]
+
+
+def test_import_of_the_empty_export(tmp_path: Path) -> None:
+    exp = tmp_path / "empty.export"
+    exp.write_bytes(bytes.fromhex(EMPTY_EXPORT_HEX))
+    with import_ledger(exp, tmp_path / "empty.db", operator_vkey=EMPTY_VKEY) as led:
+        assert led.size == 0 and led.root() == EMPTY_ROOT
+    with pytest.raises(E.OperatorKeyError):
+        import_ledger(exp, tmp_path / "other.db", operator_vkey=KeyPair.from_seed(ORIGIN, bytes(32)).vkey)
+    assert not (tmp_path / "other.db").exists()
+
+
+def test_export_refuses_existing_files_and_ledgers(ledger: Ledger, ledger_path: Path, tmp_path: Path) -> None:
+    out = tmp_path / "x.export"
+    out.write_bytes(b"notes")
+    with pytest.raises(E.InputError, match="already exists"):
+        export_ledger(ledger, out)
+    assert out.read_bytes() == b"notes"
+    export_ledger(ledger, out, force=True)
+    with pytest.raises(E.LedgerExistsError):
+        export_ledger(ledger, out, force=True)  # now an export: a ledger file
+    with pytest.raises(E.LedgerExistsError):
+        export_ledger(ledger, ledger_path, force=True)
+    assert ledger.size == 6 and ledger.root().hex() == SIX_ENTRY_ROOT

@@ -72,6 +72,35 @@ def test_save_load_plain_and_encrypted(tmp_path: Path) -> None:
         kp.save(tmp_path / "plain.key")
 
 
+def test_empty_passphrase_is_refused_everywhere(tmp_path: Path) -> None:
+    kp = KeyPair.generate("x")
+    for empty in ("", b""):
+        with pytest.raises(E.PassphraseError, match="empty passphrase"):
+            kp.save(tmp_path / "k.key", passphrase=empty)
+    assert not (tmp_path / "k.key").exists()
+    kp.save(tmp_path / "enc.key", passphrase="pw")
+    kp.save(tmp_path / "plain.key")
+    for name in ("enc.key", "plain.key"):
+        for empty in ("", b""):
+            with pytest.raises(E.PassphraseError, match="empty passphrase"):
+                KeyPair.load(tmp_path / name, passphrase=empty)
+    assert KeyPair.load(tmp_path / "enc.key", passphrase=b"pw").vkey == kp.vkey
+
+
+def test_save_never_writes_through_a_link(tmp_path: Path) -> None:
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"mine")
+    (tmp_path / "link.key").symlink_to(victim)
+    (tmp_path / "dangling.key").symlink_to(tmp_path / "new")
+    kp = KeyPair.generate("x")
+    for name in ("link.key", "dangling.key"):
+        with pytest.raises(E.KeyFileError, match="already exists"):
+            kp.save(tmp_path / name)
+    assert victim.read_bytes() == b"mine" and not (tmp_path / "new").exists()
+    with pytest.raises(E.KeyFileError, match="does not exist"):
+        kp.save(tmp_path / "no-such-dir" / "k.key")
+
+
 def test_key_file_errors(tmp_path: Path) -> None:
     with pytest.raises(E.KeyFileError, match="does not exist"):
         KeyPair.load(tmp_path / "nope.key")

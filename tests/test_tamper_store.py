@@ -219,7 +219,14 @@ def test_meta_origin_changed(built: Path, operator: KeyPair) -> None:
 
 @pytest.mark.parametrize(
     ("key", "value"),
-    [("format", "'x'"), ("format", "7"), ("schema", "'4'"), ("origin", "x'00ff'"), ("operator", "42"), ("operator", "CAST(x'ff' AS TEXT)")],
+    [
+        ("format", "'x'"),
+        ("format", "7"),
+        ("schema", "'4'"),
+        ("origin", "x'00ff'"),
+        ("operator", "42"),
+        ("operator", "CAST(x'ff' AS TEXT)"),
+    ],
 )
 def test_meta_values_of_the_wrong_form(built: Path, operator: KeyPair, key: str, value: str) -> None:
     sql(built, f"UPDATE meta SET value = {value} WHERE key = '{key}'")

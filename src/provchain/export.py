@@ -24,20 +24,49 @@ container, not the ledger's rules: a well-formed export of a tampered ledger rea
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import shutil
 import struct
-from collections.abc import Iterable, Iterator
+import tempfile
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from . import encoding, merkle
+from ._internal.files import atomic_output, check_output
 from .entries import FORMAT_VERSION, MAX_BODY, Entry
-from .errors import EncodingError, ExportFormatError, FormatError, InputError, KeyFormatError, LedgerExistsError
+from .errors import (
+    ChainError,
+    CheckpointError,
+    EncodingError,
+    ExpiredKeyError,
+    ExportFormatError,
+    FormatError,
+    InputError,
+    KeyFormatError,
+    LedgerExistsError,
+    OperatorKeyError,
+    OriginError,
+    PolicyError,
+    RevokedKeyError,
+    RoleError,
+    SignatureError,
+    StageError,
+    StageOrderError,
+    StorageError,
+    TimeError,
+    UnknownKeyError,
+    VerificationError,
+)
 from .keys import parse_vkey
 from .ledger import Ledger
 from .store.base import LedgerMeta, StoredEntry
 from .store.sqlite import SqliteStore
+
+if TYPE_CHECKING:
+    from .audit import AuditReport
 
 __all__ = [
     "EXPORT_VERSION",
@@ -196,28 +225,34 @@ def write_export(
     return ExportSummary(tree.size, n_cp, root)
 
 
-def export_ledger(source: Ledger | str | os.PathLike[str], out_path: str | os.PathLike[str]) -> ExportSummary:
+def export_ledger(
+    source: Ledger | str | os.PathLike[str], out_path: str | os.PathLike[str], *, force: bool = False
+) -> ExportSummary:
     """Export a ledger (a :class:`~provchain.ledger.Ledger` or the path of its SQLite file) to ``out_path``.
 
-    The export is a snapshot of the ledger's size when it starts, written to a temporary file next to
-    ``out_path`` and renamed into place when complete (so ``out_path`` never holds a partial export).
+    The export is a snapshot of the ledger's size when it starts, streamed to a new temporary file next
+    to ``out_path`` and moved into place when complete, so ``out_path`` never holds a partial export and
+    is left as it was on any failure. An existing ``out_path`` is replaced only with ``force``; a link,
+    a directory, the ledger itself (or its ``-wal``/``-shm`` file) and any other ledger file are never
+    written over (:class:`InputError`, :class:`LedgerExistsError`).
     """
+    if not isinstance(source, Ledger):
+        check_output(out_path, force=force, protect=[source])  # before opening: nothing happens on a refusal
     led = source if isinstance(source, Ledger) else Ledger.open(source, readonly=True)
     own = led is not source
-    out = Path(out_path)
-    tmp = out.with_name(out.name + ".partial")
     try:
         store = led.store
-        with store.snapshot(), tmp.open("wb") as f:  # one state of the ledger, whatever writers do meanwhile
+        path = getattr(store, "path", None)  # the files of the ledger being read are never written over
+        protect = [path] if isinstance(path, str) else []
+        if not isinstance(source, Ledger):
+            protect.append(os.fspath(source))
+        # one state of the ledger, whatever writers do meanwhile
+        with store.snapshot(), atomic_output(out_path, force=force, protect=protect) as f:
             size = store.size()
             header = ExportHeader(FORMAT_VERSION, led.origin, led.operator_vkey, size)
             cps = [(s, n) for s, n in store.checkpoints() if s <= size]
             summary = write_export(f, header, cps, store.entries(0, size))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, out)
     finally:
-        tmp.unlink(missing_ok=True)
         if own:
             led.close()
     return summary
@@ -369,67 +404,197 @@ class ExportReader:
 
 # --- import -------------------------------------------------------------------------------------------
 
+# What a refused import raises, by the check of its first finding (any other check: VerificationError).
+_FINDING_ERRORS: dict[str, type[VerificationError]] = {
+    "signature": SignatureError,
+    "chain": ChainError,
+    "origin": OriginError,
+    "operator-key": OperatorKeyError,
+    "unknown-key": UnknownKeyError,
+    "revoked-key": RevokedKeyError,
+    "key-validity": ExpiredKeyError,
+    "policy": PolicyError,
+    "stage": StageError,
+    "role": RoleError,
+    "stage-order": StageOrderError,
+    "time": TimeError,
+    "checkpoint-signature": CheckpointError,
+    "checkpoint": CheckpointError,
+    "export-trailer": CheckpointError,
+}
+
 
 def import_ledger(
-    export_path: str | os.PathLike[str], db_path: str | os.PathLike[str], *, commit_every: int = 20000
+    export_path: str | os.PathLike[str],
+    db_path: str | os.PathLike[str],
+    *,
+    operator_vkey: str | None = None,
+    now: int | None = None,
+    workers: int | None = None,
+    commit_every: int = 20000,
 ) -> Ledger:
     """Rebuild a ledger file at ``db_path`` from the export at ``export_path``; return it as a ``Ledger``.
 
-    The entries, their Merkle tree and the checkpoints are written as they are, through the store's
-    transaction API: no operator key is needed, and no rule is checked (audit the result, or the export
-    itself, with :func:`provchain.audit.audit_path`). Raises :class:`ExportFormatError` when the export
-    is malformed, or when an entry cannot be stored (a body that is not an entry, or indices that are not
-    0, 1, 2, ...); nothing is left at ``db_path`` then.
+    The export is verified completely while it is read, exactly as :func:`provchain.audit.audit_path`
+    audits it: every body, signature, registration, policy rule and chain link, every checkpoint, and the
+    trailer's counts and Merkle root against the recomputed tree. The entries are verified under
+    ``operator_vkey`` when given (pin it: it must be the key the export names), else under the key the
+    export names (which then proves only that the file is self-consistent). ``now`` (ms) also refuses
+    events dated in the future; ``workers`` processes check signatures (see
+    :func:`~provchain.audit.audit_entries`).
+
+    The ledger is built in a new private directory beside ``db_path`` and linked into place only when
+    everything checked out; otherwise nothing is left behind. Raises :class:`LedgerExistsError` when
+    ``db_path`` exists (it is never overwritten), :class:`ExportFormatError` when the export is malformed
+    or truncated, and a :class:`VerificationError` (:class:`SignatureError`, :class:`ChainError`,
+    :class:`CheckpointError`, ...) naming the first finding and how many there are when the export does
+    not verify.
     """
+    from .audit import audit_entries  # the auditor imports this module
+
     db = Path(db_path)
-    if db.exists():
+    if os.path.lexists(db):
         raise LedgerExistsError(f"{db} already exists; not overwriting it")
-    # Build under a temporary name and rename at the end: a killed import leaves no half ledger at db_path.
-    tmp = db.with_name(f".{db.name}.importing-{os.getpid()}")
+    check_output(db, protect=[export_path])
     with ExportReader.open(export_path) as reader:
         h = reader.header
-        store = SqliteStore.create(os.fspath(tmp), LedgerMeta(h.format, h.origin, h.operator_vkey), durability="normal")
+        pinned = h.operator_vkey if operator_vkey is None else operator_vkey
+        _check_pinned(h, pinned)
+        workdir = Path(tempfile.mkdtemp(dir=db.parent, prefix=f".{db.name}.", suffix=".importing"))
         try:
-            _fill(store, reader, commit_every)
-            store.close()  # the last connection checkpoints the WAL into the file
-            if db.exists():
-                raise LedgerExistsError(f"{db} appeared while importing; not overwriting it")
-            os.replace(tmp, db)
-        except BaseException:
-            store.close()
-            for suffix in ("", "-wal", "-shm"):
-                Path(os.fspath(tmp) + suffix).unlink(missing_ok=True)
-            raise
+            builder = _Builder(workdir / db.name, LedgerMeta(h.format, h.origin, h.operator_vkey), commit_every)
+            try:
+                report = audit_entries(
+                    builder.feed(reader.entries()),
+                    pinned,
+                    origin=h.origin,
+                    checkpoints=reader.checkpoints,
+                    workers=workers,
+                    now=now,
+                    expected_size=h.entries,
+                    max_findings=1,
+                )
+                _check_report(os.fspath(export_path), report, reader.trailer, builder)
+                builder.finish(reader.checkpoints)
+            finally:
+                builder.close()
+            if any(p.name != db.name for p in workdir.iterdir()):  # pragma: no cover - SQLite removes them
+                raise StorageError(f"cannot import into {db}: SQLite left files beside the new ledger")
+            _link_new(workdir / db.name, db)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
     return Ledger.open(db)
 
 
-def _fill(store: SqliteStore, reader: ExportReader, commit_every: int) -> None:
-    tree = MerkleFrontier()
-    entries = reader.entries()
-    done = False
-    while not done:
-        with store.transaction():
-            for _ in range(commit_every):
-                try:
-                    e = next(entries)
-                except StopIteration:
-                    done = True
-                    break
-                index = tree.size
-                if e.index != index:
-                    raise ExportFormatError(
-                        f"entry {e.index} comes where entry {index} belongs; a ledger cannot be rebuilt from it "
-                        "(audit the export itself to see what is wrong)"
-                    )
-                try:
-                    e.content  # noqa: B018 - parsed here, so that a malformed entry is named with its index
-                except FormatError as exc:
-                    raise ExportFormatError(
-                        f"entry {index} is not a valid entry ({exc}); audit the export itself to see what is wrong"
-                    ) from None
-                parents = tree.append(e.leaf_hash)
-                nodes = b"".join([hsh for _, _, hsh in parents])
-                store.add_entry(index, StoredEntry(e, nodes))
-            if done:
-                for size, note in reader.checkpoints:
-                    store.add_checkpoint(size, note)
+def _check_pinned(h: ExportHeader, pinned: str) -> None:
+    try:
+        name = parse_vkey(pinned)[0]
+    except KeyFormatError as exc:
+        raise InputError(f"the operator key is malformed: {exc}") from None
+    if pinned != h.operator_vkey:
+        raise OperatorKeyError(f"the export names the operator key {h.operator_vkey}, not the pinned key {pinned}")
+    if name != h.origin:
+        raise OriginError(f"the export's origin {h.origin!r} is not its operator key's name {name!r}")
+
+
+def _check_report(name: str, report: AuditReport, trailer: ExportTrailer | None, builder: _Builder) -> None:
+    """Raise unless the audit of the export is clean, the trailer's root is the recomputed one and every
+    entry was stored."""
+    if trailer is None:  # pragma: no cover - reading the entries checks the trailer
+        raise ExportFormatError(f"{name}: the export has no trailer")
+    trailer_ok = trailer.root == report.root
+    if not report.clean:
+        first = report.findings[0]
+        n = report.finding_count + (not trailer_ok)  # counted as the audit counts them
+        raise _FINDING_ERRORS.get(first.check, VerificationError)(
+            f"{name} does not verify ({n} finding{'' if n == 1 else 's'}; the first: {first}); nothing was imported "
+            "(run provchain audit on it for the full report)"
+        )
+    if not trailer_ok:
+        raise CheckpointError(
+            f"{name}: the trailer states the root {trailer.root.hex()}, but the entries give {report.root.hex()} "
+            "(the file was changed after it was written); nothing was imported"
+        )
+    if builder.problem is not None or builder.tree.size != report.size:  # pragma: no cover - the audit finds these
+        raise ExportFormatError(f"{name}: {builder.problem or 'not every entry could be stored'}")
+
+
+def _link_new(tmp: Path, db: Path) -> None:
+    """Give the finished ledger its name, unless that name was taken meanwhile (never replaced)."""
+    try:
+        os.link(tmp, db)
+    except FileExistsError:
+        raise LedgerExistsError(f"{db} appeared while importing; not overwriting it") from None
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
+            raise
+        if os.path.lexists(db):  # a file system without hard links
+            raise LedgerExistsError(f"{db} appeared while importing; not overwriting it") from None
+        os.replace(tmp, db)
+
+
+class _Builder:
+    """Stores the entries the audit reads, as they stream past, into a new SQLite ledger file.
+
+    Storing stops (and :attr:`problem` says why) at the first entry that cannot be stored: an index out of
+    place or a body that is not an entry. The audit goes on and reports it, and the import is refused.
+    """
+
+    def __init__(self, path: Path, meta: LedgerMeta, commit_every: int) -> None:
+        if type(commit_every) is not int or commit_every < 1:
+            raise InputError("commit_every must be a positive integer")
+        self._path = path
+        self._meta = meta
+        self._commit_every = commit_every
+        self._store: SqliteStore | None = None
+        self._feeding: Iterator[Entry] | None = None
+        self.tree = MerkleFrontier()
+        self.problem: str | None = None
+
+    def feed(self, entries: Iterator[Entry]) -> Iterator[Entry]:
+        """Yield ``entries`` on, storing each one; a batch of entries is one transaction."""
+        self._feeding = self._feed(entries)
+        return self._feeding
+
+    def _feed(self, entries: Iterator[Entry]) -> Iterator[Entry]:
+        # Created on the first read, that is after the audit has started its worker processes: they never
+        # inherit the connection.
+        self._store = store = SqliteStore.create(os.fspath(self._path), self._meta, durability="normal")
+        while True:
+            with store.transaction():
+                for _ in range(self._commit_every):
+                    e = next(entries, None)
+                    if e is None:
+                        return
+                    self._add(store, e)
+                    yield e
+
+    def _add(self, store: SqliteStore, e: Entry) -> None:
+        if self.problem is not None:
+            return
+        index = self.tree.size
+        if e.index != index:
+            self.problem = f"entry {e.index} comes where entry {index} belongs"
+            return
+        try:
+            e.content  # noqa: B018 - parsed here, so that a malformed entry is named with its index
+        except FormatError as exc:
+            self.problem = f"entry {index} is not a valid entry ({exc})"
+            return
+        parents = self.tree.append(e.leaf_hash)
+        store.add_entry(index, StoredEntry(e, b"".join([h for _, _, h in parents])))
+
+    def finish(self, checkpoints: Iterable[tuple[int, bytes]]) -> None:
+        """Store the (verified) checkpoints."""
+        if self._store is None:  # pragma: no cover - the audit reads the entries first
+            raise ExportFormatError("the export's entries were not read")
+        with self._store.transaction():
+            for size, note in checkpoints:
+                self._store.add_checkpoint(size, note)
+
+    def close(self) -> None:
+        """Close the new file (the last connection folds the WAL into it)."""
+        if isinstance(self._feeding, Generator):
+            self._feeding.close()  # a batch still open when the audit stopped early is rolled back
+        if self._store is not None:
+            self._store.close()

@@ -21,7 +21,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from ._internal import ed25519_strict
-from .errors import InputError, KeyFileError, KeyFormatError, PassphraseError, SignatureError
+from ._internal.files import write_atomic
+from .errors import InputError, KeyFileError, KeyFormatError, PassphraseError, ProvchainError, SignatureError
 
 __all__ = [
     "ALG_ED25519",
@@ -247,7 +248,9 @@ class KeyPair:
     def save(self, path: str | os.PathLike[str], passphrase: str | bytes | None = None) -> None:
         """Write the key to a new file at ``path`` with mode 0600 (PEM, PKCS#8).
 
-        With a passphrase the PEM is encrypted. An existing file is never overwritten.
+        With a passphrase the PEM is encrypted; an empty passphrase is refused (:class:`PassphraseError`).
+        An existing file (or link) at ``path`` is never overwritten, and the file appears complete or not
+        at all: raises :class:`KeyFileError` when it cannot be created.
         """
         if isinstance(passphrase, str):
             passphrase = passphrase.encode("utf-8")
@@ -261,18 +264,16 @@ class KeyPair:
         pem = self._key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, enc)
         data = (_NAME_HEADER + self._name + "\n").encode("utf-8") + pem
         p = Path(path)
+        if os.path.lexists(p):
+            raise KeyFileError(f"key file {p} already exists; not overwriting it")
+        # A temporary file of mode 0600 from its creation, linked into place: never written through a
+        # link, never over a file that appeared meanwhile, never left half written.
         try:
-            fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError as exc:
-            raise KeyFileError(f"key file {p} already exists; not overwriting it") from exc
+            write_atomic(p, data, private=True)
+        except ProvchainError as exc:
+            raise KeyFileError(f"cannot create key file {p}: {exc}") from None
         except OSError as exc:
-            raise KeyFileError(f"cannot create key file {p}: {exc.strerror}") from exc
-        try:
-            os.fchmod(fd, 0o600)
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+            raise KeyFileError(f"cannot create key file {p}: {exc.strerror}") from None
 
     @classmethod
     def load(
@@ -307,9 +308,14 @@ class KeyPair:
     def from_bytes(
         cls, data: bytes, passphrase: str | bytes | None = None, *, source: str = "key"
     ) -> KeyPair:
-        """Parse the contents of a key file (see :meth:`save`)."""
+        """Parse the contents of a key file (see :meth:`save`).
+
+        An empty passphrase is refused (:class:`PassphraseError`): no key file is encrypted with one.
+        """
         if isinstance(passphrase, str):
             passphrase = passphrase.encode("utf-8")
+        if passphrase == b"":
+            raise PassphraseError(f"{source}: an empty passphrase is not allowed; give the key's passphrase, or none")
         if len(data) > _MAX_KEY_FILE:
             raise KeyFileError(f"{source} is too large to be a key file")
         if not isinstance(data, bytes):

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, cast
@@ -35,6 +36,7 @@ from typing import Any, Final, cast
 import zxingcpp
 from PIL import Image, UnidentifiedImageError
 
+from ._internal.files import write_atomic
 from .errors import ImageDecodeError, InputError
 
 __all__ = [
@@ -190,25 +192,38 @@ def render_svg(text: str, *, scale: int = 4, border: int = 4) -> str:
     )
 
 
-def write(text: str, path: str | os.PathLike[str], *, scale: int = 4, border: int = 4) -> None:
+def write(
+    text: str,
+    path: str | os.PathLike[str],
+    *,
+    scale: int = 4,
+    border: int = 4,
+    force: bool = False,
+    protect: Sequence[str | os.PathLike[str]] = (),
+) -> None:
     """Write ``text`` to ``path`` as a QR code, in the format the file name's suffix asks for.
 
     ``.png`` writes :func:`render_png`, ``.svg`` writes :func:`render_svg`, ``.txt`` writes the text
     itself and a newline (after checking that it fits a QR code). Any other suffix raises
-    :class:`InputError`; a file that cannot be written raises :class:`OSError`.
+    :class:`InputError`. The file is written whole or not at all, through a new temporary file, never
+    through a link; an existing file is replaced only with ``force``, and never when it is a ledger or one
+    of the ``protect`` files (the ledger the code comes from): :class:`InputError` or
+    :class:`~provchain.errors.LedgerExistsError` then. A file that cannot be written raises
+    :class:`OSError` or :class:`~provchain.errors.StorageError`.
     """
     target = Path(path)
     suffix = target.suffix.lower()
     if suffix == ".png":
-        target.write_bytes(render_png(text, scale=scale, border=border))
+        data = render_png(text, scale=scale, border=border)
     elif suffix == ".svg":
-        target.write_text(render_svg(text, scale=scale, border=border), encoding="utf-8", newline="\n")
+        data = render_svg(text, scale=scale, border=border).encode("utf-8")
     elif suffix == ".txt":
         _check_geometry(scale, border)
         _encode(text)
-        target.write_text(text + "\n", encoding="utf-8", newline="\n")
+        data = (text + "\n").encode("utf-8")
     else:
         raise InputError(f"cannot write a QR code to {target.name!r}: the file name must end in .png, .svg or .txt")
+    write_atomic(target, data, force=force, protect=protect)
 
 
 def read_image(source: str | os.PathLike[str] | bytes | bytearray | memoryview) -> str:

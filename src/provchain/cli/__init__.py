@@ -8,6 +8,7 @@ command could not run (unreadable input, missing ledger, bad argument).
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -16,7 +17,7 @@ from typing import Any, NoReturn
 import click
 
 from .. import __version__
-from ..errors import InputError, KeyFileError, ProvchainError, VerificationError
+from ..errors import InputError, KeyFileError, PassphraseError, ProvchainError, VerificationError
 from ..keys import KeyPair
 
 __all__ = ["EXIT_CANNOT_RUN", "EXIT_FINDINGS", "PASSPHRASE", "cli", "load_key", "main", "parse_time", "render_journey"]
@@ -60,14 +61,29 @@ def parse_time(text: str | None) -> int | None:
 
 
 def load_key(path: str, passphrase: str | None) -> KeyPair:
-    return KeyPair.load(path, passphrase or None)
+    """Load the key file at ``path`` (``passphrase`` as the :data:`PASSPHRASE` option gives it)."""
+    return KeyPair.load(path, passphrase)
+
+
+_PASSPHRASE_ENV = "PROVCHAIN_PASSPHRASE"
+
+
+def _check_passphrase(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Refuse an empty passphrase, from the flag or the environment (click takes an empty variable for
+    an unset one, which would silently mean "no passphrase": an unencrypted key)."""
+    if value == "":
+        raise PassphraseError("--passphrase is empty; an empty passphrase is not allowed")
+    if value is None and os.environ.get(_PASSPHRASE_ENV) == "":
+        raise PassphraseError(f"{_PASSPHRASE_ENV} is set but empty; an empty passphrase is not allowed (unset it)")
+    return value
 
 
 PASSPHRASE = click.option(
     "--passphrase",
-    envvar="PROVCHAIN_PASSPHRASE",
+    envvar=_PASSPHRASE_ENV,
     default=None,
-    help="Passphrase of the key file (or set PROVCHAIN_PASSPHRASE).",
+    callback=_check_passphrase,
+    help="Passphrase of the key file (or set PROVCHAIN_PASSPHRASE); never empty.",
 )
 
 

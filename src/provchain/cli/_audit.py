@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -10,6 +11,8 @@ from typing import TextIO
 
 import click
 
+from .._internal.files import check_output, write_atomic
+from ..errors import InputError
 from . import EXIT_FINDINGS, cli
 
 
@@ -72,6 +75,12 @@ class _ProgressLine:
     help="When the audit is clean, write the checkpoint to pass as --since next time.",
 )
 @click.option(
+    "--force",
+    is_flag=True,
+    help="Replace the --json and --save-checkpoint files if they exist (never a ledger or an export, never "
+    "through a link).",
+)
+@click.option(
     "--workers", default=None, type=click.IntRange(min=1), help="Processes for signatures (default: all cores)."
 )
 def audit(
@@ -80,12 +89,22 @@ def audit(
     since_path: str | None,
     json_path: str | None,
     save_path: str | None,
+    force: bool,
     workers: int | None,
 ) -> None:
-    """Replay LEDGER (SQLite file or export) and check everything. Exit 0 clean, 1 findings, 2 cannot run."""
+    """Replay LEDGER (SQLite file or export) and check everything. Exit 0 clean, 1 findings, 2 cannot run.
+
+    The --json and --save-checkpoint files are written whole or not at all; an existing one is replaced
+    only with --force.
+    """
     from ..audit import audit_path
     from ..ledger import now_ms
 
+    outputs = [p for p in (json_path, save_path) if p and p != "-"]
+    if len(outputs) == 2 and os.path.abspath(outputs[0]) == os.path.abspath(outputs[1]):
+        raise InputError("--json and --save-checkpoint name the same file")
+    for out in outputs:  # before the audit, which may take long; each is checked again when written
+        check_output(out, force=force, protect=[ledger])
     since = Path(since_path).read_bytes() if since_path else None
     bar = _ProgressLine(sys.stderr) if sys.stderr.isatty() else None
     try:
@@ -97,21 +116,30 @@ def audit(
         click.echo(json.dumps(report.to_json(), indent=2))
     else:
         if json_path:
-            Path(json_path).write_text(json.dumps(report.to_json(), indent=2) + "\n")
+            text = json.dumps(report.to_json(), indent=2) + "\n"
+            write_atomic(json_path, text.encode("utf-8"), force=force, protect=[ledger])
         click.echo(report.summary())
     if save_path and report.clean:
-        Path(save_path).write_text(report.checkpoint_to_save)
+        write_atomic(save_path, report.checkpoint_to_save.encode("utf-8"), force=force, protect=[ledger])
     sys.exit(0 if report.clean else EXIT_FINDINGS)
 
 
 @cli.command("export")
 @click.argument("ledger", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False), help="The export file.")
-def export_cmd(ledger: str, output: str) -> None:
-    """Write LEDGER as a portable, streaming export file (docs/spec/ledger-file.md)."""
+@click.option(
+    "--force", is_flag=True, help="Replace OUTPUT if it exists (never a ledger or an export, never through a link)."
+)
+def export_cmd(ledger: str, output: str, force: bool) -> None:
+    """Write LEDGER as a portable, streaming export file (docs/spec/ledger-file.md).
+
+    OUTPUT is streamed to a temporary file beside it and renamed when complete: it is never left half
+    written, and an existing file is replaced only with --force.
+    """
     from ..export import export_ledger
 
-    s = export_ledger(ledger, output)
+    check_output(output, force=force, protect=[ledger])  # before opening the ledger; checked again at the end
+    s = export_ledger(ledger, output, force=force)
     cps = f"{s.checkpoints} checkpoint{'' if s.checkpoints == 1 else 's'}"
     entries = f"{s.entries} entr{'y' if s.entries == 1 else 'ies'}"
     click.echo(f"exported {entries} and {cps} to {output} (root {s.root.hex()})")
@@ -120,10 +148,26 @@ def export_cmd(ledger: str, output: str) -> None:
 @cli.command("import")
 @click.argument("export_file", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False), help="The new ledger file.")
-def import_cmd(export_file: str, output: str) -> None:
-    """Rebuild a ledger file from an export (no key needed; audit the result)."""
-    from ..export import import_ledger
+@click.option(
+    "--operator",
+    "operator_vkey",
+    default=None,
+    help="The operator's verifier key, pinned (default: the key the export names, which then proves only "
+    "that the file is self-consistent).",
+)
+@click.option(
+    "--workers", default=None, type=click.IntRange(min=1), help="Processes for signatures (default: all cores)."
+)
+def import_cmd(export_file: str, output: str, operator_vkey: str | None, workers: int | None) -> None:
+    """Verify an export completely, then rebuild a ledger file from it (no signing key needed).
 
-    with import_ledger(export_file, output) as led:
+    Every entry, signature, rule, chain link and checkpoint is checked, and the trailer's root and counts,
+    as the audit does, before the new ledger appears. Exit 1 when the export does not verify, 2 when it
+    cannot be read or OUTPUT exists (never overwritten); either way no file is created.
+    """
+    from ..export import import_ledger
+    from ..ledger import now_ms
+
+    with import_ledger(export_file, output, operator_vkey=operator_vkey, now=now_ms(), workers=workers) as led:
         size, root = led.size, led.root()
     click.echo(f"imported {size} entries into {output} (root {root.hex()})")

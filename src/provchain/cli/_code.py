@@ -10,6 +10,7 @@ import click
 
 from .. import code as item_code
 from .. import qr
+from .._internal.files import check_output
 from ..entries import ms_to_iso
 from ..errors import CodeFormatError, ImageDecodeError, InputError, ProvchainError, VerificationError
 from ..ledger import Ledger
@@ -44,17 +45,31 @@ from . import EXIT_CANNOT_RUN, EXIT_FINDINGS, PASSPHRASE, cli, load_key, parse_t
     help="The operator's key file: the operator signs the code (or set PROVCHAIN_OPERATOR_KEY).",
 )
 @click.option("--at", default=None, help="ISO 8601 issue time of the code (default: now; no offset means UTC).")
+@click.option(
+    "--force", is_flag=True, help="Replace OUTPUT if it exists (never a ledger or an export, never through a link)."
+)
 @PASSPHRASE
 def code_command(
-    ledger: str, item: str, output: str, profile: str, operator_key: str, at: str | None, passphrase: str | None
+    ledger: str,
+    item: str,
+    output: str,
+    profile: str,
+    operator_key: str,
+    at: str | None,
+    force: bool,
+    passphrase: str | None,
 ) -> None:
-    """Write ITEM's code (PC1:...) as a QR image or text, signed by the operator."""
+    """Write ITEM's code (PC1:...) as a QR image or text, signed by the operator.
+
+    OUTPUT is written whole or not at all; an existing file is replaced only with --force.
+    """
     if Path(output).suffix.lower() not in (".png", ".svg", ".txt"):
         raise InputError(f"cannot write a code to {output!r}: the file name must end in .png, .svg or .txt")
+    check_output(output, force=force, protect=[ledger])  # before any work; qr.write checks again
     op = load_key(operator_key, passphrase)
     with Ledger.open(ledger, operator=op) as led:
         text = item_code.make(led, item, profile, at=parse_time(at))
-    qr.write(text, output)
+    qr.write(text, output, force=force, protect=[ledger])
     click.echo(
         f"wrote the {profile} code of {item} to {output}: {len(text)} characters, "
         f"QR version {qr.qr_version(text)} at level {qr.EC_LEVEL}"

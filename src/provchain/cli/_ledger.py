@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import click
@@ -36,9 +36,12 @@ def _parse_data(pairs: Sequence[str]) -> dict[str, str | int]:
 @click.option("--name", required=True, help="The key's name: the party name (no spaces or '+').")
 @PASSPHRASE
 def keygen(path: str, name: str, passphrase: str | None) -> None:
-    """Create a new Ed25519 key file (mode 0600) and print its verifier key."""
+    """Create a new Ed25519 key file (mode 0600) and print its verifier key.
+
+    The file is private from its creation and never replaces an existing file (or link).
+    """
     kp = KeyPair.generate(name)
-    kp.save(path, passphrase or None)
+    kp.save(path, passphrase)
     click.echo(kp.vkey)
 
 
@@ -55,13 +58,15 @@ def keygen(path: str, name: str, passphrase: str | None) -> None:
 @PASSPHRASE
 def init(ledger: str, origin: str, operator_key: str, passphrase: str | None) -> None:
     """Create a ledger (and the operator key if absent); print the operator's verifier key."""
-    if Path(ledger).exists():
+    if os.path.lexists(ledger):
         raise InputError(f"{ledger} already exists; not overwriting it")
-    if Path(operator_key).exists():
+    if os.path.abspath(ledger) == os.path.abspath(operator_key):
+        raise InputError("the ledger and the operator key must be two different files")
+    if os.path.lexists(operator_key):
         op = load_key(operator_key, passphrase)
     else:
         op = KeyPair.generate(origin)
-        op.save(operator_key, passphrase or None)
+        op.save(operator_key, passphrase)
     Ledger.create(ledger, origin=origin, operator=op).close()
     click.echo(op.vkey)
 
