@@ -36,7 +36,6 @@ def _id(case: dict[str, Any]) -> str:
 
 
 def test_the_vectors_cover_every_reason() -> None:
-    assert VECTORS["unicode"] == unicodedata.unidata_version
     assert {c["want"] for c in CASES} == {None, *text.REASONS}
     assert sum(c["want"] is None for c in CASES) >= 10
 
