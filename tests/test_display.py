@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 from clirun import ok
 from conftest import HOUR, T0, journey
+from hypothesis import given
+from hypothesis import strategies as st
 
 from provchain import KeyPair, Ledger
 from provchain._internal.text import escape, quote
@@ -28,6 +30,57 @@ FSI, PDI = "\u2068", "\u2069"
 def test_display_vectors(case: dict[str, Any]) -> None:
     assert escape(case["text"]) == case["escape"]
     assert quote(case["text"]) == case["quote"]
+
+
+# --- escape and quote lose nothing and let nothing through -------------------------------------------
+
+
+def _unescape(shown: str) -> str:
+    """The inverse of escape(), written from the spec: unwrap the isolate, then undo each escape."""
+    if shown.startswith(FSI):
+        assert shown.endswith(PDI)
+        shown = shown[1:-1]
+    out, i = "", 0
+    while i < len(shown):
+        if shown[i] != "\\":
+            out += shown[i]
+            i += 1
+        elif shown[i + 1] == "\\":
+            out, i = out + "\\", i + 2
+        else:
+            width = 4 if shown[i + 1] == "u" else 8
+            assert shown[i + 1] in "uU"
+            out, i = out + chr(int(shown[i + 2 : i + 2 + width], 16)), i + 2 + width
+    return out
+
+
+def _unquote(shown: str) -> str:
+    if not shown.startswith('"'):
+        return shown
+    assert shown.endswith('"') and len(shown) >= 2
+    return _unescape(shown[1:-1].replace('\\"', '"'))
+
+
+TRICKY = 'a;=,"\\ \n\u202e\u2066\u2069\u0301\u200d\u3164\u05d0\u0661\ufe0f\U000e0041'
+TEXT = st.text(st.characters(codec=None, exclude_categories=()), max_size=40) | st.text(
+    st.sampled_from(TRICKY), max_size=30
+)
+
+
+@given(TEXT)
+def test_escape_and_quote_are_lossless_and_safe(value: str) -> None:
+    shown = escape(value)
+    assert _unescape(shown) == value
+    assert _unquote(quote(value)) == value
+    inner = shown[1:-1] if shown.startswith(FSI) else shown
+    for c in inner:
+        assert c == " " or unicodedata.category(c)[0] not in "CZ", repr(c)
+    runs = "".join("m" if unicodedata.category(c)[0] == "M" else " " for c in inner).split()
+    assert max(map(len, runs), default=0) <= 4
+    assert not inner or unicodedata.category(inner[0])[0] != "M"
+    q = quote(value)
+    if not q.startswith('"'):  # a bare value holds no separator and is exactly the text
+        assert q == value and not any(c in q for c in '";=,\\') and q.strip(" ") == q and q
 
 
 # --- a reader of the place / data column --------------------------------------------------------

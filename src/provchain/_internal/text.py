@@ -46,9 +46,6 @@ REASONS = {
 }
 """Why an identifier is refused: each reason code and what it means, in the order the rules apply."""
 
-# Visibly blank characters that are neither spaces, format characters nor default-ignorable.
-_BLANK = frozenset("\u2800")  # BRAILLE PATTERN BLANK
-
 _CONTROL = frozenset(("Cc", "Zl", "Zp", "Cs"))
 _MARKS = frozenset(("Mn", "Mc", "Me"))
 _RTL = frozenset(("R", "AL", "AN"))
@@ -86,7 +83,8 @@ class _Props:
     def __init__(self) -> None:
         import regex
 
-        self.ignorable: Any = regex.compile(r"\p{Default_Ignorable_Code_Point}")
+        # U+2800 BRAILLE PATTERN BLANK shows as nothing, yet is neither default-ignorable nor a format character.
+        self.ignorable: Any = regex.compile(r"[\p{Default_Ignorable_Code_Point}\u2800]")
         self.common: Any = regex.compile(r"[\p{scx=Zyyy}\p{scx=Zinh}]")
         self.scripts: list[tuple[str, Any]] = []
         for code in _SCRIPT_CODES:
@@ -102,6 +100,7 @@ def _props() -> _Props:
 
 
 def _ignorable(ch: str) -> bool:
+    """Default-ignorable, or U+2800 (the one blank character that is neither ignorable nor a format one)."""
     return bool(_props().ignorable.match(ch))
 
 
@@ -135,16 +134,13 @@ def _single_script(text: str) -> bool:
     return rest is None or bool(rest & _WITH_LATIN)
 
 
-def _invisible(ch: str, category: str) -> bool:
-    return category == "Cf" or ch in _BLANK or _ignorable(ch)
-
-
+@lru_cache(maxsize=4096)
 def identifier_problem(text: str) -> str | None:
     """Why ``text`` is not acceptable as an item id or key name (a :data:`REASONS` code), or None.
 
     The rules apply in the order of :data:`REASONS`; the first that ``text`` breaks is the reason.
     Length and the characters that one kind of identifier refuses on its own (``+`` in key names) are
-    the caller's to check.
+    the caller's to check. Verdicts are cached: an item id comes back with every event of its journey.
     """
     if text.isascii():  # printable ASCII is NFC, NFKC-stable, Latin or Common, with no mark
         if " " in text:
@@ -159,7 +155,7 @@ def identifier_problem(text: str) -> str | None:
         return "unassigned"
     if "Co" in cats:
         return "private-use"
-    if any(_invisible(ch, cat) for ch, cat in zip(text, cats, strict=True)):
+    if "Cf" in cats or _props().ignorable.search(text):
         return "invisible"
     if not unicodedata.is_normalized("NFC", text):
         return "not-nfc"
@@ -223,7 +219,7 @@ def escape(text: str) -> str:
         cat = unicodedata.category(ch)
         if ch == "\\":
             out.append("\\\\")
-        elif ch != " " and (cat[0] in "CZ" or ch in _BLANK or (not ch.isascii() and _ignorable(ch))):
+        elif ch != " " and (cat[0] in "CZ" or (not ch.isascii() and _ignorable(ch))):
             out.append(_code(ch))  # tested before marks: variation selectors and U+034F are marks too
         elif cat in _MARKS:
             if base and run < MAX_MARKS:
