@@ -24,7 +24,7 @@ from provchain import errors as E
 from provchain._internal import replay as replay_mod
 from provchain.audit import AuditReport, Finding, audit_entries, audit_path
 from provchain.checkpoint import Checkpoint, sign_checkpoint
-from provchain.entries import Entry, Event, sign_body
+from provchain.entries import Entry, Event, PartyRegistration, sign_body
 
 ITEMS = ("BAG-A", "BAG-B", "BAG-C")
 FIRST_EVENT = 6  # entries 0..5: the policy and five registrations
@@ -198,6 +198,21 @@ def test_04_event_signed_by_another_key_under_a_registered_id(
         conn.execute("UPDATE entries SET sig = ? WHERE idx = ?", (sig, idx))
     f = only(audit(built, operator))
     assert (f.index, f.item, f.check) == (idx, "BAG-C", "signature")
+
+
+def test_second_key_under_a_party_name(built: Path, operator: KeyPair) -> None:
+    """A registration that gives a live party's name to another key (written past the ledger's checks)."""
+    second = KeyPair.from_seed("sf-express", bytes([78]) * 32)
+    reg = PartyRegistration(
+        origin=ORIGIN, at=LATER, signer=operator.key_id, name="sf-express", roles=("courier",),
+        key=second.public_key, valid_from=LATER,
+    )
+    idx = inject(built, sign_body(reg, operator))
+    report = audit(built, operator)
+    assert report.finding_count >= 1
+    f = report.findings[0]
+    assert f.index == idx
+    assert "already held by key 6c4aced3" in f.found
 
 
 def test_05_event_by_revoked_key(built: Path, operator: KeyPair, parties: dict[str, KeyPair]) -> None:

@@ -148,6 +148,24 @@ def test_revoked_key_that_signs_later_is_refused(codes: dict[str, str], operator
         code.verify(forged, operator.vkey, at=AT)
 
 
+def test_rotation_mid_journey(ledger: Ledger, parties: dict[str, KeyPair], operator: KeyPair) -> None:
+    """A warehouse rotates its key between its two events: two keys under one name, and both profiles verify
+    (a full code's registrations pass the one-name-one-key rule because the old key is revoked)."""
+    new = KeyPair.from_seed("hz-bonded-wh-3", b"w" * 32)
+    steps = [("origin", parties["origin"]), ("import", parties["customs"]), ("warehouse", parties["warehouse"])]
+    for n, (stage, signer) in enumerate(steps, 1):
+        ledger.append(ITEM, stage, signer, country="CN", at=T0 + n * HOUR)
+    ledger.revoke_party(parties["warehouse"].key_id, at=T0 + 4 * HOUR)
+    ledger.register_party(new.name, ["warehouse"], new.public_key, at=T0 + 4 * HOUR, valid_from=T0 + 4 * HOUR)
+    ledger.append(ITEM, "warehouse", new, country="CN", at=T0 + 5 * HOUR)
+    for profile in code.PROFILES:
+        report = code.verify(code.make(ledger, ITEM, profile, at=T0 + 6 * HOUR), operator.vkey, at=AT)
+        assert [(e.party, e.key_id, e.key_revoked_later) for e in report.events[2:]] == [
+            ("hz-bonded-wh-3", parties["warehouse"].key_id, True),
+            ("hz-bonded-wh-3", new.key_id, False),
+        ]
+
+
 # --- rules, with bundles the operator did sign ----------------------------------------------------
 
 

@@ -120,7 +120,7 @@ REFUSALS: list[tuple[str, Refusal, type[Exception], str]] = [
         "not valid",
     ),
     ("empty item", lambda led, p: led.append("", "origin", p["origin"], country="FR"), E.ItemError, "non-empty"),
-    ("item with spaces", lambda led, p: led.append("a b", "origin", p["origin"], country="FR"), E.ItemError, "spaces"),
+    ("item with spaces", lambda led, p: led.append("a b", "origin", p["origin"], country="FR"), E.ItemError, "a space"),
     ("long item", lambda led, p: led.append("x" * 129, "origin", p["origin"], country="FR"), E.ItemError, "128"),
     (
         "control char in place",
@@ -192,12 +192,44 @@ def test_revoked_key_refused(ledger: Ledger, parties: dict[str, KeyPair]) -> Non
 
 def test_key_rotation(ledger: Ledger, parties: dict[str, KeyPair]) -> None:
     new = KeyPair.from_seed("grasse-labs", b"n" * 32)
-    ledger.register_party("grasse-labs", roles=["origin"], public_key=new.public_key, at=T0, valid_from=T0)
     ledger.revoke_party(parties["origin"].vkey, at=T0)
+    ledger.register_party("grasse-labs", roles=["origin"], public_key=new.public_key, at=T0, valid_from=T0)
     ledger.append("ROT", "origin", new, country="FR", at=T0 + HOUR)
     assert ledger.history("ROT")[0].party == "grasse-labs"
     with pytest.raises(E.RevokedKeyError):
         ledger.append("ROT2", "origin", parties["origin"], country="FR", at=T0 + HOUR)
+
+
+def test_second_key_under_a_name_is_refused_unless_a_rotation(ledger: Ledger, parties: dict[str, KeyPair]) -> None:
+    new = KeyPair.from_seed("grasse-labs", b"n" * 32)
+    before = snapshot(ledger)
+    # The old key is neither revoked nor expired: the new one would sign as the same party at the same time.
+    with pytest.raises(E.VerificationError, match=r"already held by key 395bfbb3.*rotation"):
+        ledger.register_party("grasse-labs", roles=["origin"], public_key=new.public_key, at=T0, valid_from=T0)
+    assert snapshot(ledger) == before
+    assert [p.name for p in ledger.parties()].count("grasse-labs") == 1
+    ledger.revoke_party(parties["origin"].key_id, at=T0)
+    ledger.register_party("grasse-labs", roles=["origin"], public_key=new.public_key, at=T0, valid_from=T0)
+    # A third key while the second is active is refused again: every earlier key must be retired.
+    third = KeyPair.from_seed("grasse-labs", b"3" * 32)
+    with pytest.raises(E.VerificationError, match="already held by key"):
+        ledger.register_party("grasse-labs", roles=["origin"], public_key=third.public_key, at=T0, valid_from=T0)
+
+
+def test_rotation_by_validity_window(ledger: Ledger) -> None:
+    old = KeyPair.from_seed("seasonal-courier", b"o" * 32)
+    new = KeyPair.from_seed("seasonal-courier", b"p" * 32)
+    ledger.register_party(
+        "seasonal-courier", ["origin"], old.public_key, valid_from=T0, valid_until=T0 + 2 * HOUR, at=T0
+    )
+    # Starting one millisecond before the old window ends overlaps it: refused.
+    with pytest.raises(E.VerificationError, match="already held"):
+        ledger.register_party("seasonal-courier", ["origin"], new.public_key, valid_from=T0 + 2 * HOUR - 1, at=T0)
+    # Starting when it ends is the successor: accepted, and each key signs in its own window.
+    ledger.register_party("seasonal-courier", ["origin"], new.public_key, valid_from=T0 + 2 * HOUR, at=T0)
+    ledger.append("WIN1", "origin", old, country="FR", at=T0 + HOUR)
+    ledger.append("WIN2", "origin", new, country="FR", at=T0 + 3 * HOUR)
+    assert [(e.party, e.key_id) for e in ledger.history("WIN2")] == [("seasonal-courier", new.key_id)]
 
 
 def test_validity_window(ledger: Ledger, operator: KeyPair) -> None:

@@ -261,6 +261,7 @@ def verify(payload: str, operator_vkey: str, at: int | None = None) -> CodeRepor
     # 4. Seed the rules from the bundle: policy, then the parties.
     registry = Registry(bundle.origin, op_name, op_key)
     registry.apply(PolicyEntry(origin=bundle.origin, at=0, signer=op_kid, policy=bundle.policy), 0)
+    registry.revoked_later = frozenset(p.key_id for p in bundle.parties if p.revoked)  # a rotation's old keys
     for n, p in enumerate(bundle.parties, 1):
         if bundle.full:
             reg = bundle.registration(p)

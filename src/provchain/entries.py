@@ -23,6 +23,7 @@ from typing import Any, ClassVar, TypeAlias
 import msgpack
 
 from . import encoding
+from ._internal.text import describe, escape, identifier_problem
 from .errors import CountryError, DataError, EncodingError, InputError, ItemError, KeyFormatError, StageError
 from .keys import Signer, check_key_name, key_id
 from .policy import NAME_RE, Policy, check_name
@@ -96,7 +97,7 @@ def ms_to_iso(ms: int) -> str:
 def _text(value: object, what: str, limit: int, exc: type[Exception] = EncodingError) -> str:
     if not isinstance(value, str):
         raise exc(f"{what} must be text")
-    if not value or (len(value) > limit if value.isascii() else len(value.encode("utf-8")) > limit):
+    if not value or (len(value) > limit if value.isascii() else len(value.encode("utf-8", "surrogatepass")) > limit):
         raise exc(f"{what} must be 1 to {limit} bytes of UTF-8")
     if not value.isprintable():
         raise exc(f"{what} may not contain control characters")
@@ -116,13 +117,23 @@ def _bin(value: object, what: str, length: int, exc: type[Exception] = EncodingE
 
 
 def check_item(item: object) -> str:
-    """Return ``item`` if it is a valid item id: 1 to 128 bytes of printable text without spaces."""
+    """Return ``item`` if it is a valid item id, else raise :class:`ItemError`.
+
+    An item id is 1 to 128 bytes of UTF-8 that pass the identifier profile (docs/spec/entries.md):
+    NFC, no space, control, invisible or compatibility character, and letters of one script.
+    """
     if not isinstance(item, str) or not item:
         raise ItemError("an item id must be a non-empty string")
-    if len(item) > MAX_ITEM if item.isascii() else len(item.encode("utf-8")) > MAX_ITEM:
+    if item.isascii():  # the common case: printable ASCII without a space passes the profile
+        if len(item) > MAX_ITEM:
+            raise ItemError(f"item id is longer than {MAX_ITEM} bytes")
+        if item.isprintable() and " " not in item:
+            return item
+    elif len(item.encode("utf-8", "surrogatepass")) > MAX_ITEM:
         raise ItemError(f"item id is longer than {MAX_ITEM} bytes")
-    if not item.isprintable() or " " in item:  # isprintable() is False for every other space
-        raise ItemError(f"item id {item!r} may not contain spaces or control characters")
+    reason = identifier_problem(item)
+    if reason is not None:
+        raise ItemError(f"item id '{escape(item)}' is refused: it contains {describe(reason, item)}")
     return item
 
 

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from ._internal import ed25519_strict
 from ._internal.files import write_atomic
+from ._internal.text import describe, escape, identifier_problem
 from .errors import InputError, KeyFileError, KeyFormatError, PassphraseError, ProvchainError, SignatureError
 
 __all__ = [
@@ -51,15 +52,20 @@ _MAX_VKEY = KEY_NAME_MAX + 1 + 8 + 1 + 44  # name + hex key id + base64 of 33 by
 def check_key_name(name: object) -> str:
     """Return ``name`` if it is a valid C2SP key name, else raise :class:`KeyFormatError`.
 
-    A key name is non-empty printable text without spaces or ``+`` (C2SP signed-note), at most
-    :data:`KEY_NAME_MAX` bytes.
+    A key name (a party's name, or a ledger's origin) is 1 to :data:`KEY_NAME_MAX` bytes of UTF-8
+    without ``+`` (C2SP signed-note) that pass the identifier profile of docs/spec/entries.md: NFC, no
+    space, control, invisible or compatibility character, and letters of one script, so that two
+    names that look alike are equal.
     """
     if not isinstance(name, str) or not name:
         raise KeyFormatError("a key name must be a non-empty string")
-    if len(name.encode("utf-8")) > KEY_NAME_MAX:
+    if len(name.encode("utf-8", "surrogatepass")) > KEY_NAME_MAX:
         raise KeyFormatError(f"key name is longer than {KEY_NAME_MAX} bytes")
-    if "+" in name or any(c.isspace() or not c.isprintable() for c in name):
-        raise KeyFormatError(f"key name {name!r} may not contain '+', spaces or control characters")
+    if "+" in name:
+        raise KeyFormatError(f"key name '{escape(name)}' may not contain '+'")
+    reason = identifier_problem(name)
+    if reason is not None:
+        raise KeyFormatError(f"key name '{escape(name)}' is refused: it contains {describe(reason, name)}")
     return name
 
 

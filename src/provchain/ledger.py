@@ -423,7 +423,8 @@ class Ledger:
         """Register a party's key with its roles (operator only). Returns the registration entry.
 
         The key is valid from ``valid_from`` (default: now) until ``valid_until`` (default: open-ended).
-        A party may hold several keys (rotation: register the new key, then revoke the old one).
+        A name holds one key at a time: a new key under a registered name is a rotation, refused unless every
+        earlier key under it is revoked or its window ends by this key's ``valid_from`` (revoke, then register).
         """
         from .keys import check_key_name
 

@@ -79,6 +79,10 @@ class Registry:
         self.operator_key_id = compute_key_id(operator_name, operator_key)
         self.keys: dict[bytes, KeyRecord] = {}
         self._by_public_key: dict[bytes, KeyRecord] = {}
+        self._by_name: dict[str, list[bytes]] = {}  # party name -> its key ids, in registration order
+        self.revoked_later: frozenset[bytes] = frozenset()
+        """Key ids known to be revoked although their revocation is not applied (yet): set by the item-code
+        verifier, which learns revocations only as positions in the journey (see :meth:`_check_party`)."""
         self.policy: Policy | None = None
         self.policy_index: int | None = None
 
@@ -190,6 +194,21 @@ class Registry:
                 "the registered key is not a valid Ed25519 public key (non-canonical, off the curve, "
                 "or with a small-order component)"
             )
+        # One name, one party: a new key may take a name only as a rotation, once every earlier key under
+        # it is revoked or its window ends no later than the new key's starts. Otherwise two keys would
+        # sign as the same party at once, and a reader could not tell which one the party holds.
+        for earlier in self._by_name.get(p.name, ()):
+            rec = self.keys[earlier]
+            if rec.revoked_index is not None or rec.key_id in self.revoked_later:
+                continue
+            if rec.valid_until is not None and rec.valid_until <= p.valid_from:
+                continue
+            until = ms_to_iso(rec.valid_until) if rec.valid_until is not None else "open-ended"
+            raise VerificationError(
+                f"party name {p.name!r} is already held by key {rec.key_id.hex()} (entry {rec.registered_index}, "
+                f"valid until {until}); a new key may take the name only as a rotation: revoke the old key "
+                f"first, or start the new key no earlier than the old key's window ends"
+            )
 
     def _check_revocation(self, r: Revocation) -> None:
         rec = self.keys.get(r.revoked)
@@ -212,6 +231,7 @@ class Registry:
                 valid_until=content.valid_until,
                 registered_index=index,
             )
+            self._by_name.setdefault(content.name, []).append(content.key_id)
         elif isinstance(content, Revocation):
             self.keys[content.revoked] = replace(self.keys[content.revoked], revoked_index=index)
         elif isinstance(content, PolicyEntry):

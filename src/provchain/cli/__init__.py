@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 import click
 
 from .. import __version__
+from .._internal.text import escape, quote
 from ..errors import InputError, KeyFileError, PassphraseError, ProvchainError, VerificationError
 from ..keys import KeyPair
 
@@ -94,19 +95,29 @@ def cli() -> None:
 
 
 def render_journey(item: str, events: Sequence[dict[str, Any]]) -> str:
-    """A readable table of a journey (shared by ``history`` and ``scan``)."""
-    lines = [f"Item {item}"]
-    header = f"  {'#':>2}  {'stage':<10} {'party':<24} {'role':<10} {'ctry':<4} {'time (UTC)':<20} place / data"
+    """A readable table of a journey (shared by ``history`` and ``scan``).
+
+    Every party is shown with its key id, ``name (3fa1b2c4)``, so two keys never pass for one party.
+    Untrusted text goes through :func:`provchain._internal.text.escape` (names, the item id) or
+    :func:`~provchain._internal.text.quote` (place and data values): no character can hide, reorder the
+    line or imitate a separator, and a value that holds ``;``, ``=``, ``,`` or quotes is shown quoted.
+    """
+    parties = [f"{escape(e['party'])} ({e['key_id']})" if e.get("key_id") else escape(e["party"]) for e in events]
+    width = max([len("party"), *map(len, parties)])
+    lines = [f"Item {escape(item)}"]
+    header = f"  {'#':>2}  {'stage':<10} {'party':<{width}}  {'role':<10} {'ctry':<4} {'time (UTC)':<20} place / data"
     lines.append(header)
     lines.append("  " + "-" * (len(header) - 2))
-    for n, e in enumerate(events, 1):
+    for n, (e, party) in enumerate(zip(events, parties, strict=True), 1):
         when = e["at"].replace("T", " ")[:19]
         role = ",".join(e.get("roles") or ()) or "-"
-        detail = e.get("place") or ""
+        detail = quote(e["place"]) if e.get("place") is not None else ""
         if e.get("data"):
-            kv = ", ".join(f"{k}={v}" for k, v in sorted(e["data"].items()))
+            kv = ", ".join(f"{escape(k)}={v if isinstance(v, int) else quote(v)}" for k, v in sorted(e["data"].items()))
             detail = f"{detail}; {kv}" if detail else kv
-        lines.append(f"  {n:>2}  {e['stage']:<10} {e['party']:<24} {role:<10} {e['country']:<4} {when:<20} {detail}")
+        lines.append(
+            f"  {n:>2}  {e['stage']:<10} {party:<{width}}  {role:<10} {e['country']:<4} {when:<20} {detail}".rstrip()
+        )
     return "\n".join(lines)
 
 

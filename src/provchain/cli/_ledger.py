@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from .._internal.text import escape
 from ..entries import ms_to_iso
 from ..errors import InputError
 from ..keys import KeyPair, parse_vkey
@@ -117,7 +118,8 @@ def party_add(
             valid_from=parse_time(valid_from),
             valid_until=parse_time(valid_until),
         )
-    click.echo(f"registered {vname} (key {kid.hex()}, roles: {', '.join(sorted(roles))}) as entry {entry.index}")
+    held = ", ".join(sorted(roles))
+    click.echo(f"registered {escape(vname)} (key {kid.hex()}, roles: {held}) as entry {entry.index}")
 
 
 @party.command("list")
@@ -141,9 +143,18 @@ def party_list(ledger: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    for r in rows:
+    click.echo(_party_table(rows))
+
+
+def _party_table(rows: Sequence[dict[str, Any]]) -> str:
+    """The ``party list`` table: one line per key, its name (escaped) and its key id side by side."""
+    names = [escape(r["name"]) for r in rows]
+    width = max([len("name"), *map(len, names)])
+    lines = [f"{'name':<{width}}  key id    {'roles':<20} state"]
+    for r, name in zip(rows, names, strict=True):
         state = f"revoked by entry {r['revoked']}" if r["revoked"] is not None else "active"
-        click.echo(f"{r['name']:<28} {r['key_id']}  {','.join(r['roles']):<20} {state}")
+        lines.append(f"{name:<{width}}  {r['key_id']}  {','.join(r['roles']):<20} {state}")
+    return "\n".join(lines)
 
 
 @party.command("revoke")
@@ -189,7 +200,7 @@ def record(
     parsed = _parse_data(data)
     with Ledger.open(ledger) as led:
         entry = led.append(item, stage, signer, country=country, place=place, data=parsed or None, at=parse_time(at))
-    click.echo(f"recorded {stage} of {item} as entry {entry.index} ({entry.leaf_hash.hex()[:16]})")
+    click.echo(f"recorded {stage} of {escape(item)} as entry {entry.index} ({entry.leaf_hash.hex()[:16]})")
 
 
 @cli.command()
