@@ -252,16 +252,17 @@ def verify(payload: str, operator_vkey: str, at: int | None = None) -> CodeRepor
     code from a QR symbol treats both as a refusal (docs/spec/item-code.md, *Verdicts*). No message
     quotes the code's content.
 
-    The phases run in order, each a helper that raises on failure:
+    The phases run in order, each a helper that raises on failure (in brackets: the steps of "Verifying a
+    code" in docs/spec/item-code.md):
 
-    1. :func:`parse`: the pinned key, then the code's form (prefix, Base45, bundle layout);
-    2. :func:`_check_operator`: the code names the pinned operator key;
-    3. :func:`_rebuild_chain`: the event bodies rebuilt, their chain ends in the anchored head;
-    4. :func:`_check_anchor_signature`: the operator's signature over the bundle;
-    5. :func:`_seed_registry`: the policy and the party table, (full) each registration checked;
-    6. :func:`_check_full_signatures`: (full) each party's signature, the inclusion proof, the checkpoint;
-    7. :func:`_check_rules`: the journey rules, event by event (:meth:`~provchain.rules.Registry.replay`);
-    8. :func:`_check_clock`: the issue time against the events and the verifier's clock.
+    1. :func:`parse`: the pinned key, then the code's form: prefix, Base45, bundle layout [1-5];
+    2. ``_check_operator``: the code names the pinned operator key [6];
+    3. ``_rebuild_chain``: the event bodies rebuilt, their chain ends in the anchored head [7];
+    4. ``_check_anchor_signature``: the operator's signature over the bundle [8];
+    5. ``_seed_registry``: the policy and the party table, (full) each registration checked [9];
+    6. ``_check_full_signatures``: (full) each party's signature, the inclusion proof, the checkpoint [10];
+    7. ``_check_rules``: the journey rules, event by event (:meth:`~provchain.rules.Registry.replay`) [11];
+    8. ``_check_clock``: the issue time against the events and the verifier's clock [12].
     """
     now = now_ms() if at is None else at
     if isinstance(now, bool) or not isinstance(now, int) or now < 0:
@@ -501,10 +502,10 @@ def make(
     journey that spans a change of policy, or a code too large for a QR code (try ``compact``), and
     :class:`RevokedKeyError` if an event was signed after its key's revocation (a damaged ledger).
 
-    The steps, each a helper (docs/spec/item-code.md, *Making a code*): (1) the request and the item's
-    history; (2) :func:`_replay_signers`: the policy and every signer's state from the operator's entries;
-    (3) :func:`_party_table`: the party rows; (4) :func:`_anchor`: the checkpoint and the anchor; (5) the
-    bundle signed and encoded, refused if too long, and verified.
+    The steps, as numbered in docs/spec/item-code.md, *Making a code*: (1) the request and the item's
+    history; (2) ``_replay_signers``: the policy and every signer's state from the operator's entries;
+    (3) ``_party_table``: the party rows; (4) ``_anchor``: the checkpoint and the anchor; (5) the bundle
+    signed and encoded, refused if too long, and verified.
     """
     # (1) The request, and the item's events in chain order.
     if profile not in PROFILES:
