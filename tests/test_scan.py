@@ -151,13 +151,28 @@ def test_image_with_two_different_codes_is_refused(
     page.write_bytes(_side_by_side(first, second))
     assert set(qr.read_texts(page)) == {first, second}  # zxing-cpp does see both
     result = scan(page, operator.vkey)
-    assert result.exit_code == 1 and "REFUSED" in result.output and "2 different QR codes" in result.output
+    assert result.exit_code == 1 and "REFUSED" in result.output and "2 different item codes" in result.output
     assert "SERUM" not in result.output
     result = scan(page, operator.vkey, "--json")
     assert result.exit_code == 1 and json.loads(result.output)["verdict"] == "refused"
     same = tmp_path / "same.png"
     same.write_bytes(_side_by_side(first, first))  # the same label twice is one code
     assert scan(same, operator.vkey).exit_code == 0
+
+
+def test_a_qr_code_of_another_kind_beside_the_item_code(genuine: str, operator: KeyPair, tmp_path: Path) -> None:
+    page = tmp_path / "box.png"
+    page.write_bytes(_side_by_side("HTTPS://SHOP.EXAMPLE/SERUM", genuine))
+    assert len(qr.read_texts(page)) == 2
+    result = scan(page, operator.vkey)  # the shop's address is left aside; the item code is verified
+    assert result.exit_code == 0 and "VERIFIED" in result.output
+    only = tmp_path / "only.png"
+    only.write_bytes(_side_by_side("HTTPS://SHOP.EXAMPLE/SERUM", "WIFI:S:shop;;"))
+    result = scan(only, operator.vkey)
+    assert result.exit_code == 1 and "none of them an item code" in result.output and "SHOP" not in result.output
+    single = png_of("HTTPS://SHOP.EXAMPLE/SERUM", tmp_path / "url.png")  # a symbol, read: not a code
+    result = scan(single, operator.vkey)
+    assert result.exit_code == 1 and "BadPrefixError" in result.output and "SHOP" not in result.output
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
@@ -291,7 +306,10 @@ def test_forged_content_is_never_printed(genuine: str, operator: KeyPair, tmp_pa
 # --- the clock ----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("slow", "shown"), [(10 * 60_000, "10 min"), (23 * HOUR, "23 h"), (90_000, "2 min")])
+@pytest.mark.parametrize(
+    ("slow", "shown"),
+    [(10 * 60_000, "10 min"), (23 * HOUR, "23 h"), (90_000, "2 min"), (30_000, "30 s"), (65 * 60_000, "1 h 5 min")],
+)
 def test_slow_clock_verifies_and_says_so(genuine: str, operator: KeyPair, slow: int, shown: str) -> None:
     result = scan(genuine, operator.vkey, at=ISSUED - slow)
     assert result.exit_code == 0, result.output

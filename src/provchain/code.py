@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left
-from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Final
@@ -328,8 +327,7 @@ def _seed_registry(bundle: Bundle, op_name: str, op_kid: bytes, op_key: bytes) -
     subclass) naming the party's row.
     """
     registry = Registry(bundle.origin, op_name, op_key)
-    seed: list[tuple[int, Body]] = [(0, PolicyEntry(origin=bundle.origin, at=0, signer=op_kid, policy=bundle.policy))]
-    deque(registry.replay(seed, judge=False), maxlen=0)
+    registry.apply(PolicyEntry(origin=bundle.origin, at=0, signer=op_kid, policy=bundle.policy), 0)
     for n, p in enumerate(bundle.parties, 1):
         if not bundle.full:
             if p.key_id == op_kid:

@@ -149,12 +149,26 @@ def _read_text_file(path: Path) -> str:
         ) from None
 
 
+def _one_code(source: str, texts: list[str]) -> str:
+    """The one code among the texts read from ``source``: the only text, or else the only item code (a QR
+    code of another kind beside it, such as a shop's web address, is left aside). Raises
+    :class:`ImageDecodeError` (a refusal) for two different item codes: a label stuck over another, or two
+    items in one photo, and for several QR codes none of which is an item code."""
+    if len(texts) == 1:
+        return texts[0]
+    codes = [t for t in texts if t.startswith(item_code.PREFIX)]
+    if len(codes) == 1:
+        return codes[0]
+    if codes:
+        raise ImageDecodeError(f"{source} holds {len(codes)} different item codes; a label has exactly one")
+    raise ImageDecodeError(f"{source} holds {len(texts)} QR codes, none of them an item code")
+
+
 def _duration(ms: int) -> str:
     """``ms`` for people: ``45 s``, ``10 min``, ``23 h 5 min``."""
-    minutes = round(ms / 60_000)
-    if minutes == 0:
-        return f"{max(1, round(ms / 1000))} s"
-    hours, minutes = divmod(minutes, 60)
+    if ms < 60_000:
+        return f"{max(1, (ms + 500) // 1000)} s"
+    hours, minutes = divmod((ms + 30_000) // 60_000, 60)
     if not hours:
         return f"{minutes} min"
     return f"{hours} h {minutes} min" if minutes else f"{hours} h"
@@ -200,11 +214,8 @@ def scan(source: str, operator_vkey: str, as_json: bool, at: str | None) -> None
         texts = _read_source(source)
     except _Unreadable as exc:
         _fail_scan("UNREADABLE", exc.error, as_json)
-    if len(texts) > 1:  # a second label stuck over the first, or two items' codes in one photo
-        refusal = ImageDecodeError(f"{source} holds {len(texts)} different QR codes; a label has exactly one")
-        _fail_scan("REFUSED", refusal, as_json)
     try:
-        report = item_code.verify(texts[0], operator_vkey, at=when)
+        report = item_code.verify(_one_code(source, texts), operator_vkey, at=when)
     except ProvchainError as exc:  # the text was read exactly (a QR symbol's error correction), so: refused
         _fail_scan("REFUSED", exc, as_json)
     if as_json:
