@@ -80,6 +80,7 @@ __all__ = [
     "CodeParty",
     "CodeReport",
     "JourneyEvent",
+    "RebuiltEvent",
     "make",
     "parse",
     "sign_bundle",
