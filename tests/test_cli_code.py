@@ -101,10 +101,10 @@ def test_scan_exit_codes(setup: tuple[Path, Path, KeyPair], tmp_path: Path) -> N
     other = KeyPair.from_seed(op.name, bytes([5]) * 32)
     result = runner.invoke(cli, ["scan", text, "--operator", other.vkey])
     assert result.exit_code == 1 and "OperatorKeyError" in result.output
-    result = runner.invoke(cli, ["scan", "PC2:" + text[4:], "--operator", op.vkey])
-    assert result.exit_code == 2 and "UNREADABLE" in result.output
-    result = runner.invoke(cli, ["scan", text[:-2], "--operator", op.vkey])
-    assert result.exit_code == 2
+    result = runner.invoke(cli, ["scan", "PC2:" + text[4:], "--operator", op.vkey])  # not PC1: a path
+    assert result.exit_code == 2 and "UNREADABLE" in result.output and "no such file" in result.output
+    result = runner.invoke(cli, ["scan", text[:-2], "--operator", op.vkey])  # read, but malformed: refused
+    assert result.exit_code == 1 and "REFUSED" in result.output
     blank = tmp_path / "blank.png"
     blank.write_bytes(b"\x89PNG\r\n\x1a\n")  # a PNG signature and nothing else
     result = runner.invoke(cli, ["scan", str(blank), "--operator", op.vkey])

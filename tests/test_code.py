@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import importlib.util
 import json
@@ -200,11 +201,98 @@ def test_key_outside_its_window(codes: dict[str, str], operator: KeyPair) -> Non
         code.verify(_resigned(codes["compact"], operator, change), operator.vkey, at=AT)
 
 
-def test_events_and_code_in_the_future(codes: dict[str, str], operator: KeyPair) -> None:
-    with pytest.raises(errors.TimeError):
-        code.verify(codes["compact"], operator.vkey, at=T0)
-    with pytest.raises(errors.TimeError, match="code is dated"):
-        code.verify(codes["compact"], operator.vkey, at=ISSUED - HOUR)
+# --- the clock ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("profile", code.PROFILES)
+@pytest.mark.parametrize("slow", [1, 10 * 60_000, 23 * HOUR, code.MAX_CLOCK_SKEW_MS])
+def test_a_slow_clock_verifies_and_the_report_shows_it(
+    codes: dict[str, str], operator: KeyPair, profile: str, slow: int
+) -> None:
+    report = code.verify(codes[profile], operator.vkey, at=ISSUED - slow)
+    assert report.clock_skew_ms == slow and report.to_json()["clock_skew_ms"] == slow
+    assert code.verify(codes[profile], operator.vkey, at=ISSUED).clock_skew_ms == 0
+    assert code.verify(codes[profile], operator.vkey, at=AT).clock_skew_ms == 0
+
+
+@pytest.mark.parametrize("slow", [code.MAX_CLOCK_SKEW_MS + 1, 25 * HOUR, 30 * 24 * HOUR])
+def test_a_clock_more_than_a_day_slow_is_refused(codes: dict[str, str], operator: KeyPair, slow: int) -> None:
+    with pytest.raises(errors.TimeError, match="more than 24 hours after this device's clock"):
+        code.verify(codes["compact"], operator.vkey, at=ISSUED - slow)
+
+
+def test_the_skew_counts_from_the_last_event_when_it_is_later(codes: dict[str, str], operator: KeyPair) -> None:
+    bundle = code.parse(codes["compact"], ORIGIN)
+    last = bundle.events[-1].at
+    early = code.sign_bundle(replace(bundle, anchor=replace(bundle.anchor, issued=last - 4 * 60_000)), operator)
+    text = early.payload()
+    assert code.verify(text, operator.vkey, at=last - HOUR).clock_skew_ms == HOUR  # not 56 min
+    with pytest.raises(errors.TimeError, match="24 hours"):  # the issue time is within a day, the event is not
+        code.verify(text, operator.vkey, at=last - code.MAX_CLOCK_SKEW_MS - 60_000)
+    too_early = replace(bundle, anchor=replace(bundle.anchor, issued=last - 6 * 60_000))
+    with pytest.raises(errors.TimeError, match="before the last event"):
+        code.verify(code.sign_bundle(too_early, operator).payload(), operator.vkey, at=AT)
+
+
+# --- refusals never quote the code ------------------------------------------------------------------
+
+
+def test_rule_refusals_name_the_event_and_the_rule_only(codes: dict[str, str], operator: KeyPair) -> None:
+    def courier_first(b: code.Bundle) -> code.Bundle:
+        return replace(b, parties=(replace(b.parties[0], roles=("courier",)), *b.parties[1:]))
+
+    def expired(b: code.Bundle) -> code.Bundle:
+        return replace(b, parties=(*b.parties[:2], replace(b.parties[2], valid_until=T0 + 3 * HOUR), *b.parties[3:]))
+
+    cases: list[tuple[Callable[[code.Bundle], code.Bundle], type[Exception], str]] = [
+        (courier_first, errors.RoleError, "event 1: its signer holds no role that may record its stage"),
+        (expired, errors.ExpiredKeyError, "event 3: it is dated outside its signer key's validity window"),
+    ]
+    for change, error, message in cases:
+        with pytest.raises(error) as info:
+            code.verify(_resigned(codes["compact"], operator, change), operator.vkey, at=AT)
+        assert str(info.value) == message
+    full = code.parse(codes["full"], ORIGIN)
+    parties = (replace(full.parties[0], roles=("courier",)), *full.parties[1:])  # its registration no longer
+    with pytest.raises(errors.SignatureError) as sig_info:
+        code.verify(code.sign_bundle(replace(full, parties=parties), operator).payload(), operator.vkey, at=AT)
+    assert str(sig_info.value) == "party 1: the operator's signature of its registration does not verify"
+
+
+def test_compact_party_with_the_operator_key_id_is_refused(codes: dict[str, str], operator: KeyPair) -> None:
+    bundle = code.parse(codes["compact"], ORIGIN)
+    parties = (*bundle.parties[:3], replace(bundle.parties[3], key_id=operator.key_id), *bundle.parties[4:])
+    with pytest.raises(errors.VerificationError, match=r"^party 4: the operator key cannot be a party key$"):
+        code.verify(code.sign_bundle(replace(bundle, parties=parties), operator).payload(), operator.vkey, at=AT)
+
+
+@pytest.mark.parametrize("profile", code.PROFILES)
+def test_no_refusal_quotes_a_value_of_the_code(codes: dict[str, str], operator: KeyPair, profile: str) -> None:
+    original = _value(codes[profile])
+    words = {"SERUM", "grasse", "shanghai", "hz-bonded", "cciq", "sf-express", "Grasse", "Hangzhou", "Beijing"}
+    words |= {"B-2025-17", "CCIQ-2025-0042", "genuine", "SF1234567890", "A-07", "C-11", "origin", "warehouse"}
+    words |= {"appraisal", "delivery", "import"}
+    refused = 0
+    for path, leaf in list(_leaves(original)):
+        for new in _mutations(leaf):
+            mutated = _set(original, path, new)
+            if mutated == original:
+                continue
+            try:
+                text = _payload(mutated)
+            except errors.EncodingError:
+                continue
+            candidates = [text]
+            with contextlib.suppress(errors.ProvchainError):  # re-signed too, so that the rules judge it
+                candidates.append(code.sign_bundle(code.parse(text, ORIGIN), operator).payload())
+            for candidate in candidates:
+                try:
+                    code.verify(candidate, operator.vkey, at=AT)
+                except errors.ProvchainError as exc:
+                    refused += 1
+                    message = str(exc).lower()
+                    assert not [w for w in words if w.lower() in message], (path, new, str(exc))
+    assert refused > 250
 
 
 # --- tampering ------------------------------------------------------------------------------------
@@ -455,3 +543,36 @@ def test_vectors_are_up_to_date() -> None:
     assert sorted(f"{name}.json" for name in generated) == [p.name for p in _vector_files()]
     for name, vector in generated.items():
         assert json.loads((VECTORS / f"{name}.json").read_text(encoding="utf-8")) == vector, name
+
+
+# --- make: the operator's entries replayed ----------------------------------------------------------
+
+
+def _steps(led: Ledger, parties: dict[str, KeyPair], item: str, steps: list[tuple[str, str, int]]) -> None:
+    for stage, role, hour in steps:
+        led.append(item, stage, parties[role], country="CN", at=T0 + hour * HOUR)
+
+
+def test_make_records_where_a_revocation_fell(ledger: Ledger, parties: dict[str, KeyPair], operator: KeyPair) -> None:
+    _steps(ledger, parties, ITEM, [("origin", "origin", 1), ("import", "customs", 2), ("warehouse", "warehouse", 3)])
+    ledger.revoke_party(parties["origin"].name, reason="key rotated", at=T0 + 4 * HOUR)
+    _steps(ledger, parties, ITEM, [("appraisal", "appraiser", 5), ("delivery", "courier", 6)])
+    text = code.make(ledger, ITEM, at=ISSUED)
+    assert [p.revoked for p in code.parse(text, ORIGIN).parties] == [4, 0, 0, 0, 0]
+    report = code.verify(text, operator.vkey, at=AT)
+    assert [e.key_revoked_later for e in report.events] == [True, False, False, False, False]
+
+
+def test_make_refuses_a_journey_across_a_policy_change(
+    ledger: Ledger, parties: dict[str, KeyPair], operator: KeyPair
+) -> None:
+    _steps(ledger, parties, ITEM, [("origin", "origin", 1)])
+    before = code.make(ledger, ITEM, at=ISSUED)
+    recall = {"after": ["origin"], "roles": ["origin"], "start": False}
+    ledger.set_policy(Policy.from_map({**DEFAULT_POLICY.to_map(), "recall": recall}), at=T0 + 2 * HOUR)
+    # The journey so far lies under the first policy: the code carries it, though a newer one is in force.
+    assert code.parse(code.make(ledger, ITEM, at=ISSUED), ORIGIN).policy == DEFAULT_POLICY
+    assert code.verify(before, operator.vkey, at=AT).item == ITEM
+    _steps(ledger, parties, ITEM, [("recall", "origin", 3)])
+    with pytest.raises(errors.InputError, match="spans a change of policy"):
+        code.make(ledger, ITEM, at=ISSUED)

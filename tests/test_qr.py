@@ -656,3 +656,66 @@ def test_read_accepts_bytearray_and_memoryview() -> None:
     png = qr.render_png("PC1:BB8")
     assert qr.read_image(bytearray(png)) == "PC1:BB8"
     assert qr.read_image(memoryview(png)) == "PC1:BB8"
+
+
+# --- bounds -------------------------------------------------------------------------------------------
+
+
+def _bilevel_png(width: int, height: int) -> bytes:
+    """A valid PNG of ``width x height`` white one-bit pixels, compressed to a few KiB."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    row = b"\x00" + b"\xff" * ((width + 7) // 8)
+    packer = zlib.compressobj(9)
+    idat = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def test_image_over_the_pixel_limit_is_refused_from_its_header() -> None:
+    side = 4001  # 16,008,001 pixels: just over the limit (4000 x 4000 is at it)
+    assert side * side > qr.MAX_IMAGE_PIXELS >= (side - 1) * (side - 1)
+    png = _bilevel_png(side, side)
+    with pytest.raises(ImageDecodeError, match=r"declares 4001 x 4001 pixels.*not decoded"):
+        qr.read_texts(png)
+    # The same bytes with the pixel data cut off: refused just the same, so nothing was decoded.
+    with pytest.raises(ImageDecodeError, match="declares 4001 x 4001 pixels"):
+        qr.read_texts(png[:200])
+    with pytest.raises(ImageDecodeError, match="declares more than"):  # past Pillow's own limit
+        qr.read_image(_bilevel_png(20_000, 20_000)[:200])
+
+
+def test_image_at_the_pixel_limit_is_decoded() -> None:
+    text = code_text(40)
+    symbol = Image.open(io.BytesIO(qr.render_png(text))).convert("L")
+    page = Image.new("L", (4000, 4000), 255)
+    page.paste(symbol, (100, 100))
+    assert qr.MAX_IMAGE_PIXELS == 4000 * 4000
+    assert qr.read_image(png_bytes(page)) == text
+
+
+def test_image_file_size_is_bounded(tmp_path: Path) -> None:
+    png = qr.render_png(code_text(40))
+    padded = png + bytes(qr.MAX_IMAGE_BYTES + 1 - len(png))  # trailing bytes after IEND
+    with pytest.raises(ImageDecodeError, match="larger than 16 MiB"):
+        qr.read_image(padded)
+    (tmp_path / "big.png").write_bytes(padded)
+    with pytest.raises(ImageDecodeError, match="larger than 16 MiB"):
+        qr.read_image(tmp_path / "big.png")
+    assert qr.read_image(padded[:-1]) == code_text(40)  # at the limit: read
+
+
+def test_read_texts_gives_every_distinct_code_once() -> None:
+    first, second = code_text(60, seed=1), code_text(60, seed=2)
+    symbols = [Image.open(io.BytesIO(qr.render_png(t))).convert("L") for t in (first, second, first)]
+    page = Image.new("L", (sum(s.width for s in symbols) + 80, symbols[0].height + 20), 255)
+    x = 10
+    for symbol in symbols:
+        page.paste(symbol, (x, 10))
+        x += symbol.width + 30
+    assert sorted(qr.read_texts(png_bytes(page))) == sorted([first, second])
+    assert qr.read_texts(png_bytes(Image.new("L", (100, 100), 255))) == ()

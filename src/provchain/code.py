@@ -30,44 +30,46 @@ docs/spec/item-code.md.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from bisect import bisect_left
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from . import base45, merkle
 from ._internal import bundle as _bundle
-from ._internal.bundle import Anchor, Bundle, CodeParty, JourneyEvent, decode_bundle, malformed, sign_bundle
+from ._internal.bundle import Anchor, Bundle, CodeParty, JourneyEvent, RebuiltEvent, decode_bundle, sign_bundle
 from .checkpoint import Checkpoint, open_checkpoint
-from .entries import (
-    ENTRY_DOMAIN,
-    PartyRegistration,
-    PolicyEntry,
-    Revocation,
-    check_item,
-    decode_body,
-    leaf_hash_of,
-    ms_to_iso,
-)
+from .entries import ENTRY_DOMAIN, Body, Event, PartyRegistration, PolicyEntry, Revocation, check_item, ms_to_iso
 from .errors import (
     BadPrefixError,
+    Base45Error,
     BundleFormatError,
     ChainError,
-    EncodingError,
+    ExpiredKeyError,
+    InclusionError,
     InputError,
     OperatorKeyError,
+    OriginError,
+    PolicyError,
     RevokedKeyError,
+    RoleError,
     SignatureError,
+    StageError,
+    StageOrderError,
     TimeError,
+    UnknownKeyError,
     VerificationError,
 )
 from .keys import Signer, format_vkey, parse_vkey, verify_signature
-from .ledger import Ledger, now_ms
+from .ledger import HistoryEvent, Ledger, now_ms
 from .note import new_verifier
-from .rules import CLOCK_TOLERANCE_MS, Head, KeyRecord, Registry
+from .policy import Policy
+from .rules import CLOCK_TOLERANCE_MS, KeyRecord, Registry
 
 __all__ = [
     "CODE_DOMAIN",
     "HINT_SIZE",
+    "MAX_CLOCK_SKEW_MS",
     "MAX_CODE_CHARS",
     "MAX_EVENTS",
     "PREFIX",
@@ -78,6 +80,7 @@ __all__ = [
     "CodeParty",
     "CodeReport",
     "JourneyEvent",
+    "RebuiltEvent",
     "make",
     "parse",
     "sign_bundle",
@@ -103,6 +106,11 @@ MAX_EVENTS: Final = _bundle.MAX_EVENTS
 HINT_SIZE: Final = _bundle.HINT_SIZE
 """The length of the anchor's head hint: the first bytes of the head's leaf hash."""
 
+MAX_CLOCK_SKEW_MS: Final = 24 * 60 * 60 * 1000
+"""How far after the verifier's clock a code's issue time and events may lie (24 hours): a phone whose
+clock is up to a day slow still verifies a fresh genuine code, and the report shows the difference
+(:attr:`CodeReport.clock_skew_ms`). A ledger's appends allow only ``CLOCK_TOLERANCE_MS`` (5 minutes)."""
+
 _VERSION_PREFIX = re.compile(r"[A-Za-z]{1,8}[0-9]{1,4}:")
 
 
@@ -116,6 +124,7 @@ def parse(payload: str, origin: str) -> Bundle:
     encoded in the code, but the rebuilt entries and the signed message contain it.
 
     Raises :class:`BadPrefixError`, :class:`~provchain.errors.Base45Error` or :class:`BundleFormatError`.
+    Their messages name the fault and its position, never a character or a value of the code.
     """
     if not isinstance(payload, str):
         raise BadPrefixError("an item code is text")
@@ -124,9 +133,23 @@ def parse(payload: str, origin: str) -> Bundle:
     if not payload.startswith(PREFIX):
         m = _VERSION_PREFIX.match(payload)
         if m and m.group(0).upper().startswith("PC"):
-            raise BadPrefixError(f"item code version {m.group(0)!r} is not supported (expected {PREFIX!r})")
+            raise BadPrefixError(f"this item code's version is not supported (expected {PREFIX!r})")
         raise BadPrefixError(f"not a provchain item code: it does not start with {PREFIX!r}")
-    return decode_bundle(base45.decode(payload[len(PREFIX) :]), origin)
+    return decode_bundle(_base45(payload[len(PREFIX) :]), origin)
+
+
+def _base45(text: str) -> bytes:
+    """:func:`provchain.base45.decode`, with a message that gives a position but no character of ``text``."""
+    try:
+        return base45.decode(text)
+    except Base45Error:
+        pass
+    if len(text) % 3 == 1:
+        raise Base45Error(f"the Base45 text has {len(text)} characters; a valid length is 3k or 3k + 2")
+    for position, char in enumerate(text, len(PREFIX)):
+        if char not in base45.ALPHABET:
+            raise Base45Error(f"character {position} of the code is not in the Base45 alphabet") from None
+    raise Base45Error("the Base45 text encodes a value out of range (it is not canonical Base45)")
 
 
 # --- the report -----------------------------------------------------------------------------------
@@ -166,7 +189,12 @@ class CodeEvent:
 
 @dataclass(frozen=True)
 class CodeReport:
-    """What a verified code says: the journey, the anchor, and each check that passed."""
+    """What a verified code says: the journey, the anchor, and each check that passed.
+
+    ``clock_skew_ms`` is how far the latest time in the code (its issue time, or its last event if that
+    is later) lies after the verifier's clock: 0 when it does not, at most :data:`MAX_CLOCK_SKEW_MS`. A
+    verifier shows it (the device's clock is probably behind).
+    """
 
     item: str
     origin: str
@@ -179,6 +207,7 @@ class CodeReport:
     root: bytes
     head_hash: bytes
     issued: int
+    clock_skew_ms: int = 0
 
     def to_json(self) -> dict[str, Any]:
         """``{"item": ..., "events": [...], "checks": {...}, ...}`` ready for :func:`json.dumps`."""
@@ -198,130 +227,185 @@ class CodeReport:
                 "issued": ms_to_iso(self.issued),
                 "issued_ms": self.issued,
             },
+            "clock_skew_ms": self.clock_skew_ms,
         }
 
 
 # --- verifying ------------------------------------------------------------------------------------
-
-
-def _in_context(exc: VerificationError, where: str) -> VerificationError:
-    out = type(exc)(f"{where}: {exc}")
-    out.__cause__ = exc
-    return out
+#
+# Every refusal message names the check and a position ("event 3: ..."), never a value of the code: until
+# the code is verified, its item id, names, places and data are the forger's words.
 
 
 def verify(payload: str, operator_vkey: str, at: int | None = None) -> CodeReport:
     """Verify an item code offline against the pinned operator verifier key; return its :class:`CodeReport`.
 
-    ``at`` is the verifier's time in milliseconds (default: the clock); events and the code's issue time
-    may not lie further in the future than :data:`~provchain.rules.CLOCK_TOLERANCE_MS`. Raises a
-    :class:`~provchain.errors.FormatError` when the code cannot be read (:class:`BadPrefixError`,
+    ``at`` is the verifier's time in milliseconds (default: the clock). The code's issue time and its
+    events may lie up to :data:`MAX_CLOCK_SKEW_MS` (24 hours) after it, for a device whose clock is slow;
+    the report's ``clock_skew_ms`` says by how much they do. Raises a
+    :class:`~provchain.errors.FormatError` when the code cannot be parsed (:class:`BadPrefixError`,
     :class:`~provchain.errors.Base45Error`, :class:`BundleFormatError`, or a malformed ``operator_vkey``)
     and a :class:`VerificationError` when it is refused (:class:`OperatorKeyError`, :class:`ChainError`,
     :class:`SignatureError`, :class:`~provchain.errors.InclusionError`, :class:`~provchain.errors.RoleError`,
     :class:`~provchain.errors.StageOrderError`, :class:`RevokedKeyError`,
-    :class:`~provchain.errors.ExpiredKeyError`, :class:`TimeError`, ...).
+    :class:`~provchain.errors.ExpiredKeyError`, :class:`TimeError`, ...). A scanner that decoded the
+    code from a QR symbol treats both as a refusal (docs/spec/item-code.md, *Verdicts*). No message
+    quotes the code's content.
+
+    The phases run in order, each a helper that raises on failure (in brackets: the steps of "Verifying a
+    code" in docs/spec/item-code.md):
+
+    1. :func:`parse`: the pinned key, then the code's form: prefix, Base45, bundle layout [1-5];
+    2. ``_check_operator``: the code names the pinned operator key [6];
+    3. ``_rebuild_chain``: the event bodies rebuilt, their chain ends in the anchored head [7];
+    4. ``_check_anchor_signature``: the operator's signature over the bundle [8];
+    5. ``_seed_registry``: the policy and the party table, (full) each registration checked [9];
+    6. ``_check_full_signatures``: (full) each party's signature, the inclusion proof, the checkpoint [10];
+    7. ``_check_rules``: the journey rules, event by event (:meth:`~provchain.rules.Registry.replay`) [11];
+    8. ``_check_clock``: the issue time against the events and the verifier's clock [12].
     """
     now = now_ms() if at is None else at
     if isinstance(now, bool) or not isinstance(now, int) or now < 0:
         raise InputError("at is integer milliseconds since 1970 (UTC)")
+    # (1) The pinned key, and the code's form: nothing below runs on a code that does not parse.
     op_name, op_kid, op_key = parse_vkey(operator_vkey)
     bundle = parse(payload, op_name)
     checks: dict[str, str] = {"prefix": "ok", "base45": "ok", "bundle": "ok"}
-
-    # 1. The pinned operator.
-    a = bundle.anchor
-    if a.operator_key_id != op_kid:
-        raise OperatorKeyError(
-            f"this code was signed by operator key {a.operator_key_id.hex()}, not the pinned key {op_kid.hex()}"
-        )
+    # (2) The code must name the pinned operator key.
+    _check_operator(bundle, op_kid)
     checks["operator_key"] = "ok"
-
-    # 2. Rebuild the event bodies and their hash chain; it must end in the anchored head.
-    try:
-        bodies = bundle.event_bodies()
-        encoded = [b.encode() for b in bodies]
-        for body in encoded:
-            decode_body(body)
-    except (EncodingError, InputError) as exc:
-        raise malformed(f"an event cannot be rebuilt: {exc}") from None
-    hashes = [leaf_hash_of(b) for b in encoded]
-    head_hash = hashes[-1]
-    if head_hash[:HINT_SIZE] != a.head_hint:
-        raise ChainError("the events do not lead to the head the operator signed: the journey in this code was altered")
+    # (3) The rebuilt events chain up to the head the operator signed.
+    rebuilt = _rebuild_chain(bundle)
     checks["chain"] = "ok"
+    # (4) The operator's signature covers every other byte of the bundle, the origin and the head.
+    _check_anchor_signature(bundle, op_key, rebuilt[-1].leaf_hash)
+    checks["anchor_signature"] = "ok"
+    # (5) The rules' registry: the policy and every signer; (full) each registration checked and verified.
+    registry = _seed_registry(bundle, op_name, op_kid, op_key)
+    if bundle.full:
+        checks["registrations"] = "ok"
+        # (6) (full) Every party's own signature, the inclusion proof and the checkpoint signature.
+        _check_full_signatures(bundle, op_key, rebuilt)
+        checks.update(party_signatures="ok", inclusion_proof="ok", checkpoint_signature="ok")
+    # (7) The journey rules, in order: keys, windows, revocations, roles, stage order, chain, times.
+    _check_rules(bundle, registry, rebuilt, op_kid)
+    checks["rules"] = "ok"
+    # (8) The clock: the code is dated after its journey, and at most a day after the verifier's clock.
+    skew = _check_clock(bundle, now)
+    checks["time"] = "ok"
+    return _report(bundle, format_vkey(op_name, op_key), rebuilt, checks, skew)
 
-    # 3. The operator's signature over every other byte of the bundle.
+
+def _check_operator(bundle: Bundle, op_kid: bytes) -> None:
+    """(2) The anchor's operator key id must be the pinned key's (:class:`OperatorKeyError`)."""
+    if bundle.anchor.operator_key_id != op_kid:
+        raise OperatorKeyError(f"this code was not signed by the pinned operator key (key id {op_kid.hex()})")
+
+
+def _rebuild_chain(bundle: Bundle) -> list[RebuiltEvent]:
+    """(3) Rebuild every event body (:class:`BundleFormatError`); the head's leaf hash must start with the
+    anchor's head hint (:class:`ChainError`)."""
+    rebuilt = bundle.rebuild()
+    if rebuilt[-1].leaf_hash[:HINT_SIZE] != bundle.anchor.head_hint:
+        raise ChainError("the events do not lead to the head the operator signed: the journey in this code was altered")
+    return rebuilt
+
+
+def _check_anchor_signature(bundle: Bundle, op_key: bytes, head_hash: bytes) -> None:
+    """(4) The operator's signature over the signed message (:class:`SignatureError`)."""
     try:
         verify_signature(op_key, bundle.signed_message(head_hash), bundle.signature)
     except SignatureError:
         raise SignatureError("the operator's signature does not match this code: it was altered") from None
-    checks["anchor_signature"] = "ok"
 
-    # 4. Seed the rules from the bundle: policy, then the parties.
+
+def _seed_registry(bundle: Bundle, op_name: str, op_kid: bytes, op_key: bytes) -> Registry:
+    """(5) A rules registry holding the bundle's policy and party table.
+
+    Full profile: each party's registration body is rebuilt, judged as an operator entry and its
+    signature verified with the operator key. Compact profile: each party is registered as the table
+    says, except that no party may hold the operator's key id. Raises :class:`VerificationError` (or a
+    subclass) naming the party's row.
+    """
     registry = Registry(bundle.origin, op_name, op_key)
     registry.apply(PolicyEntry(origin=bundle.origin, at=0, signer=op_kid, policy=bundle.policy), 0)
     registry.revoked_later = frozenset(p.key_id for p in bundle.parties if p.revoked)  # a rotation's old keys
     for n, p in enumerate(bundle.parties, 1):
-        if bundle.full:
-            reg = bundle.registration(p)
-            try:
-                public_key = registry.check_content(reg, None)
-                verify_signature(public_key, ENTRY_DOMAIN + reg.encode(), p.registration_signature or b"")
-            except VerificationError as exc:
-                raise _in_context(exc, f"registration of party {p.name!r}") from None
-            registry.apply(reg, n)
-        else:
+        if not bundle.full:
             if p.key_id == op_kid:
-                raise VerificationError("the operator key cannot be a party key")
+                raise VerificationError(f"party {n}: the operator key cannot be a party key")
             registry.keys[p.key_id] = KeyRecord(
                 p.name, frozenset(p.roles), b"", p.key_id, p.valid_from, p.valid_until, n
             )
-    if bundle.full:
-        checks["registrations"] = "ok"
-
-    # 5. (full) Each party's signature, the inclusion proof and the checkpoint signature.
-    if bundle.full:
-        for n, (e, body) in enumerate(zip(bundle.events, encoded, strict=True), 1):
-            party = bundle.parties[e.party]
-            try:
-                verify_signature(party.key or b"", ENTRY_DOMAIN + body, e.signature or b"")
-            except SignatureError:
-                raise SignatureError(
-                    f"event {n} ({e.stage}): the signature of {party.name!r} does not verify"
-                ) from None
-        checks["party_signatures"] = "ok"
-        merkle.verify_inclusion(head_hash, a.head_index, a.tree_size, a.proof, a.root)
-        checks["inclusion_proof"] = "ok"
-        cp = Checkpoint(bundle.origin, a.tree_size, a.root).format()
+            continue
+        reg = bundle.registration(p)
         try:
-            verify_signature(op_key, cp, a.checkpoint_signature or b"")
-        except SignatureError:
-            raise SignatureError("the checkpoint signature does not verify") from None
-        checks["checkpoint_signature"] = "ok"
+            public_key = registry.check_content(reg, None)
+            verify_signature(public_key, ENTRY_DOMAIN + reg.encode(), p.registration_signature or b"")
+        except VerificationError as exc:
+            raise _refusal(exc, f"party {n}", _REGISTRATION_REFUSALS) from None
+        registry.apply(reg, n)
+    return registry
 
-    # 6. The journey rules, in order: keys, windows, revocations, roles, stage order, chain, clock.
-    head: Head | None = None
-    for n, (e, content, h) in enumerate(zip(bundle.events, bodies, hashes, strict=True), 1):
+
+def _check_full_signatures(bundle: Bundle, op_key: bytes, rebuilt: Sequence[RebuiltEvent]) -> None:
+    """(6) Full profile: every event's party signature, the head's inclusion proof in the anchored tree,
+    and the checkpoint signature (:class:`SignatureError`, :class:`~provchain.errors.InclusionError`)."""
+    for n, (e, r) in enumerate(zip(bundle.events, rebuilt, strict=True), 1):
+        try:
+            verify_signature(bundle.parties[e.party].key or b"", ENTRY_DOMAIN + r.encoded, e.signature or b"")
+        except SignatureError:
+            raise SignatureError(f"event {n}: its party's signature does not verify") from None
+    a = bundle.anchor
+    try:
+        merkle.verify_inclusion(rebuilt[-1].leaf_hash, a.head_index, a.tree_size, a.proof, a.root)
+    except InclusionError:
+        raise InclusionError("the inclusion proof of the head does not lead to the code's tree root") from None
+    try:
+        verify_signature(op_key, Checkpoint(bundle.origin, a.tree_size, a.root).format(), a.checkpoint_signature or b"")
+    except SignatureError:
+        raise SignatureError("the checkpoint signature does not verify") from None
+
+
+def _check_rules(bundle: Bundle, registry: Registry, rebuilt: Sequence[RebuiltEvent], op_kid: bytes) -> None:
+    """(7) Replay the journey through the rules: before event ``n``, the revocation of every party whose
+    ``revoked`` is ``n``; each event judged against the one before (no clock: that is phase 8). Raises the
+    rule's error class, with a message that names the event's position and the rule."""
+    stream: list[tuple[int, Body]] = []
+    for n, (e, r) in enumerate(zip(bundle.events, rebuilt, strict=True), 1):
         for p in bundle.parties:
             if p.revoked == n:
-                registry.apply(Revocation(origin=bundle.origin, at=e.at, signer=op_kid, revoked=p.key_id), 1000 + n)
-        try:
-            registry.check_content(content, head, now=now)
-        except RevokedKeyError as exc:
-            raise RevokedKeyError(
-                f"event {n} ({e.stage}) was signed by {bundle.parties[e.party].name!r} after its key was revoked"
-            ) from exc
-        except VerificationError as exc:
-            raise _in_context(exc, f"event {n} ({e.stage})") from None
-        head = Head(n, h, e.stage, e.at)
-    checks["rules"] = "ok"
-    if a.issued > now + CLOCK_TOLERANCE_MS:
-        raise TimeError(f"the code is dated {ms_to_iso(a.issued)}, in the future (now {ms_to_iso(now)})")
-    if a.issued + CLOCK_TOLERANCE_MS < bundle.events[-1].at:
-        raise TimeError("the code is dated before the last event of its journey")
-    checks["time"] = "ok"
+                stream.append((n, Revocation(origin=bundle.origin, at=e.at, signer=op_kid, revoked=p.key_id)))
+        stream.append((n, r.body))
+    judged = 0
+    try:
+        for step in registry.replay(stream):
+            if isinstance(step.content, Event):
+                judged = step.index
+    except VerificationError as exc:
+        raise _refusal(exc, f"event {judged + 1}", _RULE_REFUSALS) from None
 
+
+def _check_clock(bundle: Bundle, now: int) -> int:
+    """(8) The issue time must not precede the last event by more than ``CLOCK_TOLERANCE_MS``, and
+    neither may lie more than :data:`MAX_CLOCK_SKEW_MS` after ``now`` (:class:`TimeError`). Return how far
+    the later of the two lies after ``now`` (0 if it does not)."""
+    issued, last = bundle.anchor.issued, bundle.events[-1].at
+    if issued + CLOCK_TOLERANCE_MS < last:
+        raise TimeError("the code is dated before the last event of its journey")
+    latest = max(issued, last)
+    if latest > now + MAX_CLOCK_SKEW_MS:
+        raise TimeError(
+            f"the code is dated more than 24 hours after this device's clock ({ms_to_iso(now)}); "
+            "if the clock is right, the code is not genuine"
+        )
+    return max(0, latest - now)
+
+
+def _report(
+    bundle: Bundle, operator: str, rebuilt: Sequence[RebuiltEvent], checks: dict[str, str], skew: int
+) -> CodeReport:
+    """The :class:`CodeReport` of a verified bundle."""
     events = tuple(
         CodeEvent(
             stage=e.stage,
@@ -332,24 +416,62 @@ def verify(payload: str, operator_vkey: str, at: int | None = None) -> CodeRepor
             data=dict(e.data),
             at=e.at,
             key_id=bundle.parties[e.party].key_id,
-            leaf_hash=h,
+            leaf_hash=r.leaf_hash,
             key_revoked_later=bundle.parties[e.party].revoked != 0,
         )
-        for e, h in zip(bundle.events, hashes, strict=True)
+        for e, r in zip(bundle.events, rebuilt, strict=True)
     )
+    a = bundle.anchor
     return CodeReport(
         item=bundle.item,
         origin=bundle.origin,
-        operator=format_vkey(op_name, op_key),
+        operator=operator,
         profile=bundle.profile,
         events=events,
         checks=checks,
         head_index=a.head_index,
         tree_size=a.tree_size,
         root=a.root,
-        head_hash=head_hash,
+        head_hash=rebuilt[-1].leaf_hash,
         issued=a.issued,
+        clock_skew_ms=skew,
     )
+
+
+# What each refusal of the rules says: the error class is kept, the message is one of these (the rules'
+# own messages quote names, stages and item ids, which in a refused code are the forger's).
+_RULE_REFUSALS: Final[tuple[tuple[type[VerificationError], str], ...]] = (
+    (RevokedKeyError, "it was signed after its signer's key was revoked"),
+    (ExpiredKeyError, "it is dated outside its signer key's validity window"),
+    (UnknownKeyError, "its signer key is not registered"),
+    (RoleError, "its signer holds no role that may record its stage"),
+    (StageOrderError, "its stage may not follow the previous stage, or may not start a journey"),
+    (StageError, "its stage is not defined by the journey policy"),
+    (PolicyError, "the journey policy does not allow it"),
+    (ChainError, "the chain link to the previous event is broken"),
+    (TimeError, "it is dated before the previous event"),
+    (OriginError, "it belongs to another ledger"),
+)
+
+_REGISTRATION_REFUSALS: Final[tuple[tuple[type[VerificationError], str], ...]] = (
+    (SignatureError, "the operator's signature of its registration does not verify"),
+    (OperatorKeyError, "its registration is not signed by the operator key"),
+    (
+        VerificationError,
+        "its registration breaks the ledger's rules (the operator's own key, a key registered twice, "
+        "or a key that is not an acceptable Ed25519 point)",
+    ),
+)
+
+
+def _refusal(
+    exc: VerificationError, where: str, table: Sequence[tuple[type[VerificationError], str]]
+) -> VerificationError:
+    """``exc``'s class with the message ``where: <the table's description of the class>``."""
+    text = next((description for cls, description in table if isinstance(exc, cls)), "the journey rules refuse it")
+    out = type(exc)(f"{where}: {text}")
+    out.__cause__ = exc
+    return out
 
 
 # --- making ---------------------------------------------------------------------------------------
@@ -379,7 +501,13 @@ def make(
     before it is returned. Raises :class:`InputError` for an unknown profile, an item without events, a
     journey that spans a change of policy, or a code too large for a QR code (try ``compact``), and
     :class:`RevokedKeyError` if an event was signed after its key's revocation (a damaged ledger).
+
+    The steps, as numbered in docs/spec/item-code.md, *Making a code*: (1) the request and the item's
+    history; (2) ``_replay_signers``: the policy and every signer's state from the operator's entries;
+    (3) ``_party_table``: the party rows; (4) ``_anchor``: the checkpoint and the anchor; (5) the bundle
+    signed and encoded, refused if too long, and verified.
     """
+    # (1) The request, and the item's events in chain order.
     if profile not in PROFILES:
         raise InputError(f"unknown profile {profile!r}; choose one of: {', '.join(PROFILES)}")
     item = check_item(item)
@@ -388,58 +516,14 @@ def make(
     history = ledger.history(item)
     if not history:
         raise InputError(f"the ledger has no events for item {item!r}")
-
-    # Replay the operator's entries to learn, at each event, the policy and each signer's state.
-    registry = Registry(ledger.origin, op.name, op.public_key)
-    operator_entries = list(ledger.store.operator_entries(0))
-    policies: set[int] = set()
-    position = {ev.index: n for n, ev in enumerate(history, 1)}
-    first_after: dict[int, int] = {}  # operator entry index -> the 1-based position of the next journey event
-    k = 0
-    for entry in operator_entries:
-        assert entry.index is not None
-        while k < len(history) and history[k].index < entry.index:
-            k += 1
-        first_after[entry.index] = k + 1
-    k = 0
-    for ev in history:
-        while k < len(operator_entries) and (operator_entries[k].index or 0) < ev.index:
-            registry.apply(operator_entries[k].content, operator_entries[k].index or 0)
-            k += 1
-        policies.add(registry.policy_index or 0)
-    while k < len(operator_entries):
-        registry.apply(operator_entries[k].content, operator_entries[k].index or 0)
-        k += 1
-    if len(policies) != 1:
-        raise InputError(f"the journey of {item!r} spans a change of policy, which a PC1 code cannot carry")
-    policy_entry = ledger.entry(policies.pop()).content
-    assert isinstance(policy_entry, PolicyEntry)
-
-    order: list[bytes] = []
-    for ev in history:
-        if ev.key_id not in order:
-            order.append(ev.key_id)
-    parties: list[CodeParty] = []
-    for kid in order:
-        rec = registry.keys[kid]
-        revoked = 0 if rec.revoked_index is None else first_after[rec.revoked_index]
-        signed = [position[ev.index] for ev in history if ev.key_id == kid]
-        if revoked and revoked <= max(signed):
-            raise RevokedKeyError(f"{rec.describe()} signed an event of {item!r} after its revocation")
-        party = CodeParty(rec.name, tuple(sorted(rec.roles)), rec.valid_from, rec.valid_until, revoked, kid)
-        if profile == "full":
-            reg = ledger.entry(rec.registered_index)
-            content = reg.content
-            assert isinstance(content, PartyRegistration)
-            party = replace(party, key=rec.public_key, registered_at=content.at, registration_signature=reg.signature)
-        parties.append(party)
-
-    head = history[-1]
-    note = ledger.latest_checkpoint()
-    verifier = new_verifier(ledger.operator_vkey)
-    if note is None or open_checkpoint(note, ledger.origin, verifier)[0].size <= head.index:
-        note = ledger.checkpoint()
-    cp, opened = open_checkpoint(note, ledger.origin, verifier)
+    # (2) The operator's entries replayed: one policy for the whole journey, and every signer's record.
+    registry, policy = _replay_signers(ledger, op, item, history)
+    # (3) The party table, in the order of first use, with where each revocation fell.
+    order = list(dict.fromkeys(ev.key_id for ev in history))
+    parties = _party_table(ledger, registry, item, history, order, profile)
+    # (4) A checkpoint that contains the head, and the anchor on it.
+    anchor = _anchor(ledger, op, history[-1], issued, profile)
+    # (5) The bundle, signed, encoded, refused if too long for a QR code, and verified before it leaves.
     events = tuple(
         JourneyEvent(
             at=ev.at,
@@ -452,18 +536,75 @@ def make(
         )
         for ev in history
     )
-    anchor = Anchor(op.key_id, head.leaf_hash[:HINT_SIZE], head.index, cp.size, cp.root, issued)
-    if profile == "full":
-        proof = tuple(ledger.inclusion_proof(head.index, cp.size))
-        anchor = replace(anchor, proof=proof, checkpoint_signature=opened.sigs[0].signature)
-    bundle = sign_bundle(
-        Bundle(profile, ledger.origin, item, policy_entry.policy, tuple(parties), events, anchor, b""), op
-    )
+    bundle = sign_bundle(Bundle(profile, ledger.origin, item, policy, parties, events, anchor, b""), op)
     text = bundle.payload()
     if len(text) > MAX_CODE_CHARS:
         raise InputError(
             f"the {profile} code of {item!r} has {len(text)} characters, more than a QR code holds "
             f"({MAX_CODE_CHARS} at level M)" + ("; use the compact profile" if profile == "full" else "")
         )
-    verify(text, format_vkey(op.name, op.public_key), at=max(issued, head.at))
+    verify(text, format_vkey(op.name, op.public_key), at=max(issued, history[-1].at))
     return text
+
+
+def _replay_signers(
+    ledger: Ledger, op: Signer, item: str, history: Sequence[HistoryEvent]
+) -> tuple[Registry, Policy]:
+    """(2) Replay the operator's entries and the item's events in log order (the ledger judged them when it
+    accepted them): return the registry after the last operator entry and the one policy in force at every
+    event; :class:`InputError` if the journey spans a change of policy."""
+    registry = Registry(ledger.origin, op.name, op.public_key)
+    stream: list[tuple[int, Body]] = [(e.index or 0, e.content) for e in ledger.store.operator_entries(0)]
+    stream += [(ev.index, ev.entry.content) for ev in history]
+    stream.sort(key=lambda pair: pair[0])
+    policies = {
+        step.policy_index or 0 for step in registry.replay(stream, judge=False) if isinstance(step.content, Event)
+    }
+    if len(policies) != 1:
+        raise InputError(f"the journey of {item!r} spans a change of policy, which a PC1 code cannot carry")
+    policy_entry = ledger.entry(policies.pop()).content
+    assert isinstance(policy_entry, PolicyEntry)
+    return registry, policy_entry.policy
+
+
+def _party_table(
+    ledger: Ledger,
+    registry: Registry,
+    item: str,
+    history: Sequence[HistoryEvent],
+    order: Sequence[bytes],
+    profile: str,
+) -> tuple[CodeParty, ...]:
+    """(3) One row per signer key in ``order``. ``revoked`` is the 1-based position of the first event after
+    the key's revocation entry (:class:`RevokedKeyError` if the key signed that event or a later one)."""
+    indices = [ev.index for ev in history]
+    parties: list[CodeParty] = []
+    for kid in order:
+        rec = registry.keys[kid]
+        revoked = 0 if rec.revoked_index is None else bisect_left(indices, rec.revoked_index) + 1
+        signed = [n for n, ev in enumerate(history, 1) if ev.key_id == kid]
+        if revoked and revoked <= max(signed):
+            raise RevokedKeyError(f"{rec.describe()} signed an event of {item!r} after its revocation")
+        party = CodeParty(rec.name, tuple(sorted(rec.roles)), rec.valid_from, rec.valid_until, revoked, kid)
+        if profile == "full":
+            reg = ledger.entry(rec.registered_index)
+            content = reg.content
+            assert isinstance(content, PartyRegistration)
+            party = replace(party, key=rec.public_key, registered_at=content.at, registration_signature=reg.signature)
+        parties.append(party)
+    return tuple(parties)
+
+
+def _anchor(ledger: Ledger, op: Signer, head: HistoryEvent, issued: int, profile: str) -> Anchor:
+    """(4) The latest checkpoint if it contains ``head``, else a new one signed and stored; the anchor on it
+    (full: with the inclusion proof and the checkpoint signature). The head hint is set when signing."""
+    note = ledger.latest_checkpoint()
+    verifier = new_verifier(ledger.operator_vkey)
+    if note is None or open_checkpoint(note, ledger.origin, verifier)[0].size <= head.index:
+        note = ledger.checkpoint()
+    cp, opened = open_checkpoint(note, ledger.origin, verifier)
+    anchor = Anchor(op.key_id, head.leaf_hash[:HINT_SIZE], head.index, cp.size, cp.root, issued)
+    if profile == "full":
+        proof = tuple(ledger.inclusion_proof(head.index, cp.size))
+        anchor = replace(anchor, proof=proof, checkpoint_signature=opened.sigs[0].signature)
+    return anchor

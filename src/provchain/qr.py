@@ -41,11 +41,14 @@ from .errors import ImageDecodeError, InputError
 
 __all__ = [
     "EC_LEVEL",
+    "MAX_IMAGE_BYTES",
+    "MAX_IMAGE_PIXELS",
     "MAX_SCALE",
     "QrMatrix",
     "make_matrix",
     "qr_version",
     "read_image",
+    "read_texts",
     "render_png",
     "render_svg",
     "write",
@@ -56,6 +59,15 @@ EC_LEVEL: Final = "M"
 
 MAX_SCALE: Final = 64
 """The largest ``scale`` (pixels per module) and ``border`` (modules) the renderers accept."""
+
+MAX_IMAGE_BYTES: Final = 16 * 1024 * 1024
+"""The largest image file :func:`read_image` reads (16 MiB): a photo of a label is a few MiB at most."""
+
+MAX_IMAGE_PIXELS: Final = 16_000_000
+"""The most pixels an image may declare (16 Mpx, a 12 Mpx phone photo and some): :func:`read_image` checks
+the size in the image's header before it decodes anything, so a small file that declares a huge image (a
+PNG of 20000 x 20000 one-bit pixels compresses to a few KiB) is refused instead of filling the memory."""
+
 
 _DARK: Final = 0
 """The value of a dark module in zxing-cpp's one-pixel-per-module bitmap (light modules are 255)."""
@@ -226,36 +238,81 @@ def write(
     write_atomic(target, data, force=force, protect=protect)
 
 
+def read_texts(source: str | os.PathLike[str] | bytes | bytearray | memoryview) -> tuple[str, ...]:
+    """Return the distinct texts of every QR code in an image, in the order found (empty if there is none).
+
+    ``source`` is a file path or the image file's content (PNG, JPEG or another format Pillow reads). The
+    file is read only up to :data:`MAX_IMAGE_BYTES`, and the image is decoded only if its header declares
+    at most :data:`MAX_IMAGE_PIXELS` pixels. Raises :class:`ImageDecodeError` if the file is missing, too
+    large, or not an image. The same code shown twice gives one text.
+    """
+    name, data = _image_bytes(source)
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size  # from the header: nothing is decoded yet
+            if width * height > MAX_IMAGE_PIXELS:
+                raise ImageDecodeError(
+                    f"{name} declares {width} x {height} pixels, more than the {MAX_IMAGE_PIXELS:,} "
+                    "a photo of a code needs; it is not decoded"
+                )
+            image.load()
+            gray = _to_gray(image)
+    except ImageDecodeError:
+        raise
+    except Image.DecompressionBombError:  # Pillow's own limit, checked in Image.open, is far above ours
+        raise ImageDecodeError(
+            f"{name} declares more than {MAX_IMAGE_PIXELS:,} pixels, more than a photo of a code needs; "
+            "it is not decoded"
+        ) from None
+    except UnidentifiedImageError:
+        raise ImageDecodeError(f"{name} is not an image in a format Pillow reads (PNG, JPEG, ...)") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as error:
+        raise ImageDecodeError(f"{name} cannot be read as an image: {error}") from None
+    barcodes = zxingcpp.read_barcodes(gray, formats=_QR_ONLY, text_mode=zxingcpp.TextMode.Plain)
+    return tuple(dict.fromkeys(str(barcode.text) for barcode in barcodes if barcode.valid))
+
+
 def read_image(source: str | os.PathLike[str] | bytes | bytearray | memoryview) -> str:
     """Return the text of the one QR code in an image (PNG, JPEG or another format Pillow reads).
 
-    ``source`` is a file path or the image file's content. The image may show the same code more than
-    once. Raises :class:`ImageDecodeError` if the file is missing or is not an image, if no QR code is
-    found, or if the image holds several different QR codes.
+    ``source`` is a file path or the image file's content; it is read within the bounds of
+    :func:`read_texts`. The image may show the same code more than once. Raises :class:`ImageDecodeError`
+    if the file is missing, too large or not an image, if no QR code is found, or if the image holds
+    several different QR codes (their texts are not repeated in the message).
     """
-    if isinstance(source, bytes | bytearray | memoryview):
-        name = "the image data"
-        opened: str | io.BytesIO = io.BytesIO(bytes(source))
-    else:
-        name = os.fspath(source)
-        opened = name
-    try:
-        with Image.open(opened) as image:
-            image.load()
-            gray = _to_gray(image)
-    except FileNotFoundError:
-        raise ImageDecodeError(f"image file {name} does not exist") from None
-    except UnidentifiedImageError:
-        raise ImageDecodeError(f"{name} is not an image in a format Pillow reads (PNG, JPEG, ...)") from None
-    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as error:
-        raise ImageDecodeError(f"{name} cannot be read as an image: {error}") from None
-    barcodes = zxingcpp.read_barcodes(gray, formats=_QR_ONLY, text_mode=zxingcpp.TextMode.Plain)
-    texts: set[str] = {str(barcode.text) for barcode in barcodes if barcode.valid}
+    texts = read_texts(source)
+    name = _source_name(source)
     if not texts:
         raise ImageDecodeError(f"no QR code found in {name}")
     if len(texts) > 1:
         raise ImageDecodeError(f"{name} holds {len(texts)} different QR codes; expected exactly one")
-    return texts.pop()
+    return texts[0]
+
+
+def _source_name(source: str | os.PathLike[str] | bytes | bytearray | memoryview) -> str:
+    return "the image data" if isinstance(source, bytes | bytearray | memoryview) else os.fspath(source)
+
+
+def _image_bytes(source: str | os.PathLike[str] | bytes | bytearray | memoryview) -> tuple[str, bytes]:
+    """The name of ``source`` for messages and its content, read at most :data:`MAX_IMAGE_BYTES` + 1 bytes."""
+    name = _source_name(source)
+    if isinstance(source, bytes | bytearray | memoryview):
+        data = bytes(source[: MAX_IMAGE_BYTES + 1])
+    else:
+        try:
+            with open(name, "rb") as file:
+                data = file.read(MAX_IMAGE_BYTES + 1)
+        except FileNotFoundError:
+            raise ImageDecodeError(f"image file {name} does not exist") from None
+        except IsADirectoryError:
+            raise ImageDecodeError(f"{name} is a folder, not an image file") from None
+        except OSError as error:
+            raise ImageDecodeError(f"{name} cannot be read: {error.strerror or error}") from None
+        except ValueError:  # a NUL in the name
+            raise ImageDecodeError(f"{name!r} is not a file name") from None
+    if len(data) > MAX_IMAGE_BYTES:
+        raise ImageDecodeError(f"{name} is larger than {MAX_IMAGE_BYTES // (1024 * 1024)} MiB; it is not read")
+    return name, data
 
 
 def _to_gray(image: Image.Image) -> Image.Image:

@@ -10,11 +10,12 @@ Pure: no I/O and no clock; the time is a parameter.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from functools import cached_property
 
 from ._internal.ed25519_strict import key_acceptable
-from .entries import Body, Entry, Event, PartyRegistration, PolicyEntry, Revocation, ms_to_iso
+from .entries import Body, Entry, Event, PartyRegistration, PolicyEntry, Revocation, leaf_hash_of, ms_to_iso
 from .errors import (
     ChainError,
     ExpiredKeyError,
@@ -30,7 +31,7 @@ from .keys import key_id as compute_key_id
 from .keys import verify_signature
 from .policy import Policy
 
-__all__ = ["CLOCK_TOLERANCE_MS", "Head", "KeyRecord", "Registry"]
+__all__ = ["CLOCK_TOLERANCE_MS", "Head", "KeyRecord", "Registry", "ReplayStep"]
 
 CLOCK_TOLERANCE_MS = 5 * 60 * 1000
 """How far in the future an event's time may be, relative to the checker's clock."""
@@ -67,6 +68,20 @@ class Head:
     leaf_hash: bytes
     stage: str
     at: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayStep:
+    """What :meth:`Registry.replay` yields after each entry it took."""
+
+    index: int
+    """The index the entry was given."""
+
+    content: Body
+    """The entry's body."""
+
+    policy_index: int | None
+    """The index of the policy in force after the entry (None before the first policy)."""
 
 
 class Registry:
@@ -237,6 +252,30 @@ class Registry:
         elif isinstance(content, PolicyEntry):
             self.policy = content.policy
             self.policy_index = index
+
+    def replay(
+        self, entries: Iterable[tuple[int, Body]], *, judge: bool = True, now: int | None = None
+    ) -> Iterator[ReplayStep]:
+        """Take ``(index, body)`` pairs in log order: judge each (unless ``judge`` is False), apply each
+        operator entry, and yield a :class:`ReplayStep` after each entry.
+
+        Events are judged against the head of their item as this replay has seen it (an item's first event
+        here starts its chain); signatures are not checked (the caller checks them). ``now`` (ms) enables
+        the clock check of :meth:`check_content`. The first entry that breaks a rule raises its error, so
+        the entry that failed is the one after the last step yielded. With ``judge=False`` the entries are
+        only applied: for a log that was judged when it was written.
+        """
+        heads: dict[str, Head] = {}
+        for index, content in entries:
+            if isinstance(content, Event):
+                if judge:
+                    self.check_content(content, heads.get(content.item), now=now)
+                    heads[content.item] = Head(index, leaf_hash_of(content.encode()), content.stage, content.at)
+            else:
+                if judge:
+                    self.check_content(content, None, now=now)
+                self.apply(content, index)
+            yield ReplayStep(index, content, self.policy_index)
 
     def parties(self) -> list[KeyRecord]:
         """All registered keys, in registration order."""

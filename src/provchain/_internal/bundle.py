@@ -27,6 +27,7 @@ from ..entries import (
     check_country,
     check_data,
     check_item,
+    decode_body,
     leaf_hash_of,
 )
 from ..errors import BundleFormatError, EncodingError, InputError, ProvchainError
@@ -44,6 +45,7 @@ __all__ = [
     "Bundle",
     "CodeParty",
     "JourneyEvent",
+    "RebuiltEvent",
     "decode_bundle",
     "malformed",
     "sign_bundle",
@@ -59,6 +61,11 @@ HINT_SIZE: Final = 4
 
 MAX_PROOF: Final = 64
 """The most hashes an inclusion proof may have (a tree of up to 2**64 leaves)."""
+
+_ITEM_RULE: Final = "a valid item id (1 to 128 bytes of printable UTF-8 without spaces)"
+_NAME_RULE: Final = "a valid key name (1 to 128 bytes, no spaces, no '+')"
+_PLACE_RULE: Final = "a valid place (1 to 128 bytes of printable UTF-8)"
+_DATA_RULE: Final = "valid stage data (at most 16 keys [a-z][a-z0-9_.-]{0,31}, text or 64-bit integer values)"
 
 _PROFILE_NUMBER = {name: n for n, name in enumerate(PROFILES)}
 _SIG = 64
@@ -100,6 +107,15 @@ class JourneyEvent:
     place: str | None = None
     data: Mapping[str, str | int] = field(default_factory=dict)
     signature: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RebuiltEvent:
+    """An event body rebuilt from a bundle: the body, its canonical encoding and its leaf hash."""
+
+    body: Event
+    encoded: bytes
+    leaf_hash: bytes
 
 
 @dataclass(frozen=True)
@@ -184,7 +200,7 @@ class Bundle:
 
     def head_hash(self) -> bytes:
         """The leaf hash of the rebuilt head: the last event's body."""
-        return leaf_hash_of(self.event_bodies()[-1].encode())
+        return self.rebuild()[-1].leaf_hash
 
     def signed_message(self, head_hash: bytes | None = None) -> bytes:
         """The bytes the operator signs: :data:`CODE_DOMAIN` and the canonical array of the origin, the rebuilt
@@ -202,22 +218,33 @@ class Bundle:
 
     def event_bodies(self) -> list[Event]:
         """The event bodies the parties signed, rebuilt: ``prev`` is the leaf hash of the previous body."""
-        out: list[Event] = []
+        return [r.body for r in self.rebuild()]
+
+    def rebuild(self) -> list[RebuiltEvent]:
+        """Each event's body, rebuilt (``prev`` is the leaf hash of the previous body), with its encoding and
+        leaf hash. Raises :class:`BundleFormatError` naming the first event that is not a valid event entry
+        body (of at most 8192 bytes) once rebuilt."""
+        out: list[RebuiltEvent] = []
         prev: bytes | None = None
-        for e in self.events:
-            ev = Event(
-                origin=self.origin,
-                at=e.at,
-                signer=self.parties[e.party].key_id,
-                item=self.item,
-                stage=e.stage,
-                country=e.country,
-                prev=prev,
-                place=e.place,
-                data=dict(e.data),
-            )
-            prev = leaf_hash_of(ev.encode())
-            out.append(ev)
+        for n, e in enumerate(self.events, 1):
+            try:
+                body = Event(
+                    origin=self.origin,
+                    at=e.at,
+                    signer=self.parties[e.party].key_id,
+                    item=self.item,
+                    stage=e.stage,
+                    country=e.country,
+                    prev=prev,
+                    place=e.place,
+                    data=dict(e.data),
+                )
+                encoded = body.encode()
+                decode_body(encoded)
+            except (EncodingError, InputError):
+                raise malformed(f"event {n} cannot be rebuilt as a valid event entry of at most 8192 bytes") from None
+            prev = leaf_hash_of(encoded)
+            out.append(RebuiltEvent(body, encoded, prev))
         return out
 
     def registration(self, party: CodeParty) -> PartyRegistration:
@@ -284,11 +311,16 @@ def _time(value: int, what: str) -> int:
     return value
 
 
-def _checked(what: str, check: Any, value: object) -> Any:
+def _checked(what: str, check: Any, value: object, rule: str) -> Any:
+    """``check(value)``, or a :func:`malformed` error that names the field and the ``rule`` it breaks.
+
+    The checker's own message is dropped: it may quote the value, and nothing of an unauthenticated code
+    may reach the person who scans it.
+    """
     try:
         return check(value)
-    except ProvchainError as exc:
-        raise malformed(f"{what}: {exc}") from None
+    except ProvchainError:
+        raise malformed(f"{what} is not {rule}") from None
 
 
 def _policy(value: object) -> Policy:
@@ -296,7 +328,7 @@ def _policy(value: object) -> Policy:
         raise malformed("the policy must be a map")
     if not value:
         return DEFAULT_POLICY
-    policy: Policy = _checked("policy", Policy.from_map, value)
+    policy: Policy = _checked("the policy", Policy.from_map, value, "a valid journey policy map")
     if policy == DEFAULT_POLICY:
         raise malformed("the default policy must be encoded as an empty map")
     return policy
@@ -304,12 +336,12 @@ def _policy(value: object) -> Policy:
 
 def _party(row: object, n: int, full: bool, base: int, events: int) -> CodeParty:
     r = _list(row, f"party {n}", [8] if full else [6])
-    name = _checked(f"party {n} name", check_key_name, r[0])
+    name = _checked(f"party {n} name", check_key_name, r[0], _NAME_RULE)
     roles = r[1]
     if not isinstance(roles, list) or not 1 <= len(roles) <= 16:
         raise malformed(f"party {n} roles must be an array of 1 to 16 names")
     for role in roles:
-        _checked(f"party {n} role", lambda v: check_name(v, "role"), role)
+        _checked(f"a role of party {n}", lambda v: check_name(v, "role"), role, "a role name ([a-z][a-z0-9_-]{0,31})")
     if roles != sorted(set(roles)):
         raise malformed(f"party {n} roles must be sorted and without duplicates")
     valid_from = _time(base + _int(r[2], f"party {n} valid-from", -MAX_TIME, MAX_TIME), f"party {n} valid-from")
@@ -332,19 +364,19 @@ def _event(
     at = _time(t if previous is None else previous.at + t, f"event {n} time")
     party = _int(r[1], f"event {n} party", 0, parties - 1)
     stage = stages[_int(r[2], f"event {n} stage", 0, len(stages) - 1)]
-    country = _checked(f"event {n} country", check_country, r[3])
+    country = _checked(f"event {n} country", check_country, r[3], "an ISO 3166-1 alpha-2 country code")
     place = None
     if r[4] == 0 and not isinstance(r[4], bool):
         if previous is None or previous.place is None:
             raise malformed(f"event {n} place says 'same as the previous event', which has no place")
         place = previous.place
     elif r[4] != "":
-        place = _checked(f"event {n} place", lambda v: _text(v, "place", MAX_PLACE), r[4])
+        place = _checked(f"event {n} place", lambda v: _text(v, "place", MAX_PLACE), r[4], _PLACE_RULE)
         if previous is not None and place == previous.place:
             raise malformed(f"event {n} repeats the previous place, which must be encoded as 0")
     if not isinstance(r[5], dict):
         raise malformed(f"event {n} data must be a map")
-    data = _checked(f"event {n} data", check_data, r[5])
+    data = _checked(f"event {n} data", check_data, r[5], _DATA_RULE)
     sig = _bytes(r[6], f"event {n} signature", _SIG) if full else None
     return JourneyEvent(at, party, stage, country, place, data, sig)
 
@@ -370,7 +402,7 @@ def _from_value(value: object, origin: str) -> Bundle:
     top = _list(value, "a bundle", [7])
     profile = PROFILES[_int(top[0], "the profile", 0, len(PROFILES) - 1)]
     full = profile == "full"
-    item = _checked("item", check_item, top[1])
+    item = _checked("the item id", check_item, top[1], _ITEM_RULE)
     policy = _policy(top[2])
     stages = sorted(policy.stages)
     rows, party_rows = top[4], top[3]
@@ -406,9 +438,9 @@ def decode_bundle(raw: bytes, origin: str) -> Bundle:
     """
     try:
         value = encoding.decode(raw, max_size=MAX_CODE_CHARS)
-    except EncodingError as exc:
+    except EncodingError as exc:  # its messages name the fault, never a decoded value
         raise malformed(str(exc)) from None
-    origin = _checked("origin", lambda v: _text(v, "origin", MAX_ORIGIN), origin)
+    origin = _checked("the origin", lambda v: _text(v, "origin", MAX_ORIGIN), origin, "a valid ledger origin")
     bundle = _from_value(value, origin)
     if bundle.to_bytes() != raw:  # a safety net: every accepted bundle has exactly one encoding
         raise malformed("the bundle is not in its one canonical form")

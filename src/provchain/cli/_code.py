@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import json
+import stat
 import sys
+import warnings
 from pathlib import Path
+from typing import NoReturn
 
 import click
+from PIL import Image
 
 from .. import code as item_code
 from .. import qr
 from .._internal.files import check_output
 from ..entries import ms_to_iso
-from ..errors import CodeFormatError, ImageDecodeError, InputError, ProvchainError, VerificationError
+from ..errors import CodeFormatError, ImageDecodeError, InputError, ProvchainError
+from ..keys import parse_vkey
 from ..ledger import Ledger
 from . import EXIT_CANNOT_RUN, EXIT_FINDINGS, PASSPHRASE, cli, load_key, parse_time, render_journey
 
@@ -81,24 +86,107 @@ def code_command(
 
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff")
 
+MAX_TEXT_BYTES = 64 * 1024
+"""The largest text file ``scan`` reads: a code has at most 3391 characters, so 64 KiB is plenty."""
 
-def _read_source(source: str) -> str:
-    """The code text in ``source``: a .txt file, an image file, or else the text itself."""
+
+class _Unreadable(Exception):
+    """``scan`` could not read its source: no symbol was decoded, or the file cannot be read (exit 2)."""
+
+    def __init__(self, error: ProvchainError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _read_source(source: str) -> list[str]:
+    """The code texts in ``source``: the text itself if it starts with ``PC1:``, else the content of the
+    file at that path: a text file (UTF-8, BOM and surrounding whitespace allowed, at most
+    :data:`MAX_TEXT_BYTES`) or an image (every distinct QR code in it, within :mod:`provchain.qr`'s bounds).
+
+    A text that starts with the prefix is never taken for a path (Base45 contains ``/``), and any other
+    text is never taken for a code. Raises :class:`_Unreadable` when nothing can be read.
+    """
+    if source.startswith(item_code.PREFIX):
+        return [source]
     path = Path(source)
     suffix = path.suffix.lower()
-    if suffix == ".svg":
-        raise ImageDecodeError(f"{source}: SVG images cannot be scanned; scan the PNG or the code text")
-    if suffix == ".txt" or (path.is_file() and suffix not in _IMAGE_SUFFIXES):
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise CodeFormatError(f"{source} does not exist") from None
-        except UnicodeDecodeError:
-            raise CodeFormatError(f"{source} is not a text file") from None
-        return text.removesuffix("\n").removesuffix("\r")
-    if suffix in _IMAGE_SUFFIXES or path.is_file():
-        return qr.read_image(path)
-    return source
+    try:
+        if suffix == ".svg":
+            raise ImageDecodeError(f"{source}: SVG images cannot be scanned; scan the PNG or the code text")
+        _check_file(source, path)
+        if suffix in _IMAGE_SUFFIXES:
+            with warnings.catch_warnings():  # Pillow warns of big images; read_texts refuses them anyway
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                texts = list(qr.read_texts(path))
+            if not texts:
+                raise ImageDecodeError(f"no QR code found in {source}")
+            return texts
+        return [_read_text_file(path)]
+    except ProvchainError as exc:
+        raise _Unreadable(exc) from None
+
+
+def _check_file(source: str, path: Path) -> None:
+    """Raise :class:`CodeFormatError` unless ``path`` names a file that exists."""
+    try:
+        is_folder = stat.S_ISDIR(path.stat().st_mode)
+    except (FileNotFoundError, NotADirectoryError):
+        raise CodeFormatError(
+            f"{source}: no such file (a code given as text starts with {item_code.PREFIX!r})"
+        ) from None
+    except OSError as exc:
+        raise CodeFormatError(f"{source}: cannot be read ({exc.strerror or exc})") from None
+    except ValueError:
+        raise CodeFormatError(f"{source!r} is not a file name") from None
+    if is_folder:
+        raise CodeFormatError(f"{source} is a folder, not a code file or an image")
+
+
+def _read_text_file(path: Path) -> str:
+    """The code text in a text file: UTF-8 (a BOM allowed), surrounding whitespace and line ends removed."""
+    try:
+        with path.open("rb") as file:
+            data = file.read(MAX_TEXT_BYTES + 1)
+    except IsADirectoryError:
+        raise CodeFormatError(f"{path} is a folder, not a code file") from None
+    except OSError as exc:
+        raise CodeFormatError(f"{path} cannot be read: {exc.strerror or exc}") from None
+    if len(data) > MAX_TEXT_BYTES:
+        raise CodeFormatError(
+            f"{path} is larger than {MAX_TEXT_BYTES // 1024} KiB: a code file holds one code of at most "
+            f"{item_code.MAX_CODE_CHARS} characters"
+        )
+    try:
+        return data.decode("utf-8-sig").strip()
+    except UnicodeDecodeError:
+        raise CodeFormatError(
+            f"{path} is not a UTF-8 text file (scan an image by a name ending in {', '.join(_IMAGE_SUFFIXES)})"
+        ) from None
+
+
+def _one_code(source: str, texts: list[str]) -> str:
+    """The one code among the texts read from ``source``: the only text, or else the only item code (a QR
+    code of another kind beside it, such as a shop's web address, is left aside). Raises
+    :class:`ImageDecodeError` (a refusal) for two different item codes: a label stuck over another, or two
+    items in one photo, and for several QR codes none of which is an item code."""
+    if len(texts) == 1:
+        return texts[0]
+    codes = [t for t in texts if t.startswith(item_code.PREFIX)]
+    if len(codes) == 1:
+        return codes[0]
+    if codes:
+        raise ImageDecodeError(f"{source} holds {len(codes)} different item codes; a label has exactly one")
+    raise ImageDecodeError(f"{source} holds {len(texts)} QR codes, none of them an item code")
+
+
+def _duration(ms: int) -> str:
+    """``ms`` for people: ``45 s``, ``10 min``, ``23 h 5 min``."""
+    if ms < 60_000:
+        return f"{max(1, (ms + 500) // 1000)} s"
+    hours, minutes = divmod((ms + 30_000) // 60_000, 60)
+    if not hours:
+        return f"{minutes} min"
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
 
 
 def _verdict(report: item_code.CodeReport) -> str:
@@ -109,28 +197,42 @@ def _verdict(report: item_code.CodeReport) -> str:
     )
 
 
+def _fail_scan(verdict: str, error: ProvchainError, as_json: bool) -> NoReturn:
+    """Print the verdict and the error (its messages never quote an unverified code), then exit 1
+    (REFUSED) or 2 (UNREADABLE)."""
+    if as_json:
+        body = {"type": type(error).__name__, "message": str(error)}
+        click.echo(json.dumps({"verified": False, "verdict": verdict.lower(), "error": body}, indent=2))
+    else:
+        click.echo(f"{verdict}  {type(error).__name__}: {error}")
+    sys.exit(EXIT_FINDINGS if verdict == "REFUSED" else EXIT_CANNOT_RUN)
+
+
 @cli.command()
 @click.argument("source")
 @click.option("--operator", "operator_vkey", required=True, help="The operator's verifier key (pinned).")
 @click.option("--json", "as_json", is_flag=True, help='Print {"item": ..., "events": [...], "checks": {...}}.')
 @click.option("--at", default=None, help="Verify as of this ISO 8601 time (default: now).")
 def scan(source: str, operator_vkey: str, as_json: bool, at: str | None) -> None:
-    """Read an item code (an image, a .txt file, or the PC1:... text) and verify it offline.
+    """Read an item code and verify it offline. SOURCE is the code text (it starts with PC1:) or the path
+    of an image or a .txt file.
 
-    Exit 0 verified, 1 refused, 2 unreadable.
+    Exit 0 verified; 1 refused: the code was read (from a QR symbol, a file or the text given) but is
+    not genuine, malformed codes included; 2 unreadable: no QR code found, or the file cannot be read.
+    A code dated up to 24 hours after this device's clock verifies, with a note.
     """
     when = parse_time(at)
+    if when is not None and when < 0:
+        raise InputError("--at must not be before 1970")
+    parse_vkey(operator_vkey)  # a bad --operator is a bad argument (exit 2), not a verdict on the code
     try:
-        report = item_code.verify(_read_source(source), operator_vkey, at=when)
-    except ProvchainError as exc:
-        refused = isinstance(exc, VerificationError)
-        verdict = "REFUSED" if refused else "UNREADABLE"
-        if as_json:
-            error = {"type": type(exc).__name__, "message": str(exc)}
-            click.echo(json.dumps({"verified": False, "verdict": verdict.lower(), "error": error}, indent=2))
-        else:
-            click.echo(f"{verdict}  {type(exc).__name__}: {exc}")
-        sys.exit(EXIT_FINDINGS if refused else EXIT_CANNOT_RUN)
+        texts = _read_source(source)
+    except _Unreadable as exc:
+        _fail_scan("UNREADABLE", exc.error, as_json)
+    try:
+        report = item_code.verify(_one_code(source, texts), operator_vkey, at=when)
+    except ProvchainError as exc:  # the text was read exactly (a QR symbol's error correction), so: refused
+        _fail_scan("REFUSED", exc, as_json)
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
         return
@@ -141,6 +243,11 @@ def scan(source: str, operator_vkey: str, as_json: bool, at: str | None) -> None
     click.echo("  checks: " + ", ".join(report.checks))
     if revoked:
         click.echo(f"  note: the key of {', '.join(revoked)} was revoked after it signed these events")
+    if report.clock_skew_ms:
+        click.echo(
+            f"  note: this device's clock is {_duration(report.clock_skew_ms)} behind the code's issue time "
+            f"({ms_to_iso(report.issued)}); codes up to 24 h ahead of the clock are accepted"
+        )
     click.echo(_verdict(report))
 
 

@@ -130,11 +130,22 @@ def vectors() -> dict[str, dict[str, Any]]:
         "at": VERIFY_AT,
         "want_error": "StageOrderError",
     }
+    slow = ISSUED - 23 * HOUR
+    out["clock_slow"] = {
+        "desc": "the genuine compact code, verified on a device whose clock is 23 hours behind its issue time: "
+        "it verifies, and the report shows the skew",
+        "payload": c,
+        "bundle_hex": base45.decode(c[4:]).hex(),
+        "operator_vkey": op.vkey,
+        "at": slow,
+        "want_error": None,
+        "want_report": code.verify(c, op.vkey, at=slow).to_json(),
+    }
     out["future"] = {
-        "desc": "the genuine compact code, verified at a time before its events",
+        "desc": "the genuine compact code, verified on a device whose clock is 25 hours behind its issue time",
         "payload": c,
         "operator_vkey": op.vkey,
-        "at": T0,
+        "at": ISSUED - 25 * HOUR,
         "want_error": "TimeError",
     }
     return out
