@@ -16,7 +16,7 @@ from typing import Any
 
 from conftest import HOUR, T0, journey
 
-from provchain import KeyPair, Ledger, merkle
+from provchain import KeyPair, Ledger, code, merkle
 from provchain.audit import audit_path
 from provchain.export import ExportReader, export_ledger
 from provchain.store.sqlite import SqliteStore
@@ -105,7 +105,7 @@ def test_readers_under_concurrent_writers_report_no_false_findings(
     ]
     for p in procs:
         p.start()
-    audits = proofs = histories = exports = false = 0
+    audits = proofs = histories = exports = codes = false = 0
     sizes = set()
     try:
         deadline = time.monotonic() + 5.0
@@ -125,6 +125,10 @@ def test_readers_under_concurrent_writers_report_no_false_findings(
                     leaves = [e.leaf_hash for e in led.entries(0, size)]
                     assert led.root(size) == merkle.root(leaves)
             assert proof
+            with Ledger.open(ledger_path, operator=operator) as led:  # a code: reads, and may sign a checkpoint
+                text = code.make(led, "BAG-A", "full")
+            assert len(code.verify(text, operator.vkey).events) == 6
+            codes += 1
             target = tmp_path / f"x{exports}.export"
             summary = export_ledger(ledger_path, target)
             with ExportReader.open(target) as reader:
@@ -137,5 +141,6 @@ def test_readers_under_concurrent_writers_report_no_false_findings(
     assert all(kind == "ok" for kind, _ in results), results
     assert false == 0
     assert audits >= 2 and len(sizes) >= 2, (audits, sizes)  # the ledger grew while it was audited
-    print(f"\n{audits} audits, {proofs} proofs, {histories} histories, {exports} exports under 2 writers; "
+    print(f"\n{audits} audits, {proofs} proofs, {histories} histories, {codes} codes, {exports} exports under "
+          "2 writers; "
           f"sizes {min(sizes)}..{max(sizes)}; false findings: {false}")  # fmt: skip

@@ -48,6 +48,7 @@ from .errors import (
     ExpiredKeyError,
     InclusionError,
     InputError,
+    LedgerBusyError,
     OperatorKeyError,
     OriginError,
     PolicyError,
@@ -486,6 +487,9 @@ def _operator(ledger: Ledger, operator: Signer | None) -> Signer:
     return operator
 
 
+_MAKE_ATTEMPTS = 5  # checkpoints signed for one code at most, when writers keep moving the item's head
+
+
 def make(
     ledger: Ledger,
     item: str,
@@ -513,16 +517,29 @@ def make(
     item = check_item(item)
     op = _operator(ledger, operator)
     issued = now_ms() if at is None else at
-    history = ledger.history(item)
-    if not history:
-        raise InputError(f"the ledger has no events for item {item!r}")
-    # (2) The operator's entries replayed: one policy for the whole journey, and every signer's record.
-    registry, policy = _replay_signers(ledger, op, item, history)
-    # (3) The party table, in the order of first use, with where each revocation fell.
-    order = list(dict.fromkeys(ev.key_id for ev in history))
-    parties = _party_table(ledger, registry, item, history, order, profile)
-    # (4) A checkpoint that contains the head, and the anchor on it.
-    anchor = _anchor(ledger, op, history[-1], issued, profile)
+    # Steps 1 to 4 read one state of the ledger (a snapshot), so that the journey, the signers' records
+    # and the anchor describe the same ledger whatever other writers do meanwhile. A checkpoint that
+    # contains the head is a write: when none is stored yet, it is signed outside the snapshot, and the
+    # reading starts again (the head may have moved meanwhile; then another checkpoint is signed).
+    for _ in range(_MAKE_ATTEMPTS):
+        with ledger.snapshot():
+            history = ledger.history(item)
+            if not history:
+                raise InputError(f"the ledger has no events for item {item!r}")
+            # (2) The operator's entries replayed: one policy for the whole journey, and every signer's record.
+            registry, policy = _replay_signers(ledger, op, item, history)
+            # (3) The party table, in the order of first use, with where each revocation fell.
+            order = list(dict.fromkeys(ev.key_id for ev in history))
+            parties = _party_table(ledger, registry, item, history, order, profile)
+            # (4) A checkpoint that contains the head, and the anchor on it.
+            anchor = _anchor(ledger, op, history[-1], issued, profile)
+        if anchor is not None:
+            break
+        ledger.checkpoint()
+    else:
+        raise LedgerBusyError(
+            f"the head of {item!r} moved on {_MAKE_ATTEMPTS} times while its code was being made; try again"
+        )
     # (5) The bundle, signed, encoded, refused if too long for a QR code, and verified before it leaves.
     events = tuple(
         JourneyEvent(
@@ -595,13 +612,14 @@ def _party_table(
     return tuple(parties)
 
 
-def _anchor(ledger: Ledger, op: Signer, head: HistoryEvent, issued: int, profile: str) -> Anchor:
-    """(4) The latest checkpoint if it contains ``head``, else a new one signed and stored; the anchor on it
-    (full: with the inclusion proof and the checkpoint signature). The head hint is set when signing."""
+def _anchor(ledger: Ledger, op: Signer, head: HistoryEvent, issued: int, profile: str) -> Anchor | None:
+    """(4) The anchor on the latest checkpoint if it contains ``head`` (full: with the inclusion proof and
+    the checkpoint signature), else None: a checkpoint must be signed first. The head hint is set when
+    signing."""
     note = ledger.latest_checkpoint()
     verifier = new_verifier(ledger.operator_vkey)
     if note is None or open_checkpoint(note, ledger.origin, verifier)[0].size <= head.index:
-        note = ledger.checkpoint()
+        return None
     cp, opened = open_checkpoint(note, ledger.origin, verifier)
     anchor = Anchor(op.key_id, head.leaf_hash[:HINT_SIZE], head.index, cp.size, cp.root, issued)
     if profile == "full":
