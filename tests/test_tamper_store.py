@@ -239,6 +239,14 @@ def test_meta_values_of_the_wrong_form(built: Path, operator: KeyPair, key: str,
     assert "ledger-meta" in checks(report)
 
 
+def test_meta_key_renamed(built: Path, operator: KeyPair) -> None:
+    sql(built, "UPDATE meta SET key = 'operatorX' WHERE key = 'operator'")
+    with pytest.raises(ForeignLedgerError, match="not a provchain ledger"):
+        Ledger.open(built)
+    with pytest.raises(ForeignLedgerError):
+        audit(built, operator)
+
+
 # --- tiles and nodes ------------------------------------------------------------------------------------
 
 
@@ -272,6 +280,22 @@ def test_node_row_extended(built: Path, operator: KeyPair) -> None:
     sql(built, "UPDATE nodes SET hash = CAST(hash || zeroblob(32) AS BLOB)")
     report = audit(built, operator)
     assert any(f.check == "merkle-node" and "nodes row" in f.found for f in report.findings), report.summary()
+
+
+def test_tile_renumbered(built: Path, operator: KeyPair) -> None:
+    """Tile 0 moved to block 1 (the open block): the leaves of block 0 are missing, and block 1's stray."""
+    sql(built, "UPDATE tiles SET block = 1 WHERE block = 0")
+    report = audit(built, operator)
+    found = {f.found for f in report.findings if f.check in ("leaf-hash", "merkle-node")}
+    assert "missing" in found and any("tiles row 1" in f for f in found), report.summary()
+
+
+def test_node_row_renumbered(built: Path, operator: KeyPair) -> None:
+    """The level-4 row moved to level 5: node (4, 0) is missing, and the level-5 row is stray."""
+    sql(built, f"UPDATE nodes SET id = {5 << 40} WHERE id = {4 << 40}")
+    report = audit(built, operator)
+    assert any(f.check == "merkle-node" and f.found == "missing" for f in report.findings), report.summary()
+    assert any(f.check == "merkle-node" and "level 5" in f.found for f in report.findings), report.summary()
 
 
 # --- checkpoints ----------------------------------------------------------------------------------------

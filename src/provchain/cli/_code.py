@@ -15,6 +15,7 @@ from PIL import Image
 from .. import code as item_code
 from .. import qr
 from .._internal.files import check_output
+from .._internal.text import escape
 from ..entries import ms_to_iso
 from ..errors import CodeFormatError, ImageDecodeError, InputError, ProvchainError
 from ..keys import parse_vkey
@@ -192,7 +193,8 @@ def _duration(ms: int) -> str:
 def _verdict(report: item_code.CodeReport) -> str:
     signers = "every party and the operator" if report.profile == "full" else "the operator"
     return (
-        f"VERIFIED  {len(report.events)} events of {report.item}, vouched for by {signers} of {report.origin} "
+        f"VERIFIED  {len(report.events)} events of {escape(report.item)}, vouched for by {signers} of "
+        f"{escape(report.origin)} "
         f"({report.profile} code issued {ms_to_iso(report.issued)})"
     )
 
@@ -242,7 +244,7 @@ def scan(source: str, operator_vkey: str, as_json: bool, at: str | None) -> None
     click.echo("")
     click.echo("  checks: " + ", ".join(report.checks))
     if revoked:
-        click.echo(f"  note: the key of {', '.join(revoked)} was revoked after it signed these events")
+        click.echo(f"  note: the key of {', '.join(map(escape, revoked))} was revoked after it signed these events")
     if report.clock_skew_ms:
         click.echo(
             f"  note: this device's clock is {_duration(report.clock_skew_ms)} behind the code's issue time "
