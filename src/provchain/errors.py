@@ -46,6 +46,7 @@ __all__ = [
     "PassphraseError",
     "PolicyError",
     "ProofError",
+    "ProofFormatError",
     "ProvchainError",
     "RevokedKeyError",
     "RoleError",
@@ -113,6 +114,10 @@ class ImageDecodeError(CodeFormatError):
 
 class ExportFormatError(FormatError):
     """A ledger export file is malformed or truncated."""
+
+
+class ProofFormatError(FormatError):
+    """A tlog-proof cannot be parsed (bad header, index, hash line or checkpoint)."""
 
 
 # --- parsed, but false --------------------------------------------------------------------------

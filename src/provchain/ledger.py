@@ -26,10 +26,10 @@ from typing import Any
 
 from . import merkle
 from ._internal.tree import StoredTree
+from ._internal.validate import check_int, check_time, is_key_id_hex
 from .checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from .entries import (
     FORMAT_VERSION,
-    MAX_TIME,
     Body,
     Entry,
     Event,
@@ -80,9 +80,9 @@ def to_ms(value: Time) -> int:
         if value.tzinfo is None:
             raise InputError("a datetime must carry a timezone (use datetime.now(timezone.utc))")
         value = int(value.timestamp() * 1000)
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < MAX_TIME:
-        raise InputError("a time is integer milliseconds since 1970 (UTC) or an aware datetime")
-    return value
+    return check_time(
+        value, "a time", InputError, message="a time is integer milliseconds since 1970 (UTC) or an aware datetime"
+    )
 
 
 @dataclass(frozen=True)
@@ -308,8 +308,7 @@ class Ledger:
 
     def entry(self, index: int) -> Entry:
         """The entry at ``index``."""
-        if isinstance(index, bool) or not isinstance(index, int) or index < 0:
-            raise InputError("an entry index is a non-negative integer")
+        check_int(index, "an entry index", InputError, 0)
         try:
             return self._store.entry(index)
         except IndexError:
@@ -484,8 +483,8 @@ class Ledger:
             if len(key) != 4:
                 raise InputError("a key id is 4 bytes")
             found = [key] if key in keys else []
-        elif isinstance(key, str) and len(key) == 8 and all(c in "0123456789abcdef" for c in key):
-            found = [bytes.fromhex(key)] if bytes.fromhex(key) in keys else []
+        elif is_key_id_hex(key):
+            found = [k for k in [bytes.fromhex(key)] if k in keys]
         elif isinstance(key, str) and key.count("+") >= 2:
             try:
                 found = [parse_vkey(key)[1]]
@@ -683,9 +682,9 @@ class Ledger:
         self._seen_size = current
         if size is None:
             return current
-        if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= current:
-            raise InputError(f"{what} must be an integer from 0 to the ledger size {current}")
-        return size
+        return check_int(
+            size, what, InputError, 0, current, message=f"{what} must be an integer from 0 to the ledger size {current}"
+        )
 
     def _proof(self, size: int | None, what: str, plan_for: Callable[[int], list[list[NodeKey]]]) -> list[bytes]:
         """The elements of ``plan_for(n)``, ``n`` being ``size`` or by default the current size.
@@ -716,8 +715,8 @@ class Ledger:
         """The RFC 9162 inclusion proof of entry ``index`` in the tree of ``size`` entries."""
 
         def plan(n: int) -> list[list[NodeKey]]:
-            if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < n:
-                raise InputError(f"index must be an entry index below the tree size {n}")
+            below = f"index must be an entry index below the tree size {n}"
+            check_int(index, "index", InputError, 0, n - 1, message=below)
             return merkle.inclusion_plan(index, n)
 
         return self._proof(size, "size", plan)

@@ -61,6 +61,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 
+from ._internal.validate import ErrorFactory, check_int
 from .errors import ConsistencyError, InclusionError, InputError, ProofError
 
 __all__ = [
@@ -140,10 +141,8 @@ def _is_count(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
-def _need_count(value: object, what: str, error: type[Exception]) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise error(f"{what} must be a non-negative integer, not {value!r}")
-    return value
+def _need_count(value: object, what: str, error: ErrorFactory) -> int:
+    return check_int(value, what, error, 0, message=f"{what} must be a non-negative integer, not {value!r}")
 
 
 def _need_hash(value: object, what: str, error: type[Exception]) -> bytes:

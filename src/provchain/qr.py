@@ -37,6 +37,7 @@ import zxingcpp
 from PIL import Image, UnidentifiedImageError
 
 from ._internal.files import write_atomic
+from ._internal.validate import check_int
 from .errors import ImageDecodeError, InputError
 
 __all__ = [
@@ -145,10 +146,10 @@ def qr_version(text: str) -> int:
 
 
 def _check_geometry(scale: int, border: int) -> None:
-    if isinstance(scale, bool) or not isinstance(scale, int) or not 1 <= scale <= MAX_SCALE:
-        raise InputError(f"scale must be a whole number of pixels per module, 1 to {MAX_SCALE}: {scale!r}")
-    if isinstance(border, bool) or not isinstance(border, int) or not 0 <= border <= MAX_SCALE:
-        raise InputError(f"border must be a whole number of modules, 0 to {MAX_SCALE}: {border!r}")
+    pixels = f"scale must be a whole number of pixels per module, 1 to {MAX_SCALE}: {scale!r}"
+    check_int(scale, "scale", InputError, 1, MAX_SCALE, message=pixels)
+    modules = f"border must be a whole number of modules, 0 to {MAX_SCALE}: {border!r}"
+    check_int(border, "border", InputError, 0, MAX_SCALE, message=modules)
 
 
 def render_png(text: str, *, scale: int = 4, border: int = 4) -> bytes:

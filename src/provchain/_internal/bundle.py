@@ -20,7 +20,6 @@ from .. import base45, encoding
 from ..entries import (
     MAX_ORIGIN,
     MAX_PLACE,
-    MAX_TIME,
     Event,
     PartyRegistration,
     _text,
@@ -33,6 +32,7 @@ from ..entries import (
 from ..errors import BundleFormatError, EncodingError, InputError, ProvchainError
 from ..keys import Signer, check_key_name, key_id
 from ..policy import DEFAULT_POLICY, Policy, check_name
+from .validate import MAX_TIME, check_int, check_time
 
 __all__ = [
     "CODE_DOMAIN",
@@ -294,9 +294,7 @@ def _list(value: object, what: str, lengths: Sequence[int]) -> list[Any]:
 
 
 def _int(value: object, what: str, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise malformed(f"{what} must be an integer from {low} to {high}")
-    return value
+    return check_int(value, what, malformed, low, high)
 
 
 def _bytes(value: object, what: str, length: int) -> bytes:
@@ -306,9 +304,7 @@ def _bytes(value: object, what: str, length: int) -> bytes:
 
 
 def _time(value: int, what: str) -> int:
-    if not 0 <= value < MAX_TIME:
-        raise malformed(f"{what} is out of range")
-    return value
+    return check_time(value, what, malformed, message=f"{what} is out of range")
 
 
 def _checked(what: str, check: Any, value: object, rule: str) -> Any:
