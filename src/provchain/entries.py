@@ -24,9 +24,9 @@ import msgpack
 from . import encoding, merkle
 from ._internal.text import describe, escape, identifier_problem
 from ._internal.validate import check_time
-from .errors import CountryError, DataError, EncodingError, InputError, ItemError, KeyFormatError, StageError
+from .errors import CountryError, DataError, EncodingError, InputError, ItemError, KeyFormatError
 from .keys import Signer, check_key_name, key_id
-from .policy import NAME_RE, Policy, check_name
+from .policy import Policy, check_name, check_stage_name
 
 __all__ = [
     "COUNTRIES",
@@ -279,9 +279,7 @@ class Event(_BodyBase):
         _bin(signer, "signer", 4, DataError)
         check_item(item)
         if type(stage) is not str or stage not in _SEEN_STAGES:  # a policy has few stages
-            if type(stage) is not str or not NAME_RE.fullmatch(stage):
-                raise StageError(f"{stage!r} is not a valid stage name (lowercase letters, digits, '_', '-')")
-            _remember(_SEEN_STAGES, stage)
+            _remember(_SEEN_STAGES, check_stage_name(stage))
         check_country(country)
         if prev is not None:
             _bin(prev, "prev", 32, DataError)
@@ -348,7 +346,7 @@ class Event(_BodyBase):
                 place=m.get("place"),
                 data=m.get("data", {}),
             )
-        except (InputError, StageError) as exc:
+        except InputError as exc:
             raise EncodingError(str(exc)) from exc
 
 

@@ -52,6 +52,7 @@ __all__ = [
     "RoleError",
     "SignatureError",
     "StageError",
+    "StageNameError",
     "StageOrderError",
     "StaleHeadError",
     "StorageError",
@@ -160,7 +161,8 @@ class PolicyError(VerificationError):
 
 
 class StageError(PolicyError):
-    """A stage is not defined by the journey policy."""
+    """A stage is not defined by the journey policy (a name that is not even well formed is a
+    :class:`StageNameError`)."""
 
 
 class RoleError(PolicyError):
@@ -212,6 +214,12 @@ class DataError(InputError):
 
 class ItemError(InputError):
     """An item id is empty, too long, or contains characters that are not allowed."""
+
+
+class StageNameError(InputError):
+    """A stage name is not well formed (1 to 32 of lowercase ASCII letters, digits, ``_`` and ``-``,
+    starting with a letter). A well-formed name that the journey policy does not define is a
+    :class:`StageError`: a refusal, not a bad argument."""
 
 
 # --- the ledger cannot do it --------------------------------------------------------------------

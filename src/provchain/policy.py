@@ -18,9 +18,9 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from .errors import EncodingError, RoleError, StageError, StageOrderError
+from .errors import EncodingError, RoleError, StageError, StageNameError, StageOrderError
 
-__all__ = ["DEFAULT_POLICY", "NAME_RE", "Policy", "StageRule", "check_name"]
+__all__ = ["DEFAULT_POLICY", "NAME_RE", "Policy", "StageRule", "check_name", "check_stage_name"]
 
 NAME_RE = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 """Stage and role names: lowercase ASCII, digits, ``_`` and ``-``; 1 to 32 characters."""
@@ -35,6 +35,15 @@ def check_name(value: object, what: str) -> str:
             f"{what} {value!r} is not a valid name (lowercase letters, digits, '_' or '-', at most 32)"
         )
     return value
+
+
+def check_stage_name(stage: object) -> str:
+    """Return ``stage`` if it is a well-formed stage name (:data:`NAME_RE`), else raise
+    :class:`StageNameError`, a bad argument. Whether the policy defines it is :meth:`Policy.rule`'s
+    question."""
+    if type(stage) is not str or not NAME_RE.fullmatch(stage):
+        raise StageNameError(f"{stage!r} is not a valid stage name (lowercase letters, digits, '_', '-')")
+    return stage
 
 
 def _name_set(values: object, what: str) -> frozenset[str]:
@@ -120,12 +129,15 @@ class Policy:
         return frozenset(s for s in self.stages if s not in followed)
 
     def rule(self, stage: str) -> StageRule:
-        """The rule of ``stage``; :class:`StageError` when the policy does not define it."""
+        """The rule of ``stage``; :class:`StageError` when the policy does not define it
+        (:class:`StageNameError` when ``stage`` is not even a well-formed name)."""
         try:
             return self.stages[stage]
-        except KeyError:
-            known = ", ".join(sorted(self.stages))
-            raise StageError(f"unknown stage {stage!r}; the policy defines: {known}") from None
+        except (KeyError, TypeError):  # TypeError: an unhashable stage
+            pass
+        check_stage_name(stage)
+        known = ", ".join(sorted(self.stages))
+        raise StageError(f"unknown stage {stage!r}; the policy defines: {known}")
 
     def check(self, stage: str, previous: str | None, roles: Iterable[str], party: str = "signer") -> None:
         """Raise unless a signer holding ``roles`` may record ``stage`` after ``previous``.
