@@ -48,6 +48,7 @@ __all__ = [
     "ProofError",
     "ProofFormatError",
     "ProvchainError",
+    "QrEncodeError",
     "RevokedKeyError",
     "RoleError",
     "SignatureError",
@@ -214,6 +215,11 @@ class DataError(InputError):
 
 class ItemError(InputError):
     """An item id is empty, too long, or contains characters that are not allowed."""
+
+
+class QrEncodeError(InputError):
+    """A text cannot be drawn as a QR symbol: it does not fit version 40 at level M, or the encoder
+    (zxing-cpp) produced something that is not a QR symbol, which no text should cause."""
 
 
 class StageNameError(InputError):

@@ -38,7 +38,7 @@ from PIL import Image, UnidentifiedImageError
 
 from ._internal.files import write_atomic
 from ._internal.validate import check_int
-from .errors import ImageDecodeError, InputError
+from .errors import ImageDecodeError, InputError, QrEncodeError
 
 __all__ = [
     "EC_LEVEL",
@@ -105,7 +105,8 @@ class _Bitmap:
 
 
 def _encode(text: str) -> _Bitmap:
-    """Build the symbol for ``text`` at level M in the smallest version, or raise :class:`InputError`."""
+    """Build the symbol for ``text`` at level M in the smallest version, or raise :class:`InputError`
+    (:class:`QrEncodeError` when the text is acceptable but no QR symbol can be made of it)."""
     if not isinstance(text, str):
         raise InputError(f"QR text must be a str, not {type(text).__name__}")
     if not text:
@@ -117,14 +118,14 @@ def _encode(text: str) -> _Bitmap:
     try:
         barcode = zxingcpp.create_barcode(text, zxingcpp.BarcodeFormat.QRCode, ec_level=EC_LEVEL)
     except ValueError as error:
-        raise InputError(
+        raise QrEncodeError(
             f"QR text of {len(text)} characters does not fit a QR code at level {EC_LEVEL} "
             f"(version 40 holds at most 3391 alphanumeric characters or 2331 bytes): {error}"
         ) from None
     image = zxingcpp.write_barcode_to_image(barcode, scale=1, add_quiet_zones=False)
     height, width = image.shape[0], image.shape[1]
     if width != height or width < 21 or width > 177 or (width - 17) % 4:
-        raise RuntimeError(f"zxing-cpp drew a {width}x{height} bitmap, which is not a QR symbol")
+        raise QrEncodeError(f"zxing-cpp drew a {width}x{height} bitmap for this text, which is not a QR symbol")
     # zxingcpp.Image has the buffer protocol (one byte per pixel), which its type stub does not declare.
     return _Bitmap(size=width, pixels=bytes(memoryview(cast(Any, image))))
 
@@ -132,7 +133,8 @@ def _encode(text: str) -> _Bitmap:
 def make_matrix(text: str) -> QrMatrix:
     """Return the QR symbol for ``text``: level M, smallest version, alphanumeric mode for code texts.
 
-    Raises :class:`InputError` if ``text`` is empty or does not fit version 40.
+    Raises :class:`InputError` if ``text`` is empty, :class:`QrEncodeError` (an :class:`InputError`) if it
+    does not fit version 40.
     """
     bitmap = _encode(text)
     size, pixels = bitmap.size, bitmap.pixels
