@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ._internal import replay as _replay
+from ._internal.validate import check_int, check_time
 from .checkpoint import Checkpoint, open_checkpoint
 from .entries import FORMAT_VERSION, Entry
 from .errors import ExportFormatError, ForeignLedgerError, FormatError, InputError, VerificationError
@@ -236,13 +237,13 @@ def audit_entries(
         op_name, _, op_key = parse_vkey(operator_vkey)
     except FormatError as exc:
         raise InputError(f"the operator key is malformed: {exc}") from None
+    _check_options(workers, now, max_findings)
     origin = op_name if origin is None else origin
     saved = read_saved_checkpoint(since, origin, operator_vkey) if since is not None else None
     if workers is None:
         workers = os.cpu_count() or 1
         if expected_size is not None and expected_size < _AUTO_INLINE_BELOW:
             workers = 1
-    workers = max(1, int(workers))
     found = _Findings(max_findings)
     replay = _replay.Replay(
         Registry(origin, op_name, op_key), now=now, workers=workers, nodes=stored_nodes, report=found.record
@@ -288,6 +289,15 @@ def audit_entries(
     )
 
 
+def _check_options(workers: int | None, now: int | None, max_findings: int) -> None:
+    """Refuse an audit option of the wrong type or range before any work (:class:`InputError`)."""
+    if workers is not None:
+        check_int(workers, "workers", InputError, 1)
+    if now is not None:
+        check_time(now, "now", InputError)
+    check_int(max_findings, "max_findings", InputError, 0)
+
+
 def audit_path(
     path: str | os.PathLike[str],
     operator_vkey: str,
@@ -309,6 +319,7 @@ def audit_path(
         parse_vkey(operator_vkey)
     except FormatError as exc:
         raise InputError(f"the operator key is malformed: {exc}") from None
+    _check_options(workers, now, max_findings)
     p = Path(path)
     head = read_magic(p)
     kwargs: dict[str, Any] = {

@@ -304,6 +304,9 @@ class Ledger:
 
     def entries(self, start: int = 0, end: int | None = None) -> Iterator[Entry]:
         """Iterate over entries ``[start, end)`` in log order."""
+        check_int(start, "start", InputError, 0)
+        if end is not None:
+            check_int(end, "end", InputError, 0)
         return self._store.entries(start, end)
 
     def entry(self, index: int) -> Entry:

@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from .errors import EncodingError, RoleError, StageError, StageNameError, StageOrderError
+from .errors import EncodingError, InputError, RoleError, StageError, StageNameError, StageOrderError
 
 __all__ = ["DEFAULT_POLICY", "NAME_RE", "Policy", "StageRule", "check_name", "check_stage_name"]
 
@@ -91,7 +91,12 @@ class Policy:
 
     @classmethod
     def build(cls, rules: Mapping[str, tuple[Iterable[str], Iterable[str], bool]]) -> Policy:
-        """A policy from ``{stage: (roles, after, start)}``."""
+        """A policy from ``{stage: (roles, after, start)}``; :class:`EncodingError` for any other shape."""
+        if not isinstance(rules, Mapping) or not all(
+            isinstance(r, tuple | list) and len(r) == 3 and all(isinstance(n, Iterable) for n in r[:2])
+            for r in rules.values()
+        ):
+            raise EncodingError("a policy is built from {stage: (roles, after, start)}")
         return cls(
             {
                 s: StageRule(frozenset(roles), frozenset(after), bool(start))
@@ -145,6 +150,8 @@ class Policy:
         ``previous`` is the item's last stage, or None for its first event.
         """
         rule = self.rule(stage)
+        if isinstance(roles, str) or not isinstance(roles, Iterable):
+            raise InputError("roles must be a collection of role names")
         held = roles if isinstance(roles, frozenset) else frozenset(roles)
         if not held & rule.roles:
             raise RoleError(
