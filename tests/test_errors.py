@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import HOUR, T0, journey
 
-from provchain import KeyPair, Ledger, proof
+from provchain import KeyPair, Ledger, proof, qr
 from provchain import errors as E
 from provchain.audit import audit_path
 from provchain.policy import DEFAULT_POLICY, Policy, check_stage_name
@@ -72,3 +72,17 @@ def test_audit_options(ledger: Ledger, parties: dict[str, KeyPair], ledger_path:
     for bad in [{"workers": "2"}, {"workers": 0}, {"now": "x"}, {"now": -1}, {"max_findings": "x"}]:
         with pytest.raises(E.InputError):
             audit_path(ledger_path, operator.vkey, **bad)  # type: ignore[arg-type]
+
+
+def test_a_path_of_the_wrong_type_is_an_input_error(tmp_path: Path, operator: KeyPair) -> None:
+    for call in [
+        lambda: Ledger.open(5),
+        lambda: Ledger.create(5, origin=operator.name, operator=operator),
+        lambda: KeyPair.load(5),
+        lambda: operator.save(b"key"),
+        lambda: qr.read_image(5),
+        lambda: qr.write("PC1:AB", 5),
+        lambda: audit_path(5, operator.vkey),
+    ]:
+        with pytest.raises(E.InputError, match="must be a file path"):
+            call()  # type: ignore[no-untyped-call]

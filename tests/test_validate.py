@@ -4,6 +4,7 @@ raises exactly the error the caller names (a class, or a function that builds on
 from __future__ import annotations
 
 import base64
+from pathlib import Path, PurePosixPath
 
 import pytest
 
@@ -13,6 +14,7 @@ from provchain._internal.validate import (
     b64_length,
     canonical_b64decode,
     check_int,
+    check_path,
     check_time,
     format_key_id,
     is_key_id_hex,
@@ -158,3 +160,24 @@ def test_time_refuses(value: object) -> None:
 def test_max_time_is_exact_in_javascript() -> None:
     assert MAX_TIME == 2**53  # the largest range in which every integer is a float64 (a JS number)
     assert float(MAX_TIME - 1) == MAX_TIME - 1
+
+
+# --- paths ----------------------------------------------------------------------------------------
+
+
+def test_path_accepts_text_and_path_likes() -> None:
+    assert check_path("a/b.db", "the ledger", E.InputError) == Path("a/b.db")
+    assert check_path(Path("x.db"), "the ledger", E.InputError) == Path("x.db")
+    assert check_path(PurePosixPath("y.db"), "the ledger", E.InputError) == Path("y.db")
+
+
+class _BytesPath:
+    def __fspath__(self) -> bytes:
+        return b"x.db"
+
+
+@pytest.mark.parametrize("value", [5, None, b"x.db", ["x.db"], _BytesPath()])
+def test_path_refuses(value: object) -> None:
+    with pytest.raises(E.InputError, match=r"^the ledger must be a file path, not ") as caught:
+        check_path(value, "the ledger", E.InputError)
+    assert type(caught.value) is E.InputError

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ._internal import replay as _replay
-from ._internal.validate import check_int, check_time
+from ._internal.validate import check_int, check_path, check_time
 from .checkpoint import Checkpoint, open_checkpoint
 from .entries import FORMAT_VERSION, Entry
 from .errors import ExportFormatError, ForeignLedgerError, FormatError, InputError, VerificationError
@@ -320,7 +320,7 @@ def audit_path(
     except FormatError as exc:
         raise InputError(f"the operator key is malformed: {exc}") from None
     _check_options(workers, now, max_findings)
-    p = Path(path)
+    p = check_path(path, "the ledger", InputError)
     head = read_magic(p)
     kwargs: dict[str, Any] = {
         "since": since, "workers": workers, "progress": progress, "now": now, "max_findings": max_findings

@@ -12,7 +12,6 @@ import hashlib
 import os
 import stat
 from functools import lru_cache
-from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from cryptography.exceptions import InvalidSignature
@@ -22,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from ._internal import ed25519_strict
 from ._internal.files import write_atomic
 from ._internal.text import describe, escape, identifier_problem
-from ._internal.validate import canonical_b64decode, format_key_id, parse_key_id_hex
+from ._internal.validate import canonical_b64decode, check_path, format_key_id, parse_key_id_hex
 from .errors import InputError, KeyFileError, KeyFormatError, PassphraseError, ProvchainError, SignatureError
 
 __all__ = [
@@ -263,7 +262,7 @@ class KeyPair:
         )
         pem = self._key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, enc)
         data = (_NAME_HEADER + self._name + "\n").encode("utf-8") + pem
-        p = Path(path)
+        p = check_path(path, "the key file", InputError)
         if os.path.lexists(p):
             raise KeyFileError(f"key file {p} already exists; not overwriting it")
         # A temporary file of mode 0600 from its creation, linked into place: never written through a
@@ -288,7 +287,7 @@ class KeyPair:
         Raises :class:`KeyFileError` when the file is missing, malformed or readable by group or others,
         and :class:`PassphraseError` when the passphrase is wrong or missing.
         """
-        p = Path(path)
+        p = check_path(path, "the key file", InputError)
         try:
             with p.open("rb") as f:
                 st = os.fstat(f.fileno())

@@ -26,7 +26,7 @@ from typing import Any
 
 from . import merkle
 from ._internal.tree import StoredTree
-from ._internal.validate import check_int, check_time, is_key_id_hex
+from ._internal.validate import check_int, check_path, check_time, is_key_id_hex
 from .checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from .entries import (
     FORMAT_VERSION,
@@ -218,6 +218,7 @@ class Ledger:
         if not isinstance(policy, Policy):
             raise InputError("policy must be a provchain.policy.Policy")
         meta = LedgerMeta(FORMAT_VERSION, origin, format_vkey(operator.name, operator.public_key))
+        path = check_path(path, "the ledger", InputError)
         store = SqliteStore.create(os.fspath(path), meta, durability=durability)
         led = cls(store, operator, clock=clock)
         try:
@@ -239,6 +240,7 @@ class Ledger:
         clock: Callable[[], int] = now_ms,
     ) -> Ledger:
         """Open an existing ledger file. ``durability`` is ``full`` (fsync every commit) or ``normal``."""
+        path = check_path(path, "the ledger", InputError)
         store = SqliteStore.open(os.fspath(path), readonly=readonly, durability=durability)
         try:
             return cls(store, operator, clock=clock)

@@ -30,14 +30,13 @@ import io
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Final, cast
 
 import zxingcpp
 from PIL import Image, UnidentifiedImageError
 
 from ._internal.files import write_atomic
-from ._internal.validate import check_int
+from ._internal.validate import check_int, check_path
 from .errors import ImageDecodeError, InputError, QrEncodeError
 
 __all__ = [
@@ -226,7 +225,7 @@ def write(
     :class:`~provchain.errors.LedgerExistsError` then. A file that cannot be written raises
     :class:`OSError` or :class:`~provchain.errors.StorageError`.
     """
-    target = Path(path)
+    target = check_path(path, "the QR code file", InputError)
     suffix = target.suffix.lower()
     if suffix == ".png":
         data = render_png(text, scale=scale, border=border)
@@ -293,7 +292,10 @@ def read_image(source: str | os.PathLike[str] | bytes | bytearray | memoryview) 
 
 
 def _source_name(source: str | os.PathLike[str] | bytes | bytearray | memoryview) -> str:
-    return "the image data" if isinstance(source, bytes | bytearray | memoryview) else os.fspath(source)
+    if isinstance(source, bytes | bytearray | memoryview):
+        return "the image data"
+    check_path(source, "the image", InputError)
+    return os.fspath(source)
 
 
 def _image_bytes(source: str | os.PathLike[str] | bytes | bytearray | memoryview) -> tuple[str, bytes]:

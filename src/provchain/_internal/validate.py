@@ -11,15 +11,18 @@ A check returns the value it accepted (decoded where it decodes), typed, so a ca
 * :func:`canonical_b64decode`: standard, padded base64 that is the one text of its bytes;
 * :func:`parse_key_id_hex` / :func:`format_key_id`: a C2SP key id as 8 lowercase hex digits;
 * :func:`check_int`: an integer (never a bool) in a closed range;
-* :func:`check_time`: integer milliseconds since 1970 in ``[0, MAX_TIME)``.
+* :func:`check_time`: integer milliseconds since 1970 in ``[0, MAX_TIME)``;
+* :func:`check_path`: a file path given as text or an ``os.PathLike``.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import os
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeAlias, TypeGuard
 
 from ..errors import ProvchainError
@@ -35,6 +38,7 @@ __all__ = [
     "b64_length",
     "canonical_b64decode",
     "check_int",
+    "check_path",
     "check_time",
     "format_key_id",
     "is_key_id_hex",
@@ -128,3 +132,13 @@ def check_time(value: object, what: str, error: ErrorFactory, *, message: str | 
     if type(value) is not int or not 0 <= value < MAX_TIME:
         raise error(message or f"{what} must be integer milliseconds since 1970 (UTC)")
     return value
+
+
+def check_path(value: object, what: str, error: ErrorFactory) -> Path:
+    """``value`` as a :class:`~pathlib.Path` if it is a ``str`` or an ``os.PathLike`` of text, else ``error``
+    (``"{what} must be a file path, not TYPE"``). Whether the file exists is the caller's question."""
+    if isinstance(value, str | os.PathLike):
+        name = os.fspath(value)
+        if isinstance(name, str):
+            return Path(name)
+    raise error(f"{what} must be a file path, not {type(value).__name__}")
