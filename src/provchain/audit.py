@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import collections
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -252,7 +252,7 @@ def audit_entries(
     replay.start_pool()
     try:
         tree = replay.tree
-        for entry in entries:
+        for entry in _entries(entries):
             replay.feed(entry)
             cps.at(tree.size)
             if progress is not None and tree.size % _PROGRESS_EVERY == 0:
@@ -287,6 +287,16 @@ def audit_entries(
         workers=workers,
         findings_by_check=dict(found.count_by_check),
     )
+
+
+def _entries(entries: Iterable[Entry]) -> Iterator[Entry]:
+    """``entries``, each checked to be an :class:`Entry` (:class:`InputError` otherwise)."""
+    if isinstance(entries, str | bytes) or not isinstance(entries, Iterable):
+        raise InputError("entries must be an iterable of Entry objects")
+    for entry in entries:
+        if not isinstance(entry, Entry):
+            raise InputError(f"entries must be Entry objects, not {type(entry).__name__}")
+        yield entry
 
 
 def _check_options(workers: int | None, now: int | None, max_findings: int) -> None:

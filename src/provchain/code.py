@@ -511,6 +511,8 @@ def make(
     signed and encoded, refused if too long, and verified.
     """
     # (1) The request, and the item's events in chain order.
+    if not isinstance(ledger, Ledger):
+        raise InputError("ledger must be an open provchain Ledger")
     if profile not in PROFILES:
         raise InputError(f"unknown profile {profile!r}; choose one of: {', '.join(PROFILES)}")
     item = check_item(item)

@@ -25,7 +25,7 @@ from . import encoding, merkle
 from ._internal.text import describe, escape, identifier_problem
 from ._internal.validate import check_time
 from .errors import CountryError, DataError, EncodingError, InputError, ItemError, KeyFormatError
-from .keys import Signer, check_key_name, key_id
+from .keys import Signer, check_key_name, is_signer, key_id
 from .policy import Policy, check_name, check_stage_name
 
 __all__ = [
@@ -86,6 +86,8 @@ def ms_to_iso(ms: int) -> str:
     """Integer milliseconds since the Unix epoch (UTC) as ISO 8601 text."""
     # Never raises: entries allow times up to MAX_TIME (year ~287,000), beyond what datetime can show, and
     # the messages that judge such times must still be made. Integer arithmetic keeps the milliseconds exact.
+    if type(ms) is not int:
+        raise InputError(f"a time in milliseconds is an integer, not {type(ms).__name__}")
     try:
         dt = datetime.fromtimestamp(ms // 1000, tz=UTC).replace(microsecond=ms % 1000 * 1000)
     except (ValueError, OverflowError, OSError):
@@ -536,6 +538,10 @@ class Entry:
 
 def sign_body(content: Body, signer: Signer, index: int | None = None) -> Entry:
     """Encode ``content`` canonically and sign it with ``signer``, whose key id must be ``content.signer``."""
+    if not isinstance(content, _BodyBase):
+        raise InputError("content must be an entry body (Event, PartyRegistration, Revocation or PolicyEntry)")
+    if not is_signer(signer):
+        raise InputError("signer must be a Signer such as a KeyPair")
     if signer.key_id != content.signer:
         raise InputError("the signer's key id does not match the signer field of the entry")
     body = content.encode()

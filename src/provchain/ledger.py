@@ -65,6 +65,8 @@ from .store.sqlite import SqliteStore
 
 __all__ = ["HistoryEvent", "Ledger", "Time", "now_ms", "to_ms"]
 
+_MAX_INDEX = 2**63 - 1  # the largest SQLite integer: no entry index can be larger
+
 Time = int | datetime
 """A time: integer milliseconds since 1970 UTC, or a timezone-aware datetime."""
 
@@ -306,14 +308,14 @@ class Ledger:
 
     def entries(self, start: int = 0, end: int | None = None) -> Iterator[Entry]:
         """Iterate over entries ``[start, end)`` in log order."""
-        check_int(start, "start", InputError, 0)
+        check_int(start, "start", InputError, 0, _MAX_INDEX)
         if end is not None:
-            check_int(end, "end", InputError, 0)
+            check_int(end, "end", InputError, 0, _MAX_INDEX)
         return self._store.entries(start, end)
 
     def entry(self, index: int) -> Entry:
         """The entry at ``index``."""
-        check_int(index, "an entry index", InputError, 0)
+        check_int(index, "an entry index", InputError, 0, _MAX_INDEX)
         try:
             return self._store.entry(index)
         except IndexError:
@@ -582,7 +584,8 @@ class Ledger:
         signer is not registered, revoked or outside its validity window, lacks the role the policy
         demands, the stage may not follow the item's last one, or the input is invalid.
         """
-        if type(item) is not str:  # the rest of the item's rules, and every other field, Event() checks
+        # Event() checks the item and every other field; a non-ASCII item is checked before the store reads it.
+        if type(item) is not str or not item.isascii():
             check_item(item)
         if not is_signer(signer):
             raise InputError("signer must be a Signer such as a KeyPair")

@@ -75,6 +75,8 @@ class Policy:
     stages: Mapping[str, StageRule]
 
     def __post_init__(self) -> None:
+        if not isinstance(self.stages, Mapping) or not all(isinstance(r, StageRule) for r in self.stages.values()):
+            raise EncodingError("a policy's stages are a map from stage name to StageRule")
         if not self.stages:
             raise EncodingError("a policy must define at least one stage")
         if len(self.stages) > MAX_STAGES:

@@ -30,7 +30,7 @@ from ..entries import (
     leaf_hash_of,
 )
 from ..errors import BundleFormatError, EncodingError, InputError, ProvchainError
-from ..keys import Signer, check_key_name, key_id
+from ..keys import Signer, check_key_name, is_signer, key_id
 from ..policy import DEFAULT_POLICY, Policy, check_name
 from .validate import MAX_TIME, check_int, check_time
 
@@ -272,6 +272,10 @@ def _stage_number(stages: list[str], stage: str) -> int:
 
 def sign_bundle(bundle: Bundle, operator: Signer) -> Bundle:
     """``bundle`` with a new operator signature (and the operator's key id and head hint in its anchor)."""
+    if not isinstance(bundle, Bundle):
+        raise InputError("bundle must be a code Bundle (from provchain.code.parse)")
+    if not is_signer(operator):
+        raise InputError("operator must be a Signer such as a KeyPair")
     hint = bundle.head_hash()[:HINT_SIZE]
     anchored = replace(bundle, anchor=replace(bundle.anchor, operator_key_id=operator.key_id, head_hint=hint))
     signature = operator.sign(anchored.signed_message())

@@ -135,10 +135,17 @@ def check_time(value: object, what: str, error: ErrorFactory, *, message: str | 
 
 
 def check_path(value: object, what: str, error: ErrorFactory) -> Path:
-    """``value`` as a :class:`~pathlib.Path` if it is a ``str`` or an ``os.PathLike`` of text, else ``error``
-    (``"{what} must be a file path, not TYPE"``). Whether the file exists is the caller's question."""
+    """``value`` as a :class:`~pathlib.Path` if it is a ``str`` or an ``os.PathLike`` of text that the file
+    system can take as a name (encodable, no NUL), else ``error`` (``"{what} must be a file path, not
+    TYPE"``). Whether the file exists is the caller's question."""
     if isinstance(value, str | os.PathLike):
         name = os.fspath(value)
         if isinstance(name, str):
+            try:
+                os.fsencode(name)
+            except UnicodeEncodeError:
+                raise error(f"{what} {name!r} is not a file name this system can encode") from None
+            if "\x00" in name:
+                raise error(f"{what} {name!r} is not a file name (it holds a NUL character)")
             return Path(name)
     raise error(f"{what} must be a file path, not {type(value).__name__}")
