@@ -10,6 +10,7 @@ A writer that finds the database locked waits (SQLite's busy handler) and retrie
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sqlite3
 import time
@@ -21,7 +22,7 @@ import msgpack
 import sqlite_utils
 
 from .. import merkle
-from ..entries import MAX_BODY, Entry, Event, leaf_hash_of
+from ..entries import FORMAT_VERSION, MAX_BODY, Entry, Event, leaf_hash_of
 from ..errors import (
     DamagedLedgerError,
     EncodingError,
@@ -57,6 +58,7 @@ _TILE_SHIFT = TILE_LEVELS + 1  # a tile covers 2**4 = 16 leaves
 _TILE_LEAVES = 1 << _TILE_SHIFT
 _TILE_BYTES = _HASH * (2 * _TILE_LEAVES - 2)  # 16 leaves and 8 + 4 + 2 inner nodes: 30 hashes
 _LEVEL_SHIFT = 40  # nodes table key: level << 40 | index >> 4; a ledger holds < 2**40 entries
+_MAX_ENTRIES = 1 << _LEVEL_SHIFT  # a stored index at or above it (SQLite takes up to 2**63 - 1) is damage
 _QUEUE_ROWS = 64  # inside a transaction, entry rows are written 64 at a time (see SqliteStore.add_entry)
 _INSERT_ENTRY = "INSERT INTO entries (idx, body, sig) VALUES (?,?,?)"
 _INSERT_TILE = "INSERT INTO tiles (block, hashes) VALUES (?, ?)"
@@ -230,8 +232,31 @@ def _describe(value: object) -> str:
     return f"a value of SQLite type {'integer' if isinstance(value, int) else 'real'}"
 
 
+# How the store's connections read TEXT values. Python's default raises on text that is not UTF-8, with a
+# message that quotes the bytes; provchain writes text only in the meta table and the schema, so other text
+# is damage, reported as such by the readers (a str with lone surrogates is neither bytes nor printable).
+_TEXT = functools.partial(str, encoding="utf-8", errors="surrogateescape")
+
+
+def _size_of(max_idx: object) -> int:
+    """The size of a ledger whose largest stored index is ``max_idx`` (NULL when it has no entries)."""
+    if max_idx is None:
+        return 0
+    if type(max_idx) is not int or not 0 <= max_idx < _MAX_ENTRIES:
+        raise DamagedLedgerError(
+            f"the entries table's largest index is {max_idx!r}, not an index provchain writes (0 to 2**40 - 1); "
+            "the ledger file was edited or damaged (audit it)"
+        )
+    return max_idx + 1
+
+
 def _entry(idx: object, body: object, sig: object) -> Entry:
     """An entry from a stored row, its values checked to be of the types provchain writes."""
+    if type(idx) is int and not 0 <= idx < _MAX_ENTRIES:
+        raise DamagedLedgerError(
+            f"the entries table holds an entry at index {idx}, not an index provchain writes (0 to 2**40 - 1); "
+            "the ledger file was edited or damaged (audit it)"
+        )
     if type(body) is not bytes or type(sig) is not bytes or type(idx) is not int:
         what = "body" if type(body) is not bytes else "sig" if type(sig) is not bytes else "idx"
         value = {"body": body, "sig": sig, "idx": idx}[what]
@@ -319,6 +344,7 @@ class SqliteStore:
         try:
             conn = sqlite3.connect(uri, uri=True, timeout=busy_timeout, isolation_level=None)
             register_functions(conn)
+            conn.text_factory = _TEXT
         except sqlite3.Error as exc:
             raise _translate(exc, f"cannot open {path}") from exc
         return conn
@@ -474,6 +500,10 @@ class SqliteStore:
                 )
             if not rows["format"].isascii() or not rows["format"].isdigit() or len(rows["format"]) > 6:
                 raise ForeignLedgerError(f"{self.path}: the meta table's format {rows['format']!r} is not a number")
+            if int(rows["format"]) != FORMAT_VERSION:  # every reader, the audit too, refuses what it cannot read
+                raise ForeignLedgerError(
+                    f"{self.path} holds entries of format {rows['format']}; this provchain reads {FORMAT_VERSION}"
+                )
             self._meta = LedgerMeta(int(rows["format"]), rows["origin"], rows["operator"])
         return self._meta
 
@@ -489,11 +519,12 @@ class SqliteStore:
 
     def size(self) -> int:
         """The number of entries (``MAX(idx) + 1``: a B-tree lookup, not a count)."""
-        row = self._query("SELECT MAX(idx) FROM entries")[0]
-        return 0 if row[0] is None else int(row[0]) + 1
+        return _size_of(self._query("SELECT MAX(idx) FROM entries")[0][0])
 
     def entry(self, index: int) -> Entry:
         """The entry at ``index``."""
+        if type(index) is not int or not 0 <= index < _MAX_ENTRIES:
+            raise IndexError(f"the ledger has no entry {index!r}")
         rows = self._query("SELECT idx, body, sig FROM entries WHERE idx = ?", (index,))
         if not rows:
             raise IndexError(f"the ledger has no entry {index}")
@@ -502,7 +533,8 @@ class SqliteStore:
     def entries(self, start: int = 0, end: int | None = None, *, chunk: int = 2000) -> Iterator[Entry]:
         """Entries ``[start, end)`` in order, read in chunks so memory stays flat (inside a
         :meth:`snapshot`, every chunk comes from the same state of the ledger)."""
-        pos = start
+        pos = min(max(start, 0), _MAX_ENTRIES)  # SQLite's integers end at 2**63 - 1; entries, at 2**40
+        end = None if end is None else min(end, _MAX_ENTRIES)
         while end is None or pos < end:
             limit = chunk if end is None else min(chunk, end - pos)
             rows = self._query(
@@ -618,17 +650,21 @@ class SqliteStore:
                     f"the {table} column of row {key} holds {_describe(value)}, not hashes; the ledger file was "
                     "edited or damaged (audit it)"
                 )
+            # A row of the wrong length holds no node: provchain writes a tile whole, and a row of high
+            # nodes 32 bytes at a time, so any other length is damage (its nodes are left out, as missing).
             if source == 1:
-                for node, offset in tiles.pop(key):
-                    h = value[offset : offset + _HASH]
-                    if len(h) == _HASH:
-                        out[node] = h
+                spots = tiles.pop(key)
+                if len(value) == _TILE_BYTES:
+                    for node, offset in spots:
+                        out[node] = value[offset : offset + _HASH]
             elif source == 2:
+                if len(value) % _HASH or len(value) > _HASH * _TILE_LEAVES:
+                    continue
                 level, first = key >> _LEVEL_SHIFT, (key & mask) << _TILE_SHIFT
                 for j in range(len(value) // _HASH):
                     out[(level, first + j)] = value[_HASH * j : _HASH * (j + 1)]
             else:
-                size = 0 if key is None else int(key) + 1
+                size = _size_of(key)
         for block, spots in tiles.items():  # no tile: the newest block, not yet complete
             computed = self._open_block(block)
             for node, _ in spots:
