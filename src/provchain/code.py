@@ -52,6 +52,7 @@ from .errors import (
     BadPrefixError,
     BundleFormatError,
     ChainError,
+    DamagedLedgerError,
     EncodingError,
     InputError,
     OperatorKeyError,
@@ -412,7 +413,8 @@ def make(
     if len(policies) != 1:
         raise InputError(f"the journey of {item!r} spans a change of policy, which a PC1 code cannot carry")
     policy_entry = ledger.entry(policies.pop()).content
-    assert isinstance(policy_entry, PolicyEntry)
+    if not isinstance(policy_entry, PolicyEntry):
+        raise DamagedLedgerError("the ledger holds no journey policy before the item's events; audit it")
 
     order: list[bytes] = []
     for ev in history:
@@ -420,7 +422,9 @@ def make(
             order.append(ev.key_id)
     parties: list[CodeParty] = []
     for kid in order:
-        rec = registry.keys[kid]
+        rec = registry.keys.get(kid)
+        if rec is None:  # a registration deleted or overwritten in the file
+            raise DamagedLedgerError(f"an event of {item!r} names key {kid.hex()}, which no registration holds")
         revoked = 0 if rec.revoked_index is None else first_after[rec.revoked_index]
         signed = [position[ev.index] for ev in history if ev.key_id == kid]
         if revoked and revoked <= max(signed):
@@ -429,7 +433,8 @@ def make(
         if profile == "full":
             reg = ledger.entry(rec.registered_index)
             content = reg.content
-            assert isinstance(content, PartyRegistration)
+            if not isinstance(content, PartyRegistration):
+                raise DamagedLedgerError(f"entry {rec.registered_index} is no longer a registration; audit it")
             party = replace(party, key=rec.public_key, registered_at=content.at, registration_signature=reg.signature)
         parties.append(party)
 
