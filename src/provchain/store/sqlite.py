@@ -59,6 +59,7 @@ _TILE_LEAVES = 1 << _TILE_SHIFT
 _TILE_BYTES = _HASH * (2 * _TILE_LEAVES - 2)  # 16 leaves and 8 + 4 + 2 inner nodes: 30 hashes
 _LEVEL_SHIFT = 40  # nodes table key: level << 40 | index >> 4; a ledger holds < 2**40 entries
 _MAX_ENTRIES = 1 << _LEVEL_SHIFT  # a stored index at or above it (SQLite takes up to 2**63 - 1) is damage
+_SQLITE_MIN = -(1 << 63)  # the smallest integer SQLite stores
 _QUEUE_ROWS = 64  # inside a transaction, entry rows are written 64 at a time (see SqliteStore.add_entry)
 _INSERT_ENTRY = "INSERT INTO entries (idx, body, sig) VALUES (?,?,?)"
 _INSERT_TILE = "INSERT INTO tiles (block, hashes) VALUES (?, ?)"
@@ -533,7 +534,9 @@ class SqliteStore:
     def entries(self, start: int = 0, end: int | None = None, *, chunk: int = 2000) -> Iterator[Entry]:
         """Entries ``[start, end)`` in order, read in chunks so memory stays flat (inside a
         :meth:`snapshot`, every chunk comes from the same state of the ledger)."""
-        pos = min(max(start, 0), _MAX_ENTRIES)  # SQLite's integers end at 2**63 - 1; entries, at 2**40
+        # From the start, every row is read, a negative index too (damage the reader must see, not skip);
+        # SQLite's integers end at 2**63 - 1, entries at 2**40.
+        pos = _SQLITE_MIN if start <= 0 else min(start, _MAX_ENTRIES)
         end = None if end is None else min(end, _MAX_ENTRIES)
         while end is None or pos < end:
             limit = chunk if end is None else min(chunk, end - pos)
@@ -547,11 +550,19 @@ class SqliteStore:
             pos = int(rows[-1][0]) + 1
 
     def item_entries(self, item: str) -> list[Entry]:
-        """The entries of ``item`` in order, each checked to be an event of ``item`` by its signed body."""
+        """The entries of ``item`` in order, each checked to be an event of ``item`` by its signed body and to
+        name the one before it as its ``prev``: an index that leaves out an event of the item (built by a
+        connection whose ``pc_item`` lied) is found here, not passed on as a shorter journey."""
         rows = self._query("SELECT idx, body, sig FROM entries WHERE item = ? ORDER BY idx", (item,))
         out = [_entry(i, b, s) for i, b, s in rows]
+        prev = None
         for e in out:
-            _event_of(e, item)
+            if _event_of(e, item).prev != prev:
+                raise DamagedLedgerError(
+                    f"entry {e.index}: the item index lists the events of {item!r} with one missing before it "
+                    "(its signed body names another previous event); the ledger file was edited or damaged (audit it)"
+                )
+            prev = e.leaf_hash
         return out
 
     def head(self, item: str) -> Head | None:
