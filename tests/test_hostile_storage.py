@@ -111,6 +111,7 @@ COLUMNS = {
     "nodes": ("id", "hash"),
     "checkpoints": ("size", "note"),
 }
+KEYS = {"meta": "key", "entries": "idx", "tiles": "block", "nodes": "id", "checkpoints": "size"}
 ROWS = {"meta": 4, "entries": 42, "tiles": 2, "nodes": 2, "checkpoints": 2}  # rows of the template, per table
 
 
@@ -157,7 +158,10 @@ VALUES: dict[str, Callable[[object], tuple[str, tuple[object, ...]]]] = {
 @dataclass(frozen=True)
 class Edit:
     """One raw change to the template's copy: a cell set to a named value, a cell set to the same column's
-    value in another row (``other`` is that row's position), or a row deleted (``column`` is None)."""
+    value in another row (``other`` is that row's position), a row deleted (``column`` is None), a copy of
+    a row inserted under another key (``column`` is None, ``value`` "insert", ``raw`` the key), or an
+    entry's row written again by a connection whose ``pc_item`` lies (``column`` "item", ``raw`` the item
+    it names), so that the item index lists the entry under another item or none."""
 
     table: str
     column: str | None
@@ -167,8 +171,12 @@ class Edit:
     raw: object = None  # a drawn value, bound as is ("drawn" values)
 
     def __str__(self) -> str:
+        if self.column is None and self.value == "insert":
+            return f"a copy of row {self.row} of {self.table} inserted as {KEYS[self.table]} {self.raw!r:.40}"
         if self.column is None:
             return f"delete row {self.row} of {self.table}"
+        if self.column == "item":
+            return f"the item index lists entry row {self.row} under {self.raw!r}"
         what = (
             f"{self.column} of row {self.other}"
             if self.other is not None
@@ -177,6 +185,21 @@ class Edit:
             else self.value
         )
         return f"{self.table}.{self.column} of row {self.row} = {what}"
+
+
+def _lie(conn: sqlite3.Connection, path: Path, rowid: int, item: object) -> sqlite3.Cursor:
+    """Write entry ``rowid`` again through a connection whose ``pc_item`` returns ``item`` (SQLite finds a
+    lie when it updates a row, as the old index key is not where it should be, but not on an insert)."""
+    row = conn.execute("SELECT idx, body, sig FROM entries WHERE rowid = ?", (rowid,)).fetchone()
+    cur = conn.execute("DELETE FROM entries WHERE rowid = ?", (rowid,))
+    if row is None:
+        return cur
+    liar = sqlite3.connect(path, isolation_level=None)
+    liar.create_function("pc_item", 1, lambda body: item, deterministic=True)
+    try:
+        return liar.execute("INSERT INTO entries (idx, body, sig) VALUES (?, ?, ?)", row)
+    finally:
+        liar.close()
 
 
 def apply(path: Path, rows: dict[str, list[int]], edits: list[Edit]) -> int:
@@ -188,8 +211,16 @@ def apply(path: Path, rows: dict[str, list[int]], edits: list[Edit]) -> int:
         for e in edits:
             rowid = rows[e.table][e.row]
             try:
-                if e.column is None:
+                if e.column is None and e.value == "insert":
+                    key, rest = KEYS[e.table], ", ".join(c for c in COLUMNS[e.table] if c != KEYS[e.table])
+                    cur = conn.execute(
+                        f"INSERT INTO {e.table} ({key}, {rest}) SELECT ?, {rest} FROM {e.table} WHERE rowid = ?",
+                        (e.raw, rowid),
+                    )
+                elif e.column is None:
                     cur = conn.execute(f"DELETE FROM {e.table} WHERE rowid = ?", (rowid,))
+                elif e.column == "item":
+                    cur = _lie(conn, path, rowid, e.raw)
                 elif e.other is not None:
                     other = rows[e.table][e.other]
                     cur = conn.execute(
@@ -296,23 +327,19 @@ def probe(t: Template, path: Path, work: Path) -> bool:
     led, old, key, vkey = str(path), str(t.old_checkpoint), str(t.operator_key), t.vkey
     for args in (
         ["party", "list", led],
-        ["party", "list", led, "--json"],
         ["history", led, ITEM],
-        ["history", led, "BAG-6", "--json"],
+        ["history", led, "BAG-6"],
         ["prove", led, ITEM],
         ["prove", led, ITEM, "--size", str(OLD_SIZE)],
         ["consistency", led, old],
-        ["audit", led, "--operator", vkey, "--workers", "1", "--since", old],
-        ["audit", led, "--operator", vkey, "--workers", "1", "--json", "-"],
+        ["audit", led, "--operator", vkey, "--workers", "1", "--since", old, "--json", "-"],
     ):
         _cli(args)
     export, code = work / "export.pcx", work / "code.txt"
     if _cli(["code", led, ITEM, "-o", str(code), "--operator-key", key]).exit_code == 0:
         _cli(["scan", str(code), "--operator", vkey, "--at", LATER])
     if _cli(["export", led, "-o", str(export)]).exit_code == 0:
-        imported = work / "imported.db"
-        if _cli(["import", str(export), "-o", str(imported)]).exit_code == 0:
-            _cli(["audit", str(imported), "--operator", vkey, "--workers", "1"])
+        _cli(["import", str(export), "-o", str(work / "imported.db")])
     # the writers read the ledger before they write
     newcomer = KeyPair.from_seed("new-party", bytes([9]) * 32).vkey
     for args in (
@@ -343,7 +370,13 @@ def dump(path: Path) -> dict[str, list[tuple[bytes, ...]]]:
 def noticed(before: dict[str, list[tuple[bytes, ...]]], after: dict[str, list[tuple[bytes, ...]]]) -> bool:
     """Whether the audit must notice the change from ``before`` to ``after``: any change but the deletion of
     stored checkpoints (the audit is given the one it must extend; a newer one can vanish unseen, as if never
-    signed)."""
+    signed), or the addition of a meta key provchain does not read. Two changes the audit does not check yet
+    are left out: rows of tree nodes added beyond the tree (see :func:`test_the_audit_notices_rows_beyond_the_tree`)
+    and a lying item index, which is not in the dump (see :func:`test_the_audit_notices_a_lying_item_index`)."""
+    after = dict(after)
+    for table in ("meta", "tiles", "nodes"):  # rows added beside the ones provchain wrote (see the docstring)
+        if set(before[table]) < set(after[table]):
+            after[table] = before[table]
     changed = {t for t in TABLES if before[t] != after[t]}
     return bool(changed) and not (changed == {"checkpoints"} and set(after["checkpoints"]) < set(before["checkpoints"]))
 
@@ -362,6 +395,9 @@ def case(template: Template, tmp_path: Path) -> Iterator[Callable[[list[Edit]], 
         shutil.copy(template.path, path)
         before = dump(path)
         done = apply(path, template.rows, edits)
+        if edits and not done:  # SQLite refused every edit: the copy is the template, probed once for all
+            shutil.rmtree(work)
+            return 0
         after = dump(path)
         clean = probe(template, path, work)
         # every edit that changes the file is found by the audit (findings, or a file it refuses to read)
@@ -441,6 +477,22 @@ NAMED: dict[str, list[Edit]] = {
         Edit("entries", "body", 17, other=11),
         Edit("entries", "sig", 17, other=11),
     ],
+    "item index: a middle event under another item": [Edit("entries", "item", 8, "lie", raw="BAG-X")],
+    "item index: a middle event under an item with events": [Edit("entries", "item", 8, "lie", raw="BAG-2")],
+    "item index: the head under another item": [Edit("entries", "item", 11, "lie", raw="BAG-2")],
+    "item index: the head as an operator entry": [Edit("entries", "item", 11, "lie", raw=None)],
+    "item index: the first event under the empty item": [Edit("entries", "item", 6, "lie", raw="")],
+    "item index: a registration under an item": [Edit("entries", "item", 1, "lie", raw=ITEM)],
+    "item index: the policy under an item": [Edit("entries", "item", 0, "lie", raw=ITEM)],
+    "a copy of the newest entry appended": [Edit("entries", None, 41, "insert", raw=42)],
+    "a copy of a registration appended": [Edit("entries", None, 1, "insert", raw=42)],
+    "a copy of an event at index -1": [Edit("entries", None, 8, "insert", raw=-1)],
+    "a copy of an event at index 2**40": [Edit("entries", None, 8, "insert", raw=2**40)],
+    "a copy of the newest checkpoint at size 100": [Edit("checkpoints", None, 1, "insert", raw=100)],
+    "a copy of a checkpoint at size 0": [Edit("checkpoints", None, 0, "insert", raw=0)],
+    "a meta key provchain does not read": [Edit("meta", None, 2, "insert", raw="extra")],
+    "a copy of a tile as the open block's": [Edit("tiles", None, 1, "insert", raw=2)],
+    "a copy of a row of high nodes one level up": [Edit("nodes", None, 0, "insert", raw=6 << 40)],
     "entries.sig = 42": [Edit("entries", "sig", 9, "42")],
     "entries.sig = empty blob": [Edit("entries", "sig", 9, "an empty blob")],
     "entries.sig = 63 bytes": [Edit("entries", "sig", 9, "itself cut by one byte")],
@@ -500,6 +552,32 @@ def test_policy_of_a_ledger_without_one(template: Template, tmp_path: Path, name
         led.policy  # noqa: B018
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="audit.py: the audit reads no item index, so one that lies goes unseen (PRAGMA integrity_check sees it; "
+    "patch in the report)",
+)
+def test_the_audit_notices_a_lying_item_index(template: Template, tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    shutil.copy(template.path, path)
+    assert apply(path, template.rows, NAMED["item index: the head under another item"]) == 1
+    with Ledger.open(path, readonly=True) as led:
+        stale = led.head(ITEM)
+        assert stale is not None and stale.index == 10  # the head the index gives: an append would fork the chain
+    assert not audit_path(path, template.vkey, workers=1).clean
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="audit.py: the audit compares the stored nodes of the tree, and no row beyond it (patch in the report)",
+)
+def test_the_audit_notices_rows_beyond_the_tree(template: Template, tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    shutil.copy(template.path, path)
+    assert apply(path, template.rows, NAMED["a copy of a row of high nodes one level up"]) == 1
+    assert not audit_path(path, template.vkey, workers=1).clean
+
+
 @st.composite
 def edit_lists(draw: st.DrawFn) -> list[Edit]:
     """One to three raw edits anywhere in the file."""
@@ -507,9 +585,21 @@ def edit_lists(draw: st.DrawFn) -> list[Edit]:
     for _ in range(draw(st.integers(1, 3))):
         table = draw(st.sampled_from(TABLES))
         row = draw(st.integers(0, ROWS[table] - 1))
-        kind = draw(st.sampled_from(["value", "value", "value", "other", "drawn", "delete"]))
+        kind = draw(st.sampled_from(["value", "value", "value", "other", "drawn", "delete", "insert", "lie"]))
         if kind == "delete":
             out.append(Edit(table, None, row))
+            continue
+        if kind == "insert":
+            key = draw(
+                st.text(max_size=10)
+                if table == "meta"
+                else st.one_of(st.integers(-3, 60), st.integers(-(2**63), 2**63 - 1), st.just(5 << 40))
+            )
+            out.append(Edit(table, None, row, "insert", raw=key))
+            continue
+        if kind == "lie":
+            row = draw(st.integers(0, ROWS["entries"] - 1))
+            out.append(Edit("entries", "item", row, "lie", raw=draw(st.sampled_from([None, "", *ITEMS[:2], "BAG-X"]))))
             continue
         column = draw(st.sampled_from(COLUMNS[table]))
         if kind == "value":
