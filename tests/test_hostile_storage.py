@@ -37,6 +37,7 @@ from provchain.audit import audit_path
 from provchain.cli import cli
 from provchain.errors import ProvchainError
 from provchain.export import export_ledger, import_ledger
+from provchain.store.sqlite import SqliteStore
 
 ITEM = "BAG-1"  # the first journey: entries 6 to 11
 ITEMS = [f"BAG-{n}" for n in range(1, 7)]
@@ -576,6 +577,49 @@ def test_the_audit_notices_rows_beyond_the_tree(template: Template, tmp_path: Pa
     shutil.copy(template.path, path)
     assert apply(path, template.rows, NAMED["a copy of a row of high nodes one level up"]) == 1
     assert not audit_path(path, template.vkey, workers=1).clean
+
+
+def _edited_store(template: Template, tmp_path: Path, name: str | None) -> SqliteStore:
+    path = tmp_path / "ledger.db"
+    shutil.copy(template.path, path)
+    if name is not None:
+        assert apply(path, template.rows, NAMED[name]) == len(NAMED[name])
+    return SqliteStore.open(str(path), readonly=True)
+
+
+@pytest.mark.parametrize(
+    ("name", "found"),
+    [
+        (None, []),
+        ("a copy of a row of high nodes one level up", ["nodes row 6597069766656: the tree of 42 entries has 0"]),
+        ("a copy of a tile as the open block's", ["tiles row 2: the tree of 42 entries has no complete block 2"]),
+        (
+            "nodes.hash = one byte more",
+            ["nodes row 5497558138880: the tree of 42 entries has 1 complete nodes there, the row holds 33 bytes"],
+        ),
+        ("nodes.id = 42", ["nodes row 42: the tree of 42 entries has 0 complete nodes there, the row holds 64 bytes"]),
+    ],
+)
+def test_the_store_lists_rows_beyond_the_tree(
+    template: Template, tmp_path: Path, name: str | None, found: list[str]
+) -> None:
+    store = _edited_store(template, tmp_path, name)
+    try:
+        rows = store.stray_rows(store.size())
+    finally:
+        store.close()
+    assert len(rows) == len(found) and all(r.startswith(f) for r, f in zip(rows, found, strict=True)), rows
+
+
+@pytest.mark.parametrize("name", [None, *[n for n in NAMED if n.startswith("item index")]])
+def test_the_store_finds_a_lying_item_index(template: Template, tmp_path: Path, name: str | None) -> None:
+    store = _edited_store(template, tmp_path, name)
+    try:
+        problems = store.integrity_problems()
+    finally:
+        store.close()
+    assert bool(problems) == (name is not None), problems
+    assert all("index entries_" in p for p in problems), problems
 
 
 @st.composite

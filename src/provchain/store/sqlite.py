@@ -450,6 +450,33 @@ class SqliteStore:
         except sqlite3.Error as exc:
             raise _translate(exc, "cannot read the schema") from exc
 
+    def integrity_problems(self, limit: int = 100) -> list[str]:
+        """What SQLite's ``PRAGMA integrity_check`` finds wrong in the file, at most ``limit`` lines (empty when
+        nothing): damaged pages, and indexes that disagree with their table, such as an item index written
+        by a connection whose ``pc_item`` lied (which no other read notices). It reads the whole file."""
+        return [str(r[0]) for r in self._query(f"PRAGMA integrity_check({int(limit)})") if r[0] != "ok"]
+
+    def stray_rows(self, size: int) -> list[str]:
+        """The rows of ``tiles`` and ``nodes`` that the tree of ``size`` entries does not have, each described
+        in words: a tile of a block that is not complete, a row of high nodes beyond the tree, or one that
+        holds more than the complete nodes of its place (see :func:`node_place`). No reader uses them, and
+        they are no proof of anything, but provchain never writes them: the file was edited."""
+        out = []
+        for (block,) in self._query("SELECT block FROM tiles WHERE block < 0 OR block >= ?", (size >> _TILE_SHIFT,)):
+            out.append(f"tiles row {block}: the tree of {size} entries has no complete block {block}")
+        mask = (1 << _LEVEL_SHIFT) - 1
+        for key, length in self._query("SELECT id, CASE typeof(hash) WHEN 'blob' THEN length(hash) END FROM nodes"):
+            level, first = key >> _LEVEL_SHIFT, (key & mask) << _TILE_SHIFT
+            complete = 0
+            if key >= 0 and TILE_LEVELS < level <= _LEVEL_SHIFT:
+                complete = max(0, min(_TILE_LEAVES, (size >> level) - first))
+            if not complete or (length is not None and length > _HASH * complete):
+                out.append(
+                    f"nodes row {key}: the tree of {size} entries has {complete} complete nodes there, "
+                    f"the row holds {'no blob' if length is None else f'{length} bytes'}"
+                )
+        return out
+
     def _pragmas(self, durability: str, readonly: bool = False) -> None:
         if durability not in ("full", "normal"):
             raise InputError("durability must be 'full' or 'normal'")
