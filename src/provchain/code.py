@@ -46,6 +46,7 @@ from .errors import (
     Base45Error,
     BundleFormatError,
     ChainError,
+    DamagedLedgerError,
     ExpiredKeyError,
     InclusionError,
     InputError,
@@ -581,7 +582,8 @@ def _replay_signers(
     if len(policies) != 1:
         raise InputError(f"the journey of {item!r} spans a change of policy, which a PC1 code cannot carry")
     policy_entry = ledger.entry(policies.pop()).content
-    assert isinstance(policy_entry, PolicyEntry)
+    if not isinstance(policy_entry, PolicyEntry):  # only an edited file holds no policy before the events
+        raise DamagedLedgerError("the ledger holds no journey policy before the item's events; audit it")
     return registry, policy_entry.policy
 
 
@@ -598,7 +600,9 @@ def _party_table(
     indices = [ev.index for ev in history]
     parties: list[CodeParty] = []
     for kid in order:
-        rec = registry.keys[kid]
+        rec = registry.keys.get(kid)
+        if rec is None:  # a registration deleted or overwritten in the file
+            raise DamagedLedgerError(f"an event of {item!r} names key {kid.hex()}, which no registration holds")
         revoked = 0 if rec.revoked_index is None else bisect_left(indices, rec.revoked_index) + 1
         signed = [n for n, ev in enumerate(history, 1) if ev.key_id == kid]
         if revoked and revoked <= max(signed):
@@ -607,7 +611,8 @@ def _party_table(
         if profile == "full":
             reg = ledger.entry(rec.registered_index)
             content = reg.content
-            assert isinstance(content, PartyRegistration)
+            if not isinstance(content, PartyRegistration):
+                raise DamagedLedgerError(f"entry {rec.registered_index} is no longer a registration; audit it")
             party = replace(party, key=rec.public_key, registered_at=content.at, registration_signature=reg.signature)
         parties.append(party)
     return tuple(parties)

@@ -294,7 +294,8 @@ class Ledger:
     def policy(self) -> Policy:
         """The journey policy in force."""
         self._sync(self._store.size())
-        assert self._registry.policy is not None
+        if self._registry.policy is None:  # entry 0 deleted or moved: only an edited file holds no policy
+            raise DamagedLedgerError("the ledger holds no journey policy; the file was edited or damaged (audit it)")
         return self._registry.policy
 
     def parties(self) -> list[KeyRecord]:
@@ -656,13 +657,17 @@ class Ledger:
         return self._store.snapshot()
 
     def history(self, item: str) -> list[HistoryEvent]:
-        """The events of ``item`` in order (empty if the ledger has none), read in one snapshot."""
+        """The events of ``item`` in order (empty if the ledger has none), read in one snapshot; each event's
+        signature is verified by its signer's registered key (:class:`DamagedLedgerError` if one fails)."""
         item = check_item(item)
         with self._store.snapshot():
             self._sync(self._store.size())
             stored = self._store.item_entries(item)
         out = []
         for e in stored:
+            # The store checked that the body is an event of this item; only its signature makes it the
+            # party's word (a body edited in the file would otherwise be shown, and vouched for by a code).
+            self._check_stored(e)
             ev = e.content
             assert isinstance(ev, Event) and e.index is not None
             rec = self._registry.keys.get(ev.signer)

@@ -28,12 +28,16 @@ EXIT_CANNOT_RUN = 2
 
 
 def _fail(message: str, code: int) -> NoReturn:
-    click.echo(f"provchain: error: {message}", err=True)
+    # A message may quote hostile input: every character that is not printable (a line break of any kind,
+    # a terminal escape, a lone surrogate) is written as its Python escape, so the message stays one line.
+    line = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in message)
+    click.echo(f"provchain: error: {line}", err=True)
     sys.exit(code)
 
 
 class _Group(click.Group):
-    """Turns provchain errors into one line on stderr and an exit status; never a traceback."""
+    """Turns provchain errors into one line on stderr and an exit status; never a traceback. Any other
+    exception (a bug) becomes one line too, saying it is an internal error."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -46,6 +50,12 @@ class _Group(click.Group):
             _fail("interrupted", 130)
         except OSError as exc:
             _fail(f"{exc.strerror or exc}{': ' + str(exc.filename) if exc.filename else ''}", EXIT_CANNOT_RUN)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise  # click's own: a usage error, --help, --version
+        except Exception as exc:
+            # The last resort: any other exception is a bug in provchain. One line saying so, not a traceback
+            # (tests run every command on hostile input and fail if this line ever shows).
+            _fail(f"internal error (a bug; please report it): {type(exc).__name__}: {exc}", EXIT_CANNOT_RUN)
 
 
 def parse_time(text: str | None) -> int | None:
@@ -123,10 +133,53 @@ def render_journey(item: str, events: Sequence[dict[str, Any]]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``provchain`` command."""
+    args = list(argv) if argv is not None else sys.argv[1:]
+    _check_utf8(args)
     try:
-        cli.main(args=list(argv) if argv is not None else None, prog_name="provchain")
+        cli.main(args=args, prog_name="provchain")
     except KeyFileError as exc:  # pragma: no cover - raised before a command runs
         _fail(str(exc), EXIT_CANNOT_RUN)
+
+
+_ENV = ("PROVCHAIN_PASSPHRASE", "PROVCHAIN_OPERATOR_KEY")  # the environment variables the commands read
+_SECRET = ("--passphrase",)  # options whose value is never echoed
+
+
+def _shown(text: str) -> str:
+    """An argument that is not UTF-8, quoted as the bytes it was given as (escaped), cut short if long."""
+    try:
+        raw = text.encode("utf-8", "surrogateescape")  # the bytes as given, on POSIX
+    except UnicodeEncodeError:  # a surrogate that did not come from a byte
+        raw = text.encode("utf-8", "backslashreplace")
+    return ascii(raw[:60]) + ("..." if len(raw) > 60 else "")
+
+
+def _check_utf8(args: Sequence[str]) -> None:
+    """Refuse an argument or a ``PROVCHAIN_*`` variable that is not valid UTF-8, with one line naming it.
+
+    On POSIX, Python decodes argv and the environment with ``surrogateescape``: bytes that are not UTF-8
+    become lone surrogates, which pass through parsing and fail deep inside a command (encoding a path,
+    an item id, a message). Every text provchain writes is UTF-8, so such an argument is refused first.
+    """
+    for n, arg in enumerate(args, 1):
+        if not _is_utf8(arg):
+            prev = args[n - 2] if n > 1 else ""
+            secret = prev in _SECRET or arg.startswith(tuple(f"{o}=" for o in _SECRET))
+            shown = "(not shown: a passphrase)" if secret else _shown(arg)
+            _fail(f"argument {n} is not valid UTF-8 text: {shown}", EXIT_CANNOT_RUN)
+    for name in _ENV:
+        value = os.environ.get(name)
+        if value is not None and not _is_utf8(value):
+            shown = "(not shown: a passphrase)" if name == "PROVCHAIN_PASSPHRASE" else _shown(value)
+            _fail(f"the environment variable {name} is not valid UTF-8 text: {shown}", EXIT_CANNOT_RUN)
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: bytes that were not UTF-8
+        return False
+    return True
 
 
 # The command modules register themselves on ``cli`` when imported.

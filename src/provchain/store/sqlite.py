@@ -10,6 +10,7 @@ A writer that finds the database locked waits (SQLite's busy handler) and retrie
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sqlite3
 import time
@@ -21,7 +22,7 @@ import msgpack
 import sqlite_utils
 
 from .. import merkle
-from ..entries import MAX_BODY, Entry, Event, leaf_hash_of
+from ..entries import FORMAT_VERSION, MAX_BODY, Entry, Event, leaf_hash_of
 from ..errors import (
     DamagedLedgerError,
     EncodingError,
@@ -57,6 +58,9 @@ _TILE_SHIFT = TILE_LEVELS + 1  # a tile covers 2**4 = 16 leaves
 _TILE_LEAVES = 1 << _TILE_SHIFT
 _TILE_BYTES = _HASH * (2 * _TILE_LEAVES - 2)  # 16 leaves and 8 + 4 + 2 inner nodes: 30 hashes
 _LEVEL_SHIFT = 40  # nodes table key: level << 40 | index >> 4; a ledger holds < 2**40 entries
+_MAX_ENTRIES = 1 << _LEVEL_SHIFT  # a stored index at or above it (SQLite takes up to 2**63 - 1) is damage
+_SQLITE_MIN = -(1 << 63)  # the smallest integer SQLite stores
+_SQLITE_MAX = (1 << 63) - 1  # the largest
 _QUEUE_ROWS = 64  # inside a transaction, entry rows are written 64 at a time (see SqliteStore.add_entry)
 _INSERT_ENTRY = "INSERT INTO entries (idx, body, sig) VALUES (?,?,?)"
 _INSERT_TILE = "INSERT INTO tiles (block, hashes) VALUES (?, ?)"
@@ -230,8 +234,31 @@ def _describe(value: object) -> str:
     return f"a value of SQLite type {'integer' if isinstance(value, int) else 'real'}"
 
 
+# How the store's connections read TEXT values. Python's default raises on text that is not UTF-8, with a
+# message that quotes the bytes; provchain writes text only in the meta table and the schema, so other text
+# is damage, reported as such by the readers (a str with lone surrogates is neither bytes nor printable).
+_TEXT = functools.partial(str, encoding="utf-8", errors="surrogateescape")
+
+
+def _size_of(max_idx: object) -> int:
+    """The size of a ledger whose largest stored index is ``max_idx`` (NULL when it has no entries)."""
+    if max_idx is None:
+        return 0
+    if type(max_idx) is not int or not 0 <= max_idx < _MAX_ENTRIES:
+        raise DamagedLedgerError(
+            f"the entries table's largest index is {max_idx!r}, not an index provchain writes (0 to 2**40 - 1); "
+            "the ledger file was edited or damaged (audit it)"
+        )
+    return max_idx + 1
+
+
 def _entry(idx: object, body: object, sig: object) -> Entry:
     """An entry from a stored row, its values checked to be of the types provchain writes."""
+    if type(idx) is int and not 0 <= idx < _MAX_ENTRIES:
+        raise DamagedLedgerError(
+            f"the entries table holds an entry at index {idx}, not an index provchain writes (0 to 2**40 - 1); "
+            "the ledger file was edited or damaged (audit it)"
+        )
     if type(body) is not bytes or type(sig) is not bytes or type(idx) is not int:
         what = "body" if type(body) is not bytes else "sig" if type(sig) is not bytes else "idx"
         value = {"body": body, "sig": sig, "idx": idx}[what]
@@ -319,6 +346,7 @@ class SqliteStore:
         try:
             conn = sqlite3.connect(uri, uri=True, timeout=busy_timeout, isolation_level=None)
             register_functions(conn)
+            conn.text_factory = _TEXT
         except sqlite3.Error as exc:
             raise _translate(exc, f"cannot open {path}") from exc
         return conn
@@ -540,6 +568,10 @@ class SqliteStore:
                 )
             if not rows["format"].isascii() or not rows["format"].isdigit() or len(rows["format"]) > 6:
                 raise ForeignLedgerError(f"{self.path}: the meta table's format {rows['format']!r} is not a number")
+            if int(rows["format"]) != FORMAT_VERSION:  # every reader, the audit too, refuses what it cannot read
+                raise ForeignLedgerError(
+                    f"{self.path} holds entries of format {rows['format']}; this provchain reads {FORMAT_VERSION}"
+                )
             self._meta = LedgerMeta(int(rows["format"]), rows["origin"], rows["operator"])
         return self._meta
 
@@ -555,11 +587,12 @@ class SqliteStore:
 
     def size(self) -> int:
         """The number of entries (``MAX(idx) + 1``: a B-tree lookup, not a count)."""
-        row = self._query("SELECT MAX(idx) FROM entries")[0]
-        return 0 if row[0] is None else int(row[0]) + 1
+        return _size_of(self._query("SELECT MAX(idx) FROM entries")[0][0])
 
     def entry(self, index: int) -> Entry:
         """The entry at ``index``."""
+        if type(index) is not int or not 0 <= index < _MAX_ENTRIES:
+            raise IndexError(f"the ledger has no entry {index!r}")
         rows = self._query("SELECT idx, body, sig FROM entries WHERE idx = ?", (index,))
         if not rows:
             raise IndexError(f"the ledger has no entry {index}")
@@ -568,11 +601,13 @@ class SqliteStore:
     def entries(self, start: int = 0, end: int | None = None, *, chunk: int = 2000) -> Iterator[Entry]:
         """Entries ``[start, end)`` in order, read in chunks so memory stays flat (inside a
         :meth:`snapshot`, every chunk comes from the same state of the ledger)."""
-        pos = start
-        while end is None or pos < end:
-            limit = chunk if end is None else min(chunk, end - pos)
+        # From the start, every row is read, a negative index too (damage the reader must see, not skip);
+        # SQLite's integers end at 2**63 - 1, entries at 2**40.
+        pos = _SQLITE_MIN if start <= 0 else min(start, _MAX_ENTRIES)
+        stop = _SQLITE_MAX if end is None else min(end, _MAX_ENTRIES)
+        while pos < stop:
             rows = self._query(
-                "SELECT idx, body, sig FROM entries WHERE idx >= ? ORDER BY idx LIMIT ?", (pos, limit)
+                "SELECT idx, body, sig FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx LIMIT ?", (pos, stop, chunk)
             )
             if not rows:
                 return
@@ -581,11 +616,19 @@ class SqliteStore:
             pos = int(rows[-1][0]) + 1
 
     def item_entries(self, item: str) -> list[Entry]:
-        """The entries of ``item`` in order, each checked to be an event of ``item`` by its signed body."""
+        """The entries of ``item`` in order, each checked to be an event of ``item`` by its signed body and to
+        name the one before it as its ``prev``: an index that leaves out an event of the item (built by a
+        connection whose ``pc_item`` lied) is found here, not passed on as a shorter journey."""
         rows = self._query("SELECT idx, body, sig FROM entries WHERE item = ? ORDER BY idx", (item,))
         out = [_entry(i, b, s) for i, b, s in rows]
+        prev = None
         for e in out:
-            _event_of(e, item)
+            if _event_of(e, item).prev != prev:
+                raise DamagedLedgerError(
+                    f"entry {e.index}: the item index lists the events of {item!r} with one missing before it "
+                    "(its signed body names another previous event); the ledger file was edited or damaged (audit it)"
+                )
+            prev = e.leaf_hash
         return out
 
     def head(self, item: str) -> Head | None:
@@ -684,17 +727,21 @@ class SqliteStore:
                     f"the {table} column of row {key} holds {_describe(value)}, not hashes; the ledger file was "
                     "edited or damaged (audit it)"
                 )
+            # A row of the wrong length holds no node: provchain writes a tile whole, and a row of high
+            # nodes 32 bytes at a time, so any other length is damage (its nodes are left out, as missing).
             if source == 1:
-                for node, offset in tiles.pop(key):
-                    h = value[offset : offset + _HASH]
-                    if len(h) == _HASH:
-                        out[node] = h
+                spots = tiles.pop(key)
+                if len(value) == _TILE_BYTES:
+                    for node, offset in spots:
+                        out[node] = value[offset : offset + _HASH]
             elif source == 2:
+                if len(value) % _HASH or len(value) > _HASH * _TILE_LEAVES:
+                    continue
                 level, first = key >> _LEVEL_SHIFT, (key & mask) << _TILE_SHIFT
                 for j in range(len(value) // _HASH):
                     out[(level, first + j)] = value[_HASH * j : _HASH * (j + 1)]
             else:
-                size = 0 if key is None else int(key) + 1
+                size = _size_of(key)
         for block, spots in tiles.items():  # no tile: the newest block, not yet complete
             computed = self._open_block(block)
             for node, _ in spots:
