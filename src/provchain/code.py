@@ -35,9 +35,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
-from . import base45, merkle
+from . import base45, digits, merkle
 from ._internal import bundle as _bundle
 from ._internal.bundle import Anchor, Bundle, CodeParty, JourneyEvent, RebuiltEvent, decode_bundle, sign_bundle
+from ._internal.bundle2 import decode_bundle_v2
+from ._internal.codeurl import FRAGMENT_VERSION, MAX_BASE_CHARS, MAX_URL_CHARS, check_base, is_url, split_url
 from .checkpoint import Checkpoint, open_checkpoint
 from .entries import ENTRY_DOMAIN, Body, Event, PartyRegistration, PolicyEntry, Revocation, check_item, ms_to_iso
 from .errors import (
@@ -69,10 +71,13 @@ from .rules import CLOCK_TOLERANCE_MS, KeyRecord, Registry
 
 __all__ = [
     "CODE_DOMAIN",
+    "FRAGMENT_VERSION",
     "HINT_SIZE",
+    "MAX_BASE_CHARS",
     "MAX_CLOCK_SKEW_MS",
     "MAX_CODE_CHARS",
     "MAX_EVENTS",
+    "MAX_URL_CHARS",
     "PREFIX",
     "PROFILES",
     "Anchor",
@@ -82,6 +87,8 @@ __all__ = [
     "CodeReport",
     "JourneyEvent",
     "RebuiltEvent",
+    "check_base",
+    "is_url",
     "make",
     "parse",
     "sign_bundle",
@@ -121,21 +128,31 @@ _VERSION_PREFIX = re.compile(r"[A-Za-z]{1,8}[0-9]{1,4}:")
 def parse(payload: str, origin: str) -> Bundle:
     """Decode a code text into a :class:`Bundle`, checking its form only (nothing is verified).
 
-    ``origin`` is the ledger origin the code is read for (the pinned operator key's name); it is not
-    encoded in the code, but the rebuilt entries and the signed message contain it.
+    ``payload`` is a version 1 code (``PC1:`` and Base45) or a URL code (``https://...#02`` and digits,
+    version 2; the address before ``#`` is not signed and only its form is checked). ``origin`` is the
+    ledger origin the code is read for (the pinned operator key's name); it is not encoded in the code, but
+    the rebuilt entries and the signed message contain it.
 
-    Raises :class:`BadPrefixError`, :class:`~provchain.errors.Base45Error` or :class:`BundleFormatError`.
-    Their messages name the fault and its position, never a character or a value of the code.
+    Raises :class:`BadPrefixError`, :class:`~provchain.errors.Base45Error`,
+    :class:`~provchain.digits.DigitsError` or :class:`BundleFormatError`. Their messages name the fault and
+    its position, never a character or a value of the code.
     """
     if not isinstance(payload, str):
         raise BadPrefixError("an item code is text")
+    if is_url(payload):
+        if len(payload) > MAX_URL_CHARS:  # before any copy of a hostile, huge payload
+            raise BundleFormatError(f"a URL item code has at most {MAX_URL_CHARS} characters, not {len(payload)}")
+        _base, fragment, start = split_url(payload)
+        return decode_bundle_v2(digits.decode(fragment, start), origin)
     if len(payload) > MAX_CODE_CHARS:  # before any copy of a hostile, huge payload
         raise BundleFormatError(f"an item code has at most {MAX_CODE_CHARS} characters, not {len(payload)}")
     if not payload.startswith(PREFIX):
         m = _VERSION_PREFIX.match(payload)
         if m and m.group(0).upper().startswith("PC"):
             raise BadPrefixError(f"this item code's version is not supported (expected {PREFIX!r})")
-        raise BadPrefixError(f"not a provchain item code: it does not start with {PREFIX!r}")
+        raise BadPrefixError(
+            f"not a provchain item code: it does not start with {PREFIX!r} or https:// (a URL code)"
+        )
     return decode_bundle(_base45(payload[len(PREFIX) :]), origin)
 
 
@@ -209,11 +226,14 @@ class CodeReport:
     head_hash: bytes
     issued: int
     clock_skew_ms: int = 0
+    version: int = 1
+    """The code's format: 1 for ``PC1:``, 2 for a URL code (whose web address is not part of what was verified)."""
 
     def to_json(self) -> dict[str, Any]:
         """``{"item": ..., "events": [...], "checks": {...}, ...}`` ready for :func:`json.dumps`."""
         return {
             "verified": True,
+            "version": self.version,
             "item": self.item,
             "origin": self.origin,
             "operator": self.operator,
@@ -271,7 +291,7 @@ def verify(payload: str, operator_vkey: str, at: int | None = None) -> CodeRepor
     # (1) The pinned key, and the code's form: nothing below runs on a code that does not parse.
     op_name, op_kid, op_key = parse_vkey(operator_vkey)
     bundle = parse(payload, op_name)
-    checks: dict[str, str] = {"prefix": "ok", "base45": "ok", "bundle": "ok"}
+    checks: dict[str, str] = {"prefix": "ok", "base45" if bundle.version == 1 else "digits": "ok", "bundle": "ok"}
     # (2) The code must name the pinned operator key.
     _check_operator(bundle, op_kid)
     checks["operator_key"] = "ok"
@@ -436,6 +456,7 @@ def _report(
         head_hash=rebuilt[-1].leaf_hash,
         issued=a.issued,
         clock_skew_ms=skew,
+        version=bundle.version,
     )
 
 
@@ -497,8 +518,13 @@ def make(
     *,
     operator: Signer | None = None,
     at: int | None = None,
+    url: str | None = None,
 ) -> str:
     """Make the code text of ``item``'s journey, signed by the operator (``operator`` or the ledger's own).
+
+    Without ``url``, the code is version 1 text (``PC1:...``). With ``url``, an https base address (see
+    :func:`check_base`), it is a version 2 URL code: ``url`` (scheme and host in upper case), ``#02`` and
+    the digits of the smaller version 2 bundle; the address is not signed.
 
     The anchor points at the latest checkpoint if it contains the item's head; otherwise a new checkpoint
     is signed and stored first. ``at`` (ms) is the code's issue time (default: now). The code is verified
@@ -515,6 +541,7 @@ def make(
     if profile not in PROFILES:
         raise InputError(f"unknown profile {profile!r}; choose one of: {', '.join(PROFILES)}")
     item = check_item(item)
+    base = None if url is None else check_base(url)
     op = _operator(ledger, operator)
     issued = now_ms() if at is None else at
     # Steps 1 to 4 read one state of the ledger (a snapshot), so that the journey, the signers' records
@@ -553,9 +580,10 @@ def make(
         )
         for ev in history
     )
-    bundle = sign_bundle(Bundle(profile, ledger.origin, item, policy, parties, events, anchor, b""), op)
-    text = bundle.payload()
-    if len(text) > MAX_CODE_CHARS:
+    version = 1 if base is None else 2
+    bundle = sign_bundle(Bundle(profile, ledger.origin, item, policy, parties, events, anchor, b"", version), op)
+    text = bundle.payload(base)
+    if len(text) > (MAX_CODE_CHARS if base is None else MAX_URL_CHARS):
         raise InputError(
             f"the {profile} code of {item!r} has {len(text)} characters, more than a QR code holds "
             f"({MAX_CODE_CHARS} at level M)" + ("; use the compact profile" if profile == "full" else "")
