@@ -11,7 +11,7 @@ import pytest
 import qrcode
 from click.testing import CliRunner
 from conftest import HOUR, ORIGIN, T0, journey
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 from qrcode.util import MODE_8BIT_BYTE, MODE_ALPHA_NUM, MODE_NUMBER, QRData
@@ -269,3 +269,20 @@ def test_cli_scan_image_with_a_shop_address_beside_the_url_code(url: str, operat
         cli, ["scan", str(tmp_path / "box.png"), "--operator", operator.vkey, "--at", "2100-01-01"]
     )
     assert result.exit_code == 0, result.output
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_fuzz_mutated_bodies_are_refused_cleanly(url: str, operator: KeyPair, data: st.DataObject) -> None:
+    """A body changed byte by byte and compressed again (what a forger can write) is refused with a
+    ProvchainError, never another exception, and never verifies."""
+    base, _, fragment = url.partition("#")
+    raw = digits.decode(fragment[2:])
+    genuine = bundle2._inflate(raw[96:])
+    body = bytearray(genuine)
+    for _ in range(data.draw(st.integers(1, 3))):
+        body[data.draw(st.integers(0, len(body) - 1))] = data.draw(st.integers(0, 255))
+    assume(body != genuine)
+    forged = f"{base}#02" + digits.encode(raw[:96] + bundle2._deflate(bytes(body)))
+    with pytest.raises(errors.ProvchainError):
+        code.verify(forged, operator.vkey, at=AT)

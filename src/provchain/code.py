@@ -23,6 +23,12 @@ proof of the head and the checkpoint's signature, so that every signer is checke
 [('origin', 'grasse-labs', 'FR')]
 >>> led.close()
 
+A code can also be a URL (version 2): ``make(..., url="https://verify.example/")`` gives
+``HTTPS://VERIFY.EXAMPLE/#02`` followed by the decimal digits (:mod:`provchain.digits`) of a smaller
+bundle (tagged times, role indices, raw DEFLATE with a preset dictionary; ``provchain._internal.bundle2``).
+A phone's camera opens it as a link; :func:`verify` takes it like a ``PC1:`` code. The address before
+``#`` is not signed: the report never includes it.
+
 The normative specification, with the byte layout, the verification steps and test vectors, is
 docs/spec/item-code.md.
 """
@@ -276,10 +282,13 @@ def verify(payload: str, operator_vkey: str, at: int | None = None) -> CodeRepor
     The phases run in order, each a helper that raises on failure (in brackets: the steps of "Verifying a
     code" in docs/spec/item-code.md):
 
-    1. :func:`parse`: the pinned key, then the code's form: prefix, Base45, bundle layout [1-5];
+    1. :func:`parse`: the pinned key, then the code's form: prefix, Base45, bundle layout [1-5] (a URL
+       code: the address's form and the version digits, the digits, the DEFLATE stream and the body, as in
+       "Verifying a URL code");
     2. ``_check_operator``: the code names the pinned operator key [6];
     3. ``_rebuild_chain``: the event bodies rebuilt, their chain ends in the anchored head [7];
-    4. ``_check_anchor_signature``: the operator's signature over the bundle [8];
+    4. ``_check_anchor_signature``: the operator's signature over the bundle [8] (a URL code: over the
+       version 2 message);
     5. ``_seed_registry``: the policy and the party table, (full) each registration checked [9];
     6. ``_check_full_signatures``: (full) each party's signature, the inclusion proof, the checkpoint [10];
     7. ``_check_rules``: the journey rules, event by event (:meth:`~provchain.rules.Registry.replay`) [11];
