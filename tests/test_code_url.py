@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from PIL import Image
 from qrcode.util import MODE_8BIT_BYTE, MODE_ALPHA_NUM, MODE_NUMBER, QRData
 
-from provchain import code, digits, errors, qr
+from provchain import code, demo, digits, errors, qr
 from provchain._internal import bundle2
 from provchain.cli import cli
 from provchain.keys import KeyPair
@@ -286,3 +286,36 @@ def test_fuzz_mutated_bodies_are_refused_cleanly(url: str, operator: KeyPair, da
     forged = f"{base}#02" + digits.encode(raw[:96] + bundle2._deflate(bytes(body)))
     with pytest.raises(errors.ProvchainError):
         code.verify(forged, operator.vkey, at=AT)
+
+
+# --- the size targets (issue 13): the serum at v16 or less, three short events at v12 or less --------
+
+
+def _demo_url(folder: Path, steps: list[tuple[str, str, str, str, dict[str, str | int], int]]) -> str:
+    op = KeyPair.from_seed(demo.ORIGIN, bytes(range(32)))
+    names = {role: demo.PARTIES[role] for _, role, *_ in steps}
+    keys = {role: KeyPair.from_seed(name, bytes([i + 1]) * 32) for i, (role, name) in enumerate(names.items())}
+    registered = demo.START - 48 * HOUR
+    with Ledger.create(folder / "demo.db", origin=demo.ORIGIN, operator=op, at=registered) as led:
+        for role, kp in keys.items():
+            led.register_party(kp.name, [role], kp.public_key, at=registered, valid_from=registered)
+        for stage, role, country, place, data, hours in steps:
+            led.append(
+                demo.ITEM, stage, keys[role], country=country, place=place, data=data, at=demo.START + hours * HOUR
+            )
+        text = code.make(led, demo.ITEM, at=demo.START + 22 * 24 * HOUR, url=BASE)
+    assert code.verify(text, op.vkey, at=demo.START + 22 * 24 * HOUR).item == demo.ITEM
+    return text
+
+
+def test_the_serum_url_code_is_version_16_or_less(tmp_path: Path) -> None:
+    assert qr.qr_version(_demo_url(tmp_path, demo.JOURNEY)) <= 16
+
+
+def test_a_short_three_event_url_code_is_version_12_or_less(tmp_path: Path) -> None:
+    short: list[tuple[str, str, str, str, dict[str, str | int], int]] = [
+        ("origin", "origin", "FR", "Grasse", {"lot": "L17"}, 0),
+        ("import", "customs", "CN", "Shanghai", {}, 14 * 24),
+        ("warehouse", "warehouse", "CN", "Hangzhou", {"bin": "A7"}, 15 * 24),
+    ]
+    assert qr.qr_version(_demo_url(tmp_path, short)) <= 12

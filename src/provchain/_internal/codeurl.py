@@ -26,7 +26,8 @@ MAX_BASE_CHARS: Final = 200
 """The longest base address: every character of it costs room in the QR code."""
 
 MAX_URL_CHARS: Final = MAX_BASE_CHARS + 1 + 7089
-"""The longest URL code: a base, ``#``, and at most the 7089 digits of a QR version 40 symbol."""
+"""The longest text read as a URL code: a base, ``#``, and 7089 digits, the most digits any QR symbol
+holds (version 40 at level L; at level M, 5596). A bound checked before anything is copied."""
 
 _SCHEME: Final = "https://"
 _HOST: Final = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(?::[0-9]{1,5})?")
