@@ -90,6 +90,7 @@ def test_check_base_normalizes_scheme_and_host_only(base: str, normal: str) -> N
         ("https://me:pw@verify.example/", "user name"),
         ("https://verify example/", "host"),
         ("https:///path", "host"),
+        ("https://verify.example:65536/", "host"),
         ("https://verify.example/a b", "path"),
         ("https://verify.example/é", "path"),
         ("https://verify.example/" + "A" * 200, "more than 200"),
@@ -115,6 +116,13 @@ def test_url_code_verifies_like_its_pc1_twin(ledger: Ledger, url: str, operator:
     bundle = code.parse(url, ORIGIN)
     assert bundle.version == 2 and bundle.payload(BASE) == url  # format(parse(x)) == x
     assert len(bundle.to_bytes()) < len(code.parse(pc1, ORIGIN).to_bytes()) * 0.75
+
+
+def test_url_code_clock_rule(url: str, operator: KeyPair) -> None:
+    slow = code.verify(url, operator.vkey, at=ISSUED - 23 * HOUR)  # a phone a day slow: verified, with the skew
+    assert slow.clock_skew_ms == 23 * HOUR
+    with pytest.raises(errors.TimeError):
+        code.verify(url, operator.vkey, at=ISSUED - 25 * HOUR)
 
 
 def test_url_base_is_not_signed(url: str, operator: KeyPair) -> None:

@@ -62,7 +62,7 @@ def check_base(base: object) -> str:
     if "?" in host:
         host, _, query = host.partition("?")
         path = "?" + query
-    if not _HOST.fullmatch(host) or ".." in host:
+    if not _HOST.fullmatch(host) or ".." in host or int(host.partition(":")[2] or 443) > 65535:
         raise InputError("the base address's host must be a DNS name (letters, digits, '.', '-') and an optional port")
     if not _PATH_CHARS.fullmatch(path):
         raise InputError(
