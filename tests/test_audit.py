@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import clirun
 import forge
 import pytest
 import rawdb
@@ -24,7 +25,7 @@ from provchain import errors as E
 from provchain._internal import replay as replay_mod
 from provchain.audit import AuditReport, Finding, audit_entries, audit_path
 from provchain.checkpoint import Checkpoint, sign_checkpoint
-from provchain.entries import Entry, Event, PartyRegistration, sign_body
+from provchain.entries import ENTRY_DOMAIN, Entry, Event, PartyRegistration, sign_body
 
 ITEMS = ("BAG-A", "BAG-B", "BAG-C")
 FIRST_EVENT = 6  # entries 0..5: the policy and five registrations
@@ -245,6 +246,30 @@ def test_07_stage_out_of_order(built: Path, operator: KeyPair, parties: dict[str
     f = only(audit(built, operator))
     assert (f.index, f.item, f.check) == (idx, "BAG-A", "stage-order")
     assert f.found == "import" and "delivery" in f.expected
+
+
+def test_07a_stage_the_policy_does_not_define(built: Path, operator: KeyPair, parties: dict[str, KeyPair]) -> None:
+    # a well-formed stage name that the policy lacks, validly signed and chained: a finding of the rules
+    idx = inject(built, event(head_leaf(built, "BAG-A"), parties["courier"], "BAG-A", "teleport"))
+    f = only(audit(built, operator))
+    assert (f.index, f.item, f.check) == (idx, "BAG-A", "stage")
+    res = clirun.run("audit", str(built), "--operator", operator.vkey, "--workers", "1")
+    assert res.exit_code == 1, res.output
+
+
+def test_07b_stage_that_is_not_a_name(built: Path, operator: KeyPair, parties: dict[str, KeyPair]) -> None:
+    # a stored body whose stage is not a well-formed name is not an entry body at all: an encoding finding
+    # (where the API refuses such a stage as a bad argument before anything is signed)
+    good = event(head_leaf(built, "BAG-A"), parties["courier"], "BAG-A", "teleport")
+    m = encoding.decode(good.body)
+    m["stage"] = "Tele Port!"
+    body = encoding.encode(m)
+    idx = inject(built, Entry(body, parties["courier"].sign(ENTRY_DOMAIN + body)))
+    f = only(audit(built, operator))
+    assert (f.index, f.check) == (idx, "encoding")
+    assert "not a valid stage name" in f.message
+    res = clirun.run("audit", str(built), "--operator", operator.vkey, "--workers", "1")
+    assert res.exit_code == 1, res.output
 
 
 def test_08_middle_entry_deleted(built: Path, operator: KeyPair) -> None:

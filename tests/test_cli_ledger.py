@@ -107,6 +107,8 @@ def test_refusals_one_line_and_unchanged(setup: dict[str, str], tmp_path: Path) 
     )
     fails(2, "ISO 3166-1", "record", "ledger.db", "I", "origin", "--key", "origin.key", "--country", "ZZ")
     fails(1, "unknown stage", "record", "ledger.db", "I", "shipping", "--key", "origin.key", "--country", "FR")
+    # A name that is not even well formed is a bad argument (exit 2), not a refusal by the policy (exit 1).
+    fails(2, "valid stage name", "record", "ledger.db", "I", "Bad Stage!", "--key", "origin.key", "--country", "FR")
     fails(1, "cannot start a journey", "record", "ledger.db", "I", "import", "--key", "customs.key", "--country", "CN")
     fails(
         2,

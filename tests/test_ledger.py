@@ -74,6 +74,12 @@ Refusal = Callable[[Ledger, dict[str, KeyPair]], object]
 
 REFUSALS: list[tuple[str, Refusal, type[Exception], str]] = [
     ("unknown stage", lambda led, p: led.append("X", "teleport", p["origin"], country="FR"), E.StageError, "teleport"),
+    (
+        "malformed stage name",
+        lambda led, p: led.append("X", "Tele Port", p["origin"], country="FR"),
+        E.StageNameError,
+        "not a valid stage name",
+    ),
     ("invalid country", lambda led, p: led.append("X", "origin", p["origin"], country="XX"), E.CountryError, "XX"),
     ("lowercase country", lambda led, p: led.append("X", "origin", p["origin"], country="fr"), E.CountryError, "fr"),
     (

@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from provchain import base45, qr
-from provchain.errors import CodeFormatError, ImageDecodeError, InputError
+from provchain.errors import CodeFormatError, ImageDecodeError, InputError, QrEncodeError
 
 ALNUM = base45.ALPHABET
 LENGTHS = [1, 2, 5, 14, 20, 25, 26, 47, 48, 100, 122, 123, 255, 483, 484, 900, 970, 971, 1300, 1800, 1994]
@@ -301,13 +301,27 @@ def test_digit_texts(text: str) -> None:
 
 def test_too_long_is_an_input_error() -> None:
     assert qr.qr_version("A" * 3391) == 40
-    with pytest.raises(InputError, match="does not fit"):
+    with pytest.raises(QrEncodeError, match="does not fit"):
         qr.make_matrix("A" * 3392)
     with pytest.raises(InputError, match="does not fit"):
         qr.render_png(code_text(4000))
     assert qr.qr_version("a" * 2331) == 40
     with pytest.raises(InputError, match="does not fit"):
         qr.qr_version("a" * 2332)
+
+
+@pytest.mark.parametrize("symbology", ["DataMatrix", "Code128"])
+def test_an_encoder_that_draws_no_qr_symbol_is_a_provchain_error(
+    monkeypatch: pytest.MonkeyPatch, symbology: str
+) -> None:
+    # zxing-cpp itself draws another symbology in place of the QR code (as a broken build of it might):
+    # the check on the bitmap's geometry refuses it with a provchain error, never a RuntimeError
+    real = zxingcpp.create_barcode
+    other = getattr(zxingcpp.BarcodeFormat, symbology)
+    monkeypatch.setattr(zxingcpp, "create_barcode", lambda text, _fmt, **_kw: real(text, other))
+    with pytest.raises(QrEncodeError, match="not a QR symbol") as caught:
+        qr.make_matrix("PC1:AB")
+    assert isinstance(caught.value, InputError)
 
 
 @pytest.mark.parametrize("bad", ["", "\udcff", "PC1:\ud800AB"])

@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import collections
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from ._internal import replay as _replay
+from ._internal.validate import check_int, check_path, check_time
 from .checkpoint import Checkpoint, open_checkpoint
 from .entries import FORMAT_VERSION, Entry
 from .errors import ExportFormatError, ForeignLedgerError, FormatError, InputError, VerificationError
@@ -236,13 +237,13 @@ def audit_entries(
         op_name, _, op_key = parse_vkey(operator_vkey)
     except FormatError as exc:
         raise InputError(f"the operator key is malformed: {exc}") from None
+    _check_options(workers, now, max_findings)
     origin = op_name if origin is None else origin
     saved = read_saved_checkpoint(since, origin, operator_vkey) if since is not None else None
     if workers is None:
         workers = os.cpu_count() or 1
         if expected_size is not None and expected_size < _AUTO_INLINE_BELOW:
             workers = 1
-    workers = max(1, int(workers))
     found = _Findings(max_findings)
     replay = _replay.Replay(
         Registry(origin, op_name, op_key), now=now, workers=workers, nodes=stored_nodes, report=found.record
@@ -251,7 +252,7 @@ def audit_entries(
     replay.start_pool()
     try:
         tree = replay.tree
-        for entry in entries:
+        for entry in _entries(entries):
             replay.feed(entry)
             cps.at(tree.size)
             if progress is not None and tree.size % _PROGRESS_EVERY == 0:
@@ -288,6 +289,25 @@ def audit_entries(
     )
 
 
+def _entries(entries: Iterable[Entry]) -> Iterator[Entry]:
+    """``entries``, each checked to be an :class:`Entry` (:class:`InputError` otherwise)."""
+    if isinstance(entries, str | bytes) or not isinstance(entries, Iterable):
+        raise InputError("entries must be an iterable of Entry objects")
+    for entry in entries:
+        if not isinstance(entry, Entry):
+            raise InputError(f"entries must be Entry objects, not {type(entry).__name__}")
+        yield entry
+
+
+def _check_options(workers: int | None, now: int | None, max_findings: int) -> None:
+    """Refuse an audit option of the wrong type or range before any work (:class:`InputError`)."""
+    if workers is not None:
+        check_int(workers, "workers", InputError, 1)
+    if now is not None:
+        check_time(now, "now", InputError)
+    check_int(max_findings, "max_findings", InputError, 0)
+
+
 def audit_path(
     path: str | os.PathLike[str],
     operator_vkey: str,
@@ -309,7 +329,8 @@ def audit_path(
         parse_vkey(operator_vkey)
     except FormatError as exc:
         raise InputError(f"the operator key is malformed: {exc}") from None
-    p = Path(path)
+    _check_options(workers, now, max_findings)
+    p = check_path(path, "the ledger", InputError)
     head = read_magic(p)
     kwargs: dict[str, Any] = {
         "since": since, "workers": workers, "progress": progress, "now": now, "max_findings": max_findings

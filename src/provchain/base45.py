@@ -17,7 +17,7 @@ This decoder is strict, so that every byte string has exactly one accepted text 
 
 from __future__ import annotations
 
-from .errors import Base45Error
+from .errors import Base45Error, InputError
 
 __all__ = ["ALPHABET", "decode", "encode"]
 
@@ -32,6 +32,8 @@ def encode(data: bytes) -> str:
 
     The text is ``3 * (len(data) // 2) + 2 * (len(data) % 2)`` characters long; ``b""`` encodes to ``""``.
     """
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise InputError(f"Base45 encodes bytes, not {type(data).__name__}")
     out: list[str] = []
     append = out.append
     even = len(data) - len(data) % 2
@@ -51,6 +53,8 @@ def decode(text: str) -> bytes:
     See the module docstring for what is rejected. The message says what is wrong and at which position
     (0-based, in characters); the length is checked first, then the characters, then the values.
     """
+    if not isinstance(text, str):
+        raise InputError(f"Base45 text is a str, not {type(text).__name__}")
     length = len(text)
     if length % 3 == 1:
         raise Base45Error(

@@ -15,11 +15,11 @@ non-empty lines throughout, so ``format(parse(x)) == x`` for every accepted ``x`
 from __future__ import annotations
 
 import base64
-import binascii
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ._internal.validate import canonical_b64decode
 from .errors import CheckpointError, InputError, NoteFormatError
 from .keys import Signer
 from .note import Note, Verifier, check_note_text, sign
@@ -91,28 +91,19 @@ class Checkpoint:
             raise NoteFormatError(
                 f"a checkpoint size is a decimal from 0 to {SIZE_MAX} without sign or leading zeros"
             )
-        root = _decode_root(root_line)
-        if root is None:
-            raise NoteFormatError(f"a checkpoint root hash is canonical base64 of exactly {ROOT_SIZE} bytes")
+        root = canonical_b64decode(
+            root_line,
+            "a checkpoint root hash",
+            NoteFormatError,
+            length=ROOT_SIZE,
+            message=f"a checkpoint root hash is canonical base64 of exactly {ROOT_SIZE} bytes",
+        )
         if any(not ext for ext in extensions):
             raise NoteFormatError("checkpoint extension lines must not be empty")
         try:
             return cls(origin, int(size_line), root, tuple(extensions))
         except InputError as exc:  # unreachable after the checks above; kept as a safety net
             raise NoteFormatError(str(exc)) from exc
-
-
-def _decode_root(line: str) -> bytes | None:
-    """The root hash in ``line`` if it is canonical base64 of exactly 32 bytes, else None."""
-    if len(line) != 44:
-        return None
-    try:
-        raw = base64.b64decode(line, validate=True)
-    except (binascii.Error, ValueError):
-        return None
-    if len(raw) != ROOT_SIZE or base64.b64encode(raw).decode("ascii") != line:
-        return None
-    return raw
 
 
 def _check_line(what: str, line: object) -> None:

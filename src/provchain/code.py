@@ -46,6 +46,7 @@ from ._internal import bundle as _bundle
 from ._internal.bundle import Anchor, Bundle, CodeParty, JourneyEvent, RebuiltEvent, decode_bundle, sign_bundle
 from ._internal.bundle2 import decode_bundle_v2
 from ._internal.codeurl import FRAGMENT_VERSION, MAX_BASE_CHARS, MAX_URL_CHARS, check_base, is_url, split_url
+from ._internal.validate import check_time
 from .checkpoint import Checkpoint, open_checkpoint
 from .entries import ENTRY_DOMAIN, Body, Event, PartyRegistration, PolicyEntry, Revocation, check_item, ms_to_iso
 from .errors import (
@@ -294,9 +295,7 @@ def verify(payload: str, operator_vkey: str, at: int | None = None) -> CodeRepor
     7. ``_check_rules``: the journey rules, event by event (:meth:`~provchain.rules.Registry.replay`) [11];
     8. ``_check_clock``: the issue time against the events and the verifier's clock [12].
     """
-    now = now_ms() if at is None else at
-    if isinstance(now, bool) or not isinstance(now, int) or now < 0:
-        raise InputError("at is integer milliseconds since 1970 (UTC)")
+    now = now_ms() if at is None else check_time(at, "at", InputError)
     # (1) The pinned key, and the code's form: nothing below runs on a code that does not parse.
     op_name, op_kid, op_key = parse_vkey(operator_vkey)
     bundle = parse(payload, op_name)
@@ -547,12 +546,14 @@ def make(
     signed and encoded, refused if too long, and verified.
     """
     # (1) The request, and the item's events in chain order.
+    if not isinstance(ledger, Ledger):
+        raise InputError("ledger must be an open provchain Ledger")
     if profile not in PROFILES:
         raise InputError(f"unknown profile {profile!r}; choose one of: {', '.join(PROFILES)}")
     item = check_item(item)
     base = None if url is None else check_base(url)
     op = _operator(ledger, operator)
-    issued = now_ms() if at is None else at
+    issued = now_ms() if at is None else check_time(at, "at", InputError)
     # Steps 1 to 4 read one state of the ledger (a snapshot), so that the journey, the signers' records
     # and the anchor describe the same ledger whatever other writers do meanwhile. A checkpoint that
     # contains the head is a write: when none is stored yet, it is signed outside the snapshot, and the

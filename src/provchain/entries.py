@@ -12,7 +12,6 @@ The normative specification is docs/spec/entries.md.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,11 +21,12 @@ from typing import Any, ClassVar, TypeAlias
 
 import msgpack
 
-from . import encoding
+from . import encoding, merkle
 from ._internal.text import describe, escape, identifier_problem
-from .errors import CountryError, DataError, EncodingError, InputError, ItemError, KeyFormatError, StageError
-from .keys import Signer, check_key_name, key_id
-from .policy import NAME_RE, Policy, check_name
+from ._internal.validate import check_time
+from .errors import CountryError, DataError, EncodingError, InputError, ItemError, KeyFormatError
+from .keys import Signer, check_key_name, is_signer, key_id
+from .policy import Policy, check_name, check_stage_name
 
 __all__ = [
     "COUNTRIES",
@@ -63,7 +63,6 @@ MAX_DATA_VALUE = 256
 MAX_REASON = 256
 MAX_ORIGIN = 128
 MAX_ROLES = 16
-MAX_TIME = 2**53  # milliseconds; year ~287,000
 
 _DATA_KEY_RE = re.compile(r"[a-z][a-z0-9_.-]{0,31}")
 
@@ -87,6 +86,8 @@ def ms_to_iso(ms: int) -> str:
     """Integer milliseconds since the Unix epoch (UTC) as ISO 8601 text."""
     # Never raises: entries allow times up to MAX_TIME (year ~287,000), beyond what datetime can show, and
     # the messages that judge such times must still be made. Integer arithmetic keeps the milliseconds exact.
+    if type(ms) is not int:
+        raise InputError(f"a time in milliseconds is an integer, not {type(ms).__name__}")
     try:
         dt = datetime.fromtimestamp(ms // 1000, tz=UTC).replace(microsecond=ms % 1000 * 1000)
     except (ValueError, OverflowError, OSError):
@@ -101,12 +102,6 @@ def _text(value: object, what: str, limit: int, exc: type[Exception] = EncodingE
         raise exc(f"{what} must be 1 to {limit} bytes of UTF-8")
     if not value.isprintable():
         raise exc(f"{what} may not contain control characters")
-    return value
-
-
-def _time(value: object, what: str, exc: type[Exception] = EncodingError) -> int:
-    if type(value) is not int or not 0 <= value < MAX_TIME:
-        raise exc(f"{what} must be integer milliseconds since 1970 (UTC)")
     return value
 
 
@@ -282,13 +277,11 @@ class Event(_BodyBase):
         if type(origin) is not str or origin not in _SEEN_ORIGINS:  # one origin per ledger: check once
             _text(origin, "origin", MAX_ORIGIN, DataError)
             _remember(_SEEN_ORIGINS, origin)
-        _time(at, "at", DataError)
+        check_time(at, "at", DataError)
         _bin(signer, "signer", 4, DataError)
         check_item(item)
         if type(stage) is not str or stage not in _SEEN_STAGES:  # a policy has few stages
-            if type(stage) is not str or not NAME_RE.fullmatch(stage):
-                raise StageError(f"{stage!r} is not a valid stage name (lowercase letters, digits, '_', '-')")
-            _remember(_SEEN_STAGES, stage)
+            _remember(_SEEN_STAGES, check_stage_name(stage))
         check_country(country)
         if prev is not None:
             _bin(prev, "prev", 32, DataError)
@@ -355,7 +348,7 @@ class Event(_BodyBase):
                 place=m.get("place"),
                 data=m.get("data", {}),
             )
-        except (InputError, StageError) as exc:
+        except InputError as exc:
             raise EncodingError(str(exc)) from exc
 
 
@@ -399,13 +392,13 @@ class PartyRegistration(_BodyBase):
             name = check_key_name(m["name"])
         except KeyFormatError as exc:
             raise EncodingError(str(exc)) from exc
-        valid_from = _time(m["from"], "from")
-        valid_until = _time(m["until"], "until") if "until" in m else None
+        valid_from = check_time(m["from"], "from", EncodingError)
+        valid_until = check_time(m["until"], "until", EncodingError) if "until" in m else None
         if valid_until is not None and valid_until <= valid_from:
             raise EncodingError("until must be later than from")
         return cls(
             origin=_text(m["origin"], "origin", MAX_ORIGIN),
-            at=_time(m["at"], "at"),
+            at=check_time(m["at"], "at", EncodingError),
             signer=_bin(m["signer"], "signer", 4),
             name=name,
             roles=tuple(roles),
@@ -438,7 +431,7 @@ class Revocation(_BodyBase):
         _fields(m, _COMMON | {"revoked"}, {"reason"}, "revoke")
         return cls(
             origin=_text(m["origin"], "origin", MAX_ORIGIN),
-            at=_time(m["at"], "at"),
+            at=check_time(m["at"], "at", EncodingError),
             signer=_bin(m["signer"], "signer", 4),
             revoked=_bin(m["revoked"], "revoked", 4),
             reason=_text(m["reason"], "reason", MAX_REASON) if "reason" in m else None,
@@ -465,7 +458,7 @@ class PolicyEntry(_BodyBase):
         _fields(m, _COMMON | {"stages"}, set(), "policy")
         return cls(
             origin=_text(m["origin"], "origin", MAX_ORIGIN),
-            at=_time(m["at"], "at"),
+            at=check_time(m["at"], "at", EncodingError),
             signer=_bin(m["signer"], "signer", 4),
             policy=Policy.from_map(m["stages"]),
         )
@@ -499,8 +492,9 @@ def decode_body(body: bytes) -> Body:
 
 
 def leaf_hash_of(body: bytes) -> bytes:
-    """The RFC 9162 leaf hash of an entry body: ``SHA-256(0x00 || body)``."""
-    return hashlib.sha256(b"\x00" + body).digest()
+    """The RFC 9162 leaf hash of an entry body: ``SHA-256(0x00 || body)``, as :func:`provchain.merkle.leaf_hash`
+    computes it (this name is kept for callers that think in entries)."""
+    return merkle.leaf_hash(body)
 
 
 @dataclass(frozen=True, init=False)
@@ -544,6 +538,10 @@ class Entry:
 
 def sign_body(content: Body, signer: Signer, index: int | None = None) -> Entry:
     """Encode ``content`` canonically and sign it with ``signer``, whose key id must be ``content.signer``."""
+    if not isinstance(content, _BodyBase):
+        raise InputError("content must be an entry body (Event, PartyRegistration, Revocation or PolicyEntry)")
+    if not is_signer(signer):
+        raise InputError("signer must be a Signer such as a KeyPair")
     if signer.key_id != content.signer:
         raise InputError("the signer's key id does not match the signer field of the entry")
     body = content.encode()
@@ -554,5 +552,5 @@ def sign_body(content: Body, signer: Signer, index: int | None = None) -> Entry:
     # Fill the cached_properties directly: no need to parse what was just built, and the ledger reads the
     # leaf hash at once (cached_property's first read takes a lock on Python 3.11).
     entry.__dict__["content"] = content
-    entry.__dict__["leaf_hash"] = hashlib.sha256(b"\x00" + body).digest()  # leaf_hash_of, inlined
+    entry.__dict__["leaf_hash"] = merkle.leaf_hash(body)
     return entry

@@ -46,11 +46,14 @@ __all__ = [
     "PassphraseError",
     "PolicyError",
     "ProofError",
+    "ProofFormatError",
     "ProvchainError",
+    "QrEncodeError",
     "RevokedKeyError",
     "RoleError",
     "SignatureError",
     "StageError",
+    "StageNameError",
     "StageOrderError",
     "StaleHeadError",
     "StorageError",
@@ -115,6 +118,10 @@ class ExportFormatError(FormatError):
     """A ledger export file is malformed or truncated."""
 
 
+class ProofFormatError(FormatError):
+    """A tlog-proof cannot be parsed (bad header, index, hash line or checkpoint)."""
+
+
 # --- parsed, but false --------------------------------------------------------------------------
 
 
@@ -155,7 +162,8 @@ class PolicyError(VerificationError):
 
 
 class StageError(PolicyError):
-    """A stage is not defined by the journey policy."""
+    """A stage is not defined by the journey policy (a name that is not even well formed is a
+    :class:`StageNameError`)."""
 
 
 class RoleError(PolicyError):
@@ -207,6 +215,17 @@ class DataError(InputError):
 
 class ItemError(InputError):
     """An item id is empty, too long, or contains characters that are not allowed."""
+
+
+class QrEncodeError(InputError):
+    """A text cannot be drawn as a QR symbol: it does not fit version 40 at level M, or the encoder
+    (zxing-cpp) produced something that is not a QR symbol, which no text should cause."""
+
+
+class StageNameError(InputError):
+    """A stage name is not well formed (1 to 32 of lowercase ASCII letters, digits, ``_`` and ``-``,
+    starting with a letter). A well-formed name that the journey policy does not define is a
+    :class:`StageError`: a refusal, not a bad argument."""
 
 
 # --- the ledger cannot do it --------------------------------------------------------------------

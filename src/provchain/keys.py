@@ -8,12 +8,10 @@ the C2SP verifier key string ``name+hex(key_id)+base64(0x01 || public_key)``.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import os
 import stat
 from functools import lru_cache
-from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from cryptography.exceptions import InvalidSignature
@@ -23,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from ._internal import ed25519_strict
 from ._internal.files import write_atomic
 from ._internal.text import describe, escape, identifier_problem
+from ._internal.validate import canonical_b64decode, check_path, format_key_id, parse_key_id_hex
 from .errors import InputError, KeyFileError, KeyFormatError, PassphraseError, ProvchainError, SignatureError
 
 __all__ = [
@@ -80,7 +79,7 @@ def format_vkey(name: str, public_key: bytes) -> str:
     """The C2SP verifier key string ``name+hex8+base64(0x01||pub)``."""
     kid = key_id(name, public_key)
     b64 = base64.b64encode(bytes([ALG_ED25519]) + public_key).decode("ascii")
-    return f"{name}+{kid.hex()}+{b64}"
+    return f"{name}+{format_key_id(kid)}+{b64}"
 
 
 def parse_vkey(vkey: str) -> tuple[str, bytes, bytes]:
@@ -98,19 +97,13 @@ def parse_vkey(vkey: str) -> tuple[str, bytes, bytes]:
         raise KeyFormatError("a verifier key has the form name+hex8+base64key")
     name, hex_id, b64 = parts
     check_key_name(name)
-    if len(hex_id) != 8 or any(c not in "0123456789abcdef" for c in hex_id):
-        raise KeyFormatError("the key id of a verifier key must be 8 lowercase hex digits")
-    try:
-        raw = base64.b64decode(b64, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise KeyFormatError("the key part of a verifier key is not valid base64") from exc
-    if base64.b64encode(raw).decode("ascii") != b64:
-        raise KeyFormatError("the key part of a verifier key is not canonical base64")
+    hex_kid = parse_key_id_hex(hex_id, "the key id of a verifier key", KeyFormatError)
+    raw = canonical_b64decode(b64, "the key part of a verifier key", KeyFormatError)
     if len(raw) != 33 or raw[0] != ALG_ED25519:
         raise KeyFormatError("a verifier key must hold an Ed25519 key (0x01 followed by 32 bytes)")
     public_key = raw[1:]
     kid = key_id(name, public_key)
-    if kid.hex() != hex_id:
+    if kid != hex_kid:
         raise KeyFormatError(f"verifier key id {hex_id} does not match its name and key")
     return name, kid, public_key
 
@@ -244,7 +237,7 @@ class KeyPair:
             serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
         )
         b64 = base64.b64encode(bytes([ALG_ED25519]) + seed).decode("ascii")
-        return f"PRIVATE+KEY+{self._name}+{self._key_id.hex()}+{b64}"
+        return f"PRIVATE+KEY+{self._name}+{format_key_id(self._key_id)}+{b64}"
 
     def __repr__(self) -> str:
         return f"KeyPair({self.vkey!r})"
@@ -269,7 +262,7 @@ class KeyPair:
         )
         pem = self._key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, enc)
         data = (_NAME_HEADER + self._name + "\n").encode("utf-8") + pem
-        p = Path(path)
+        p = check_path(path, "the key file", InputError)
         if os.path.lexists(p):
             raise KeyFileError(f"key file {p} already exists; not overwriting it")
         # A temporary file of mode 0600 from its creation, linked into place: never written through a
@@ -294,7 +287,7 @@ class KeyPair:
         Raises :class:`KeyFileError` when the file is missing, malformed or readable by group or others,
         and :class:`PassphraseError` when the passphrase is wrong or missing.
         """
-        p = Path(path)
+        p = check_path(path, "the key file", InputError)
         try:
             with p.open("rb") as f:
                 st = os.fstat(f.fileno())

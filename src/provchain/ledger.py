@@ -26,10 +26,10 @@ from typing import Any
 
 from . import merkle
 from ._internal.tree import StoredTree
+from ._internal.validate import check_int, check_path, check_time, is_key_id_hex
 from .checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from .entries import (
     FORMAT_VERSION,
-    MAX_TIME,
     Body,
     Entry,
     Event,
@@ -65,6 +65,8 @@ from .store.sqlite import SqliteStore
 
 __all__ = ["HistoryEvent", "Ledger", "Time", "now_ms", "to_ms"]
 
+_MAX_INDEX = 2**63 - 1  # the largest SQLite integer: no entry index can be larger
+
 Time = int | datetime
 """A time: integer milliseconds since 1970 UTC, or a timezone-aware datetime."""
 
@@ -80,9 +82,9 @@ def to_ms(value: Time) -> int:
         if value.tzinfo is None:
             raise InputError("a datetime must carry a timezone (use datetime.now(timezone.utc))")
         value = int(value.timestamp() * 1000)
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < MAX_TIME:
-        raise InputError("a time is integer milliseconds since 1970 (UTC) or an aware datetime")
-    return value
+    return check_time(
+        value, "a time", InputError, message="a time is integer milliseconds since 1970 (UTC) or an aware datetime"
+    )
 
 
 @dataclass(frozen=True)
@@ -218,6 +220,7 @@ class Ledger:
         if not isinstance(policy, Policy):
             raise InputError("policy must be a provchain.policy.Policy")
         meta = LedgerMeta(FORMAT_VERSION, origin, format_vkey(operator.name, operator.public_key))
+        path = check_path(path, "the ledger", InputError)
         store = SqliteStore.create(os.fspath(path), meta, durability=durability)
         led = cls(store, operator, clock=clock)
         try:
@@ -239,6 +242,7 @@ class Ledger:
         clock: Callable[[], int] = now_ms,
     ) -> Ledger:
         """Open an existing ledger file. ``durability`` is ``full`` (fsync every commit) or ``normal``."""
+        path = check_path(path, "the ledger", InputError)
         store = SqliteStore.open(os.fspath(path), readonly=readonly, durability=durability)
         try:
             return cls(store, operator, clock=clock)
@@ -304,12 +308,14 @@ class Ledger:
 
     def entries(self, start: int = 0, end: int | None = None) -> Iterator[Entry]:
         """Iterate over entries ``[start, end)`` in log order."""
+        check_int(start, "start", InputError, 0, _MAX_INDEX)
+        if end is not None:
+            check_int(end, "end", InputError, 0, _MAX_INDEX)
         return self._store.entries(start, end)
 
     def entry(self, index: int) -> Entry:
         """The entry at ``index``."""
-        if isinstance(index, bool) or not isinstance(index, int) or index < 0:
-            raise InputError("an entry index is a non-negative integer")
+        check_int(index, "an entry index", InputError, 0, _MAX_INDEX)
         try:
             return self._store.entry(index)
         except IndexError:
@@ -484,8 +490,8 @@ class Ledger:
             if len(key) != 4:
                 raise InputError("a key id is 4 bytes")
             found = [key] if key in keys else []
-        elif isinstance(key, str) and len(key) == 8 and all(c in "0123456789abcdef" for c in key):
-            found = [bytes.fromhex(key)] if bytes.fromhex(key) in keys else []
+        elif is_key_id_hex(key):
+            found = [k for k in [bytes.fromhex(key)] if k in keys]
         elif isinstance(key, str) and key.count("+") >= 2:
             try:
                 found = [parse_vkey(key)[1]]
@@ -578,7 +584,8 @@ class Ledger:
         signer is not registered, revoked or outside its validity window, lacks the role the policy
         demands, the stage may not follow the item's last one, or the input is invalid.
         """
-        if type(item) is not str:  # the rest of the item's rules, and every other field, Event() checks
+        # Event() checks the item and every other field; a non-ASCII item is checked before the store reads it.
+        if type(item) is not str or not item.isascii():
             check_item(item)
         if not is_signer(signer):
             raise InputError("signer must be a Signer such as a KeyPair")
@@ -683,9 +690,9 @@ class Ledger:
         self._seen_size = current
         if size is None:
             return current
-        if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= current:
-            raise InputError(f"{what} must be an integer from 0 to the ledger size {current}")
-        return size
+        return check_int(
+            size, what, InputError, 0, current, message=f"{what} must be an integer from 0 to the ledger size {current}"
+        )
 
     def _proof(self, size: int | None, what: str, plan_for: Callable[[int], list[list[NodeKey]]]) -> list[bytes]:
         """The elements of ``plan_for(n)``, ``n`` being ``size`` or by default the current size.
@@ -716,8 +723,8 @@ class Ledger:
         """The RFC 9162 inclusion proof of entry ``index`` in the tree of ``size`` entries."""
 
         def plan(n: int) -> list[list[NodeKey]]:
-            if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < n:
-                raise InputError(f"index must be an entry index below the tree size {n}")
+            below = f"index must be an entry index below the tree size {n}"
+            check_int(index, "index", InputError, 0, n - 1, message=below)
             return merkle.inclusion_plan(index, n)
 
         return self._proof(size, "size", plan)

@@ -61,6 +61,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 
+from ._internal.validate import ErrorFactory, check_int
 from .errors import ConsistencyError, InclusionError, InputError, ProofError
 
 __all__ = [
@@ -140,10 +141,8 @@ def _is_count(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
-def _need_count(value: object, what: str, error: type[Exception]) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise error(f"{what} must be a non-negative integer, not {value!r}")
-    return value
+def _need_count(value: object, what: str, error: ErrorFactory) -> int:
+    return check_int(value, what, error, 0, message=f"{what} must be a non-negative integer, not {value!r}")
 
 
 def _need_hash(value: object, what: str, error: type[Exception]) -> bytes:
@@ -158,6 +157,11 @@ def _need_proof(proof: object, error: type[ProofError]) -> list[bytes]:
     if isinstance(proof, bytes | bytearray | memoryview | str) or not isinstance(proof, Sequence):
         raise error(f"a proof must be a sequence of hashes, not {type(proof).__name__}")
     return [_need_hash(h, f"proof element {i}", error) for i, h in enumerate(proof)]
+
+
+def _need_reader(read: object) -> None:
+    if not callable(read):
+        raise InputError("read must be a function (level, index) -> 32-byte hash")
 
 
 def _read(read: NodeReader, level: int, index: int) -> bytes:
@@ -308,6 +312,7 @@ def subtree_nodes(begin: int, end: int) -> list[tuple[int, int]]:
 
 def range_hash(begin: int, end: int, read: NodeReader) -> bytes:
     """``MTH(D[begin:end])``, combined from the hashes ``read(level, index)`` of its :func:`subtree_nodes`."""
+    _need_reader(read)
     return fold([_read(read, level, index) for level, index in subtree_nodes(begin, end)])
 
 
@@ -410,7 +415,11 @@ def consistency_plan(size1: int, size2: int) -> list[list[tuple[int, int]]]:
 
 def fold(hashes: Sequence[bytes]) -> bytes:
     """``MTH`` of a leaf range from the hashes of its complete subtrees, given left to right (a right fold)."""
-    h = hashes[-1]
+    if not isinstance(hashes, list | tuple) or not hashes:
+        raise InputError("fold takes a non-empty list of subtree hashes")
+    for n, value in enumerate(hashes):
+        _need_hash(value, f"subtree hash {n}", InputError)
+    h: bytes = hashes[-1]
     for left in reversed(hashes[:-1]):
         h = _children(left, h)
     return h
@@ -418,6 +427,14 @@ def fold(hashes: Sequence[bytes]) -> bytes:
 
 def assemble(plan: Sequence[Sequence[tuple[int, int]]], read: NodeReader) -> list[bytes]:
     """The proof elements of a plan, from the node hashes ``read(level, index)`` (each length-checked)."""
+    _need_reader(read)
+    if not isinstance(plan, list | tuple) or not all(
+        isinstance(nodes, list | tuple)
+        and nodes
+        and all(isinstance(n, tuple) and len(n) == 2 and _is_count(n[0]) and _is_count(n[1]) for n in nodes)
+        for nodes in plan
+    ):
+        raise InputError("a plan is a list of non-empty lists of (level, index) pairs, as inclusion_plan makes")
     return [fold([_read(read, level, i) for level, i in nodes]) for nodes in plan]
 
 

@@ -23,12 +23,12 @@ Rules that go beyond Go's package, all of which Go's own output satisfies:
 from __future__ import annotations
 
 import base64
-import binascii
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TypeAlias, runtime_checkable
 
+from ._internal.validate import canonical_b64decode, parse_key_id_hex
 from .errors import InputError, KeyFormatError, NoteFormatError, NoteVerificationError, SignatureError
 from .keys import (
     ALG_ED25519,
@@ -191,15 +191,12 @@ def new_signer(skey: str) -> NoteSigner:
         raise KeyFormatError("a signer key has the form PRIVATE+KEY+name+hex8+base64key")
     _, _, name, hex_id, b64 = parts
     check_key_name(name)
-    if len(hex_id) != 8 or any(c not in "0123456789abcdef" for c in hex_id):
-        raise KeyFormatError("the key id of a signer key must be 8 lowercase hex digits")
-    raw = _decode_b64(b64)
-    if raw is None:
-        raise KeyFormatError("the key part of a signer key is not canonical base64")
+    kid = parse_key_id_hex(hex_id, "the key id of a signer key", KeyFormatError)
+    raw = canonical_b64decode(b64, "the key part of a signer key", KeyFormatError)
     if len(raw) != 33 or raw[0] != ALG_ED25519:
         raise KeyFormatError("a signer key must hold an Ed25519 seed (0x01 followed by 32 bytes)")
     kp = KeyPair.from_seed(name, raw[1:])
-    if kp.key_id.hex() != hex_id:
+    if kp.key_id != kid:
         raise KeyFormatError(f"signer key id {hex_id} does not match its name and key")
     return kp
 
@@ -334,17 +331,6 @@ def _decode_utf8(data: bytes) -> str:
     return s
 
 
-def _decode_b64(s: str) -> bytes | None:
-    """``s`` decoded if it is canonical standard base64, else None."""
-    try:
-        raw = base64.b64decode(s, validate=True)
-    except (binascii.Error, ValueError):
-        return None
-    if base64.b64encode(raw).decode("ascii") != s:
-        return None
-    return raw
-
-
 def _valid_name(name: str) -> bool:
     """Go's rule for names in signature lines: non-empty, no Unicode spaces, no ``+``."""
     return name != "" and "+" not in name and not any(c.isspace() for c in name)
@@ -368,8 +354,9 @@ def _parse(msg: bytes) -> tuple[bytes, list[tuple[Signature, bytes]]]:
         name, _, b64 = line[len(_SIG_PREFIX) :].partition(" ")
         if not _valid_name(name):
             raise NoteFormatError("a signature line names a key with an invalid name")
-        raw = _decode_b64(b64)
-        if raw is None or len(raw) < 5:
-            raise NoteFormatError(f"the signature by {name} is not canonical base64 of key id and signature")
+        malformed = f"the signature by {name} is not canonical base64 of key id and signature"
+        raw = canonical_b64decode(b64, "a signature", NoteFormatError, message=malformed)
+        if len(raw) < 5:
+            raise NoteFormatError(malformed)
         parsed.append((Signature(name, raw[:4], b64), raw[4:]))
     return text, parsed

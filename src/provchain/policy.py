@@ -18,9 +18,9 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from .errors import EncodingError, RoleError, StageError, StageOrderError
+from .errors import EncodingError, InputError, RoleError, StageError, StageNameError, StageOrderError
 
-__all__ = ["DEFAULT_POLICY", "NAME_RE", "Policy", "StageRule", "check_name"]
+__all__ = ["DEFAULT_POLICY", "NAME_RE", "Policy", "StageRule", "check_name", "check_stage_name"]
 
 NAME_RE = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 """Stage and role names: lowercase ASCII, digits, ``_`` and ``-``; 1 to 32 characters."""
@@ -35,6 +35,15 @@ def check_name(value: object, what: str) -> str:
             f"{what} {value!r} is not a valid name (lowercase letters, digits, '_' or '-', at most 32)"
         )
     return value
+
+
+def check_stage_name(stage: object) -> str:
+    """Return ``stage`` if it is a well-formed stage name (:data:`NAME_RE`), else raise
+    :class:`StageNameError`, a bad argument. Whether the policy defines it is :meth:`Policy.rule`'s
+    question."""
+    if type(stage) is not str or not NAME_RE.fullmatch(stage):
+        raise StageNameError(f"{stage!r} is not a valid stage name (lowercase letters, digits, '_', '-')")
+    return stage
 
 
 def _name_set(values: object, what: str) -> frozenset[str]:
@@ -66,6 +75,8 @@ class Policy:
     stages: Mapping[str, StageRule]
 
     def __post_init__(self) -> None:
+        if not isinstance(self.stages, Mapping) or not all(isinstance(r, StageRule) for r in self.stages.values()):
+            raise EncodingError("a policy's stages are a map from stage name to StageRule")
         if not self.stages:
             raise EncodingError("a policy must define at least one stage")
         if len(self.stages) > MAX_STAGES:
@@ -82,7 +93,12 @@ class Policy:
 
     @classmethod
     def build(cls, rules: Mapping[str, tuple[Iterable[str], Iterable[str], bool]]) -> Policy:
-        """A policy from ``{stage: (roles, after, start)}``."""
+        """A policy from ``{stage: (roles, after, start)}``; :class:`EncodingError` for any other shape."""
+        if not isinstance(rules, Mapping) or not all(
+            isinstance(r, tuple | list) and len(r) == 3 and all(isinstance(n, Iterable) for n in r[:2])
+            for r in rules.values()
+        ):
+            raise EncodingError("a policy is built from {stage: (roles, after, start)}")
         return cls(
             {
                 s: StageRule(frozenset(roles), frozenset(after), bool(start))
@@ -120,12 +136,15 @@ class Policy:
         return frozenset(s for s in self.stages if s not in followed)
 
     def rule(self, stage: str) -> StageRule:
-        """The rule of ``stage``; :class:`StageError` when the policy does not define it."""
+        """The rule of ``stage``; :class:`StageError` when the policy does not define it
+        (:class:`StageNameError` when ``stage`` is not even a well-formed name)."""
         try:
             return self.stages[stage]
-        except KeyError:
-            known = ", ".join(sorted(self.stages))
-            raise StageError(f"unknown stage {stage!r}; the policy defines: {known}") from None
+        except (KeyError, TypeError):  # TypeError: an unhashable stage
+            pass
+        check_stage_name(stage)
+        known = ", ".join(sorted(self.stages))
+        raise StageError(f"unknown stage {stage!r}; the policy defines: {known}")
 
     def check(self, stage: str, previous: str | None, roles: Iterable[str], party: str = "signer") -> None:
         """Raise unless a signer holding ``roles`` may record ``stage`` after ``previous``.
@@ -133,6 +152,8 @@ class Policy:
         ``previous`` is the item's last stage, or None for its first event.
         """
         rule = self.rule(stage)
+        if isinstance(roles, str) or not isinstance(roles, Iterable):
+            raise InputError("roles must be a collection of role names")
         held = roles if isinstance(roles, frozenset) else frozenset(roles)
         if not held & rule.roles:
             raise RoleError(

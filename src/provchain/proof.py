@@ -28,13 +28,13 @@ accepted ``x``. The normative specification is docs/spec/checkpoints.md.
 from __future__ import annotations
 
 import base64
-import binascii
 import re
 from dataclasses import dataclass
 
 from . import merkle
+from ._internal.validate import canonical_b64decode
 from .checkpoint import SIZE_MAX, Checkpoint, open_checkpoint
-from .errors import FormatError, InclusionError, InputError, KeyFormatError, ProvchainError
+from .errors import InclusionError, InputError, KeyFormatError, ProofFormatError, ProvchainError
 from .note import check_note_text, new_verifier
 
 __all__ = [
@@ -60,10 +60,6 @@ MAX_PROOF_BYTES = 1 << 20
 _EXTRA = "extra "
 _INDEX = "index "
 _DECIMAL = re.compile(r"0|[1-9][0-9]{0,19}")
-
-
-class ProofFormatError(FormatError):
-    """A tlog-proof cannot be parsed (bad header, index, hash line or checkpoint)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +137,7 @@ def parse_tlog_proof(data: bytes) -> TlogProof:
     pos = 1
     extra = None
     if pos < len(lines) and lines[pos].startswith(_EXTRA):
-        extra = _b64(lines[pos][len(_EXTRA) :], "the extra data")
+        extra = canonical_b64decode(lines[pos][len(_EXTRA) :], "the extra data", ProofFormatError)
         pos += 1
     if pos >= len(lines) or not lines[pos].startswith(_INDEX):
         raise ProofFormatError("a tlog-proof needs an 'index N' line after its header (and extra data)")
@@ -153,10 +149,7 @@ def parse_tlog_proof(data: bytes) -> TlogProof:
         raise ProofFormatError(f"an inclusion proof has at most {MAX_PROOF_HASHES} hashes")
     hashes = []
     for n, line in enumerate(hash_lines):
-        h = _b64(line, f"proof hash {n}")
-        if len(h) != merkle.HASH_SIZE:
-            raise ProofFormatError(f"proof hash {n} is {len(h)} bytes, not {merkle.HASH_SIZE}")
-        hashes.append(h)
+        hashes.append(canonical_b64decode(line, f"proof hash {n}", ProofFormatError, length=merkle.HASH_SIZE))
     _check_signed_note(checkpoint)
     return TlogProof(int(digits), tuple(hashes), checkpoint, extra)
 
@@ -210,17 +203,6 @@ def _expected_leaf(proof: TlogProof, leaf_hash: bytes | None, body: bytes | None
     if not named:
         raise InputError("the proof carries no entry body: give the entry's leaf hash or body")
     return named[0]
-
-
-def _b64(text: str, what: str) -> bytes:
-    """``text`` decoded if it is canonical standard base64, else :class:`ProofFormatError`."""
-    try:
-        raw = base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise ProofFormatError(f"{what} is not valid base64") from None
-    if base64.b64encode(raw).decode("ascii") != text:
-        raise ProofFormatError(f"{what} is not canonical base64")
-    return raw
 
 
 def _check_signed_note(note: bytes) -> None:

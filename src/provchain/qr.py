@@ -35,14 +35,14 @@ import io
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Final, cast
 
 import zxingcpp
 from PIL import Image, UnidentifiedImageError
 
 from ._internal.files import write_atomic
-from .errors import ImageDecodeError, InputError
+from ._internal.validate import check_int, check_path
+from .errors import ImageDecodeError, InputError, QrEncodeError
 
 __all__ = [
     "EC_LEVEL",
@@ -109,7 +109,8 @@ class _Bitmap:
 
 
 def _encode(text: str) -> _Bitmap:
-    """Build the symbol for ``text`` at level M in the smallest version, or raise :class:`InputError`."""
+    """Build the symbol for ``text`` at level M in the smallest version, or raise :class:`InputError`
+    (:class:`QrEncodeError` when the text is acceptable but no QR symbol can be made of it)."""
     if not isinstance(text, str):
         raise InputError(f"QR text must be a str, not {type(text).__name__}")
     if not text:
@@ -121,14 +122,14 @@ def _encode(text: str) -> _Bitmap:
     try:
         barcode = zxingcpp.create_barcode(text, zxingcpp.BarcodeFormat.QRCode, ec_level=EC_LEVEL)
     except ValueError as error:
-        raise InputError(
+        raise QrEncodeError(
             f"QR text of {len(text)} characters does not fit a QR code at level {EC_LEVEL} "
             f"(version 40 holds at most 3391 alphanumeric characters or 2331 bytes): {error}"
         ) from None
     image = zxingcpp.write_barcode_to_image(barcode, scale=1, add_quiet_zones=False)
     height, width = image.shape[0], image.shape[1]
     if width != height or width < 21 or width > 177 or (width - 17) % 4:
-        raise RuntimeError(f"zxing-cpp drew a {width}x{height} bitmap, which is not a QR symbol")
+        raise QrEncodeError(f"zxing-cpp drew a {width}x{height} bitmap for this text, which is not a QR symbol")
     # zxingcpp.Image has the buffer protocol (one byte per pixel), which its type stub does not declare.
     return _Bitmap(size=width, pixels=bytes(memoryview(cast(Any, image))))
 
@@ -136,7 +137,8 @@ def _encode(text: str) -> _Bitmap:
 def make_matrix(text: str) -> QrMatrix:
     """Return the QR symbol for ``text``: level M, smallest version, alphanumeric mode for code texts.
 
-    Raises :class:`InputError` if ``text`` is empty or does not fit version 40.
+    Raises :class:`InputError` if ``text`` is empty, :class:`QrEncodeError` (an :class:`InputError`) if it
+    does not fit version 40.
     """
     bitmap = _encode(text)
     size, pixels = bitmap.size, bitmap.pixels
@@ -150,10 +152,10 @@ def qr_version(text: str) -> int:
 
 
 def _check_geometry(scale: int, border: int) -> None:
-    if isinstance(scale, bool) or not isinstance(scale, int) or not 1 <= scale <= MAX_SCALE:
-        raise InputError(f"scale must be a whole number of pixels per module, 1 to {MAX_SCALE}: {scale!r}")
-    if isinstance(border, bool) or not isinstance(border, int) or not 0 <= border <= MAX_SCALE:
-        raise InputError(f"border must be a whole number of modules, 0 to {MAX_SCALE}: {border!r}")
+    pixels = f"scale must be a whole number of pixels per module, 1 to {MAX_SCALE}: {scale!r}"
+    check_int(scale, "scale", InputError, 1, MAX_SCALE, message=pixels)
+    modules = f"border must be a whole number of modules, 0 to {MAX_SCALE}: {border!r}"
+    check_int(border, "border", InputError, 0, MAX_SCALE, message=modules)
 
 
 def render_png(text: str, *, scale: int = 4, border: int = 4) -> bytes:
@@ -228,7 +230,7 @@ def write(
     :class:`~provchain.errors.LedgerExistsError` then. A file that cannot be written raises
     :class:`OSError` or :class:`~provchain.errors.StorageError`.
     """
-    target = Path(path)
+    target = check_path(path, "the QR code file", InputError)
     suffix = target.suffix.lower()
     if suffix == ".png":
         data = render_png(text, scale=scale, border=border)
@@ -295,7 +297,10 @@ def read_image(source: str | os.PathLike[str] | bytes | bytearray | memoryview) 
 
 
 def _source_name(source: str | os.PathLike[str] | bytes | bytearray | memoryview) -> str:
-    return "the image data" if isinstance(source, bytes | bytearray | memoryview) else os.fspath(source)
+    if isinstance(source, bytes | bytearray | memoryview):
+        return "the image data"
+    check_path(source, "the image", InputError)
+    return os.fspath(source)
 
 
 def _image_bytes(source: str | os.PathLike[str] | bytes | bytearray | memoryview) -> tuple[str, bytes]:

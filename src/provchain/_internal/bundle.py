@@ -20,7 +20,6 @@ from .. import base45, encoding
 from ..entries import (
     MAX_ORIGIN,
     MAX_PLACE,
-    MAX_TIME,
     Event,
     PartyRegistration,
     _text,
@@ -31,8 +30,9 @@ from ..entries import (
     leaf_hash_of,
 )
 from ..errors import BundleFormatError, EncodingError, InputError, ProvchainError
-from ..keys import Signer, check_key_name, key_id
+from ..keys import Signer, check_key_name, is_signer, key_id
 from ..policy import DEFAULT_POLICY, Policy, check_name
+from .validate import MAX_TIME, check_int, check_time
 
 __all__ = [
     "CODE_DOMAIN",
@@ -294,6 +294,10 @@ def _stage_number(stages: list[str], stage: str) -> int:
 
 def sign_bundle(bundle: Bundle, operator: Signer) -> Bundle:
     """``bundle`` with a new operator signature (and the operator's key id and head hint in its anchor)."""
+    if not isinstance(bundle, Bundle):
+        raise InputError("bundle must be a code Bundle (from provchain.code.parse)")
+    if not is_signer(operator):
+        raise InputError("operator must be a Signer such as a KeyPair")
     hint = bundle.head_hash()[:HINT_SIZE]
     anchored = replace(bundle, anchor=replace(bundle.anchor, operator_key_id=operator.key_id, head_hint=hint))
     signature = operator.sign(anchored.signed_message())
@@ -316,9 +320,7 @@ def _list(value: object, what: str, lengths: Sequence[int]) -> list[Any]:
 
 
 def _int(value: object, what: str, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise malformed(f"{what} must be an integer from {low} to {high}")
-    return value
+    return check_int(value, what, malformed, low, high)
 
 
 def _bytes(value: object, what: str, length: int) -> bytes:
@@ -328,9 +330,7 @@ def _bytes(value: object, what: str, length: int) -> bytes:
 
 
 def _time(value: int, what: str) -> int:
-    if not 0 <= value < MAX_TIME:
-        raise malformed(f"{what} is out of range")
-    return value
+    return check_time(value, what, malformed, message=f"{what} is out of range")
 
 
 def _checked(what: str, check: Any, value: object, rule: str) -> Any:
