@@ -64,6 +64,20 @@ def test_digits_errors_name_a_position() -> None:
         digits.decode("65536")  # two bytes hold at most 65535
     assert digits.decode("65535") == b"\xff\xff"
     assert digits.digits_for(7) == 17 and digits.digits_for(22) == 53
+    assert digits.DigitsError is errors.DigitsError and issubclass(errors.DigitsError, errors.CodeFormatError)
+
+
+def test_digits_arguments() -> None:
+    for call in (
+        lambda: digits.encode("12"),  # type: ignore[arg-type]
+        lambda: digits.decode(b"12"),  # type: ignore[arg-type]
+        lambda: digits.decode("12", offset=-1),
+        lambda: digits.digits_for(23),
+        lambda: digits.digits_for(True),
+    ):
+        with pytest.raises(errors.InputError):
+            call()
+    assert digits.encode(bytearray(b"\xff")) == digits.encode(memoryview(b"\xff")) == "255"
 
 
 # --- the base address -----------------------------------------------------------------------------

@@ -141,7 +141,7 @@ def parse(payload: str, origin: str) -> Bundle:
     the rebuilt entries and the signed message contain it.
 
     Raises :class:`BadPrefixError`, :class:`~provchain.errors.Base45Error`,
-    :class:`~provchain.digits.DigitsError` or :class:`BundleFormatError`. Their messages name the fault and
+    :class:`~provchain.errors.DigitsError` or :class:`BundleFormatError`. Their messages name the fault and
     its position, never a character or a value of the code.
     """
     if not isinstance(payload, str):
@@ -272,7 +272,8 @@ def verify(payload: str, operator_vkey: str, at: int | None = None) -> CodeRepor
     events may lie up to :data:`MAX_CLOCK_SKEW_MS` (24 hours) after it, for a device whose clock is slow;
     the report's ``clock_skew_ms`` says by how much they do. Raises a
     :class:`~provchain.errors.FormatError` when the code cannot be parsed (:class:`BadPrefixError`,
-    :class:`~provchain.errors.Base45Error`, :class:`BundleFormatError`, or a malformed ``operator_vkey``)
+    :class:`~provchain.errors.Base45Error`, :class:`~provchain.errors.DigitsError`, :class:`BundleFormatError`,
+    or a malformed ``operator_vkey``)
     and a :class:`VerificationError` when it is refused (:class:`OperatorKeyError`, :class:`ChainError`,
     :class:`SignatureError`, :class:`~provchain.errors.InclusionError`, :class:`~provchain.errors.RoleError`,
     :class:`~provchain.errors.StageOrderError`, :class:`RevokedKeyError`,

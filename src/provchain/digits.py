@@ -14,14 +14,15 @@ b'\\x01\\x02'
 
 The decoder is strict, so that every byte string has exactly one accepted text. It rejects, with a
 :class:`DigitsError` naming the position (never a character of the text): a character other than ``0-9``,
-a length that no byte count gives, and a chunk whose value does not fit its bytes.
+a length that no byte count gives, and a chunk whose value does not fit its bytes. A ``text`` that is not a
+``str`` (or ``data`` that is not bytes) is an :class:`~provchain.errors.InputError`.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-from .errors import CodeFormatError
+from .errors import DigitsError, InputError
 
 __all__ = ["CHUNK_BYTES", "CHUNK_DIGITS", "DigitsError", "decode", "digits_for", "encode"]
 
@@ -33,14 +34,10 @@ CHUNK_DIGITS: Final = 53
 """Digits per full chunk: the number of digits of ``256**22 - 1``."""
 
 
-class DigitsError(CodeFormatError):
-    """An item code's fragment is not the decimal form of a bundle (docs/spec/item-code.md, *Digits*)."""
-
-
 def digits_for(n: int) -> int:
     """The number of digits that a chunk of ``n`` bytes (0 to :data:`CHUNK_BYTES`) is written with."""
     if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= CHUNK_BYTES:
-        raise ValueError(f"a chunk has 0 to {CHUNK_BYTES} bytes")
+        raise InputError(f"a chunk has 0 to {CHUNK_BYTES} bytes")
     return len(str(256**n - 1)) if n else 0
 
 
@@ -49,6 +46,9 @@ _BYTES_FOR: Final = {digits_for(n): n for n in range(CHUNK_BYTES)}  # a last chu
 
 def encode(data: bytes) -> str:
     """Return the decimal text of ``data``; ``b""`` encodes to ``""``."""
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise InputError(f"the decimal form encodes bytes, not {type(data).__name__}")
+    data = bytes(data)
     out: list[str] = []
     for i in range(0, len(data), CHUNK_BYTES):
         chunk = data[i : i + CHUNK_BYTES]
@@ -61,6 +61,10 @@ def decode(text: str, offset: int = 0) -> bytes:
 
     ``offset`` is added to every position named in a message (the position of ``text`` in a longer text).
     """
+    if not isinstance(text, str):
+        raise InputError(f"the decimal form is a str, not {type(text).__name__}")
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        raise InputError("offset is a non-negative integer")
     for position, char in enumerate(text, offset):
         if not "0" <= char <= "9":
             raise DigitsError(f"character {position} of the code is not a decimal digit")
