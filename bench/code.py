@@ -1,6 +1,15 @@
-"""Item codes: time to build, render, decode and verify, and the size of each profile.
+"""Item codes: the size of a URL code step by step, the size of each profile, and the time to build,
+render, decode and verify.
 
-    python bench/code.py [--repeat N] [--filler N]
+    python bench/code.py [--repeat N] [--filler N] [--base URL]
+
+First, the steps from a version 1 code (``PC1:`` + Base45) to a version 2 URL code, each measured on the
+docs' serum journey (``provchain.demo``: six events, times on the hour), the same journey with times at
+millisecond precision, and a three-event journey with short fields: bytes of the bundle, characters of the
+code, QR version at level M (zxing-cpp's encoder, and in brackets the version of explicit segments built
+with the ``qrcode`` package when it differs: alphanumeric base, byte ``#``, numeric digits; a base with a
+lower-case letter goes whole into a byte segment there, which zint's segmentation beats), then the URL
+code with other base addresses.
 
 For each profile and a journey of 1, 6 and 12 events (the six-event journey is the cross-border one of
 the tests: origin, import, warehouse twice, appraisal with a certificate, delivery), it prints the
@@ -17,10 +26,12 @@ import argparse
 import statistics
 import tempfile
 import time
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
-from provchain import base45, code, qr
+from provchain import base45, code, demo, digits, encoding, qr
+from provchain._internal import bundle2
 from provchain.errors import InputError
 from provchain.keys import KeyPair
 from provchain.ledger import Ledger
@@ -72,6 +83,110 @@ def _ledger(folder: Path, filler: int) -> tuple[Ledger, KeyPair]:
     return led, op
 
 
+# (stage, role, country, place, data, hours after the start): three events with short fields
+SHORT = [
+    ("origin", "origin", "FR", "Grasse", {"lot": "L17"}, 0),
+    ("import", "customs", "CN", "Shanghai", {}, 14 * 24),
+    ("warehouse", "warehouse", "CN", "Hangzhou", {"bin": "A7"}, 15 * 24),
+]
+SHORT_PARTIES = {"origin": "grasse-labs", "customs": "sh-customs", "warehouse": "hz-wh-3"}
+
+
+def _journey_codes(folder: Path, base: str) -> dict[str, tuple[str, str]]:
+    """The PC1 and URL codes of the serum (on the hour, and at ms precision) and of the short journey."""
+    op = KeyPair.from_seed(demo.ORIGIN, bytes(range(32)))
+    out: dict[str, tuple[str, str]] = {}
+    cases = {
+        "serum": (demo.PARTIES, demo.JOURNEY, 0),
+        "serum, ms times": (demo.PARTIES, demo.JOURNEY, 1),
+        "3 events": (SHORT_PARTIES, SHORT, 0),
+    }
+    for n, (name, (names, steps, jitter)) in enumerate(cases.items()):
+        keys = {role: KeyPair.from_seed(party, bytes([i + 1]) * 32) for i, (role, party) in enumerate(names.items())}
+        registered = demo.START - 48 * HOUR + 7 * jitter
+        with Ledger.create(folder / f"j{n}.db", origin=demo.ORIGIN, operator=op, at=registered) as led:
+            for role, kp in keys.items():
+                led.register_party(kp.name, [role], kp.public_key, at=registered, valid_from=registered)
+            for i, (stage, role, country, place, data, hours) in enumerate(steps):
+                at = demo.START + hours * HOUR + jitter * (1 + 7919 * i)
+                led.append("SERUM-FR-0731", stage, keys[role], country=country, place=place, data=data, at=at)
+            issued = demo.START + 21 * 24 * HOUR + HOUR + 13 * jitter
+            out[name] = (
+                code.make(led, "SERUM-FR-0731", at=issued),
+                code.make(led, "SERUM-FR-0731", at=issued, url=base),
+            )
+    return out
+
+
+def _explicit_version(text: str) -> int:
+    """The QR version of explicit segments (alphanumeric base, byte '#', numeric digits), by ``qrcode``."""
+    import qrcode
+    from qrcode.util import MODE_8BIT_BYTE, MODE_ALPHA_NUM, MODE_NUMBER, QRData
+
+    symbol = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M)
+    if text.startswith(code.PREFIX):
+        symbol.add_data(QRData(text.encode(), MODE_ALPHA_NUM))
+    else:
+        head, _, fragment = text.partition("#")
+        alnum = all(c in base45.ALPHABET for c in head)
+        symbol.add_data(QRData(head.encode(), MODE_ALPHA_NUM if alnum else MODE_8BIT_BYTE))
+        symbol.add_data(QRData(b"#", MODE_8BIT_BYTE))
+        symbol.add_data(QRData(fragment.encode(), MODE_NUMBER))
+    symbol.make(fit=True)
+    return int(symbol.version)
+
+
+def _qr(text: str) -> str:
+    zxing, explicit = qr.qr_version(text), _explicit_version(text)
+    return f"v{zxing}" if zxing == explicit else f"v{zxing} (v{explicit})"
+
+
+def _steps(pc1: str, url: str) -> list[tuple[str, int, str]]:
+    """(step, bytes, code text) from the PC1 code to the URL code of one journey."""
+    head = url.partition("#")[0] + "#" + code.FRAGMENT_VERSION
+    b1 = code.parse(pc1, demo.ORIGIN)
+    b2 = code.parse(url, demo.ORIGIN)
+    v1 = b1.to_bytes()
+    body = encoding.encode(bundle2.body_value(b2))
+    plain = b2.signature + b2.anchor.root + body
+    deflater = zlib.compressobj(9, zlib.DEFLATED, -15, 9)
+    no_dict = b2.signature + b2.anchor.root + deflater.compress(body) + deflater.flush()
+    final = b2.to_bytes()
+    return [
+        ("1 PC1: Base45, alphanumeric", len(v1), pc1),
+        ("2 the same bytes as URL digits", len(v1), head + digits.encode(v1)),
+        ("3 + tagged times, roles, countries", len(plain), head + digits.encode(plain)),
+        ("4 + raw DEFLATE, no dictionary", len(no_dict), head + digits.encode(no_dict)),
+        ("5 + preset dictionary (= v2)", len(final), url),
+    ]
+
+
+def size_steps(base: str) -> None:
+    """Print the table of steps, and the URL code's version with other bases."""
+    with tempfile.TemporaryDirectory() as tmp:
+        codes = _journey_codes(Path(tmp), base)
+    names = list(codes)
+    print(f"URL code steps (base {code.check_base(base)}): bytes / characters / QR version at level M")
+    print(f"{'step':<34}" + "".join(f"{name:>27}" for name in names))
+    table = {name: _steps(*codes[name]) for name in names}
+    for i, (step, _, _) in enumerate(table[names[0]]):
+        cells = []
+        for name in names:
+            _, size, text = table[name][i]
+            cells.append(f"{size} B / {len(text)} / {_qr(text)}")
+        print(f"{step:<34}" + "".join(f"{cell:>27}" for cell in cells))
+    print()
+    print("the URL code with other bases: QR version at level M")
+    for other in ("https://verify.example/", "https://verify.example/V/", "https://verify.example/v/", "https://pc.example"):
+        cells = []
+        for name in names:
+            fragment = codes[name][1].partition("#")[2]
+            text = code.check_base(other) + "#" + fragment
+            cells.append(f"{len(text)} / {_qr(text)}")
+        print(f"{code.check_base(other):<34}" + "".join(f"{cell:>27}" for cell in cells))
+    print()
+
+
 def _median_ms(fn: Callable[[], object], repeat: int) -> float:
     times = []
     for _ in range(repeat):
@@ -85,7 +200,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=30)
     parser.add_argument("--filler", type=int, default=0)
+    parser.add_argument("--base", default="https://verify.example/")
     args = parser.parse_args()
+    size_steps(args.base)
     with tempfile.TemporaryDirectory() as tmp:
         led, op = _ledger(Path(tmp), args.filler)
         with led:

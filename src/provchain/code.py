@@ -23,6 +23,12 @@ proof of the head and the checkpoint's signature, so that every signer is checke
 [('origin', 'grasse-labs', 'FR')]
 >>> led.close()
 
+A code can also be a URL (version 2): ``make(..., url="https://verify.example/")`` gives
+``HTTPS://VERIFY.EXAMPLE/#02`` followed by the decimal digits (:mod:`provchain.digits`) of a smaller
+bundle (tagged times, role indices, raw DEFLATE with a preset dictionary; ``provchain._internal.bundle2``).
+A phone's camera opens it as a link; :func:`verify` takes it like a ``PC1:`` code. The address before
+``#`` is not signed: the report never includes it.
+
 The normative specification, with the byte layout, the verification steps and test vectors, is
 docs/spec/item-code.md.
 """
@@ -35,9 +41,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
-from . import base45, merkle
+from . import base45, digits, merkle
 from ._internal import bundle as _bundle
 from ._internal.bundle import Anchor, Bundle, CodeParty, JourneyEvent, RebuiltEvent, decode_bundle, sign_bundle
+from ._internal.bundle2 import decode_bundle_v2
+from ._internal.codeurl import FRAGMENT_VERSION, MAX_BASE_CHARS, MAX_URL_CHARS, check_base, is_url, split_url
 from ._internal.validate import check_time
 from .checkpoint import Checkpoint, open_checkpoint
 from .entries import ENTRY_DOMAIN, Body, Event, PartyRegistration, PolicyEntry, Revocation, check_item, ms_to_iso
@@ -71,10 +79,13 @@ from .rules import CLOCK_TOLERANCE_MS, KeyRecord, Registry
 
 __all__ = [
     "CODE_DOMAIN",
+    "FRAGMENT_VERSION",
     "HINT_SIZE",
+    "MAX_BASE_CHARS",
     "MAX_CLOCK_SKEW_MS",
     "MAX_CODE_CHARS",
     "MAX_EVENTS",
+    "MAX_URL_CHARS",
     "PREFIX",
     "PROFILES",
     "Anchor",
@@ -84,6 +95,8 @@ __all__ = [
     "CodeReport",
     "JourneyEvent",
     "RebuiltEvent",
+    "check_base",
+    "is_url",
     "make",
     "parse",
     "sign_bundle",
@@ -123,21 +136,31 @@ _VERSION_PREFIX = re.compile(r"[A-Za-z]{1,8}[0-9]{1,4}:")
 def parse(payload: str, origin: str) -> Bundle:
     """Decode a code text into a :class:`Bundle`, checking its form only (nothing is verified).
 
-    ``origin`` is the ledger origin the code is read for (the pinned operator key's name); it is not
-    encoded in the code, but the rebuilt entries and the signed message contain it.
+    ``payload`` is a version 1 code (``PC1:`` and Base45) or a URL code (``https://...#02`` and digits,
+    version 2; the address before ``#`` is not signed and only its form is checked). ``origin`` is the
+    ledger origin the code is read for (the pinned operator key's name); it is not encoded in the code, but
+    the rebuilt entries and the signed message contain it.
 
-    Raises :class:`BadPrefixError`, :class:`~provchain.errors.Base45Error` or :class:`BundleFormatError`.
-    Their messages name the fault and its position, never a character or a value of the code.
+    Raises :class:`BadPrefixError`, :class:`~provchain.errors.Base45Error`,
+    :class:`~provchain.errors.DigitsError` or :class:`BundleFormatError`. Their messages name the fault and
+    its position, never a character or a value of the code.
     """
     if not isinstance(payload, str):
         raise BadPrefixError("an item code is text")
+    if is_url(payload):
+        if len(payload) > MAX_URL_CHARS:  # before any copy of a hostile, huge payload
+            raise BundleFormatError(f"a URL item code has at most {MAX_URL_CHARS} characters, not {len(payload)}")
+        _base, fragment, start = split_url(payload)
+        return decode_bundle_v2(digits.decode(fragment, start), origin)
     if len(payload) > MAX_CODE_CHARS:  # before any copy of a hostile, huge payload
         raise BundleFormatError(f"an item code has at most {MAX_CODE_CHARS} characters, not {len(payload)}")
     if not payload.startswith(PREFIX):
         m = _VERSION_PREFIX.match(payload)
         if m and m.group(0).upper().startswith("PC"):
             raise BadPrefixError(f"this item code's version is not supported (expected {PREFIX!r})")
-        raise BadPrefixError(f"not a provchain item code: it does not start with {PREFIX!r}")
+        raise BadPrefixError(
+            f"not a provchain item code: it does not start with {PREFIX!r} or https:// (a URL code)"
+        )
     return decode_bundle(_base45(payload[len(PREFIX) :]), origin)
 
 
@@ -211,11 +234,14 @@ class CodeReport:
     head_hash: bytes
     issued: int
     clock_skew_ms: int = 0
+    version: int = 1
+    """The code's format: 1 for ``PC1:``, 2 for a URL code (whose web address is not part of what was verified)."""
 
     def to_json(self) -> dict[str, Any]:
         """``{"item": ..., "events": [...], "checks": {...}, ...}`` ready for :func:`json.dumps`."""
         return {
             "verified": True,
+            "version": self.version,
             "item": self.item,
             "origin": self.origin,
             "operator": self.operator,
@@ -247,7 +273,8 @@ def verify(payload: str, operator_vkey: str, at: int | None = None) -> CodeRepor
     events may lie up to :data:`MAX_CLOCK_SKEW_MS` (24 hours) after it, for a device whose clock is slow;
     the report's ``clock_skew_ms`` says by how much they do. Raises a
     :class:`~provchain.errors.FormatError` when the code cannot be parsed (:class:`BadPrefixError`,
-    :class:`~provchain.errors.Base45Error`, :class:`BundleFormatError`, or a malformed ``operator_vkey``)
+    :class:`~provchain.errors.Base45Error`, :class:`~provchain.errors.DigitsError`, :class:`BundleFormatError`,
+    or a malformed ``operator_vkey``)
     and a :class:`VerificationError` when it is refused (:class:`OperatorKeyError`, :class:`ChainError`,
     :class:`SignatureError`, :class:`~provchain.errors.InclusionError`, :class:`~provchain.errors.RoleError`,
     :class:`~provchain.errors.StageOrderError`, :class:`RevokedKeyError`,
@@ -258,10 +285,13 @@ def verify(payload: str, operator_vkey: str, at: int | None = None) -> CodeRepor
     The phases run in order, each a helper that raises on failure (in brackets: the steps of "Verifying a
     code" in docs/spec/item-code.md):
 
-    1. :func:`parse`: the pinned key, then the code's form: prefix, Base45, bundle layout [1-5];
+    1. :func:`parse`: the pinned key, then the code's form: prefix, Base45, bundle layout [1-5] (a URL
+       code: the address's form and the version digits, the digits, the DEFLATE stream and the body, as in
+       "Verifying a URL code");
     2. ``_check_operator``: the code names the pinned operator key [6];
     3. ``_rebuild_chain``: the event bodies rebuilt, their chain ends in the anchored head [7];
-    4. ``_check_anchor_signature``: the operator's signature over the bundle [8];
+    4. ``_check_anchor_signature``: the operator's signature over the bundle [8] (a URL code: over the
+       version 2 message);
     5. ``_seed_registry``: the policy and the party table, (full) each registration checked [9];
     6. ``_check_full_signatures``: (full) each party's signature, the inclusion proof, the checkpoint [10];
     7. ``_check_rules``: the journey rules, event by event (:meth:`~provchain.rules.Registry.replay`) [11];
@@ -271,7 +301,7 @@ def verify(payload: str, operator_vkey: str, at: int | None = None) -> CodeRepor
     # (1) The pinned key, and the code's form: nothing below runs on a code that does not parse.
     op_name, op_kid, op_key = parse_vkey(operator_vkey)
     bundle = parse(payload, op_name)
-    checks: dict[str, str] = {"prefix": "ok", "base45": "ok", "bundle": "ok"}
+    checks: dict[str, str] = {"prefix": "ok", "base45" if bundle.version == 1 else "digits": "ok", "bundle": "ok"}
     # (2) The code must name the pinned operator key.
     _check_operator(bundle, op_kid)
     checks["operator_key"] = "ok"
@@ -436,6 +466,7 @@ def _report(
         head_hash=rebuilt[-1].leaf_hash,
         issued=a.issued,
         clock_skew_ms=skew,
+        version=bundle.version,
     )
 
 
@@ -497,8 +528,13 @@ def make(
     *,
     operator: Signer | None = None,
     at: int | None = None,
+    url: str | None = None,
 ) -> str:
     """Make the code text of ``item``'s journey, signed by the operator (``operator`` or the ledger's own).
+
+    Without ``url``, the code is version 1 text (``PC1:...``). With ``url``, an https base address (see
+    :func:`check_base`), it is a version 2 URL code: ``url`` (scheme and host in upper case), ``#02`` and
+    the digits of the smaller version 2 bundle; the address is not signed.
 
     The anchor points at the latest checkpoint if it contains the item's head; otherwise a new checkpoint
     is signed and stored first. ``at`` (ms) is the code's issue time (default: now). The code is verified
@@ -517,6 +553,7 @@ def make(
     if profile not in PROFILES:
         raise InputError(f"unknown profile {profile!r}; choose one of: {', '.join(PROFILES)}")
     item = check_item(item)
+    base = None if url is None else check_base(url)
     op = _operator(ledger, operator)
     issued = now_ms() if at is None else check_time(at, "at", InputError)
     # Steps 1 to 4 read one state of the ledger (a snapshot), so that the journey, the signers' records
@@ -555,9 +592,10 @@ def make(
         )
         for ev in history
     )
-    bundle = sign_bundle(Bundle(profile, ledger.origin, item, policy, parties, events, anchor, b""), op)
-    text = bundle.payload()
-    if len(text) > MAX_CODE_CHARS:
+    version = 1 if base is None else 2
+    bundle = sign_bundle(Bundle(profile, ledger.origin, item, policy, parties, events, anchor, b"", version), op)
+    text = bundle.payload(base)
+    if len(text) > (MAX_CODE_CHARS if base is None else MAX_URL_CHARS):
         raise InputError(
             f"the {profile} code of {item!r} has {len(text)} characters, more than a QR code holds "
             f"({MAX_CODE_CHARS} at level M)" + ("; use the compact profile" if profile == "full" else "")

@@ -24,6 +24,7 @@ __all__ = [
     "CountryError",
     "DamagedLedgerError",
     "DataError",
+    "DigitsError",
     "EncodingError",
     "ExpiredKeyError",
     "ExportFormatError",
@@ -104,6 +105,10 @@ class BadPrefixError(CodeFormatError):
 
 class Base45Error(CodeFormatError):
     """An item code's text is not valid Base45 (RFC 9285)."""
+
+
+class DigitsError(CodeFormatError):
+    """A URL item code's fragment is not the decimal form of a bundle (``provchain.digits``)."""
 
 
 class BundleFormatError(CodeFormatError):

@@ -1,13 +1,18 @@
 """QR codes for item codes: the one place that turns a text into a QR symbol and reads it back.
 
-An item code is ``"PC1:"`` followed by Base45 text. Every character of it is in the QR alphanumeric set
-(``0-9 A-Z``, space and ``$%*+-./:``), so it is written as a QR code (model 2) at error correction
-level M, in alphanumeric mode, in the smallest version that holds it. The encoder picks segments for
-the shortest bit stream: a run of 7 or more digits (Base45 writes runs of zero bytes as ``0``) may get a
-numeric segment of its own when that takes fewer bits, so the symbol is never larger than with one
-alphanumeric segment, and a code text never gets a byte segment. Other texts may be given too; the
-encoder then uses numeric, byte or kanji segments where they are shorter (with an ECI when the text is
-neither ISO 8859-1 nor Shift JIS), and :func:`read_image` gives back the exact text.
+A version 1 item code is ``"PC1:"`` followed by Base45 text. Every character of it is in the QR
+alphanumeric set (``0-9 A-Z``, space and ``$%*+-./:``), so it is written as a QR code (model 2) at error
+correction level M, in alphanumeric mode, in the smallest version that holds it. The encoder picks
+segments for the shortest bit stream: a run of 7 or more digits (Base45 writes runs of zero bytes as
+``0``) may get a numeric segment of its own when that takes fewer bits, so the symbol is never larger
+than with one alphanumeric segment, and a code text never gets a byte segment. A URL code (version 2,
+``HTTPS://VERIFY.EXAMPLE/#02`` and digits) gets three segments: alphanumeric for the base address (its
+scheme and host are upper case; a lower-case path goes to a byte segment), one byte segment for ``#``,
+which is not in the alphanumeric set, and a numeric segment for the digits (10 bits for 3). zint's
+segmentation, which zxing-cpp uses, was measured to give the same version as these explicit segments
+built with the ``qrcode`` package (tests/test_code_url.py, ``bench/code.py``). Other texts may be given
+too; the encoder then uses numeric, byte or kanji segments where they are shorter (with an ECI when the
+text is neither ISO 8859-1 nor Shift JIS), and :func:`read_image` gives back the exact text.
 
 Encoder choice. Symbols are built by zxing-cpp (``zxingcpp.create_barcode``, which uses zint). The pure
 Python ``qrcode`` package builds symbols of the same version at level M, but 20 to 45 times more

@@ -148,6 +148,8 @@ class Bundle:
     events: tuple[JourneyEvent, ...]
     anchor: Anchor
     signature: bytes
+    version: int = 1
+    """The code format: 1 for a ``PC1:`` code, 2 for a URL code (:mod:`provchain._internal.bundle2`)."""
 
     @property
     def full(self) -> bool:
@@ -204,17 +206,37 @@ class Bundle:
 
     def signed_message(self, head_hash: bytes | None = None) -> bytes:
         """The bytes the operator signs: :data:`CODE_DOMAIN` and the canonical array of the origin, the rebuilt
-        head leaf hash (``head_hash`` when the caller has it) and the bundle without its signature."""
+        head leaf hash (``head_hash`` when the caller has it) and the bundle without its signature; for a
+        version 2 bundle, :func:`provchain._internal.bundle2.signed_message_v2`."""
         head = self.head_hash() if head_hash is None else head_hash
+        if self.version == 2:
+            from .bundle2 import signed_message_v2
+
+            return signed_message_v2(self, head)
         return CODE_DOMAIN + encoding.encode([self.origin, head, self._unsigned_value()])
 
     def to_bytes(self) -> bytes:
-        """The canonical bundle bytes (what Base45 encodes)."""
+        """The bundle bytes: version 1, the canonical msgpack (what Base45 encodes); version 2, the bytes of
+        :func:`provchain._internal.bundle2.to_bytes_v2` (what the URL's digits encode)."""
+        if self.version == 2:
+            from .bundle2 import to_bytes_v2
+
+            return to_bytes_v2(self)
         return encoding.encode([*self._unsigned_value(), self.signature])
 
-    def payload(self) -> str:
-        """The code text: ``PC1:`` and the Base45 of :meth:`to_bytes`."""
-        return PREFIX + base45.encode(self.to_bytes())
+    def payload(self, base: str | None = None) -> str:
+        """The code text. Version 1: ``PC1:`` and the Base45 of :meth:`to_bytes` (``base`` must be None).
+        Version 2: the URL ``base#02<digits>``, ``base`` an https address (docs/spec/item-code.md)."""
+        if self.version == 1:
+            if base is not None:
+                raise InputError("a version 1 code is not a URL: make the bundle with version=2")
+            return PREFIX + base45.encode(self.to_bytes())
+        from .. import digits
+        from .codeurl import FRAGMENT_VERSION, check_base
+
+        if base is None:
+            raise InputError("a version 2 code is a URL: give its base address")
+        return check_base(base) + "#" + FRAGMENT_VERSION + digits.encode(self.to_bytes())
 
     def event_bodies(self) -> list[Event]:
         """The event bodies the parties signed, rebuilt: ``prev`` is the leaf hash of the previous body."""
@@ -430,6 +452,12 @@ def _from_value(value: object, origin: str) -> Bundle:
     return Bundle(profile, origin, item, policy, parties, tuple(events), anchor, signature)
 
 
+def check_origin(origin: object) -> str:
+    """``origin`` if it is a valid ledger origin, else :class:`BundleFormatError`."""
+    checked: str = _checked("the origin", lambda v: _text(v, "origin", MAX_ORIGIN), origin, "a valid ledger origin")
+    return checked
+
+
 def decode_bundle(raw: bytes, origin: str) -> Bundle:
     """Decode the bundle bytes ``raw`` (what a code's Base45 holds), read for ledger ``origin``.
 
@@ -440,8 +468,7 @@ def decode_bundle(raw: bytes, origin: str) -> Bundle:
         value = encoding.decode(raw, max_size=MAX_CODE_CHARS)
     except EncodingError as exc:  # its messages name the fault, never a decoded value
         raise malformed(str(exc)) from None
-    origin = _checked("the origin", lambda v: _text(v, "origin", MAX_ORIGIN), origin, "a valid ledger origin")
-    bundle = _from_value(value, origin)
+    bundle = _from_value(value, check_origin(origin))
     if bundle.to_bytes() != raw:  # a safety net: every accepted bundle has exactly one encoding
         raise malformed("the bundle is not in its one canonical form")
     return bundle

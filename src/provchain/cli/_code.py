@@ -52,6 +52,15 @@ from . import EXIT_CANNOT_RUN, EXIT_FINDINGS, PASSPHRASE, cli, load_key, parse_t
 )
 @click.option("--at", default=None, help="ISO 8601 issue time of the code (default: now; no offset means UTC).")
 @click.option(
+    "--url",
+    "base",
+    default=None,
+    metavar="BASE",
+    help="Make a URL code: BASE (an https address, such as your verifier page's), then '#' and the signed "
+    "code as digits, which a phone camera opens. BASE is not signed. Scheme and host are written in upper "
+    "case; a path in upper case too keeps the QR code smaller (lower case needs 8 bits a character, not 5.5).",
+)
+@click.option(
     "--force", is_flag=True, help="Replace OUTPUT if it exists (never a ledger or an export, never through a link)."
 )
 @PASSPHRASE
@@ -62,22 +71,26 @@ def code_command(
     profile: str,
     operator_key: str,
     at: str | None,
+    base: str | None,
     force: bool,
     passphrase: str | None,
 ) -> None:
-    """Write ITEM's code (PC1:...) as a QR image or text, signed by the operator.
+    """Write ITEM's code (PC1:..., or with --url a URL) as a QR image or text, signed by the operator.
 
     OUTPUT is written whole or not at all; an existing file is replaced only with --force.
     """
     if Path(output).suffix.lower() not in (".png", ".svg", ".txt"):
         raise InputError(f"cannot write a code to {output!r}: the file name must end in .png, .svg or .txt")
     check_output(output, force=force, protect=[ledger])  # before any work; qr.write checks again
+    if base is not None:
+        item_code.check_base(base)  # a bad --url is refused before the key is read
     op = load_key(operator_key, passphrase)
     with Ledger.open(ledger, operator=op) as led:
-        text = item_code.make(led, item, profile, at=parse_time(at))
+        text = item_code.make(led, item, profile, at=parse_time(at), url=base)
     qr.write(text, output, force=force, protect=[ledger])
+    kind = "code" if base is None else "URL code"
     click.echo(
-        f"wrote the {profile} code of {item} to {output}: {len(text)} characters, "
+        f"wrote the {profile} {kind} of {item} to {output}: {len(text)} characters, "
         f"QR version {qr.qr_version(text)} at level {qr.EC_LEVEL}"
     )
 
@@ -100,14 +113,15 @@ class _Unreadable(Exception):
 
 
 def _read_source(source: str) -> list[str]:
-    """The code texts in ``source``: the text itself if it starts with ``PC1:``, else the content of the
+    """The code texts in ``source``: the text itself if it starts with ``PC1:`` or ``https://`` (a URL code),
+    else the content of the
     file at that path: a text file (UTF-8, BOM and surrounding whitespace allowed, at most
     :data:`MAX_TEXT_BYTES`) or an image (every distinct QR code in it, within :mod:`provchain.qr`'s bounds).
 
     A text that starts with the prefix is never taken for a path (Base45 contains ``/``), and any other
     text is never taken for a code. Raises :class:`_Unreadable` when nothing can be read.
     """
-    if source.startswith(item_code.PREFIX):
+    if source.startswith(item_code.PREFIX) or item_code.is_url(source):
         return [source]
     path = Path(source)
     suffix = path.suffix.lower()
@@ -133,7 +147,7 @@ def _check_file(source: str, path: Path) -> None:
         is_folder = stat.S_ISDIR(path.stat().st_mode)
     except (FileNotFoundError, NotADirectoryError):
         raise CodeFormatError(
-            f"{source}: no such file (a code given as text starts with {item_code.PREFIX!r})"
+            f"{source}: no such file (a code given as text starts with {item_code.PREFIX!r} or https://)"
         ) from None
     except OSError as exc:
         raise CodeFormatError(f"{source}: cannot be read ({exc.strerror or exc})") from None
@@ -172,12 +186,21 @@ def _one_code(source: str, texts: list[str]) -> str:
     items in one photo, and for several QR codes none of which is an item code."""
     if len(texts) == 1:
         return texts[0]
-    codes = [t for t in texts if t.startswith(item_code.PREFIX)]
+    codes = [t for t in texts if _is_item_code(t)]
     if len(codes) == 1:
         return codes[0]
     if codes:
         raise ImageDecodeError(f"{source} holds {len(codes)} different item codes; a label has exactly one")
     raise ImageDecodeError(f"{source} holds {len(texts)} QR codes, none of them an item code")
+
+
+def _is_item_code(text: str) -> bool:
+    """True for a text that claims to be an item code: ``PC1:...``, or an https URL whose fragment starts
+    with the version digits (a shop's web address beside the code has no such fragment)."""
+    if text.startswith(item_code.PREFIX):
+        return True
+    _base, hash_sign, fragment = text.partition("#")
+    return item_code.is_url(text) and bool(hash_sign) and fragment.startswith(item_code.FRAGMENT_VERSION)
 
 
 def _duration(ms: int) -> str:
@@ -192,10 +215,11 @@ def _duration(ms: int) -> str:
 
 def _verdict(report: item_code.CodeReport) -> str:
     signers = "every party and the operator" if report.profile == "full" else "the operator"
+    kind = "code" if report.version == 1 else "URL code"
     return (
         f"VERIFIED  {len(report.events)} events of {escape(report.item)}, vouched for by {signers} of "
         f"{escape(report.origin)} "
-        f"({report.profile} code issued {ms_to_iso(report.issued)})"
+        f"({report.profile} {kind} issued {ms_to_iso(report.issued)})"
     )
 
 
@@ -216,8 +240,8 @@ def _fail_scan(verdict: str, error: ProvchainError, as_json: bool) -> NoReturn:
 @click.option("--json", "as_json", is_flag=True, help='Print {"item": ..., "events": [...], "checks": {...}}.')
 @click.option("--at", default=None, help="Verify as of this ISO 8601 time (default: now).")
 def scan(source: str, operator_vkey: str, as_json: bool, at: str | None) -> None:
-    """Read an item code and verify it offline. SOURCE is the code text (it starts with PC1:) or the path
-    of an image or a .txt file.
+    """Read an item code and verify it offline. SOURCE is the code text (it starts with PC1:, or https://
+    for a URL code, whose web address is not verified) or the path of an image or a .txt file.
 
     Exit 0 verified; 1 refused: the code was read (from a QR symbol, a file or the text given) but is
     not genuine, malformed codes included; 2 unreadable: no QR code found, or the file cannot be read.
@@ -245,6 +269,8 @@ def scan(source: str, operator_vkey: str, as_json: bool, at: str | None) -> None
     click.echo("  checks: " + ", ".join(report.checks))
     if revoked:
         click.echo(f"  note: the key of {', '.join(map(escape, revoked))} was revoked after it signed these events")
+    if report.version != 1:
+        click.echo("  note: the web address before '#' is not signed: only the code after it was verified")
     if report.clock_skew_ms:
         click.echo(
             f"  note: this device's clock is {_duration(report.clock_skew_ms)} behind the code's issue time "
