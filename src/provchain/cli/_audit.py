@@ -50,6 +50,11 @@ class _ProgressLine:
             self._stream.flush()
 
 
+WORKERS = click.option(
+    "--workers", default=None, type=click.IntRange(min=1), help="Processes for signatures (default: all cores)."
+)
+
+
 @cli.command()
 @click.argument("ledger", type=click.Path(dir_okay=False))
 @click.option("--operator", "operator_vkey", required=True, help="The operator's verifier key (pinned).")
@@ -80,9 +85,7 @@ class _ProgressLine:
     help="Replace the --json and --save-checkpoint files if they exist (never a ledger or an export, never "
     "through a link).",
 )
-@click.option(
-    "--workers", default=None, type=click.IntRange(min=1), help="Processes for signatures (default: all cores)."
-)
+@WORKERS
 def audit(
     ledger: str,
     operator_vkey: str,
@@ -155,9 +158,7 @@ def export_cmd(ledger: str, output: str, force: bool) -> None:
     help="The operator's verifier key, pinned (default: the key the export names, which then proves only "
     "that the file is self-consistent).",
 )
-@click.option(
-    "--workers", default=None, type=click.IntRange(min=1), help="Processes for signatures (default: all cores)."
-)
+@WORKERS
 def import_cmd(export_file: str, output: str, operator_vkey: str | None, workers: int | None) -> None:
     """Verify an export completely, then rebuild a ledger file from it (no signing key needed).
 
