@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from . import code, qr
+from ._internal.files import write_atomic
 from .errors import InputError, ProvchainError, VerificationError
 from .keys import KeyPair
 from .ledger import Ledger
@@ -110,7 +111,7 @@ def run_demo(directory: str | None, echo: Callable[[str], None]) -> bool:
         payload = code.make(led, ITEM)
     png = folder / "item.png"
     qr.write(payload, png)
-    (folder / "item.txt").write_text(payload + "\n", encoding="utf-8")
+    write_atomic(folder / "item.txt", (payload + "\n").encode("utf-8"))
     echo("")
     echo("3. The operator signs a checkpoint and prints the item's code")
     echo(f"   {png.name}  compact code, {len(payload)} characters, QR version {qr.qr_version(payload)}, level M")
