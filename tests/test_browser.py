@@ -208,12 +208,15 @@ def _journey_strings(report: dict[str, Any]) -> set[str]:
         if e["place"]:
             strings.add(e["place"])
         strings |= {str(v) for v in e["data"].values()}
-    return strings
+    # A short common word ("genuine") may be in a fixed message ("... the code is not genuine").
+    return {s for s in strings if len(s) >= 8}
 
 
 def _verdict_for(error_type: str) -> str:
-    cls = getattr(errors, error_type)
-    return "REFUSED" if issubclass(cls, errors.VerificationError) else "UNREADABLE"
+    """Every error in the code is a refusal; UNREADABLE is for the page's own keys or clock (an InputError
+    or KeyFormatError: the scanner's exit 2)."""
+    assert issubclass(getattr(errors, error_type), errors.ProvchainError)
+    return "UNREADABLE" if error_type in ("InputError", "KeyFormatError") else "REFUSED"
 
 
 # --- a genuine code -----------------------------------------------------------------------------

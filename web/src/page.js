@@ -34,16 +34,24 @@ const OPERATORS = pinnedOperators();
 
 // What a person reads under REFUSED / UNREADABLE, by the verifier's error type. Fixed texts: nothing
 // here comes from the code.
+const NOT_A_CODE = "This is not a whole, unchanged provchain code. Scan it again, or check that it was copied whole.";
 const EXPLAIN = {
+  BadPrefixError: NOT_A_CODE,
+  Base45Error: NOT_A_CODE,
+  BundleFormatError: NOT_A_CODE,
+  DigitsError: NOT_A_CODE,
   SignatureError: "A signature does not match: the code was changed after it was signed, or it is forged.",
   OperatorKeyError: "The code was not signed by an operator this page trusts.",
   ChainError: "The journey in the code does not match what the operator signed.",
-  PolicyError: "The journey breaks the rules of its policy.",
-  ClockError: "The code's times do not fit this device's clock. Check the date and time of this device.",
-  KeyValidityError: "A party's key was not valid when it signed.",
+  InclusionError: "The journey in the code is not in the operator's signed log.",
+  StageOrderError: "The journey's steps are not in an allowed order.",
+  RoleError: "A party did a step its role does not allow.",
+  ExpiredKeyError: "A party's key was not valid when it signed.",
+  RevokedKeyError: "A party's key had been revoked when it signed.",
+  TimeError: "The code's times do not fit this device's clock. Check the date and time of this device.",
 };
-const UNREADABLE_TEXT = "This is not a complete provchain code. Scan it again, or check that it was copied whole.";
 const REFUSED_TEXT = "The code failed a check: do not trust what it says.";
+const UNREADABLE_TEXT = "This page cannot check codes: a key pinned in it, or this device's clock, is not usable.";
 
 /** "2025-10-09T08:53:20.000Z" or an ISO time in ms -> "2025-10-09 08:53:20 UTC". */
 function utc(ms) {
@@ -109,6 +117,7 @@ export function render(result, elapsedMs) {
     const type = typeof error.type === "string" && /^[A-Za-z][A-Za-z0-9]{0,63}$/.test(error.type) ? error.type : "Error";
     const why = $("why");
     why.append(el("p", verdict === "UNREADABLE" ? UNREADABLE_TEXT : EXPLAIN[type] || REFUSED_TEXT));
+    // The verifier's messages name the check and a position, never a value of the code.
     why.append(el("p", `${type}: ${escape(String(error.message || ""))}`, "error"));
     $("refusal").hidden = false;
     return;
@@ -120,7 +129,7 @@ export function render(result, elapsedMs) {
   const facts = $("facts");
   row(facts, "Signed by", escape(report.operator));
   row(facts, "Code issued", utc(report.anchor.issued_ms));
-  row(facts, "Log", `entry ${report.anchor.head_index + 1} of ${report.anchor.tree_size}`);
+  row(facts, "Log", `entry ${String(BigInt(report.anchor.head_index) + 1n)} of ${String(report.anchor.tree_size)}`);
   if (report.clock_skew_ms > 0) {
     row(facts, "Clock", `This device's clock seems ${Math.ceil(report.clock_skew_ms / 60000)} min behind the code.`);
   }
