@@ -232,7 +232,16 @@ def test_genuine_fragment_shows_verified_item_and_every_event(page: Any, page_fi
     assert len(shown["events"]) == 6
     assert shown["why"] is None
     assert page.get_attribute("#verdict", "aria-live") == "polite"
-    print(f"\nverify time in Chromium (performance.now around verifyCode): {shown['verifyMs']:.1f} ms")
+    page.evaluate("() => { delete document.body.dataset.verdict; }")
+    page.fill("#paste", GENUINE["payload"])  # the same code again: the script is warm
+    page.click("button[type=submit]")
+    page.wait_for_selector("body[data-verdict]", timeout=30_000)
+    warm = _shown(page)
+    assert warm["verdict"] == "VERIFIED" and warm["events"] == shown["events"]
+    print(
+        f"\nverify time in Chromium (performance.now around verifyCode): first {shown['verifyMs']:.1f} ms, "
+        f"again {warm['verifyMs']:.1f} ms"
+    )
 
 
 def test_every_vector_pasted_gives_the_python_verdict(page: Any, page_file: Path) -> None:
@@ -260,6 +269,45 @@ def test_every_vector_pasted_gives_the_python_verdict(page: Any, page_file: Path
             assert shown["item"] is None and shown["events"] == [], name
             leaked = {s for s in genuine_strings if s in shown["text"]}
             assert not leaked, f"{name}: the refused page shows {leaked}"
+
+
+def _luminance(rgb: str) -> float:
+    channels = [int(c) / 255 for c in rgb[rgb.index("(") + 1 : rgb.index(")")].split(",")[:3]]
+    lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
+def _contrast(fg: str, bg: str) -> float:
+    hi, lo = sorted((_luminance(fg), _luminance(bg)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+@pytest.mark.parametrize(("name", "verdict"), [("url_valid_compact", "VERIFIED"), ("url_signature_flipped", "REFUSED")])
+def test_the_verdict_is_large_readable_and_fits_a_small_phone(
+    browser: Any, page_file: Path, name: str, verdict: str
+) -> None:
+    """On a 320-pixel-wide screen: no sideways scrolling, a verdict at least 32 px high with a WCAG AA contrast,
+    announced (aria-live), and every control named."""
+    context = browser.new_context(viewport={"width": 320, "height": 640})
+    pg = context.new_page()
+    try:
+        assert _open(pg, page_file.as_uri() + "#" + _fragment(_vector(name)["payload"])) == verdict
+        look = pg.evaluate(
+            """() => {
+            const v = getComputedStyle(document.getElementById('verdict'));
+            const named = [...document.querySelectorAll('button, textarea, video')].every((el) =>
+              (el.labels && el.labels.length) || el.getAttribute('aria-label') || el.textContent.trim());
+            return { size: parseFloat(v.fontSize), color: v.color, background: v.backgroundColor,
+                     scroll: document.documentElement.scrollWidth, width: document.documentElement.clientWidth,
+                     named, h1: document.querySelectorAll('h1').length, lang: document.documentElement.lang };
+          }"""
+        )
+    finally:
+        context.close()
+    assert look["scroll"] <= look["width"]
+    assert look["size"] >= 32
+    assert _contrast(look["color"], look["background"]) >= 4.5
+    assert look["named"] and look["h1"] == 1 and look["lang"] == "en"
 
 
 # --- forged and foreign codes -------------------------------------------------------------------
@@ -379,6 +427,12 @@ def test_served_over_http_the_service_worker_keeps_the_page_offline(page: Any, p
     page.reload()
     page.wait_for_selector("body[data-verdict]", timeout=30_000)
     assert _shown(page)["verdict"] == "VERIFIED"
+    assert page.evaluate("navigator.serviceWorker.controller !== null")  # answered by the service worker
+    # A new tab, another code: the copy answers for any fragment.
+    tab = page.context.new_page()
+    tab.goto(url.split("#")[0] + "#" + _fragment(_vector("url_signature_flipped")["payload"]))
+    tab.wait_for_selector("body[data-verdict]", timeout=30_000)
+    assert _shown(tab)["verdict"] == "REFUSED"
 
 
 # --- the README's picture -----------------------------------------------------------------------
