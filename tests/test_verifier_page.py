@@ -22,7 +22,7 @@ from click.testing import CliRunner
 
 from provchain.cli import cli
 from provchain.errors import InputError, KeyFormatError
-from provchain.web import MAX_OPERATORS, PAGE_NAME, WORKER_NAME, verifier_page
+from provchain.web import LICENSES_NAME, MAX_OPERATORS, PAGE_NAME, WORKER_NAME, verifier_page
 
 ROOT = Path(__file__).resolve().parents[1]
 WEB = ROOT / "web"
@@ -96,7 +96,11 @@ def _sha(text: str) -> str:
 @needs_bundle
 def test_the_page_is_self_contained_and_its_policy_forbids_the_network() -> None:
     files = verifier_page([OPERATOR])
-    assert sorted(files) == [PAGE_NAME, WORKER_NAME]
+    assert sorted(files) == sorted([PAGE_NAME, WORKER_NAME, LICENSES_NAME])
+    assert files[LICENSES_NAME] == (PACKAGE_WEB / LICENSES_NAME).read_bytes()
+    for package in ("jsqr", "@noble/curves", "pako"):  # named in the page, their licences beside it
+        assert package.encode() in files[PAGE_NAME].split(b"-->")[0]
+        assert f"\n{package} ".encode() in files[LICENSES_NAME]
     page = _parse(files[PAGE_NAME])
     assert page.lang == "en"
     assert page.csp is not None
@@ -178,8 +182,10 @@ def test_the_command_writes_the_page_and_its_worker(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["verifier-page", str(out), "--operator", OPERATOR, "--operator", OTHER])
     assert result.exit_code == 0, result.output
     assert result.output.startswith(f"wrote {out / PAGE_NAME} (") and "trusting 2 operator keys" in result.output
-    assert (out / PAGE_NAME).read_bytes() == verifier_page([OPERATOR, OTHER])[PAGE_NAME]
-    assert (out / WORKER_NAME).read_bytes() == verifier_page([OPERATOR, OTHER])[WORKER_NAME]
+    files = verifier_page([OPERATOR, OTHER])
+    assert sorted(p.name for p in out.iterdir()) == sorted(files)
+    for name, data in files.items():
+        assert (out / name).read_bytes() == data
 
 
 @needs_bundle
@@ -203,6 +209,7 @@ def test_the_command_never_writes_through_a_link(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["verifier-page", str(tmp_path), "--operator", OPERATOR, "--force"])
     assert result.exit_code == 2 and "symbolic link" in result.output
     assert target.read_text() == "keep" and not (tmp_path / WORKER_NAME).exists()
+    assert not (tmp_path / LICENSES_NAME).exists()
 
 
 @pytest.mark.parametrize(

@@ -2,10 +2,10 @@
 
 :func:`verifier_page` fills the page template (``page.html``) with its style sheet, the built verifier
 script (``verifier.js``, made from ``web/`` by ``web/build.mjs``) and the operator keys it trusts, and
-returns the files to publish: ``index.html`` and ``sw.js``, a service worker that keeps the page for offline
-use when it is served over https. The page makes no request to any server: its Content-Security-Policy
-forbids every fetch (only the service worker script, from the page's own site, may load), and it works
-opened from ``file://``.
+returns the files to publish: ``index.html``, ``sw.js`` (a service worker that keeps the page for offline
+use when it is served over https) and ``THIRD_PARTY_LICENSES.txt`` (the licences of the bundled
+packages). The page makes no request to any server: its Content-Security-Policy forbids every fetch (only
+the service worker script, from the page's own site, may load), and it works opened from ``file://``.
 
 Opened at a URL code's address (``https://.../#02...``) the page verifies the fragment with the pinned keys
 and shows VERIFIED, REFUSED or UNREADABLE, the item and every event, or why the code was refused. See
@@ -24,13 +24,16 @@ from importlib import resources
 from ..errors import InputError, ProvchainError
 from ..keys import parse_vkey
 
-__all__ = ["MAX_OPERATORS", "PAGE_NAME", "WORKER_NAME", "VerifierBundleError", "verifier_page"]
+__all__ = ["LICENSES_NAME", "MAX_OPERATORS", "PAGE_NAME", "WORKER_NAME", "VerifierBundleError", "verifier_page"]
 
 PAGE_NAME = "index.html"
 """The file name of the page."""
 
 WORKER_NAME = "sw.js"
 """The file name of the service worker (the page registers it by this name, beside itself)."""
+
+LICENSES_NAME = "THIRD_PARTY_LICENSES.txt"
+"""The file name of the licences of the third-party code in the page's script, published beside the page."""
 
 MAX_OPERATORS = 64
 """The most operator keys one page pins."""
@@ -78,6 +81,15 @@ def _check_operators(operators: object) -> list[str]:
     return keys
 
 
+def _notice(licenses: str) -> str:
+    """One line naming the bundled packages (from the licence file's headings), for a comment in the page."""
+    names = re.findall(r"^=+\n(\S+ \S+ \(.+?\)) ", licenses, re.MULTILINE)
+    text = "; ".join(names) if names else "none"
+    if "--" in text or ">" in text:
+        raise VerifierBundleError(f"{LICENSES_NAME} has a heading that cannot go in an HTML comment")
+    return f"The script bundles: {text}. Their licences: {LICENSES_NAME}, published beside this page."
+
+
 def _worker(page: bytes) -> bytes:
     """The service worker: caches the page on install (under a name that changes with the page, so that
     a new page replaces the old copy) and answers from the cache first, so the page opens offline."""
@@ -110,7 +122,7 @@ self.addEventListener("fetch", (event) => {{
 def verifier_page(operators: Sequence[str]) -> dict[str, bytes]:
     """The files of a verifier page that trusts ``operators`` (C2SP verifier keys, ``name+hex8+base64``).
 
-    Returns ``{"index.html": ..., "sw.js": ...}``. Each key is checked with
+    Returns ``{"index.html": ..., "sw.js": ..., "THIRD_PARTY_LICENSES.txt": ...}``. Each key is checked with
     :func:`provchain.keys.parse_vkey` (raises :class:`~provchain.errors.KeyFormatError`); an empty list,
     more than :data:`MAX_OPERATORS` keys or a key given twice raise :class:`~provchain.errors.InputError`;
     a missing script raises :class:`VerifierBundleError`.
@@ -119,6 +131,7 @@ def verifier_page(operators: Sequence[str]) -> dict[str, bytes]:
     template = _resource("page.html")
     style = _resource("page.css")
     script = _resource("verifier.js")
+    licenses = _resource(LICENSES_NAME)
     if re.search(r"</script|<!--", script, re.IGNORECASE):
         raise VerifierBundleError("verifier.js holds '</script' or '<!--' and cannot be inlined; rebuild it")
     if "</style" in style.lower():
@@ -135,7 +148,13 @@ def verifier_page(operators: Sequence[str]) -> dict[str, bytes]:
             "form-action 'none'",
         ]
     )
-    values = {"CSP": csp, "STYLE": style, "OPERATORS": _operators_json(keys), "SCRIPT": script}
+    values = {
+        "CSP": csp,
+        "STYLE": style,
+        "OPERATORS": _operators_json(keys),
+        "SCRIPT": script,
+        "NOTICE": _notice(licenses),
+    }
     # One pass: a value is never scanned for placeholders.
     page = _PLACEHOLDER.sub(lambda m: values[m.group(1)], template).encode("utf-8")
-    return {PAGE_NAME: page, WORKER_NAME: _worker(page)}
+    return {PAGE_NAME: page, WORKER_NAME: _worker(page), LICENSES_NAME: licenses.encode("utf-8")}
