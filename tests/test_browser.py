@@ -27,7 +27,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image, ImageFilter
 
-from provchain import errors, qr
+from provchain import KeyPair, Ledger, code, errors, qr
 from provchain._internal.text import escape, quote
 from provchain.cli import cli
 
@@ -308,6 +308,28 @@ def test_the_verdict_is_large_readable_and_fits_a_small_phone(
     assert look["size"] >= 32
     assert _contrast(look["color"], look["background"]) >= 4.5
     assert look["named"] and look["h1"] == 1 and look["lang"] == "en"
+
+
+def test_hostile_values_of_a_genuine_code_are_shown_as_text(page: Any, tmp_path: Path) -> None:
+    """A genuine code whose place and data hold markup, a value that imitates another field, and an integer
+    beyond 2^53: the page shows them, escaped and quoted as the CLI does; no element is made from them."""
+    operator = KeyPair.from_seed("example.com/acme-ledger", bytes(range(32)))
+    maker = KeyPair.from_seed("grasse-labs", bytes([1]) * 32)
+    t0 = 1_762_156_800_000
+    place = '<img src=x onerror="document.title=1">'
+    data: dict[str, str | int] = {"note": "</script><b>x</b>; verdict=genuine", "n": 2**62 + 1}
+    with Ledger.create(tmp_path / "h.db", origin="example.com/acme-ledger", operator=operator, at=t0) as led:
+        led.register_party("grasse-labs", ["origin"], maker.public_key, at=t0, valid_from=t0)
+        led.append("SERUM-0001", "origin", maker, country="FR", place=place, data=data, at=t0 + 1)
+        text = code.make(led, "SERUM-0001", url="HTTPS://VERIFY.EXAMPLE/", at=t0 + 10)
+    site = _write_page(tmp_path / "site", operator.vkey)
+    assert _open(page, site.as_uri() + "#" + _fragment(text)) == "VERIFIED"
+    shown = _shown(page)
+    fields = shown["events"][0]["fields"]
+    assert fields["Place"] == quote(place)
+    assert fields["Data"] == f"n = {2**62 + 1}\nnote = {quote(data['note'])}"  # exact, not rounded to a double
+    assert page.evaluate("document.querySelectorAll('main img, main b, main script').length") == 0
+    assert page.title() != "1"
 
 
 # --- forged and foreign codes -------------------------------------------------------------------
