@@ -7,6 +7,9 @@
 // textContent, never innerHTML. On refusal nothing of the code is shown: only the error type and the
 // verifier's message.
 
+// The camera decoder where the browser has no BarcodeDetector (desktop Linux, Firefox) is jsQR, not zxing-wasm:
+// zxing-wasm's reader alone is 412 kB gzipped (525 kB inlined as base64), beyond the page's 250 kB goal.
+
 import { escape, quote, verifyCode } from "./verifier/index.js";
 import jsQR from "jsqr";
 
