@@ -65,7 +65,7 @@ def run_node(requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
     assert NODE is not None
     text = "".join(json.dumps(r) + "\n" for r in requests)
     done = subprocess.run(
-        [NODE, str(WEB / "test" / "cli.mjs")], input=text, capture_output=True, text=True, timeout=600, check=False
+        [NODE, str(WEB / "test" / "cli.mjs"), "--serve"], input=text, capture_output=True, text=True, timeout=600, check=False
     )
     assert done.returncode == 0, done.stderr
     answers = [json.loads(line) for line in done.stdout.splitlines()]
