@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import random
 import shutil
 import subprocess
@@ -519,15 +520,18 @@ def _resigned_mutations(genuine: dict[str, str], rng: random.Random, count: int)
 
 
 def test_differential_corpus_has_no_disagreement(capsys: pytest.CaptureFixture[str]) -> None:
-    rng = random.Random(20251010)
+    rng = random.Random(int(os.environ.get("PROVCHAIN_JS_CORPUS_SEED", "20251010")))
     genuine = GEN.payloads()
     op = GEN.operator()
     other = KeyPair.from_seed(GEN.ORIGIN, bytes([0xEE]) * 32)
+    elsewhere = KeyPair.from_seed("other.example/ledger", bytes(range(32)))
     at = GEN.VERIFY_AT
+    day = 24 * GEN.HOUR
     cases: list[tuple[str, str, int]] = []
     for payload in genuine.values():
-        cases += [(payload, op.vkey, at), (payload, other.vkey, at)]
-        cases += [(payload, op.vkey, t) for t in (GEN.ISSUED - 25 * GEN.HOUR, GEN.ISSUED - 23 * GEN.HOUR, 0)]
+        cases += [(payload, op.vkey, at), (payload, other.vkey, at), (payload, elsewhere.vkey, at)]
+        times = (GEN.ISSUED - 25 * GEN.HOUR, GEN.ISSUED - 23 * GEN.HOUR, GEN.ISSUED - day, GEN.ISSUED - day - 1, 0)
+        cases += [(payload, op.vkey, t) for t in (*times, 2**53 - 1)]
     cases += [(p, op.vkey, at) for p in _byte_mutations(genuine, rng)]
     cases += [(p, op.vkey, at) for p in _swap_mutations(genuine, rng)]
     cases += [(p, op.vkey, at) for p in _text_mutations(genuine, rng)]
