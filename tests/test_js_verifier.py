@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import random
 import shutil
 import subprocess
@@ -27,6 +28,7 @@ from typing import Any
 import pytest
 
 from provchain import base45, code, digits, encoding, merkle
+from provchain._internal import bundle2
 from provchain._internal.bundle import Bundle, sign_bundle
 from provchain.checkpoint import Checkpoint
 from provchain.entries import ENTRY_DOMAIN
@@ -65,7 +67,12 @@ def run_node(requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
     assert NODE is not None
     text = "".join(json.dumps(r) + "\n" for r in requests)
     done = subprocess.run(
-        [NODE, str(WEB / "test" / "cli.mjs")], input=text, capture_output=True, text=True, timeout=600, check=False
+        [NODE, str(WEB / "test" / "cli.mjs"), "--serve"],
+        input=text,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     answers = [json.loads(line) for line in done.stdout.splitlines()]
@@ -261,6 +268,103 @@ def _swap_mutations(genuine: dict[str, str], rng: random.Random) -> Iterator[str
                 continue
 
 
+def _text_mutations(genuine: dict[str, str], rng: random.Random) -> Iterator[str]:
+    """Texts around the prefix, the lengths (counted in code points, as Python does) and the URL's base."""
+    pc1, url = genuine["compact"], genuine["url_compact"]
+    base, _, fragment = url.partition("#")
+    yield from ["", "PC1:", "PC2:" + pc1[4:], "pc1:" + pc1[4:], "XY12:" + pc1[4:], "https://", "https://#02", "HTTPS://A/#"]
+    yield "PC1:" + "\U0001f600" * 2000  # 4004 UTF-16 units, 2004 code points: not too long, not Base45
+    yield "PC1:" + "A" * 3388  # 3392 characters: too long
+    yield "PC1:" + "A" * 3387
+    yield "https://x/#02" + "0" * 7290
+    yield "https://x/#02" + "\U0001f600" * 3000
+    hosts = ["VERIFY.EXAMPLE", "verify.example:443", "verify.example:65536", "a..b", "-a.b", "a.b-", "me@x"]
+    hosts += ["x?q=1", "v\u00e9rify.example", "x:99999", "xn--bcher-kva.example", "x" * 200]
+    for host in hosts:
+        yield f"https://{host}/#{fragment}"
+    for path in ["", "/", "/v/", "/a b/", "/%7e/", "/\u00e9", "/?q=1&r=2", "/;x=1"]:
+        yield f"HTTPS://VERIFY.EXAMPLE{path}#{fragment}"
+    yield f"hTtPs://verify.example/#{fragment}"
+    yield f"{base}#{fragment}#1"
+    yield f"{base}#2{fragment[1:]}"
+    yield f"{base}#\u0660\u0662{fragment[2:]}"
+    yield f"{base}##{fragment}"
+    yield f"{base}#{fragment}\n"
+    yield f"{base}#{fragment[:2]}"
+    yield f"{base}#02"
+    yield pc1 + "\n"
+    yield " " + pc1
+    for _ in range(10):
+        i = rng.randrange(4, len(pc1))
+        yield pc1[:i] + "\U0001f600" + pc1[i:]
+
+
+def _v2_body_mutations(genuine: dict[str, str], rng: random.Random) -> Iterator[str]:
+    """Changes to the inflated version 2 body, compressed again (not re-signed): tagged times in other
+    units, role indices and countries written out, fields swapped."""
+    for name in ("url_compact", "url_full"):
+        base, raw = _v2_parts(genuine[name])
+        signature, root = raw[:64], raw[64:96]
+        body = encoding.decode(bundle2._inflate(raw[96:]))
+        for _ in range(50):
+            v = encoding.decode(encoding.encode(body))
+            kind = rng.randrange(8)
+            if kind == 0:  # a tagged time in a finer unit (same time): not canonical
+                row = rng.choice(v[4])
+                if row[0] & 3 == 3:
+                    row[0] = (row[0] >> 2) * 60 * 4 + 2
+            elif kind == 1:  # a role index written as its name
+                row = rng.choice(v[3])
+                roles = ["appraiser", "courier", "customs", "origin", "warehouse"]
+                row[1] = [roles[r] if isinstance(r, int) and r < len(roles) else r for r in row[1]]
+            elif kind == 2:  # a repeated country written out, or 0 on event 1
+                i = rng.randrange(len(v[4]))
+                v[4][i][3] = 0 if i == 0 else "CN"
+            elif kind == 3:  # a role index out of range
+                rng.choice(v[3])[1] = [rng.choice([5, 99, -1])]
+            elif kind == 4:  # the anchor given a root again (six elements: the version 1 layout)
+                v[5] = [*v[5][:4], root, *v[5][4:]]
+            elif kind == 5:  # swap two fields of an event
+                row = rng.choice(v[4])
+                i, j = rng.sample(range(len(row)), 2)
+                row[i], row[j] = row[j], row[i]
+            elif kind == 6:  # a tagged time out of range
+                rng.choice(v[4])[0] = rng.choice([2**62, -(2**62) - 1, 2**63 - 1])
+            else:  # the open-ended valid-until written 0 (open-ended is 3)
+                rng.choice(v[3])[3] = 0
+            try:
+                stream = bundle2._deflate(encoding.encode(v))
+            except ProvchainError:
+                continue
+            yield _v2_text(base, signature + root + stream)
+
+
+def _unicode_mutations(genuine: dict[str, str]) -> Iterator[str]:
+    """Every identifier and display vector text as the item id, a party name, a place and a data value:
+    encoded as is (the parser's verdict, or a broken chain), and re-signed when Python parses it."""
+    texts = [c["text"] for c in json.loads((VECTORS / "text" / "identifiers.json").read_text("utf-8"))["cases"]]
+    texts += [c["text"] for c in json.loads((VECTORS / "text" / "display.json").read_text("utf-8"))["cases"]]
+    op = GEN.operator()
+    value = _v1_value(genuine["compact"])
+    for text in texts:
+        for where in range(4):
+            v = encoding.decode(encoding.encode(value))
+            if where == 0:
+                v[1] = text
+            elif where == 1:
+                v[3][1][0] = text
+            elif where == 2:
+                v[4][2][4] = text
+            else:
+                v[4][0][5]["batch"] = text
+            payload = _v1_text(encoding.encode(v))
+            yield payload
+            try:
+                yield sign_bundle(code.parse(payload, GEN.ORIGIN), op).payload()
+            except ProvchainError:
+                continue
+
+
 def _stages(b: Bundle) -> list[str]:
     return sorted(b.policy.stages)
 
@@ -416,17 +520,23 @@ def _resigned_mutations(genuine: dict[str, str], rng: random.Random, count: int)
 
 
 def test_differential_corpus_has_no_disagreement(capsys: pytest.CaptureFixture[str]) -> None:
-    rng = random.Random(20251010)
+    rng = random.Random(int(os.environ.get("PROVCHAIN_JS_CORPUS_SEED", "20251010")))
     genuine = GEN.payloads()
     op = GEN.operator()
     other = KeyPair.from_seed(GEN.ORIGIN, bytes([0xEE]) * 32)
+    elsewhere = KeyPair.from_seed("other.example/ledger", bytes(range(32)))
     at = GEN.VERIFY_AT
+    day = 24 * GEN.HOUR
     cases: list[tuple[str, str, int]] = []
     for payload in genuine.values():
-        cases += [(payload, op.vkey, at), (payload, other.vkey, at)]
-        cases += [(payload, op.vkey, t) for t in (GEN.ISSUED - 25 * GEN.HOUR, GEN.ISSUED - 23 * GEN.HOUR, 0)]
+        cases += [(payload, op.vkey, at), (payload, other.vkey, at), (payload, elsewhere.vkey, at)]
+        times = (GEN.ISSUED - 25 * GEN.HOUR, GEN.ISSUED - 23 * GEN.HOUR, GEN.ISSUED - day, GEN.ISSUED - day - 1, 0)
+        cases += [(payload, op.vkey, t) for t in (*times, 2**53 - 1)]
     cases += [(p, op.vkey, at) for p in _byte_mutations(genuine, rng)]
     cases += [(p, op.vkey, at) for p in _swap_mutations(genuine, rng)]
+    cases += [(p, op.vkey, at) for p in _text_mutations(genuine, rng)]
+    cases += [(p, op.vkey, at) for p in _unicode_mutations(genuine)]
+    cases += [(p, op.vkey, at) for p in _v2_body_mutations(genuine, rng)]
     resigned = [(p, op.vkey, at) for p in _resigned_mutations(genuine, rng, 800)]
     cases += resigned
     bad, verdicts = compare(cases)

@@ -1,4 +1,4 @@
-// Reads JSON lines {"payload", "vkey", "at"} (or {"ed25519": {key, sig, msg}} hex/text) from stdin and writes
+// With --serve (tests/test_js_verifier.py), reads JSON lines {"payload", "vkey", "at"} (or {"ed25519": {key, sig, msg}} hex/text) from stdin and writes
 // one JSON line per input: verifySync's result (BigInt written as a JSON integer), or {"ok": bool}.
 import { createInterface } from 'node:readline';
 import { verifySync } from '../src/verifier/index.js';
@@ -9,7 +9,9 @@ function toJson(value) {
   return JSON.stringify(value, (k, v) => (typeof v === 'bigint' ? `@@BIG${v}@@` : v)).replace(/"@@BIG(-?\d+)@@"/g, '$1');
 }
 
-const rl = createInterface({ input: process.stdin, crlfDelay: Infinity });
+// `node --test web/test/` runs every module of this folder: without --serve this one does nothing.
+const serve = process.argv.includes('--serve');
+const rl = serve ? createInterface({ input: process.stdin, crlfDelay: Infinity }) : [];
 for await (const line of rl) {
   if (!line.trim()) continue;
   const req = JSON.parse(line);

@@ -20,13 +20,13 @@ const CODE_DOMAIN = utf8('provchain/v1/code\n');
 const CODE_DOMAIN_V2 = utf8('provchain/v2/code\n');
 const ENTRY_DOMAIN = utf8('provchain/v1/entry\n');
 const MAX_BODY = 8192;
-const MAX_VKEY = 1024;
+const MAX_VKEY = 128 + 1 + 8 + 1 + 44; // keys._MAX_VKEY
 
 // --- the pinned key (keys.parse_vkey) -------------------------------------------------------------
 
 export function parseVkey(vkey) {
   if (typeof vkey !== 'string') throw fail('KeyFormatError', 'a verifier key must be a string');
-  if (vkey.length > MAX_VKEY) throw fail('KeyFormatError', `a verifier key is at most ${MAX_VKEY} characters`);
+  if (lengthOver(vkey, MAX_VKEY)) throw fail('KeyFormatError', `a verifier key is at most ${MAX_VKEY} characters`);
   const first = vkey.indexOf('+');
   const second = first < 0 ? -1 : vkey.indexOf('+', first + 1);
   if (second < 0) throw fail('KeyFormatError', 'a verifier key has the form name+hex8+base64key');
