@@ -38,6 +38,7 @@ MODULES = [
     ("provchain.entries", "entry bodies, signing and leaf hashes"),
     ("provchain.code", "item codes: make and verify"),
     ("provchain.qr", "QR images of item codes"),
+    ("provchain.web", "the verifier page: verify codes in a browser, offline"),
     ("provchain.checkpoint", "checkpoints"),
     ("provchain.note", "C2SP signed notes"),
     ("provchain.proof", "C2SP tlog-proofs"),

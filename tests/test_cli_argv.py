@@ -42,6 +42,7 @@ BAD: dict[str, tuple[list[str | bytes], int]] = {
     "audit": (["audit", "l.db", "--operator", b"v\xff"], 4),
     "export": (["export", "l.db", "-o", b"out\xff"], 4),
     "import": (["import", b"in\xff", "-o", "out.db"], 2),
+    "verifier-page": (["verifier-page", b"site\xff", "--operator", "v"], 2),
 }
 
 

@@ -1,0 +1,52 @@
+"""The ``verifier-page`` command: write the self-contained page that verifies codes in a browser."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from .._internal.files import check_output, write_atomic
+from ..errors import InputError
+from ..web import LICENSES_NAME, PAGE_NAME, WORKER_NAME, verifier_page
+from . import cli
+
+
+@cli.command("verifier-page")
+@click.argument("outdir", type=click.Path(file_okay=False))
+@click.option(
+    "--operator",
+    "operators",
+    multiple=True,
+    required=True,
+    metavar="VKEY",
+    help="A verifier key (name+hex8+base64) whose codes the page trusts; repeat for several operators.",
+)
+@click.option("--force", is_flag=True, help="Replace the page's files in OUTDIR if they exist (never through a link).")
+def verifier_page_command(outdir: str, operators: tuple[str, ...], force: bool) -> None:
+    """Write the verifier page to OUTDIR: index.html (self-contained), sw.js (offline copy over https), and
+    THIRD_PARTY_LICENSES.txt (the licences of the packages in its script).
+
+    Publish them at the address your URL codes start with (provchain code --url BASE). Opened from a code's
+    URL, the page verifies the code on the phone, offline, with the pinned keys; it also scans with the camera
+    and checks pasted code text. OUTDIR is created if missing (its parent must exist).
+    """
+    files = verifier_page(list(operators))
+    out = Path(outdir)
+    if not out.exists():
+        if not out.parent.is_dir():
+            raise InputError(f"cannot create {outdir}: the directory {out.parent} does not exist")
+        os.mkdir(out)
+    elif out.is_symlink() or not out.is_dir():
+        raise InputError(f"{outdir} is not a directory")
+    names = (PAGE_NAME, WORKER_NAME, LICENSES_NAME)
+    for name in names:  # all checked before any is written
+        check_output(out / name, force=force)
+    for name in names:
+        write_atomic(out / name, files[name], force=force)
+    size = len(files[PAGE_NAME])
+    click.echo(
+        f"wrote {out / PAGE_NAME} ({size} bytes), {WORKER_NAME} and {LICENSES_NAME}, trusting {len(operators)} "
+        f"operator key{'s' if len(operators) != 1 else ''}"
+    )

@@ -1,0 +1,160 @@
+"""The verifier page: one self-contained HTML file that verifies item codes in the browser, offline.
+
+:func:`verifier_page` fills the page template (``page.html``) with its style sheet, the built verifier
+script (``verifier.js``, made from ``web/`` by ``web/build.mjs``) and the operator keys it trusts, and
+returns the files to publish: ``index.html``, ``sw.js`` (a service worker that keeps the page for offline
+use when it is served over https) and ``THIRD_PARTY_LICENSES.txt`` (the licences of the bundled
+packages). The page makes no request to any server: its Content-Security-Policy forbids every fetch (only
+the service worker script, from the page's own site, may load), and it works opened from ``file://``.
+
+Opened at a URL code's address (``https://.../#02...``) the page verifies the fragment with the pinned keys
+and shows VERIFIED, REFUSED or UNREADABLE, the item and every event, or why the code was refused. See
+docs/howto/publish-your-verifier-page.md.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from collections.abc import Sequence
+from importlib import resources
+
+from ..errors import InputError, ProvchainError
+from ..keys import parse_vkey
+
+__all__ = ["LICENSES_NAME", "MAX_OPERATORS", "PAGE_NAME", "WORKER_NAME", "VerifierBundleError", "verifier_page"]
+
+PAGE_NAME = "index.html"
+"""The file name of the page."""
+
+WORKER_NAME = "sw.js"
+"""The file name of the service worker (the page registers it by this name, beside itself)."""
+
+LICENSES_NAME = "THIRD_PARTY_LICENSES.txt"
+"""The file name of the licences of the third-party code in the page's script, published beside the page."""
+
+MAX_OPERATORS = 64
+"""The most operator keys one page pins."""
+
+_PLACEHOLDER = re.compile(r"\{\{([A-Z]+)\}\}")
+
+
+class VerifierBundleError(ProvchainError):
+    """The page's built script (``verifier.js``) is missing from this installation or cannot be inlined."""
+
+
+def _resource(name: str) -> str:
+    try:
+        return (resources.files(__name__) / name).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise VerifierBundleError(
+            f"{name} is missing from this provchain installation (build it: cd web && npm ci && node build.mjs)"
+        ) from None
+
+
+def _csp_hash(text: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii") + "'"
+
+
+def _operators_json(operators: Sequence[str]) -> str:
+    """The keys as a JSON array safe inside a ``<script>`` element (no ``<``, ``>`` or ``&`` unescaped)."""
+    text = json.dumps(list(operators), ensure_ascii=True)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _check_operators(operators: object) -> list[str]:
+    if isinstance(operators, str) or not isinstance(operators, Sequence):
+        raise InputError("operators must be a list of verifier keys (name+hex8+base64)")
+    keys = list(operators)
+    if not keys:
+        raise InputError("a verifier page needs at least one operator key to trust")
+    if len(keys) > MAX_OPERATORS:
+        raise InputError(f"a verifier page pins at most {MAX_OPERATORS} operator keys, not {len(keys)}")
+    seen: set[bytes] = set()
+    for key in keys:
+        _, kid, public = parse_vkey(key)  # KeyFormatError names what is wrong
+        if public in seen:
+            raise InputError(f"operator key {kid.hex()} is given twice")
+        seen.add(public)
+    return keys
+
+
+def _notice(licenses: str) -> str:
+    """One line naming the bundled packages (from the licence file's headings), for a comment in the page."""
+    names = re.findall(r"^=+\n(\S+ \S+ \(.+?\)) ", licenses, re.MULTILINE)
+    text = "; ".join(names) if names else "none"
+    if "--" in text or ">" in text:
+        raise VerifierBundleError(f"{LICENSES_NAME} has a heading that cannot go in an HTML comment")
+    return f"The script bundles: {text}. Their licences: {LICENSES_NAME}, published beside this page."
+
+
+def _worker(page: bytes) -> bytes:
+    """The service worker: caches the page on install (under a name that changes with the page, so that
+    a new page replaces the old copy) and answers from the cache first, so the page opens offline."""
+    version = hashlib.sha256(page).hexdigest()[:16]
+    return f"""// provchain verifier page: keeps a copy of the page for offline use. Generated; do not edit.
+const CACHE = "provchain-verifier-{version}";
+const PAGE = "./{PAGE_NAME}";
+self.addEventListener("install", (event) => {{
+  event.waitUntil(caches.open(CACHE).then((cache) => cache.addAll([PAGE, "./"])).then(() => self.skipWaiting()));
+}});
+self.addEventListener("activate", (event) => {{
+  event.waitUntil(
+    caches.keys()
+      .then((names) => Promise.all(names.filter((n) => n.startsWith("provchain-verifier-") && n !== CACHE)
+        .map((n) => caches.delete(n))))
+      .then(() => self.clients.claim()),
+  );
+}});
+self.addEventListener("fetch", (event) => {{
+  if (event.request.method !== "GET") return;
+  event.respondWith(
+    caches.open(CACHE)
+      .then((cache) => cache.match(event.request, {{ ignoreSearch: true }}))
+      .then((hit) => hit || fetch(event.request)),
+  );
+}});
+""".encode()
+
+
+def verifier_page(operators: Sequence[str]) -> dict[str, bytes]:
+    """The files of a verifier page that trusts ``operators`` (C2SP verifier keys, ``name+hex8+base64``).
+
+    Returns ``{"index.html": ..., "sw.js": ..., "THIRD_PARTY_LICENSES.txt": ...}``. Each key is checked with
+    :func:`provchain.keys.parse_vkey` (raises :class:`~provchain.errors.KeyFormatError`); an empty list,
+    more than :data:`MAX_OPERATORS` keys or a key given twice raise :class:`~provchain.errors.InputError`;
+    a missing script raises :class:`VerifierBundleError`.
+    """
+    keys = _check_operators(operators)
+    template = _resource("page.html")
+    style = _resource("page.css")
+    script = _resource("verifier.js")
+    licenses = _resource(LICENSES_NAME)
+    if re.search(r"</script|<!--", script, re.IGNORECASE):
+        raise VerifierBundleError("verifier.js holds '</script' or '<!--' and cannot be inlined; rebuild it")
+    if "</style" in style.lower():
+        raise VerifierBundleError("page.css holds '</style' and cannot be inlined")
+    csp = "; ".join(
+        [
+            "default-src 'none'",
+            f"script-src {_csp_hash(script)}",
+            f"style-src {_csp_hash(style)}",
+            "img-src data: blob:",
+            "media-src blob: mediastream:",
+            "worker-src 'self'",
+            "base-uri 'none'",
+            "form-action 'none'",
+        ]
+    )
+    values = {
+        "CSP": csp,
+        "STYLE": style,
+        "OPERATORS": _operators_json(keys),
+        "SCRIPT": script,
+        "NOTICE": _notice(licenses),
+    }
+    # One pass: a value is never scanned for placeholders.
+    page = _PLACEHOLDER.sub(lambda m: values[m.group(1)], template).encode("utf-8")
+    return {PAGE_NAME: page, WORKER_NAME: _worker(page), LICENSES_NAME: licenses.encode("utf-8")}

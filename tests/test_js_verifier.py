@@ -1,0 +1,567 @@
+"""The JavaScript verifier (web/src/verifier) gives the verdicts of :func:`provchain.code.verify`.
+
+One Node process (web/test/cli.mjs) verifies every input sent to it as JSON lines; each answer must equal
+Python's: the same report (``CodeReport.to_json()``) or the same error class. The inputs are every code
+vector of tests/vectors/code, and a differential corpus built here from the vectors' genuine codes: bit
+flips, truncations, character changes and field swaps of the encoded bundle (most are refused before the
+signature), and codes with one field changed and then re-signed with the vectors' operator key, so that
+they reach the signature, the registrations, the inclusion proof, the rules and the clock.
+
+Skipped, with the reason, when Node is missing or web/node_modules is not installed (``npm ci`` in web/).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from provchain import base45, code, digits, encoding, merkle
+from provchain._internal import bundle2
+from provchain._internal.bundle import Bundle, sign_bundle
+from provchain.checkpoint import Checkpoint
+from provchain.entries import ENTRY_DOMAIN
+from provchain.errors import ProvchainError
+from provchain.keys import KeyPair, key_id, verify_signature
+from provchain.policy import Policy
+
+ROOT = Path(__file__).resolve().parent.parent
+WEB = ROOT / "web"
+VECTORS = ROOT / "tests" / "vectors"
+NODE = shutil.which("node")
+
+pytestmark = [
+    pytest.mark.skipif(NODE is None, reason="node is not installed"),
+    pytest.mark.skipif(
+        not (WEB / "node_modules" / "@noble" / "curves").is_dir(),
+        reason="web/node_modules is missing: run `npm ci` in web/",
+    ),
+]
+
+
+def _generator() -> Any:
+    spec = importlib.util.spec_from_file_location("code_vectors_generate", VECTORS / "code" / "generate.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+GEN = _generator()
+
+
+def run_node(requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Send ``requests`` to one web/test/cli.mjs process; return its answers, one per request."""
+    assert NODE is not None
+    text = "".join(json.dumps(r) + "\n" for r in requests)
+    done = subprocess.run(
+        [NODE, str(WEB / "test" / "cli.mjs"), "--serve"],
+        input=text,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    answers = [json.loads(line) for line in done.stdout.splitlines()]
+    assert len(answers) == len(requests)
+    return answers
+
+
+def python_verdict(payload: str, vkey: str, at: int) -> dict[str, Any]:
+    """Python's verdict in the shape of the JavaScript ``verifyCode`` result (without messages)."""
+    try:
+        return {"verdict": "VERIFIED", "report": code.verify(payload, vkey, at=at).to_json()}
+    except ProvchainError as exc:
+        return {"verdict": "REFUSED", "error": type(exc).__name__}
+
+
+def js_verdict(answer: dict[str, Any]) -> dict[str, Any]:
+    if answer["verdict"] == "VERIFIED":
+        return {"verdict": "VERIFIED", "report": answer["report"]}
+    return {"verdict": answer["verdict"], "error": answer["error"]["type"]}
+
+
+def compare(cases: list[tuple[str, str, int]]) -> tuple[list[tuple[int, Any, Any]], Counter[str]]:
+    """Verify every ``(payload, vkey, at)`` in both implementations; return the disagreements and a count of
+    Python's verdicts."""
+    answers = run_node([{"payload": p, "vkey": k, "at": a} for p, k, a in cases])
+    bad: list[tuple[int, Any, Any]] = []
+    verdicts: Counter[str] = Counter()
+    for n, ((payload, vkey, at), answer) in enumerate(zip(cases, answers, strict=True)):
+        want = python_verdict(payload, vkey, at)
+        verdicts[want.get("error", "VERIFIED")] += 1
+        got = js_verdict(answer)
+        if got != want:
+            bad.append((n, want, got))
+    return bad, verdicts
+
+
+# --- the vectors ------------------------------------------------------------------------------------
+
+
+def test_every_code_vector_gets_pythons_verdict_and_report() -> None:
+    files = sorted((VECTORS / "code").glob("*.json"))
+    assert len(files) >= 30
+    vectors = [json.loads(f.read_text("utf-8")) for f in files]
+    answers = run_node([{"payload": v["payload"], "vkey": v["operator_vkey"], "at": v["at"]} for v in vectors])
+    for f, v, answer in zip(files, vectors, answers, strict=True):
+        if v["want_error"] is None:
+            assert answer["verdict"] == "VERIFIED", (f.name, answer)
+            assert answer["report"] == v["want_report"], f.name
+            assert answer["report"] == code.verify(v["payload"], v["operator_vkey"], at=v["at"]).to_json()
+        else:
+            assert answer["verdict"] == "REFUSED", (f.name, answer)
+            assert answer["error"]["type"] == v["want_error"], f.name
+
+
+def test_bad_arguments_are_not_a_verdict_on_the_code() -> None:
+    v = json.loads((VECTORS / "code" / "valid_compact.json").read_text("utf-8"))
+    answers = run_node(
+        [
+            {"payload": v["payload"], "vkey": v["operator_vkey"][:-2] + "AA", "at": v["at"]},
+            {"payload": v["payload"], "vkey": "no key", "at": v["at"]},
+            {"payload": v["payload"], "vkey": v["operator_vkey"], "at": -1},
+        ]
+    )
+    assert [(a["verdict"], a["error"]["type"]) for a in answers] == [
+        ("UNREADABLE", "KeyFormatError"),
+        ("UNREADABLE", "KeyFormatError"),
+        ("UNREADABLE", "InputError"),
+    ]
+
+
+# --- Ed25519 --------------------------------------------------------------------------------------
+
+
+def _cctv() -> list[dict[str, Any]]:
+    raw: list[dict[str, Any]] = json.loads((VECTORS / "ed25519" / "ed25519vectors.json").read_text("utf-8"))
+    return raw
+
+
+def _python_accepts(v: dict[str, Any]) -> bool:
+    try:
+        verify_signature(bytes.fromhex(v["key"]), v["msg"].encode(), bytes.fromhex(v["sig"]))
+    except ProvchainError:
+        return False
+    return True
+
+
+def test_ed25519_cctv_vectors_get_pythons_verdict() -> None:
+    cctv = _cctv()
+    assert len(cctv) == 914
+    answers = run_node([{"ed25519": {"key": v["key"], "sig": v["sig"], "msg": v["msg"]}} for v in cctv])
+    disagree = [v["number"] for v, a in zip(cctv, answers, strict=True) if a["ok"] != _python_accepts(v)]
+    assert disagree == []
+
+
+def test_node_test_expectations_are_pythons_verdicts() -> None:
+    """web/test/ed25519-verdicts.json, which the Node test compares with, holds Python's verdicts."""
+    committed = json.loads((WEB / "test" / "ed25519-verdicts.json").read_text("utf-8"))
+    assert committed == {str(v["number"]): _python_accepts(v) for v in _cctv()}
+
+
+def test_unicode_tables_are_pythons() -> None:
+    spec = importlib.util.spec_from_file_location("gen_unicode", WEB / "gen_unicode.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert (WEB / "src" / "verifier" / "unicode-data.js").read_text("utf-8") == module.render()
+
+
+# --- the differential corpus ----------------------------------------------------------------------
+
+
+def _v1_value(payload: str) -> list[Any]:
+    value: list[Any] = encoding.decode(base45.decode(payload[len(code.PREFIX) :]))
+    return value
+
+
+def _flip(raw: bytes, rng: random.Random) -> bytes:
+    i = rng.randrange(len(raw))
+    return raw[:i] + bytes([raw[i] ^ (1 << rng.randrange(8))]) + raw[i + 1 :]
+
+
+def _v1_text(raw: bytes) -> str:
+    return code.PREFIX + base45.encode(raw)
+
+
+def _v2_parts(url: str) -> tuple[str, bytes]:
+    base, _, fragment = url.partition("#")
+    return base, digits.decode(fragment[2:])
+
+
+def _v2_text(base: str, raw: bytes) -> str:
+    return f"{base}#02" + digits.encode(raw)
+
+
+def _byte_mutations(genuine: dict[str, str], rng: random.Random) -> Iterator[str]:
+    """Bit flips, truncations and extensions of the bytes, and character changes of the text."""
+    for name, payload in genuine.items():
+        url = name.startswith("url_")
+        base, raw = _v2_parts(payload) if url else ("", base45.decode(payload[4:]))
+
+        def text(b: bytes, base: str = base, url: bool = url) -> str:
+            return _v2_text(base, b) if url else _v1_text(b)
+
+        for _ in range(60):
+            yield text(_flip(raw, rng))
+        for _ in range(10):
+            yield text(_flip(_flip(raw, rng), rng))
+        for _ in range(12):
+            yield text(raw[: rng.randrange(len(raw))])
+        yield text(raw + bytes([rng.randrange(256)]))
+        yield text(raw + b"\x00\x00")
+        alphabet = "0123456789" if url else base45.ALPHABET
+        start = len(payload) - len(digits.encode(raw)) if url else 4
+        for _ in range(20):
+            i = rng.randrange(start, len(payload))
+            yield payload[:i] + rng.choice(alphabet + "a#%\u00e9") + payload[i + 1 :]
+        for cut in (1, 2, 3, 53, 54):
+            yield payload[:-cut]
+        yield payload.lower()
+        yield payload + " "
+
+
+def _swap_mutations(genuine: dict[str, str], rng: random.Random) -> Iterator[str]:
+    """Field swaps and changes on the decoded version 1 value, re-encoded but not re-signed."""
+    for name in ("compact", "full"):
+        value = _v1_value(genuine[name])
+        for _ in range(40):
+            v = encoding.decode(encoding.encode(value))
+            kind = rng.randrange(6)
+            if kind == 0:  # swap two events
+                i, j = rng.sample(range(len(v[4])), 2)
+                v[4][i], v[4][j] = v[4][j], v[4][i]
+            elif kind == 1:  # swap two fields of an event
+                row = rng.choice(v[4])
+                i, j = rng.sample(range(len(row)), 2)
+                row[i], row[j] = row[j], row[i]
+            elif kind == 2:  # swap two fields of a party
+                row = rng.choice(v[3])
+                i, j = rng.sample(range(len(row)), 2)
+                row[i], row[j] = row[j], row[i]
+            elif kind == 3:  # swap two anchor fields
+                i, j = rng.sample(range(len(v[5])), 2)
+                v[5][i], v[5][j] = v[5][j], v[5][i]
+            elif kind == 4:  # an integer field nudged
+                row = rng.choice(v[4])
+                row[rng.choice([0, 1, 2])] += rng.choice([-1, 1, 2])
+            else:  # swap two top-level elements
+                i, j = rng.sample(range(7), 2)
+                v[i], v[j] = v[j], v[i]
+            try:
+                yield _v1_text(encoding.encode(v))
+            except ProvchainError:
+                continue
+
+
+def _text_mutations(genuine: dict[str, str], rng: random.Random) -> Iterator[str]:
+    """Texts around the prefix, the lengths (counted in code points, as Python does) and the URL's base."""
+    pc1, url = genuine["compact"], genuine["url_compact"]
+    base, _, fragment = url.partition("#")
+    yield from ["", "PC1:", "PC2:" + pc1[4:], "pc1:" + pc1[4:], "XY12:" + pc1[4:], "https://", "https://#02", "HTTPS://A/#"]
+    yield "PC1:" + "\U0001f600" * 2000  # 4004 UTF-16 units, 2004 code points: not too long, not Base45
+    yield "PC1:" + "A" * 3388  # 3392 characters: too long
+    yield "PC1:" + "A" * 3387
+    yield "https://x/#02" + "0" * 7290
+    yield "https://x/#02" + "\U0001f600" * 3000
+    hosts = ["VERIFY.EXAMPLE", "verify.example:443", "verify.example:65536", "a..b", "-a.b", "a.b-", "me@x"]
+    hosts += ["x?q=1", "v\u00e9rify.example", "x:99999", "xn--bcher-kva.example", "x" * 200]
+    for host in hosts:
+        yield f"https://{host}/#{fragment}"
+    for path in ["", "/", "/v/", "/a b/", "/%7e/", "/\u00e9", "/?q=1&r=2", "/;x=1"]:
+        yield f"HTTPS://VERIFY.EXAMPLE{path}#{fragment}"
+    yield f"hTtPs://verify.example/#{fragment}"
+    yield f"{base}#{fragment}#1"
+    yield f"{base}#2{fragment[1:]}"
+    yield f"{base}#\u0660\u0662{fragment[2:]}"
+    yield f"{base}##{fragment}"
+    yield f"{base}#{fragment}\n"
+    yield f"{base}#{fragment[:2]}"
+    yield f"{base}#02"
+    yield pc1 + "\n"
+    yield " " + pc1
+    for _ in range(10):
+        i = rng.randrange(4, len(pc1))
+        yield pc1[:i] + "\U0001f600" + pc1[i:]
+
+
+def _v2_body_mutations(genuine: dict[str, str], rng: random.Random) -> Iterator[str]:
+    """Changes to the inflated version 2 body, compressed again (not re-signed): tagged times in other
+    units, role indices and countries written out, fields swapped."""
+    for name in ("url_compact", "url_full"):
+        base, raw = _v2_parts(genuine[name])
+        signature, root = raw[:64], raw[64:96]
+        body = encoding.decode(bundle2._inflate(raw[96:]))
+        for _ in range(50):
+            v = encoding.decode(encoding.encode(body))
+            kind = rng.randrange(8)
+            if kind == 0:  # a tagged time in a finer unit (same time): not canonical
+                row = rng.choice(v[4])
+                if row[0] & 3 == 3:
+                    row[0] = (row[0] >> 2) * 60 * 4 + 2
+            elif kind == 1:  # a role index written as its name
+                row = rng.choice(v[3])
+                roles = ["appraiser", "courier", "customs", "origin", "warehouse"]
+                row[1] = [roles[r] if isinstance(r, int) and r < len(roles) else r for r in row[1]]
+            elif kind == 2:  # a repeated country written out, or 0 on event 1
+                i = rng.randrange(len(v[4]))
+                v[4][i][3] = 0 if i == 0 else "CN"
+            elif kind == 3:  # a role index out of range
+                rng.choice(v[3])[1] = [rng.choice([5, 99, -1])]
+            elif kind == 4:  # the anchor given a root again (six elements: the version 1 layout)
+                v[5] = [*v[5][:4], root, *v[5][4:]]
+            elif kind == 5:  # swap two fields of an event
+                row = rng.choice(v[4])
+                i, j = rng.sample(range(len(row)), 2)
+                row[i], row[j] = row[j], row[i]
+            elif kind == 6:  # a tagged time out of range
+                rng.choice(v[4])[0] = rng.choice([2**62, -(2**62) - 1, 2**63 - 1])
+            else:  # the open-ended valid-until written 0 (open-ended is 3)
+                rng.choice(v[3])[3] = 0
+            try:
+                stream = bundle2._deflate(encoding.encode(v))
+            except ProvchainError:
+                continue
+            yield _v2_text(base, signature + root + stream)
+
+
+def _unicode_mutations(genuine: dict[str, str]) -> Iterator[str]:
+    """Every identifier and display vector text as the item id, a party name, a place and a data value:
+    encoded as is (the parser's verdict, or a broken chain), and re-signed when Python parses it."""
+    texts = [c["text"] for c in json.loads((VECTORS / "text" / "identifiers.json").read_text("utf-8"))["cases"]]
+    texts += [c["text"] for c in json.loads((VECTORS / "text" / "display.json").read_text("utf-8"))["cases"]]
+    op = GEN.operator()
+    value = _v1_value(genuine["compact"])
+    for text in texts:
+        for where in range(4):
+            v = encoding.decode(encoding.encode(value))
+            if where == 0:
+                v[1] = text
+            elif where == 1:
+                v[3][1][0] = text
+            elif where == 2:
+                v[4][2][4] = text
+            else:
+                v[4][0][5]["batch"] = text
+            payload = _v1_text(encoding.encode(v))
+            yield payload
+            try:
+                yield sign_bundle(code.parse(payload, GEN.ORIGIN), op).payload()
+            except ProvchainError:
+                continue
+
+
+def _stages(b: Bundle) -> list[str]:
+    return sorted(b.policy.stages)
+
+
+def _bundle_changes(b: Bundle, rng: random.Random, parties: dict[str, KeyPair]) -> Bundle:
+    """One field of ``b`` changed: the change re-signed by the caller reaches the checks after the signature."""
+    events, ps, a = list(b.events), list(b.parties), b.anchor
+    n = rng.randrange(len(events))
+    e = events[n]
+    kind = rng.randrange(19)
+    if kind == 0:
+        events[n] = replace(e, stage=rng.choice(_stages(b)))
+    elif kind == 1:  # a time moved: before the key's window, after the next event, or a little
+        shift = rng.choice([-50 * GEN.HOUR, -GEN.HOUR, -1, 1, GEN.HOUR, 30 * GEN.HOUR, 10**9])
+        events[n] = replace(e, at=max(0, e.at + shift))
+        for m in range(n + 1, len(events)):
+            if events[m].at < events[n].at:
+                events[m] = replace(events[m], at=events[n].at)
+    elif kind == 2:  # a party's roles
+        i = rng.randrange(len(ps))
+        roles = sorted(set(rng.sample(["appraiser", "courier", "customs", "origin", "warehouse", "zz-extra"], 2)))
+        ps[i] = replace(ps[i], roles=tuple(roles))
+    elif kind == 3:  # a party's window
+        i = rng.randrange(len(ps))
+        frm = ps[i].valid_from + rng.choice([-GEN.HOUR, GEN.HOUR, 3 * GEN.HOUR, 7 * GEN.HOUR])
+        until = rng.choice([None, frm + GEN.HOUR, frm + 2 * GEN.HOUR, frm + 100 * GEN.HOUR])
+        ps[i] = replace(ps[i], valid_from=max(0, frm), valid_until=until)
+    elif kind == 4:  # a revocation position
+        i = rng.randrange(len(ps))
+        ps[i] = replace(ps[i], revoked=rng.randrange(len(events) + 2))
+    elif kind == 5:  # a party name (compact: key id kept; full: the key id follows, the registration fails)
+        i = rng.randrange(len(ps))
+        name = rng.choice(["grasse-labs", "sf-express", "new-party", "x"])
+        ps[i] = replace(ps[i], name=name)
+    elif kind == 6:  # the chain: two events' data swapped, or an event's place or country
+        events[n] = replace(e, place=rng.choice([None, "Elsewhere", e.place]), country=rng.choice(["CN", "FR", "US"]))
+    elif kind == 7:  # the anchor's index
+        a = replace(a, head_index=rng.choice([0, a.head_index + 1, max(0, a.head_index - 1), a.tree_size - 1]))
+    elif kind == 8:  # the anchor's size
+        size = rng.choice([a.head_index + 1, a.tree_size + 1, a.tree_size * 2, 2**64 - 1, 2**53 + 5])
+        a = replace(a, tree_size=size)
+    elif kind == 9:  # the anchor's root
+        a = replace(a, root=bytes([a.root[0] ^ 1]) + a.root[1:])
+    elif kind == 10:  # the issue time
+        a = replace(a, issued=max(0, a.issued + rng.choice([-GEN.HOUR, -6 * 60_000, GEN.HOUR, 30 * GEN.HOUR])))
+    elif kind == 11:  # a policy of its own
+        stages = {
+            "make": (["origin"], [], True),
+            "ship": (["courier", "customs"], ["make", "ship"], False),
+            "check": (["appraiser", "warehouse"], ["ship"], rng.random() < 0.3),
+        }
+        policy = Policy.build(stages)
+        names = sorted(stages)
+        events = [replace(x, stage=rng.choice(names)) for x in events]
+        return replace(b, policy=policy, events=tuple(events), parties=tuple(ps), anchor=a)
+    elif kind == 12:  # data changed, integers beyond 2^53 included
+        lots: list[str | int] = [2**60, -(2**62), 7, "L-1"]
+        lot = rng.choice(lots)
+        events[n] = replace(e, data={"lot": lot, "note": "x"})
+    elif kind == 13:  # an event signed by another party of the table
+        events[n] = replace(e, party=rng.randrange(len(ps)))
+    elif kind == 17:  # a stage whose role the party holds: the stage order decides
+        stage = rng.choice(_stages(b))
+        i = e.party
+        events[n] = replace(e, stage=stage)
+        ps[i] = replace(ps[i], roles=tuple(sorted(set(ps[i].roles) | set(b.policy.stages[stage].roles))))
+    elif kind == 18:  # the key of this event's party revoked before it, or after it
+        i = e.party
+        ps[i] = replace(ps[i], revoked=rng.choice([n + 1, n + 2, len(events) + 1]))
+    elif kind == 14:  # the inclusion proof (full)
+        if a.proof:
+            proof = list(a.proof)
+            rng.shuffle(proof)
+            a = replace(a, proof=tuple(proof[: rng.randrange(len(proof) + 1)]))
+    elif kind == 15:  # full: a party's key replaced by another party's (the same key registered twice)
+        if b.full and len(ps) > 1:
+            i, j = rng.sample(range(len(ps)), 2)
+            ps[i] = replace(ps[i], key=ps[j].key)
+    elif kind == 16:  # full: a registration time
+        i = rng.randrange(len(ps))
+        if ps[i].registered_at is not None:
+            ps[i] = replace(ps[i], registered_at=ps[i].registered_at + rng.choice([-1, GEN.HOUR]))
+    return replace(b, events=tuple(events), parties=tuple(ps), anchor=a)
+
+
+def _climb(leaf: bytes, index: int, size: int, proof: tuple[bytes, ...]) -> bytes | None:
+    """The root that ``proof`` gives for ``leaf`` at ``index`` of ``size`` (RFC 9162), None if its length is wrong."""
+    inner = (index ^ (size - 1)).bit_length()
+    if len(proof) != inner + bin(index >> inner).count("1"):
+        return None
+    h = leaf
+    for level, sibling in enumerate(proof[:inner]):
+        h = merkle.node_hash(sibling, h) if (index >> level) & 1 else merkle.node_hash(h, sibling)
+    for sibling in proof[inner:]:
+        h = merkle.node_hash(sibling, h)
+    return h
+
+
+def _resigned(b: Bundle, op: KeyPair, keys: dict[bytes, KeyPair], rng: random.Random) -> Bundle | None:
+    """``b`` signed again by the operator; a full bundle mostly re-signed throughout (its key ids, its
+    registrations, its events by their parties, a root that the proof leads to, the checkpoint), so that
+    its change reaches the rules. None if it cannot be written."""
+    try:
+        if b.full:
+            b = replace(b, parties=tuple(replace(p, key_id=key_id(p.name, p.key or b"")) for p in b.parties))
+            if rng.random() < 0.7:
+                b = _resign_full(b, op, keys, rng)
+        return sign_bundle(b, op)
+    except ProvchainError:
+        return None
+
+
+def _resign_full(b: Bundle, op: KeyPair, keys: dict[bytes, KeyPair], rng: random.Random) -> Bundle:
+    anchored = replace(b, anchor=replace(b.anchor, operator_key_id=op.key_id))
+    parties = tuple(
+        replace(p, registration_signature=op.sign(ENTRY_DOMAIN + anchored.registration(p).encode()))
+        for p in anchored.parties
+    )
+    anchored = replace(anchored, parties=parties)
+    rebuilt = anchored.rebuild()
+    events = []
+    for e, r in zip(anchored.events, rebuilt, strict=True):
+        signer = keys.get(parties[e.party].key or b"")
+        events.append(e if signer is None else replace(e, signature=signer.sign(ENTRY_DOMAIN + r.encoded)))
+    a = anchored.anchor
+    root = _climb(rebuilt[-1].leaf_hash, a.head_index, a.tree_size, a.proof) if rng.random() < 0.8 else None
+    if root is not None:
+        a = replace(a, root=root)
+    a = replace(a, checkpoint_signature=op.sign(Checkpoint(b.origin, a.tree_size, a.root).format()))
+    return replace(anchored, events=tuple(events), anchor=a)
+
+
+def _resigned_mutations(genuine: dict[str, str], rng: random.Random, count: int) -> Iterator[str]:
+    op = GEN.operator()
+    parties = {name: KeyPair.from_seed(name, bytes([i + 1]) * 32) for i, name in enumerate(GEN.PARTIES.values())}
+    keys = {kp.public_key: kp for kp in parties.values()}
+    made = 0
+    while made < count:
+        name = rng.choice(list(genuine))
+        b = code.parse(genuine[name], GEN.ORIGIN)
+        changed = b
+        for _ in range(rng.choice([1, 1, 1, 2])):
+            changed = _bundle_changes(changed, rng, parties)
+        signed = _resigned(changed, op, keys, rng)
+        if signed is None:
+            continue
+        try:
+            text = signed.payload(GEN.BASE if name.startswith("url_") else None)
+        except ProvchainError:
+            continue
+        made += 1
+        yield text
+
+
+def test_differential_corpus_has_no_disagreement(capsys: pytest.CaptureFixture[str]) -> None:
+    rng = random.Random(int(os.environ.get("PROVCHAIN_JS_CORPUS_SEED", "20251010")))
+    genuine = GEN.payloads()
+    op = GEN.operator()
+    other = KeyPair.from_seed(GEN.ORIGIN, bytes([0xEE]) * 32)
+    elsewhere = KeyPair.from_seed("other.example/ledger", bytes(range(32)))
+    at = GEN.VERIFY_AT
+    day = 24 * GEN.HOUR
+    cases: list[tuple[str, str, int]] = []
+    for payload in genuine.values():
+        cases += [(payload, op.vkey, at), (payload, other.vkey, at), (payload, elsewhere.vkey, at)]
+        times = (GEN.ISSUED - 25 * GEN.HOUR, GEN.ISSUED - 23 * GEN.HOUR, GEN.ISSUED - day, GEN.ISSUED - day - 1, 0)
+        cases += [(payload, op.vkey, t) for t in (*times, 2**53 - 1)]
+    cases += [(p, op.vkey, at) for p in _byte_mutations(genuine, rng)]
+    cases += [(p, op.vkey, at) for p in _swap_mutations(genuine, rng)]
+    cases += [(p, op.vkey, at) for p in _text_mutations(genuine, rng)]
+    cases += [(p, op.vkey, at) for p in _unicode_mutations(genuine)]
+    cases += [(p, op.vkey, at) for p in _v2_body_mutations(genuine, rng)]
+    resigned = [(p, op.vkey, at) for p in _resigned_mutations(genuine, rng, 800)]
+    cases += resigned
+    bad, verdicts = compare(cases)
+    with capsys.disabled():
+        sys.stdout.write(
+            f"\nJS verifier differential corpus: {len(cases)} codes ({len(resigned)} re-signed), "
+            f"{len(bad)} disagreements; Python's verdicts: {dict(sorted(verdicts.items()))}\n"
+        )
+    assert len(cases) >= 1000
+    assert bad == []
+    # The corpus reaches the deep checks, not only the parser.
+    for error in ("SignatureError", "ChainError", "RoleError", "StageOrderError", "ExpiredKeyError", "TimeError"):
+        assert verdicts[error] > 0, error
+    assert verdicts["VERIFIED"] > 50
+    assert verdicts["InclusionError"] > 0 and verdicts["RevokedKeyError"] > 0
+
+
+def test_verify_time_in_node(capsys: pytest.CaptureFixture[str]) -> None:
+    """How long Node takes to verify the serum codes (printed; no timing assertion)."""
+    genuine = GEN.payloads()
+    op = GEN.operator()
+    answers = run_node([{"payload": p, "vkey": op.vkey, "at": GEN.VERIFY_AT, "time": 20} for p in genuine.values()])
+    with capsys.disabled():
+        for name, a in zip(genuine, answers, strict=True):
+            sys.stdout.write(f"\nNode verifies the serum {name} code in {a['ms']:.1f} ms")
+        sys.stdout.write("\n")
+    assert all(a["ms"] > 0 for a in answers)
+

@@ -1,0 +1,139 @@
+// The value checks of provchain.entries, provchain.keys and provchain.policy that a code's content passes
+// through: each returns true/false (the caller names the field in its own message, never the value).
+
+import { sha256 } from '@noble/hashes/sha2';
+import { concat, isAscii, utf8, utf8Length } from './bytes.js';
+import { isInt } from './msgpack.js';
+import { identifierProblem, isPrintable } from './text.js';
+
+export const MAX_TIME = 2 ** 53;
+export const MAX_ITEM = 128;
+export const MAX_PLACE = 128;
+export const MAX_ORIGIN = 128;
+export const KEY_NAME_MAX = 128;
+export const MAX_DATA_KEYS = 16;
+export const MAX_DATA_VALUE = 256;
+export const MAX_STAGES = 64;
+
+export const COUNTRIES = new Set(
+  `AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ
+  BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM
+  DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS
+  GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN
+  KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ
+  MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM
+  PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV
+  SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI
+  VN VU WF WS YE YT ZA ZM ZW`.split(/\s+/),
+);
+
+const NAME_RE = /^[a-z][a-z0-9_-]{0,31}$/;
+const DATA_KEY_RE = /^[a-z][a-z0-9_.-]{0,31}$/;
+
+// entries._text: 1 to `limit` bytes of UTF-8, printable.
+export function isText(value, limit) {
+  return typeof value === 'string' && value.length > 0 && utf8Length(value) <= limit && isPrintable(value);
+}
+
+export function isItem(item) {
+  if (typeof item !== 'string' || !item) return false;
+  if (utf8Length(item) > MAX_ITEM) return false;
+  if (isAscii(item) && isPrintable(item) && !item.includes(' ')) return true;
+  return identifierProblem(item) === null;
+}
+
+export function isKeyName(name) {
+  if (typeof name !== 'string' || !name) return false;
+  if (utf8Length(name) > KEY_NAME_MAX || name.includes('+')) return false;
+  return identifierProblem(name) === null;
+}
+
+export function isName(value) {
+  return typeof value === 'string' && NAME_RE.test(value);
+}
+
+export function isCountry(value) {
+  return typeof value === 'string' && COUNTRIES.has(value);
+}
+
+// entries.check_data for a decoded map: at most 16 keys [a-z][a-z0-9_.-]{0,31}; values text (1 to 256
+// bytes, printable) or 64-bit signed integers (never booleans).
+export function isData(value) {
+  if (!(value instanceof Map) || value.size > MAX_DATA_KEYS) return false;
+  for (const [k, v] of value) {
+    if (typeof k !== 'string' || !DATA_KEY_RE.test(k)) return false;
+    if (isInt(v)) {
+      const b = BigInt(v);
+      if (b < -(2n ** 63n) || b >= 2n ** 63n) return false;
+    } else if (!isText(v, MAX_DATA_VALUE)) return false;
+  }
+  return true;
+}
+
+export function keyId(name, publicKey) {
+  return sha256(concat(utf8(name), Uint8Array.of(0x0a, 0x01), publicKey)).slice(0, 4);
+}
+
+// A name list of a policy rule: names, sorted, no duplicates.
+function nameList(values) {
+  if (!Array.isArray(values) || !values.every(isName)) return null;
+  const sorted = [...new Set(values)].sort();
+  return sorted.length === values.length && sorted.every((v, i) => v === values[i]) ? new Set(values) : null;
+}
+
+// policy.Policy.from_map and its __post_init__: a Map of stage name -> {after, roles, start}; null if invalid.
+export function parsePolicy(value) {
+  if (!(value instanceof Map)) return null;
+  const stages = new Map();
+  for (const [name, rule] of value) {
+    if (!isName(name)) return null;
+    if (!(rule instanceof Map) || rule.size !== 3 || !rule.has('after') || !rule.has('roles') || !rule.has('start')) return null;
+    if (typeof rule.get('start') !== 'boolean') return null;
+    const roles = nameList(rule.get('roles'));
+    const after = nameList(rule.get('after'));
+    if (roles === null || after === null) return null;
+    stages.set(name, { roles, after, start: rule.get('start') });
+  }
+  if (stages.size === 0 || stages.size > MAX_STAGES) return null;
+  if (![...stages.values()].some((r) => r.start)) return null;
+  for (const rule of stages.values()) {
+    if (rule.roles.size === 0) return null;
+    for (const prev of rule.after) if (!stages.has(prev)) return null;
+  }
+  return stages;
+}
+
+function rule(roles, after, start) {
+  return { roles: new Set(roles), after: new Set(after), start };
+}
+
+export const DEFAULT_POLICY = new Map([
+  ['origin', rule(['origin'], [], true)],
+  ['export', rule(['origin'], ['origin'], false)],
+  ['import', rule(['customs'], ['origin', 'export'], false)],
+  ['warehouse', rule(['warehouse'], ['import', 'warehouse'], false)],
+  ['appraisal', rule(['appraiser'], ['warehouse', 'appraisal'], false)],
+  ['delivery', rule(['courier'], ['warehouse', 'appraisal'], false)],
+]);
+
+function sameSet(a, b) {
+  return a.size === b.size && [...a].every((x) => b.has(x));
+}
+
+export function samePolicy(a, b) {
+  if (a.size !== b.size) return false;
+  for (const [name, r] of a) {
+    const s = b.get(name);
+    if (!s || s.start !== r.start || !sameSet(s.roles, r.roles) || !sameSet(s.after, r.after)) return false;
+  }
+  return true;
+}
+
+// The canonical map of a policy (policy.Policy.to_map).
+export function policyMap(stages) {
+  const out = new Map();
+  for (const [name, r] of stages) {
+    out.set(name, new Map([['after', [...r.after].sort()], ['roles', [...r.roles].sort()], ['start', r.start]]));
+  }
+  return out;
+}

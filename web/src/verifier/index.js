@@ -1,0 +1,33 @@
+// The item-code verifier: a second implementation of provchain.code.verify, held to the Python one by
+// tests/test_js_verifier.py. See docs/spec/item-code.md.
+
+import { ARGUMENT_ERRORS, CodeError } from './errors.js';
+import { verifyOrThrow } from './verify.js';
+
+export { escape, quote, identifierProblem } from './text.js';
+export { parseVkey, formatVkey, isUrl, MAX_CLOCK_SKEW_MS } from './verify.js';
+
+// Verify the scanned `text` (a PC1: code, a URL code, or the fragment alone, "02..."), against the pinned
+// operator keys (C2SP verifier key strings), at `now` (integer ms). Never throws; resolves to
+// {verdict: "VERIFIED", report} (report: the fields of Python's CodeReport.to_json(); integers beyond
+// 2^53 - 1, such as a huge tree size or data value, are BigInt) or {verdict: "REFUSED", error: {type,
+// message}} (type: the Python error class). A bad pinned key or time is not a verdict on the code:
+// {verdict: "UNREADABLE", error} (the scanner's exit 2).
+export async function verifyCode(text, { operators, now } = {}) {
+  return verifySync(text, { operators, now });
+}
+
+export function verifySync(text, { operators, now } = {}) {
+  try {
+    let code = text;
+    if (typeof code === 'string' && code.startsWith('02')) code = `https://fragment.invalid/#${code}`;
+    return { verdict: 'VERIFIED', report: verifyOrThrow(code, operators, now) };
+  } catch (e) {
+    if (e instanceof CodeError) {
+      return { verdict: ARGUMENT_ERRORS.has(e.type) ? 'UNREADABLE' : 'REFUSED', error: { type: e.type, message: e.message } };
+    }
+    // A fault of this verifier, not a verdict Python gives: refused, under a name no Python class has, so
+    // that the differential tests see it.
+    return { verdict: 'REFUSED', error: { type: 'InternalError', message: `the verifier failed on this code (${e && e.name})` } };
+  }
+}
