@@ -61,6 +61,7 @@ __all__ = [
     "TimeError",
     "UnknownKeyError",
     "VerificationError",
+    "VerifierBundleError",
 ]
 
 
@@ -117,6 +118,11 @@ class BundleFormatError(CodeFormatError):
 
 class ImageDecodeError(CodeFormatError):
     """No item code could be read from an image."""
+
+
+class VerifierBundleError(FormatError):
+    """The verifier page's built script (``verifier.js``) is missing from this installation or cannot be
+    inlined: a damaged install, not a problem of the input."""
 
 
 class ExportFormatError(FormatError):

@@ -21,7 +21,7 @@ import re
 from collections.abc import Sequence
 from importlib import resources
 
-from ..errors import InputError, ProvchainError
+from ..errors import InputError, VerifierBundleError
 from ..keys import parse_vkey
 
 __all__ = ["LICENSES_NAME", "MAX_OPERATORS", "PAGE_NAME", "WORKER_NAME", "VerifierBundleError", "verifier_page"]
@@ -39,10 +39,6 @@ MAX_OPERATORS = 64
 """The most operator keys one page pins."""
 
 _PLACEHOLDER = re.compile(r"\{\{([A-Z]+)\}\}")
-
-
-class VerifierBundleError(ProvchainError):
-    """The page's built script (``verifier.js``) is missing from this installation or cannot be inlined."""
 
 
 def _resource(name: str) -> str:
