@@ -154,6 +154,24 @@ def test_hidden_revocation_lying_operator_index(built: Path, operator: KeyPair, 
     assert revocation in {f.index for f in report.findings if f.check == "sql-index"}, report.summary()
 
 
+def test_event_listed_as_an_operator_entry(built: Path, operator: KeyPair) -> None:
+    """A lying pc_item that files an appraisal as an operator entry (NULL item): the ledger refuses to replay
+    it as a registration, and the audit names it."""
+    idx = entry_of(built, "BAG-B", "appraisal")
+    with Ledger.open(built, readonly=True) as led:
+        target = led.entry(idx).body
+
+    def lie(body: object) -> object:
+        return None if body == target else _body_item(body)
+
+    sql(built, "DROP INDEX entries_operator", "CREATE INDEX entries_operator ON entries(idx) WHERE item IS NULL",
+        "DROP INDEX entries_item", "CREATE INDEX entries_item ON entries(item, idx) WHERE item IS NOT NULL",
+        lying=lie)  # fmt: skip
+    with Ledger.open(built, readonly=True) as led, pytest.raises(DamagedLedgerError, match="operator index lists"):
+        led.parties()
+    assert idx in {f.index for f in audit(built, operator).findings if f.check == "sql-index"}
+
+
 def test_entries_row_deleted(built: Path, operator: KeyPair) -> None:
     sql(built, "DELETE FROM entries WHERE idx = 20")
     report = audit(built, operator)

@@ -655,10 +655,20 @@ class SqliteStore:
         return Head(e.index or 0, e.leaf_hash, ev.stage, ev.at)
 
     def operator_entries(self, start: int = 0) -> Iterator[Entry]:
-        """Registrations, revocations and policies at index >= ``start``."""
+        """Registrations, revocations and policies at index >= ``start``, each checked by its body to be no
+        event (an operator index that lists an event was written by a lying ``pc_item``)."""
         rows = self._query("SELECT idx, body, sig FROM entries WHERE item IS NULL AND idx >= ? ORDER BY idx", (start,))
         for idx, body, sig in rows:
-            yield _entry(idx, body, sig)
+            e = _entry(idx, body, sig)
+            try:
+                is_event = type(e.content) is Event
+            except EncodingError:
+                is_event = False  # a malformed body: the caller, which parses it, names it
+            if is_event:
+                raise DamagedLedgerError(
+                    f"entry {idx}: the operator index lists an event; the ledger file was edited or damaged (audit it)"
+                )
+            yield e
 
     def nodes(self, keys: Iterable[NodeKey]) -> dict[NodeKey, bytes]:
         """Complete-subtree hashes (see :func:`node_place`); a node that is not stored, or whose stored hash
