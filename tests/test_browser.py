@@ -6,7 +6,7 @@ of a genuine code, REFUSED or UNREADABLE with the verifier's error type for ever
 nothing of a forged code, make no request at all, read a code from a camera (Chromium's fake capture
 device playing a photo of a printed label), and keep working offline once a service worker holds it.
 
-Chromium is /usr/bin/chromium (``apt-get install chromium``; .ci/run installs it); Playwright never downloads a
+Chromium is /usr/bin/chromium (``apt-get install chromium``; .ci/deps installs it); Playwright never downloads a
 browser here. Set ``PROVCHAIN_SCREENSHOT=1`` to (re)write docs/img/verifier-page.png (the README's picture).
 """
 
@@ -41,7 +41,7 @@ playwright_api = pytest.importorskip(
     "playwright.sync_api", reason="playwright is in the test extra: pip install -e '.[test]'"
 )
 if not CHROMIUM.exists():
-    pytest.skip("Debian's chromium is missing (apt-get install -y chromium; .ci/run does)", allow_module_level=True)
+    pytest.skip("Debian's chromium is missing (apt-get install -y chromium; .ci/deps does)", allow_module_level=True)
 if not BUNDLE.exists():
     pytest.skip("the page's script is not built (cd web && npm ci && node build.mjs)", allow_module_level=True)
 

@@ -1,7 +1,8 @@
 """In CI every real component the tests drive must be present: a missing one would turn its tests into skips.
 
-Outside CI (a developer's machine without Chromium, say) those tests skip with the reason; ``bash .ci/run``
-installs everything, and with ``CI=true`` this module fails instead of letting them skip.
+Outside CI (a developer's machine without Chromium, say) those tests skip with the reason. ``bash .ci/deps``,
+the first step of the README's test command, installs everything; with ``CI=true`` this module fails instead
+of letting them skip. And CI runs the README's test command word for word.
 """
 
 from __future__ import annotations
@@ -15,21 +16,32 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-pytestmark = pytest.mark.skipif(os.environ.get("CI") != "true", reason="only CI must have every component")
+in_ci = pytest.mark.skipif(os.environ.get("CI") != "true", reason="only CI must have every component")
 
 
+@in_ci
 def test_chromium_is_installed() -> None:
-    assert Path("/usr/bin/chromium").exists(), "Debian's chromium: .ci/run installs it"
+    assert Path("/usr/bin/chromium").exists(), "Debian's chromium: .ci/deps installs it"
 
 
+@in_ci
 def test_node_and_the_pinned_packages_are_installed() -> None:
     assert shutil.which("node"), "Node.js runs the JavaScript verifier's tests"
-    assert (ROOT / "web" / "node_modules" / "@noble" / "curves").is_dir(), ".ci/run runs npm ci in web/"
+    assert (ROOT / "web" / "node_modules" / "@noble" / "curves").is_dir(), ".ci/deps runs npm ci in web/"
 
 
+@in_ci
 def test_playwright_is_installed() -> None:
     assert importlib.util.find_spec("playwright") is not None, "playwright is in the test extra"
 
 
+@in_ci
 def test_the_page_script_is_built() -> None:
     assert (ROOT / "src" / "provchain" / "web" / "verifier.js").exists()
+
+
+def test_ci_runs_the_readmes_test_command_word_for_word() -> None:
+    readme = (ROOT / "README.md").read_text("utf-8")
+    command = readme.split("Run the tests", 1)[1].split("```sh\n", 1)[1].split("\n", 1)[0]
+    assert command.startswith("bash .ci/deps && ") and command.endswith("pytest -q")
+    assert command in (ROOT / ".ci" / "run").read_text("utf-8").splitlines()

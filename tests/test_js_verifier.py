@@ -173,6 +173,16 @@ def test_node_test_expectations_are_pythons_verdicts() -> None:
     assert committed == {str(v["number"]): _python_accepts(v) for v in _cctv()}
 
 
+def test_the_node_suite_passes() -> None:
+    """The JavaScript verifier's own tests (Node's test runner over web/test/*.test.mjs), so that the one test
+    command of the README runs them too."""
+    files = sorted(str(p) for p in (WEB / "test").glob("*.test.mjs"))
+    assert files
+    run = subprocess.run([NODE or "node", "--test", *files], capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    assert "# fail 0" in run.stdout
+
+
 def test_unicode_tables_are_pythons() -> None:
     spec = importlib.util.spec_from_file_location("gen_unicode", WEB / "gen_unicode.py")
     assert spec is not None and spec.loader is not None

@@ -1,14 +1,17 @@
-"""Write web/src/verifier/unicode-data.js: the Unicode facts the JavaScript verifier takes from Python.
+"""Write web/src/verifier/unicode-data.js: the tables the JavaScript verifier takes from Python.
 
 JavaScript regular expressions have no Bidi_Class, and the engine's Unicode version differs from Python's
 ``unicodedata``: so that ``escape`` and the identifier profile give Python's verdicts, the JavaScript side
 reads these two tables made from Python's ``unicodedata``: the code points that are assigned (not Cn), and
-those whose Bidi_Class is R, AL or AN. Run ``python web/gen_unicode.py``; tests/test_js_verifier.py checks
+those whose Bidi_Class is R, AL or AN. It also carries the tables that provchain's Python code defines, so that
+they exist once: the ISO 3166-1 countries (``provchain.entries.COUNTRIES``) and the script codes of the
+identifier profile (``provchain._internal.text``). Run ``python web/gen_unicode.py``; tests/test_js_verifier.py checks
 that the committed file is what this script writes.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 import unicodedata
 from collections.abc import Callable
@@ -32,6 +35,21 @@ def ranges(test: Callable[[str], bool]) -> list[int]:
     return out
 
 
+def _tables() -> str:
+    from provchain._internal import text
+    from provchain.entries import COUNTRIES
+
+    augment = {k: sorted(v) for k, v in sorted(text._AUGMENT.items())}
+    return (
+        "// ISO 3166-1 alpha-2 codes (provchain.entries.COUNTRIES).\n"
+        f"export const COUNTRIES = new Set({json.dumps(sorted(COUNTRIES))});\n"
+        "// The identifier profile's scripts (provchain._internal.text).\n"
+        f"export const SCRIPT_CODES = {json.dumps(list(text._SCRIPT_CODES))};\n"
+        f"export const AUGMENT = {json.dumps(augment)};\n"
+        f"export const WITH_LATIN = new Set({json.dumps(sorted(text._WITH_LATIN))});\n"
+    )
+
+
 def render() -> str:
     assigned = ranges(lambda c: unicodedata.category(c) != "Cn")
     rtl = ranges(lambda c: unicodedata.bidirectional(c) in ("R", "AL", "AN"))
@@ -42,7 +60,7 @@ def render() -> str:
         f"// Inclusive [first, last] pairs of the assigned code points (General_Category other than Cn).\n"
         f"export const ASSIGNED = [{','.join(map(str, assigned))}];\n"
         f"// Inclusive [first, last] pairs of the code points of Bidi_Class R, AL or AN.\n"
-        f"export const RTL = [{','.join(map(str, rtl))}];\n"
+        f"export const RTL = [{','.join(map(str, rtl))}];\n" + _tables()
     )
 
 

@@ -5,6 +5,7 @@ import { sha256 } from '@noble/hashes/sha2';
 import { concat, isAscii, utf8, utf8Length } from './bytes.js';
 import { isInt } from './msgpack.js';
 import { identifierProblem, isPrintable } from './text.js';
+import { COUNTRIES } from './unicode-data.js';
 
 export const MAX_TIME = 2 ** 53;
 export const MAX_ITEM = 128;
@@ -15,17 +16,6 @@ export const MAX_DATA_KEYS = 16;
 export const MAX_DATA_VALUE = 256;
 export const MAX_STAGES = 64;
 
-export const COUNTRIES = new Set(
-  `AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ
-  BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM
-  DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS
-  GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN
-  KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ
-  MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM
-  PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV
-  SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI
-  VN VU WF WS YE YT ZA ZM ZW`.split(/\s+/),
-);
 
 const NAME_RE = /^[a-z][a-z0-9_-]{0,31}$/;
 const DATA_KEY_RE = /^[a-z][a-z0-9_.-]{0,31}$/;

@@ -3,7 +3,7 @@
 // points that Python's unicodedata does not assign count as unassigned (Cn) here too, and Bidi_Class
 // comes from Python's tables (unicode-data.js), so that this engine's newer Unicode gives the same verdicts.
 
-import { ASSIGNED, RTL } from './unicode-data.js';
+import { ASSIGNED, AUGMENT, RTL, SCRIPT_CODES, WITH_LATIN } from './unicode-data.js';
 
 function inRanges(table, cp) {
   let lo = 0;
@@ -53,17 +53,6 @@ export function isPrintable(text) {
   return true;
 }
 
-const SCRIPT_CODES = `Adlm Aghb Ahom Arab Armi Armn Avst Bali Bamu Bass Batk Beng Berf Bhks Bopo Brah Brai Bugi Buhd Cakm
-  Cans Cari Cham Cher Chrs Copt Cpmn Cprt Cyrl Deva Diak Dogr Dsrt Dupl Egyp Elba Elym Ethi Gara Geor
-  Glag Gong Gonm Goth Gran Grek Gujr Gukh Guru Hang Hani Hano Hatr Hebr Hira Hluw Hmng Hmnp Hung Ital
-  Java Jurc Kali Kana Kawi Khar Khmr Khoj Kits Knda Krai Kthi Lana Laoo Latn Lepc Limb Lina Linb Lisu
-  Lyci Lydi Mahj Maka Mand Mani Marc Medf Mend Merc Mero Miao Mlym Modi Mong Mroo Mtei Mult Mymr Nagm
-  Nand Narb Nbat Newa Nkoo Nshu Ogam Olck Onao Orkh Orya Osge Osma Ougr Palm Pauc Pcun Perm Phag Phli
-  Phlp Phnx Prti Rjng Rohg Runr Samr Sarb Saur Sgnw Shaw Shrd Sidd Sidt Sind Sinh Sogd Sogo Sora Soyo
-  Sund Sunu Sylo Syrc Tagb Takr Tale Talu Taml Tang Tavt Tayo Telu Tfng Tglg Thaa Thai Tibt Tirh Tnsa
-  Todr Tols Toto Tutg Ugar Vaii Vith Wara Wcho Xpeo Xsux Yezi Yiii Zanb`.split(/\s+/);
-const AUGMENT = { Hani: ['Hanb', 'Jpan', 'Kore'], Hira: ['Jpan'], Kana: ['Jpan'], Hang: ['Kore'], Bopo: ['Hanb'] };
-const WITH_LATIN = new Set(['Jpan', 'Hanb', 'Kore']);
 
 let scripts = null;
 function scriptPatterns() {
