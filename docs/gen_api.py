@@ -42,6 +42,7 @@ MODULES = [
     ("provchain.checkpoint", "checkpoints"),
     ("provchain.note", "C2SP signed notes"),
     ("provchain.proof", "C2SP tlog-proofs"),
+    ("provchain.witness", "witnesses: cosignatures, witness keys and policies"),
     ("provchain.audit", "the auditor's replay"),
     ("provchain.export", "the portable ledger file"),
     ("provchain.errors", "every exception"),

@@ -21,11 +21,13 @@ __all__ = [
     "CheckpointError",
     "CodeFormatError",
     "ConsistencyError",
+    "CosignatureError",
     "CountryError",
     "DamagedLedgerError",
     "DataError",
     "DigitsError",
     "EncodingError",
+    "EquivocationError",
     "ExpiredKeyError",
     "ExportFormatError",
     "ForeignLedgerError",
@@ -50,6 +52,7 @@ __all__ = [
     "ProofFormatError",
     "ProvchainError",
     "QrEncodeError",
+    "QuorumError",
     "RevokedKeyError",
     "RoleError",
     "SignatureError",
@@ -62,6 +65,8 @@ __all__ = [
     "UnknownKeyError",
     "VerificationError",
     "VerifierBundleError",
+    "WitnessKeyError",
+    "WitnessPolicyError",
 ]
 
 
@@ -86,6 +91,10 @@ class KeyFormatError(FormatError):
 
 class KeyFileError(FormatError):
     """A key file is missing, malformed, or has unsafe permissions."""
+
+
+class WitnessKeyError(KeyFileError):
+    """A witness key file was given where another key belongs, or another key where a witness key belongs."""
 
 
 class PassphraseError(KeyFileError):
@@ -127,6 +136,10 @@ class VerifierBundleError(FormatError):
 
 class ExportFormatError(FormatError):
     """A ledger export file is malformed or truncated."""
+
+
+class WitnessPolicyError(FormatError):
+    """A witness policy (C2SP tlog-policy) or a list of witness keys and a quorum is malformed."""
 
 
 class ProofFormatError(FormatError):
@@ -199,6 +212,19 @@ class InclusionError(ProofError):
 
 class ConsistencyError(ProofError):
     """A consistency proof does not verify, or two checkpoints disagree."""
+
+
+class EquivocationError(ConsistencyError):
+    """Two checkpoints signed by one operator for one origin cannot both be true: the same size with two
+    roots, or two sizes where the larger does not extend the smaller."""
+
+
+class CosignatureError(SignatureError):
+    """A cosignature by a witness the verifier trusts does not verify, or its time is out of range."""
+
+
+class QuorumError(VerificationError):
+    """A checkpoint does not carry the valid cosignatures its witness policy requires."""
 
 
 class NoteVerificationError(VerificationError):

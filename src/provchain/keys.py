@@ -22,7 +22,15 @@ from ._internal import ed25519_strict
 from ._internal.files import write_atomic
 from ._internal.text import describe, escape, identifier_problem
 from ._internal.validate import canonical_b64decode, check_path, format_key_id, parse_key_id_hex
-from .errors import InputError, KeyFileError, KeyFormatError, PassphraseError, ProvchainError, SignatureError
+from .errors import (
+    InputError,
+    KeyFileError,
+    KeyFormatError,
+    PassphraseError,
+    ProvchainError,
+    SignatureError,
+    WitnessKeyError,
+)
 
 __all__ = [
     "ALG_ED25519",
@@ -44,6 +52,7 @@ KEY_NAME_MAX = 128
 """The longest key name, in bytes of UTF-8."""
 
 _NAME_HEADER = "provchain-key-name: "
+_WITNESS_HEADER = "provchain-key-type: witness\n"  # a witness key signs cosignatures only (provchain.witness)
 _MAX_KEY_FILE = 16384  # bytes; a key file is a name line and a PEM of a few hundred bytes
 _MAX_VKEY = KEY_NAME_MAX + 1 + 8 + 1 + 44  # name + hex key id + base64 of 33 bytes; refused before any copy
 
@@ -244,8 +253,14 @@ class KeyPair:
 
     # --- files ----------------------------------------------------------------------------------
 
-    def save(self, path: str | os.PathLike[str], passphrase: str | bytes | None = None) -> None:
+    def save(
+        self, path: str | os.PathLike[str], passphrase: str | bytes | None = None, *, witness: bool = False
+    ) -> None:
         """Write the key to a new file at ``path`` with mode 0600 (PEM, PKCS#8).
+
+        ``witness=True`` marks the file as a witness key (:mod:`provchain.witness`): :meth:`load` then
+        refuses it unless asked for a witness key, so that a witness key never signs anything but
+        cosignatures, and no other key ever cosigns.
 
         With a passphrase the PEM is encrypted; an empty passphrase is refused (:class:`PassphraseError`).
         An existing file (or link) at ``path`` is never overwritten, and the file appears complete or not
@@ -261,7 +276,7 @@ class KeyPair:
             else serialization.NoEncryption()
         )
         pem = self._key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, enc)
-        data = (_NAME_HEADER + self._name + "\n").encode("utf-8") + pem
+        data = (_NAME_HEADER + self._name + "\n" + (_WITNESS_HEADER if witness else "")).encode("utf-8") + pem
         p = check_path(path, "the key file", InputError)
         if os.path.lexists(p):
             raise KeyFileError(f"key file {p} already exists; not overwriting it")
@@ -281,11 +296,13 @@ class KeyPair:
         passphrase: str | bytes | None = None,
         *,
         check_permissions: bool = True,
+        witness: bool = False,
     ) -> KeyPair:
         """Read a key file written by :meth:`save`.
 
         Raises :class:`KeyFileError` when the file is missing, malformed or readable by group or others,
-        and :class:`PassphraseError` when the passphrase is wrong or missing.
+        :class:`PassphraseError` when the passphrase is wrong or missing, and :class:`WitnessKeyError` when
+        the file is a witness key and ``witness`` is false, or the reverse.
         """
         p = check_path(path, "the key file", InputError)
         try:
@@ -301,13 +318,13 @@ class KeyPair:
                 f"key file {p} is accessible by other users (mode {stat.S_IMODE(st.st_mode):04o}); "
                 f"run: chmod 600 {p}"
             )
-        return cls.from_bytes(data, passphrase, source=str(p))
+        return cls.from_bytes(data, passphrase, source=str(p), witness=witness)
 
     @classmethod
     def from_bytes(
-        cls, data: bytes, passphrase: str | bytes | None = None, *, source: str = "key"
+        cls, data: bytes, passphrase: str | bytes | None = None, *, source: str = "key", witness: bool = False
     ) -> KeyPair:
-        """Parse the contents of a key file (see :meth:`save`).
+        """Parse the contents of a key file (see :meth:`save`; ``witness`` as in :meth:`load`).
 
         An empty passphrase is refused (:class:`PassphraseError`): no key file is encrypted with one.
         """
@@ -329,6 +346,15 @@ class KeyPair:
         if not first.startswith(_NAME_HEADER) or "-----BEGIN" not in pem:
             raise KeyFileError(f"{source} is not a provchain key file (expected a name line and a PEM key)")
         name = first[len(_NAME_HEADER) :].strip()
+        is_witness = pem.startswith(_WITNESS_HEADER)
+        if is_witness and not witness:
+            raise WitnessKeyError(
+                f"{source} is a witness key: it signs only cosignatures ('provchain witness serve --key')"
+            )
+        if witness and not is_witness:
+            raise WitnessKeyError(f"{source} is not a witness key (make one with 'provchain keygen --witness')")
+        if is_witness:
+            pem = pem[len(_WITNESS_HEADER) :]
         valid_name = True
         try:
             check_key_name(name)
