@@ -43,6 +43,7 @@ MODULES = [
     ("provchain.note", "C2SP signed notes"),
     ("provchain.proof", "C2SP tlog-proofs"),
     ("provchain.witness", "witnesses: cosignatures, witness keys and policies"),
+    ("provchain.equivocation", "evidence that an operator signed two histories"),
     ("provchain.audit", "the auditor's replay"),
     ("provchain.export", "the portable ledger file"),
     ("provchain.errors", "every exception"),

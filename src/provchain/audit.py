@@ -25,10 +25,12 @@ import collections
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from ._internal import replay as _replay
+from ._internal.text import escape
 from ._internal.validate import check_int, check_path, check_time
 from .checkpoint import Checkpoint, open_checkpoint
 from .entries import FORMAT_VERSION, Entry
@@ -38,6 +40,7 @@ from .keys import parse_vkey
 from .note import new_verifier
 from .rules import Registry
 from .store.sqlite import SQLITE_MAGIC, SqliteStore, read_magic
+from .witness import Cosignature, WitnessPolicy
 
 __all__ = [
     "CHECKS",
@@ -126,6 +129,10 @@ class AuditReport:
     source: str = ""
     """What was audited (a path and its kind), for the summary."""
     findings_by_check: dict[str, int] = field(default_factory=dict)
+    witness_policy: str | None = None
+    """The witness policy the audit required (its one-line summary), or None."""
+    cosignatures: tuple[Cosignature, ...] = ()
+    """The valid cosignatures by trusted witnesses of :attr:`signed_checkpoint` that met the policy."""
 
     @property
     def clean(self) -> bool:
@@ -140,6 +147,10 @@ class AuditReport:
         lines.append(f"  checkpoints {self.checkpoints_checked} checked")
         if self.since is not None:
             lines.append(f"  since       saved checkpoint at size {self.since.size}")
+        if self.witness_policy is not None:
+            lines.append(f"  witnesses   required: {self.witness_policy}")
+            for c in self.cosignatures:
+                lines.append(f"  cosigned    by {escape(c.name)} ({c.key_id.hex()}) at {_utc(c.timestamp)}")
         if self.clean:
             lines.append("Verdict: CLEAN - every entry, signature, chain link and checkpoint checks out.")
             return "\n".join(lines)
@@ -170,6 +181,11 @@ class AuditReport:
             "checkpoint_to_save": self.checkpoint_to_save,
             "signed_checkpoint": self.signed_checkpoint,
             "workers": self.workers,
+            "witness_policy": self.witness_policy,
+            "cosignatures": [
+                {"witness": c.name, "key_id": c.key_id.hex(), "time": _utc(c.timestamp), "timestamp": c.timestamp}
+                for c in self.cosignatures
+            ],
         }
 
 
@@ -223,6 +239,7 @@ def audit_entries(
     max_findings: int = 1000,
     expected_size: int | None = None,
     stored_nodes: NodeLookup | None = None,
+    witnesses: WitnessPolicy | None = None,
 ) -> AuditReport:
     """Replay ``entries`` (in log order) and check everything; return the :class:`AuditReport`.
 
@@ -232,6 +249,8 @@ def audit_entries(
     event signatures (default: every core; 1 verifies inline). ``now`` (ms) enables the check that no
     event is dated in the future. ``stored_nodes`` looks up a store's Merkle nodes, which are then
     compared with the recomputed ones. Only the first ``max_findings`` findings are kept (all are counted).
+    With ``witnesses`` (a :class:`~provchain.witness.WitnessPolicy`), the latest stored checkpoint that
+    matched must carry the cosignatures the policy requires; else a ``witness`` finding.
     """
     try:
         op_name, _, op_key = parse_vkey(operator_vkey)
@@ -270,6 +289,7 @@ def audit_entries(
         progress(replay.tree.size, expected_size)
     tree_text = Checkpoint(origin, replay.tree.size, root).format().decode("utf-8")
     signed = cps.latest_note
+    cosigs = _check_witnesses(witnesses, signed, now, found.record) if witnesses is not None else ()
     to_save = signed if signed is not None and cps.latest_size == replay.tree.size else tree_text
     findings = sorted(found.kept, key=lambda f: -1 if f.index is None else f.index)
     return AuditReport(
@@ -286,7 +306,38 @@ def audit_entries(
         since=saved,
         workers=workers,
         findings_by_check=dict(found.count_by_check),
+        witness_policy=None if witnesses is None else witnesses.describe(),
+        cosignatures=cosigs,
     )
+
+
+def _check_witnesses(
+    policy: WitnessPolicy, signed: str | None, now: int | None, record: Callable[..., None]
+) -> tuple[Cosignature, ...]:
+    """The cosignatures of the checkpoint that anchors the audit, or a ``witness`` finding."""
+    if not isinstance(policy, WitnessPolicy):
+        raise InputError("witnesses must be a WitnessPolicy")
+    if not policy.requires_witnesses:
+        return ()
+    expected = f"a checkpoint cosigned by {policy.describe()}"
+    if signed is None:
+        record(None, None, "witness", expected, "no operator-signed checkpoint matched the ledger",
+               "no stored checkpoint anchors the audit, so no witness vouches for this ledger")
+        return ()
+    try:
+        _, cosigs = policy.verify_note(signed.encode("utf-8"), now=None if now is None else now // 1000)
+    except (FormatError, VerificationError) as exc:
+        record(None, None, "witness", expected, str(exc),
+               f"the latest checkpoint is not witnessed as the policy requires: {exc}")
+        return ()
+    return tuple(cosigs)
+
+
+def _utc(seconds: int) -> str:
+    try:
+        return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (OverflowError, ValueError, OSError):
+        return f"{seconds} s after 1970"
 
 
 def _entries(entries: Iterable[Entry]) -> Iterator[Entry]:
@@ -317,8 +368,11 @@ def audit_path(
     progress: Progress | None = None,
     now: int | None = None,
     max_findings: int = 1000,
+    witnesses: WitnessPolicy | None = None,
 ) -> AuditReport:
     """Audit a ledger file: the SQLite database or a portable export (told apart by their first bytes).
+
+    The options are those of :func:`audit_entries`.
 
     Raises :class:`~provchain.errors.LedgerNotFoundError` when there is no file,
     :class:`~provchain.errors.ForeignLedgerError` when it is neither kind of ledger file, and
@@ -333,7 +387,8 @@ def audit_path(
     p = check_path(path, "the ledger", InputError)
     head = read_magic(p)
     kwargs: dict[str, Any] = {
-        "since": since, "workers": workers, "progress": progress, "now": now, "max_findings": max_findings
+        "since": since, "workers": workers, "progress": progress, "now": now, "max_findings": max_findings,
+        "witnesses": witnesses,
     }
     if head == SQLITE_MAGIC:
         return _audit_sqlite(p, operator_vkey, kwargs)

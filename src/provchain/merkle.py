@@ -76,6 +76,7 @@ __all__ = [
     "consistency_proof",
     "consistency_proof_from",
     "consistency_ranges",
+    "consistency_roots",
     "fold",
     "inclusion_nodes",
     "inclusion_plan",
@@ -252,6 +253,36 @@ def verify_consistency(size1: int, size2: int, proof: Sequence[bytes], root1: by
     if size1 == 0:
         raise ConsistencyError("there is no consistency proof from the empty tree (RFC 9162 needs 0 < size1)")
 
+    old, new = _consistency_roots(size1, size2, path, root1)
+    if old != root1:
+        raise ConsistencyError(f"the consistency proof does not lead to the root of the {size1}-leaf tree")
+    if new != root2:
+        raise ConsistencyError(f"the consistency proof does not lead to the root of the {size2}-leaf tree")
+
+
+def consistency_roots(
+    size1: int, size2: int, proof: Sequence[bytes], root1: bytes | None = None
+) -> tuple[bytes, bytes]:
+    """The roots ``(old, new)`` of the ``size1``- and ``size2``-leaf trees that a consistency proof implies.
+
+    For ``0 < size1 < size2``. When ``size1`` is a power of two the old tree is a subtree the proof leaves
+    out: give its root as ``root1`` (it is returned as ``old``). Used to show what a log's prefix *is* when
+    it differs from a checkpoint (:mod:`provchain.equivocation`); raises :class:`ConsistencyError` when the
+    proof has the wrong length, or ``root1`` is needed and missing.
+    """
+    size1 = _need_count(size1, "size1", ConsistencyError)
+    size2 = _need_count(size2, "size2", ConsistencyError)
+    if not 0 < size1 < size2:
+        raise ConsistencyError(f"consistency roots need 0 < size1 < size2, not {size1} and {size2}")
+    path = _need_proof(proof, ConsistencyError)
+    if size1 & (size1 - 1) == 0:
+        if root1 is None:
+            raise ConsistencyError(f"the proof from a tree of {size1} leaves (a power of two) does not hold its root")
+        _need_hash(root1, "root1", ConsistencyError)
+    return _consistency_roots(size1, size2, path, root1)
+
+
+def _consistency_roots(size1: int, size2: int, path: list[bytes], root1: bytes | None) -> tuple[bytes, bytes]:
     # The last complete subtree of the old tree, node (level, node) ending at size1, is the seed. If size1
     # is a power of two that subtree is the old tree itself, root1, and the proof leaves it out. The rest
     # of the proof is that node's inclusion path in the new tree.
@@ -265,7 +296,8 @@ def verify_consistency(size1: int, size2: int, proof: Sequence[bytes], root1: by
             f"a consistency proof from {size1} to {size2} leaves has {start + inner + border} hashes, "
             f"this one has {len(path)}"
         )
-    seed = root1 if node == 0 else path[0]
+    seed = path[0] if node else root1
+    assert seed is not None
     rest = path[start:]
     old = new = seed
     for i, sibling in enumerate(rest[:inner]):
@@ -277,10 +309,7 @@ def verify_consistency(size1: int, size2: int, proof: Sequence[bytes], root1: by
     for sibling in rest[inner:]:
         old = _children(sibling, old)
         new = _children(sibling, new)
-    if old != root1:
-        raise ConsistencyError(f"the consistency proof does not lead to the root of the {size1}-leaf tree")
-    if new != root2:
-        raise ConsistencyError(f"the consistency proof does not lead to the root of the {size2}-leaf tree")
+    return old, new
 
 
 # --- planning -----------------------------------------------------------------------------------

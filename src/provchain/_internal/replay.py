@@ -74,6 +74,7 @@ CHECKS: dict[str, str] = {
     "checkpoint-signature": "a stored checkpoint is signed by the operator for this ledger",
     "checkpoint": "a stored checkpoint's root is the recomputed root at its size",
     "since": "the ledger extends the checkpoint the auditor saved",
+    "witness": "the checkpoint that anchors the audit carries the cosignatures the witness policy requires",
     "ledger-meta": "the file's own description names the pinned operator and origin",
     "export-trailer": "an export's trailer states the recomputed root",
     "schema": "the ledger file holds only the tables and indexes provchain creates (no trigger, view or other index)",

@@ -14,6 +14,8 @@ import click
 from .._internal.files import check_output, write_atomic
 from ..errors import InputError
 from . import EXIT_FINDINGS, cli
+from ._witnessopts import witness_options
+from ._witnessopts import witness_policy as witness_policy_from
 
 
 class _ProgressLine:
@@ -85,6 +87,7 @@ WORKERS = click.option(
     help="Replace the --json and --save-checkpoint files if they exist (never a ledger or an export, never "
     "through a link).",
 )
+@witness_options
 @WORKERS
 def audit(
     ledger: str,
@@ -94,8 +97,14 @@ def audit(
     save_path: str | None,
     force: bool,
     workers: int | None,
+    witness_vkeys: tuple[str, ...],
+    quorum: int | None,
+    witness_policy: str | None,
 ) -> None:
     """Replay LEDGER (SQLite file or export) and check everything. Exit 0 clean, 1 findings, 2 cannot run.
+
+    With --witness keys (and --quorum) or --policy, the latest checkpoint that matches the ledger must carry
+    the cosignatures they require (a 'witness' finding otherwise); the summary shows who cosigned, and when.
 
     The --json and --save-checkpoint files are written whole or not at all; an existing one is replaced
     only with --force.
@@ -109,9 +118,12 @@ def audit(
     for out in outputs:  # before the audit, which may take long; each is checked again when written
         check_output(out, force=force, protect=[ledger])
     since = Path(since_path).read_bytes() if since_path else None
+    policy = witness_policy_from(witness_vkeys, quorum, witness_policy)
     bar = _ProgressLine(sys.stderr) if sys.stderr.isatty() else None
     try:
-        report = audit_path(ledger, operator_vkey, since=since, workers=workers, progress=bar, now=now_ms())
+        report = audit_path(
+            ledger, operator_vkey, since=since, workers=workers, progress=bar, now=now_ms(), witnesses=policy
+        )
     finally:
         if bar is not None:
             bar.close()
