@@ -32,8 +32,16 @@ HEADER = """\
 Every command prints errors as one line on stderr (`provchain: error: ...`) and exits with status
 **0** when it is done or the thing verified, **1** when something was checked and found wrong (a refused
 record or scan, audit findings, an inconsistent ledger) and **2** when the command could not run (missing
-file, unreadable input, bad argument). Key files may be encrypted: give the passphrase with `--passphrase`
-or the `PROVCHAIN_PASSPHRASE` environment variable.
+file, unreadable input, bad argument; a usage error too, on one line). Key files may be encrypted: give the
+passphrase with `--passphrase` or the `PROVCHAIN_PASSPHRASE` environment variable; on a terminal, a command asks
+for it when it is missing.
+
+**Keys: one naming rule.** An option whose name ends in `-key` (`--operator-key`, `--key`) or that is `--key`
+names a **private key file**, which signs. Every other key option takes a **verifier key**, the public string
+`name+hex8+base64` that `keygen`, `init` and `key show` print: `--operator` (the operator's, pinned by whoever
+verifies; also `@FILE`, a file holding it, or the `PROVCHAIN_OPERATOR` environment variable), `--vkey` (a
+party's), `--witness` (a witness's). `PROVCHAIN_OPERATOR_KEY` is the operator's key *file* for `code`.
+`provchain key show KEYFILE` prints the verifier key of any key file again.
 
 The [guide](guide.md) walks through the commands in the order a ledger meets them.
 """

@@ -44,6 +44,7 @@ BAD: dict[str, tuple[list[str | bytes], int]] = {
     "import": (["import", b"in\xff", "-o", "out.db"], 2),
     "verifier-page": (["verifier-page", b"site\xff", "--operator", "v"], 2),
     "compare": (["compare", "a.note", b"b\xff.note", "--operator", "v"], 3),
+    "key show": (["key", "show", b"k\xff.key"], 3),
 }
 
 

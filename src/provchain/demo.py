@@ -8,6 +8,9 @@ refused. It returns True when the story behaved: the genuine code verified and t
 
 from __future__ import annotations
 
+import shlex
+import shutil
+import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import replace
@@ -156,8 +159,20 @@ def run_demo(directory: str | None, echo: Callable[[str], None]) -> bool:
         echo("Result: the genuine code verified and the forgery was refused.")
     else:
         echo("Result: FAILED: the demo did not behave as expected (see above).")
-    echo(f"Try it: provchain scan {png} --operator '{operator.vkey}'")
+    echo(f"Try it: {_command()} scan {shlex.quote(str(png))} --operator '{operator.vkey}'")
     return ok
+
+
+def _command() -> str:
+    """How to call provchain from the user's shell: ``provchain`` when that name on the PATH is the program
+    running now, else its full path (a virtualenv that was not activated), else ``python -m provchain``."""
+    script = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
+    if script is not None and script.name == "provchain" and script.is_file():
+        found = shutil.which("provchain")
+        if found is not None and Path(found).resolve() == script.resolve():
+            return "provchain"
+        return shlex.quote(str(script.resolve()))
+    return f"{shlex.quote(sys.executable)} -m provchain"
 
 
 def _audit(ledger_path: Path, vkey: str, echo: Callable[[str], None]) -> bool:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import click
 
@@ -21,7 +21,20 @@ from .._internal.text import escape, quote
 from ..errors import InputError, KeyFileError, PassphraseError, ProvchainError, VerificationError
 from ..keys import KeyPair
 
-__all__ = ["EXIT_CANNOT_RUN", "EXIT_FINDINGS", "PASSPHRASE", "cli", "load_key", "main", "parse_time", "render_journey"]
+__all__ = [
+    "EXIT_CANNOT_RUN",
+    "EXIT_FINDINGS",
+    "OPERATOR_ENV",
+    "PASSPHRASE",
+    "cli",
+    "load_key",
+    "main",
+    "operator_option",
+    "parse_time",
+    "render_journey",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_FINDINGS = 1
 EXIT_CANNOT_RUN = 2
@@ -37,7 +50,32 @@ def _fail(message: str, code: int) -> NoReturn:
 
 class _Group(click.Group):
     """Turns provchain errors into one line on stderr and an exit status; never a traceback. Any other
-    exception (a bug) becomes one line too, saying it is an internal error."""
+    exception (a bug) becomes one line too, saying it is an internal error. Click's own usage errors
+    (a missing argument, an unknown option) are one line too, exit 2."""
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, **extra)
+        try:
+            rv = super().main(args, prog_name, complete_var, False, **extra)
+        except click.exceptions.NoArgsIsHelpError as exc:  # a group with no command: its help, not an error
+            click.echo(exc.ctx.get_help() if exc.ctx is not None else exc.format_message())
+            sys.exit(0)
+        except click.exceptions.UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx is not None else "provchain"
+            _fail(f"{exc.format_message()} (see '{where} --help')", EXIT_CANNOT_RUN)
+        except click.exceptions.Abort:
+            _fail("aborted", EXIT_CANNOT_RUN)
+        except click.exceptions.ClickException as exc:
+            _fail(exc.format_message(), exc.exit_code)
+        sys.exit(rv if isinstance(rv, int) else 0)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -72,8 +110,72 @@ def parse_time(text: str | None) -> int | None:
 
 
 def load_key(path: str, passphrase: str | None) -> KeyPair:
-    """Load the key file at ``path`` (``passphrase`` as the :data:`PASSPHRASE` option gives it)."""
-    return KeyPair.load(path, passphrase)
+    """Load the key file at ``path`` (``passphrase`` as the :data:`PASSPHRASE` option gives it).
+
+    An encrypted key with no passphrase given is asked for on the terminal (never echoed) when there is
+    one; without a terminal the command stops and says to give it.
+    """
+    try:
+        return KeyPair.load(path, passphrase)
+    except PassphraseError:
+        if passphrase is not None or not sys.stdin.isatty() or not _is_encrypted(path):
+            raise
+    return KeyPair.load(path, click.prompt(f"Passphrase of {path}", hide_input=True, err=True))
+
+
+def _is_encrypted(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return b"ENCRYPTED" in f.read(16384)
+    except OSError:
+        return False
+
+
+OPERATOR_ENV = "PROVCHAIN_OPERATOR"
+_MAX_VKEY_FILE = 4096
+
+
+def _operator_value(value: str) -> str:
+    if not value.startswith("@"):
+        return value
+    path = value[1:]
+    try:
+        with open(path, "rb") as f:
+            data = f.read(_MAX_VKEY_FILE + 1)
+    except OSError as exc:
+        raise InputError(f"cannot read the operator's verifier key from {path}: {exc.strerror}") from None
+    try:
+        text = data.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise InputError(f"{path} does not hold a verifier key (not UTF-8 text)") from None
+    if len(data) > _MAX_VKEY_FILE or not text or "\n" in text:
+        raise InputError(f"{path} must hold one verifier key on one line")
+    return text
+
+
+def _read_operator(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, tuple):
+        return tuple(_operator_value(v) for v in value)
+    return _operator_value(value)
+
+
+def operator_option(*, required: bool = True, multiple: bool = False, help: str) -> Callable[[F], F]:
+    """The ``--operator`` option: the operator's VERIFIER key (public, pinned), given as the key string,
+    as ``@FILE`` (a file holding it) or in ``PROVCHAIN_OPERATOR``. (Options that end in ``-key`` name
+    private key files; see the CLI reference.)"""
+    return click.option(
+        "--operator",
+        "operators" if multiple else "operator_vkey",
+        envvar=OPERATOR_ENV,
+        required=required,
+        multiple=multiple,
+        default=None,
+        metavar="VKEY",
+        callback=_read_operator,
+        help=f"{help} Also @FILE (a file holding the key) or {OPERATOR_ENV}.",
+    )
 
 
 _PASSPHRASE_ENV = "PROVCHAIN_PASSPHRASE"
@@ -141,7 +243,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         _fail(str(exc), EXIT_CANNOT_RUN)
 
 
-_ENV = ("PROVCHAIN_PASSPHRASE", "PROVCHAIN_OPERATOR_KEY")  # the environment variables the commands read
+# The environment variables the commands read.
+_ENV = ("PROVCHAIN_PASSPHRASE", "PROVCHAIN_OPERATOR_KEY", "PROVCHAIN_OPERATOR")
 _SECRET = ("--passphrase",)  # options whose value is never echoed
 
 
@@ -183,4 +286,4 @@ def _is_utf8(text: str) -> bool:
 
 
 # The command modules register themselves on ``cli`` when imported.
-from . import _audit, _code, _evidence, _ledger, _log, _web  # noqa: E402, F401
+from . import _audit, _code, _evidence, _keys, _ledger, _log, _web  # noqa: E402, F401

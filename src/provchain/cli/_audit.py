@@ -13,7 +13,7 @@ import click
 
 from .._internal.files import check_output, write_atomic
 from ..errors import InputError
-from . import EXIT_FINDINGS, cli
+from . import EXIT_FINDINGS, cli, operator_option
 from ._witnessopts import witness_options
 from ._witnessopts import witness_policy as witness_policy_from
 
@@ -59,7 +59,7 @@ WORKERS = click.option(
 
 @cli.command()
 @click.argument("ledger", type=click.Path(dir_okay=False))
-@click.option("--operator", "operator_vkey", required=True, help="The operator's verifier key (pinned).")
+@operator_option(help="The operator's verifier key (pinned).")
 @click.option(
     "--since",
     "since_path",
@@ -163,10 +163,8 @@ def export_cmd(ledger: str, output: str, force: bool) -> None:
 @cli.command("import")
 @click.argument("export_file", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False), help="The new ledger file.")
-@click.option(
-    "--operator",
-    "operator_vkey",
-    default=None,
+@operator_option(
+    required=False,
     help="The operator's verifier key, pinned (default: the key the export names, which then proves only "
     "that the file is self-consistent).",
 )

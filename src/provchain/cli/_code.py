@@ -20,7 +20,7 @@ from ..entries import ms_to_iso
 from ..errors import CodeFormatError, ImageDecodeError, InputError, ProvchainError
 from ..keys import parse_vkey
 from ..ledger import Ledger
-from . import EXIT_CANNOT_RUN, EXIT_FINDINGS, PASSPHRASE, cli, load_key, parse_time, render_journey
+from . import EXIT_CANNOT_RUN, EXIT_FINDINGS, PASSPHRASE, cli, load_key, operator_option, parse_time, render_journey
 
 # --- code -----------------------------------------------------------------------------------------
 
@@ -236,7 +236,7 @@ def _fail_scan(verdict: str, error: ProvchainError, as_json: bool) -> NoReturn:
 
 @cli.command()
 @click.argument("source")
-@click.option("--operator", "operator_vkey", required=True, help="The operator's verifier key (pinned).")
+@operator_option(help="The operator's verifier key (pinned).")
 @click.option("--json", "as_json", is_flag=True, help='Print {"item": ..., "events": [...], "checks": {...}}.')
 @click.option("--at", default=None, help="Verify as of this ISO 8601 time (default: now).")
 def scan(source: str, operator_vkey: str, as_json: bool, at: str | None) -> None:

@@ -11,7 +11,7 @@ from .._internal.validate import canonical_b64decode
 from ..equivocation import Comparison, check_evidence, compare, compare_with_ledger
 from ..errors import InputError, ProofFormatError
 from ..ledger import Ledger
-from . import EXIT_FINDINGS, cli
+from . import EXIT_FINDINGS, cli, operator_option
 
 _MAX_INPUT = 1 << 20
 
@@ -43,7 +43,7 @@ def _proof_file(path: str) -> list[bytes]:
 @cli.command("compare")
 @click.argument("note_a", type=click.Path(dir_okay=False))
 @click.argument("note_b", type=click.Path(dir_okay=False), required=False)
-@click.option("--operator", "operator_vkey", required=True, help="The operator's verifier key (pinned).")
+@operator_option(help="The operator's verifier key (pinned).")
 @click.option(
     "--ledger",
     default=None,

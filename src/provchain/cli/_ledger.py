@@ -12,7 +12,7 @@ import click
 from .._internal.text import escape
 from ..entries import ms_to_iso
 from ..errors import InputError
-from ..keys import KeyPair, parse_vkey
+from ..keys import KeyPair, format_vkey, parse_vkey
 from ..ledger import Ledger
 from . import PASSPHRASE, _Group, cli, load_key, parse_time, render_journey
 
@@ -132,6 +132,7 @@ def party_list(ledger: str, as_json: bool) -> None:
             {
                 "name": r.name,
                 "key_id": r.key_id.hex(),
+                "vkey": format_vkey(r.name, r.public_key),
                 "roles": sorted(r.roles),
                 "valid_from": ms_to_iso(r.valid_from),
                 "valid_until": ms_to_iso(r.valid_until) if r.valid_until is not None else None,

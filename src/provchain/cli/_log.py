@@ -11,7 +11,7 @@ from ..checkpoint import open_checkpoint
 from ..errors import InputError, KeyFormatError, OperatorKeyError
 from ..ledger import Ledger
 from ..note import new_verifier
-from . import PASSPHRASE, cli, load_key
+from . import PASSPHRASE, cli, load_key, operator_option
 
 
 def _b64(h: bytes) -> str:
@@ -56,12 +56,7 @@ def prove(ledger: str, item: str, size: int | None) -> None:
 @cli.command()
 @click.argument("ledger", type=click.Path(dir_okay=False))
 @click.argument("old_checkpoint", type=click.Path(dir_okay=False))
-@click.option(
-    "--operator",
-    "operator_vkey",
-    default=None,
-    help="The operator's verifier key, pinned (default: the key recorded in LEDGER).",
-)
+@operator_option(required=False, help="The operator's verifier key, pinned (default: the key recorded in LEDGER).")
 def consistency(ledger: str, old_checkpoint: str, operator_vkey: str | None) -> None:
     """Prove that LEDGER extends OLD_CHECKPOINT, a checkpoint it signed before; print the proof and a verdict.
 

@@ -10,17 +10,13 @@ import click
 from .._internal.files import check_output, write_atomic
 from ..errors import InputError
 from ..web import LICENSES_NAME, PAGE_NAME, WORKER_NAME, verifier_page
-from . import cli
+from . import cli, operator_option
 
 
 @cli.command("verifier-page")
 @click.argument("outdir", type=click.Path(file_okay=False))
-@click.option(
-    "--operator",
-    "operators",
+@operator_option(
     multiple=True,
-    required=True,
-    metavar="VKEY",
     help="A verifier key (name+hex8+base64) whose codes the page trusts; repeat for several operators.",
 )
 @click.option("--force", is_flag=True, help="Replace the page's files in OUTDIR if they exist (never through a link).")
