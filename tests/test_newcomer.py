@@ -74,18 +74,18 @@ def test_key_show(tmp_path: Path) -> None:
     fails(2, "does not exist", "key", "show", str(tmp_path / "none.key"))
 
 
-def test_passphrase_is_asked_on_a_terminal(tmp_path: Path) -> None:
-    kp = KeyPair.generate("grasse-labs")
-    kp.save(tmp_path / "enc.key", "s3cret pass")
+def on_terminal(args: list[str], answer: tuple[bytes, bytes] | None = None) -> tuple[int, bytes]:
+    """Run ``provchain ARGS`` on a pseudo-terminal; when ``answer`` = (prompt, reply), type the reply once
+    the prompt shows. Returns the exit status and everything the terminal showed."""
     script = Path(sys.executable).with_name("provchain")
     prog = [str(script)] if script.exists() else [sys.executable, "-m", "provchain"]
-    env = {k: v for k, v in os.environ.items() if k != "PROVCHAIN_PASSPHRASE"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROVCHAIN_")}
     pid, fd = pty.fork()
     if pid == 0:  # the child: provchain on a terminal
-        os.execve(prog[0], [*prog, "key", "show", str(tmp_path / "enc.key")], env)
+        os.execve(prog[0], [*prog, *args], env)
     seen = b""
-    deadline = time.monotonic() + 60
-    sent = False
+    deadline = time.monotonic() + 120
+    sent = answer is None
     while time.monotonic() < deadline:
         ready, _, _ = select.select([fd], [], [], 1)
         if not ready:
@@ -97,13 +97,41 @@ def test_passphrase_is_asked_on_a_terminal(tmp_path: Path) -> None:
         if not chunk:
             break
         seen += chunk
-        if not sent and b"Passphrase of" in seen:
-            os.write(fd, b"s3cret pass\n")
+        if not sent and answer is not None and answer[0] in seen:
+            os.write(fd, answer[1])
             sent = True
     _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0, seen
-    assert sent and kp.vkey.encode() in seen
+    return os.waitstatus_to_exitcode(status), seen
+
+
+def test_passphrase_is_asked_on_a_terminal(tmp_path: Path) -> None:
+    kp = KeyPair.generate("grasse-labs")
+    kp.save(tmp_path / "enc.key", "s3cret pass")
+    code, seen = on_terminal(["key", "show", str(tmp_path / "enc.key")], (b"Passphrase of", b"s3cret pass\n"))
+    assert code == 0, seen
+    assert b"Passphrase of" in seen and kp.vkey.encode() in seen
     assert b"s3cret pass" not in seen  # not echoed
+
+
+def test_long_work_shows_progress_on_a_terminal_only(
+    ledger: Ledger, ledger_path: Path, parties: dict[str, KeyPair], tmp_path: Path
+) -> None:
+    for n in range(5):
+        journey(ledger, parties, f"SERUM-{n}")
+    ledger.checkpoint()
+    vkey = ledger.operator_vkey
+    ledger.close()
+    code, seen = on_terminal(["export", str(ledger_path), "-o", str(tmp_path / "x.export")])
+    assert code == 0 and b"exporting" in seen and b"36/36" in seen and b"exported 36 entries" in seen, seen
+    code, seen = on_terminal(["import", str(tmp_path / "x.export"), "-o", str(tmp_path / "y.db")])
+    assert code == 0 and b"importing" in seen, seen
+    code, seen = on_terminal(["audit", str(ledger_path), "--operator", vkey])
+    assert code == 0 and b"auditing" in seen, seen
+    piped = subprocess.run(
+        [sys.executable, "-m", "provchain", "export", str(ledger_path), "-o", str(tmp_path / "z.export")],
+        capture_output=True, text=True, check=True,
+    )
+    assert piped.stderr == "" and piped.stdout.startswith("exported")
 
 
 def test_operator_from_a_file_or_the_environment(

@@ -29,7 +29,7 @@ import os
 import shutil
 import struct
 import tempfile
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -226,7 +226,11 @@ def write_export(
 
 
 def export_ledger(
-    source: Ledger | str | os.PathLike[str], out_path: str | os.PathLike[str], *, force: bool = False
+    source: Ledger | str | os.PathLike[str],
+    out_path: str | os.PathLike[str],
+    *,
+    force: bool = False,
+    progress: Callable[[int, int | None], None] | None = None,
 ) -> ExportSummary:
     """Export a ledger (a :class:`~provchain.ledger.Ledger` or the path of its SQLite file) to ``out_path``.
 
@@ -234,7 +238,8 @@ def export_ledger(
     to ``out_path`` and moved into place when complete, so ``out_path`` never holds a partial export and
     is left as it was on any failure. An existing ``out_path`` is replaced only with ``force``; a link,
     a directory, the ledger itself (or its ``-wal``/``-shm`` file) and any other ledger file are never
-    written over (:class:`InputError`, :class:`LedgerExistsError`).
+    written over (:class:`InputError`, :class:`LedgerExistsError`). ``progress(done, total)`` is called as
+    entries are written.
     """
     if not isinstance(source, Ledger):
         check_output(out_path, force=force, protect=[source])  # before opening: nothing happens on a refusal
@@ -251,11 +256,22 @@ def export_ledger(
             size = store.size()
             header = ExportHeader(FORMAT_VERSION, led.origin, led.operator_vkey, size)
             cps = [(s, n) for s, n in store.checkpoints() if s <= size]
-            summary = write_export(f, header, cps, store.entries(0, size))
+            entries = store.entries(0, size)
+            summary = write_export(f, header, cps, entries if progress is None else _counted(entries, size, progress))
     finally:
         if own:
             led.close()
     return summary
+
+
+def _counted(entries: Iterable[Entry], total: int, progress: Callable[[int, int | None], None]) -> Iterator[Entry]:
+    done = 0
+    for e in entries:
+        yield e
+        done += 1
+        if done % 2000 == 0:
+            progress(done, total)
+    progress(done, total)
 
 
 # --- reading ----------------------------------------------------------------------------------------
@@ -432,6 +448,7 @@ def import_ledger(
     now: int | None = None,
     workers: int | None = None,
     commit_every: int = 20000,
+    progress: Callable[[int, int | None], None] | None = None,
 ) -> Ledger:
     """Rebuild a ledger file at ``db_path`` from the export at ``export_path``; return it as a ``Ledger``.
 
@@ -441,7 +458,7 @@ def import_ledger(
     ``operator_vkey`` when given (pin it: it must be the key the export names), else under the key the
     export names (which then proves only that the file is self-consistent). ``now`` (ms) also refuses
     events dated in the future; ``workers`` processes check signatures (see
-    :func:`~provchain.audit.audit_entries`).
+    :func:`~provchain.audit.audit_entries`); ``progress(done, total)`` is called as entries are checked.
 
     The ledger is built in a new private directory beside ``db_path`` and linked into place only when
     everything checked out; otherwise nothing is left behind. Raises :class:`LedgerExistsError` when
@@ -473,6 +490,7 @@ def import_ledger(
                     now=now,
                     expected_size=h.entries,
                     max_findings=1,
+                    progress=progress,
                 )
                 _check_report(os.fspath(export_path), report, reader.trailer, builder)
                 builder.finish(reader.checkpoints)

@@ -8,9 +8,10 @@ command could not run (unreadable input, missing ledger, bad argument).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, NoReturn, TypeVar
 
@@ -31,6 +32,7 @@ __all__ = [
     "main",
     "operator_option",
     "parse_time",
+    "progress_bar",
     "render_journey",
 ]
 
@@ -129,6 +131,31 @@ def _is_encrypted(path: str) -> bool:
             return b"ENCRYPTED" in f.read(16384)
     except OSError:
         return False
+
+
+@contextlib.contextmanager
+def progress_bar(label: str) -> Iterator[Callable[[int, int | None], None] | None]:
+    """A progress callback ``(done, total)`` that draws click's progress bar on stderr when stderr is a
+    terminal, or None (quiet when piped or redirected)."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    bar: Any = None
+    last = 0
+
+    def update(done: int, total: int | None) -> None:
+        nonlocal bar, last
+        if bar is None:
+            bar = click.progressbar(length=total or None, label=label, file=sys.stderr, show_pos=True, show_eta=True)
+            bar.__enter__()
+        bar.update(done - last)
+        last = done
+
+    try:
+        yield update
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
 
 
 OPERATOR_ENV = "PROVCHAIN_OPERATOR"

@@ -5,52 +5,15 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 from pathlib import Path
-from typing import TextIO
 
 import click
 
 from .._internal.files import check_output, write_atomic
 from ..errors import InputError
-from . import EXIT_FINDINGS, cli, operator_option
+from . import EXIT_FINDINGS, cli, operator_option, progress_bar
 from ._witnessopts import witness_options
 from ._witnessopts import witness_policy as witness_policy_from
-
-
-class _ProgressLine:
-    """A one-line progress display on a terminal: entries done, rate, time left. Silent elsewhere."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self._stream = stream
-        self._start = time.monotonic()
-        self._last = 0.0
-        self._shown = False
-
-    def __call__(self, done: int, total: int | None) -> None:
-        now = time.monotonic()
-        final = total is not None and done >= total
-        if now - self._last < 0.5 and not final:
-            return
-        self._last = now
-        elapsed = max(now - self._start, 1e-9)
-        rate = done / elapsed
-        line = f"\r  audited {done:,}"
-        if total:
-            pct = 100.0 * done / total
-            left = (total - done) / rate if rate > 0 else 0.0
-            line += f" / {total:,} entries ({pct:5.1f}%)  {rate:,.0f}/s  {int(left) // 60}:{int(left) % 60:02d} left"
-        else:
-            line += f" entries  {rate:,.0f}/s"
-        self._stream.write(line + "   ")
-        self._stream.flush()
-        self._shown = True
-
-    def close(self) -> None:
-        if self._shown:
-            self._stream.write("\n")
-            self._stream.flush()
-
 
 WORKERS = click.option(
     "--workers", default=None, type=click.IntRange(min=1), help="Processes for signatures (default: all cores)."
@@ -119,14 +82,10 @@ def audit(
         check_output(out, force=force, protect=[ledger])
     since = Path(since_path).read_bytes() if since_path else None
     policy = witness_policy_from(witness_vkeys, quorum, witness_policy)
-    bar = _ProgressLine(sys.stderr) if sys.stderr.isatty() else None
-    try:
+    with progress_bar("auditing") as bar:
         report = audit_path(
             ledger, operator_vkey, since=since, workers=workers, progress=bar, now=now_ms(), witnesses=policy
         )
-    finally:
-        if bar is not None:
-            bar.close()
     if json_path == "-":
         click.echo(json.dumps(report.to_json(), indent=2))
     else:
@@ -154,7 +113,8 @@ def export_cmd(ledger: str, output: str, force: bool) -> None:
     from ..export import export_ledger
 
     check_output(output, force=force, protect=[ledger])  # before opening the ledger; checked again at the end
-    s = export_ledger(ledger, output, force=force)
+    with progress_bar("exporting") as bar:
+        s = export_ledger(ledger, output, force=force, progress=bar)
     cps = f"{s.checkpoints} checkpoint{'' if s.checkpoints == 1 else 's'}"
     entries = f"{s.entries} entr{'y' if s.entries == 1 else 'ies'}"
     click.echo(f"exported {entries} and {cps} to {output} (root {s.root.hex()})")
@@ -179,6 +139,10 @@ def import_cmd(export_file: str, output: str, operator_vkey: str | None, workers
     from ..export import import_ledger
     from ..ledger import now_ms
 
-    with import_ledger(export_file, output, operator_vkey=operator_vkey, now=now_ms(), workers=workers) as led:
+    with progress_bar("importing") as bar:
+        led = import_ledger(
+            export_file, output, operator_vkey=operator_vkey, now=now_ms(), workers=workers, progress=bar
+        )
+    with led:
         size, root = led.size, led.root()
     click.echo(f"imported {size} entries into {output} (root {root.hex()})")
