@@ -18,6 +18,13 @@ prints the median milliseconds of: build (``code.make``), render (``qr.render_pn
 (``qr.read_image`` of that PNG, zxing-cpp) and verify (``code.verify``). Goals: render <= 30 ms and
 decode + verify <= 30 ms. ``--filler`` records that many other items' events first, so the tree is
 larger (the compact size does not depend on it; the full profile's proof grows with log2 of it).
+
+Then the witnessed profile: the checkpoint is cosigned by 1, 2, 3 and 5 witnesses (stored as the
+operator's collection stores a cosigned note), and for the 1- and 6-event journeys it prints the
+witnessed code's bytes, characters and QR version as ``PC1:`` and as a URL code, the bytes each
+cosignature adds, and the cost of the inclusion proof (the witnessed code with one cosignature, less
+the compact code and that cosignature). The timings include the witnessed code, verified with a policy
+of all its witnesses.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ from provchain._internal import bundle2
 from provchain.errors import InputError
 from provchain.keys import KeyPair
 from provchain.ledger import Ledger
+from provchain.witness import WitnessKey, WitnessPolicy, split_note
 
 ORIGIN = "example.com/acme-ledger"
 T0 = 1_760_000_000_000
@@ -207,11 +215,13 @@ def main() -> None:
         led, op = _ledger(Path(tmp), args.filler)
         with led:
             at = T0 + 100 * HOUR
+            witness_sizes(led, op, at, args.base)  # leaves the checkpoint cosigned by 5 witnesses
+            policy = WitnessPolicy.from_witnesses([k.vkey for k in _witness_keys(5)])
             print(f"ledger: {led.size} entries")
             print(f"{'profile':<8} {'events':>6} {'bytes':>6} {'chars':>6} {'QR (M)':>7}")
             for profile in code.PROFILES:
                 for events in JOURNEYS:
-                    bundle = _bundle(led, f"ITEM-{events}", profile, at)
+                    bundle = _bundle(led, f"ITEM-{events}", profile, at)  # witnessed: 5 cosignatures
                     if bundle is None:
                         print(f"{profile:<8} {events:>6}  does not fit a QR code (version 40, level M)")
                         continue
@@ -227,10 +237,57 @@ def main() -> None:
                 build = _median_ms(lambda p=profile: code.make(led, "ITEM-6", p, at=at), args.repeat)  # type: ignore[misc]
                 render = _median_ms(lambda t=text: qr.render_png(t), args.repeat)  # type: ignore[misc]
                 decode = _median_ms(lambda p=png: qr.read_image(p), args.repeat)  # type: ignore[misc]
-                verify = _median_ms(lambda t=text: code.verify(t, op.vkey, at=at), args.repeat)  # type: ignore[misc]
+                w = policy if profile == "witnessed" else None
+                verify = _median_ms(lambda t=text, w=w: code.verify(t, op.vkey, at=at, witnesses=w), args.repeat)  # type: ignore[misc]
                 print(
                     f"{profile:<8} {build:>7.2f} {render:>7.2f} {decode:>7.2f} {verify:>7.2f} {decode + verify:>8.2f}"
                 )
+
+
+def _witness_keys(n: int) -> list[WitnessKey]:
+    return [WitnessKey(KeyPair.from_seed(f"witness.example/w{i}", bytes([0x40 + i]) * 32)) for i in range(1, n + 1)]
+
+
+def _cosign(led: Ledger, note: bytes, n: int, timestamp: int) -> WitnessPolicy:
+    """Store ``note`` cosigned by ``n`` witnesses (as the operator's collection stores it); their policy."""
+    keys = _witness_keys(n)
+    text, _ = split_note(note)
+    cosigned = note + "".join(k.cosign(text, timestamp).line() for k in keys).encode()
+    led.store.add_checkpoint(led.size, cosigned)
+    return WitnessPolicy.from_witnesses([k.vkey for k in keys])
+
+
+def _sizes(text: str) -> tuple[int, int, int]:
+    """(bundle bytes, characters, QR version at level M) of a code text."""
+    raw = base45.decode(text[4:]) if text.startswith(code.PREFIX) else digits.decode(text.partition("#")[2][2:])
+    return len(raw), len(text), qr.qr_version(text)
+
+
+def witness_sizes(led: Ledger, op: KeyPair, at: int, base: str) -> None:
+    """Print the witnessed profile's size with 1, 2, 3 and 5 cosignatures, per cosignature, and the proof's cost."""
+    note = led.checkpoint()
+    counts = (1, 2, 3, 5)
+    print(f"witnessed profile, ledger of {led.size} entries: bytes / characters / QR version at level M")
+    header = f"{'code':<22}" + f"{'compact':>20}" + "".join(f"{f'{n} cosig.':>20}" for n in counts)
+    print(header + f"{'per cosig.':>12}{'proof':>8}")
+    table: dict[tuple[int, str], list[tuple[int, int, int]]] = {}
+    for n in counts:
+        policy = _cosign(led, note, n, at // 1000 - 60)
+        for events in (1, 6):
+            for form, url in (("PC1:", None), ("URL", base)):
+                text = code.make(led, f"ITEM-{events}", "witnessed", at=at, url=url, witnesses=policy)
+                assert qr.read_image(qr.render_png(text)) == text
+                code.verify(text, op.vkey, at=at, witnesses=policy)
+                table.setdefault((events, form), []).append(_sizes(text))
+    for events in (1, 6):
+        for form, url in (("PC1:", None), ("URL", base)):
+            compact = _sizes(code.make(led, f"ITEM-{events}", at=at, url=url))
+            rows = table[(events, form)]
+            per = (rows[3][0] - rows[0][0]) / (counts[3] - counts[0])
+            proof = rows[0][0] - per - compact[0]
+            cells = "".join(f"{f'{b} B / {c} / v{v}':>20}" for b, c, v in [compact, *rows])
+            print(f"{f'{events} event(s), {form}':<22}{cells}{per:>10.1f} B{proof:>6.0f} B")
+    print()
 
 
 def _bundle(led: Ledger, item: str, profile: str, at: int) -> tuple[bytes, str] | None:

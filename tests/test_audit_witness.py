@@ -7,7 +7,7 @@ from pathlib import Path
 
 from clirun import fails, run
 from conftest import journey
-from witnesshelp import cosign_latest
+from witnessing import store_cosigned
 
 from provchain.audit import audit_path
 from provchain.keys import KeyPair
@@ -31,7 +31,7 @@ def test_audit_requires_the_quorum(ledger: Ledger, ledger_path: Path, parties: d
     report = audit_path(ledger_path, op, witnesses=policy2, workers=1)
     assert [f.check for f in report.findings] == ["witness"]
     assert "requires 2 of 3" in report.findings[0].message
-    cosign_latest(ledger, ws[:2], NOW)
+    store_cosigned(ledger, ws[:2], NOW)
     report = audit_path(ledger_path, op, witnesses=policy2, workers=1)
     assert report.clean and [c.name for c in report.cosignatures] == [ws[0].name, ws[1].name]
     assert "cosigned    by witness.example/w0" in report.summary()
@@ -47,7 +47,7 @@ def test_forged_cosignature_is_a_finding(ledger: Ledger, ledger_path: Path, part
     journey(ledger, parties, "SERUM-1")
     ledger.checkpoint()
     ws = keys(2)
-    note = cosign_latest(ledger, ws, NOW)
+    note = store_cosigned(ledger, ws, NOW)
     size = int(note.split(b"\n")[1])
     forged = note.replace(note.split(b"\n")[-2][-20:], b"A" * 18 + b"==")  # the last cosignature altered
     with ledger._store.transaction():
@@ -63,7 +63,7 @@ def test_cli(ledger: Ledger, ledger_path: Path, parties: dict[str, KeyPair], tmp
     journey(ledger, parties, "SERUM-1")
     ledger.checkpoint()
     ws = keys(2)
-    cosign_latest(ledger, ws[:1], NOW)
+    store_cosigned(ledger, ws[:1], NOW)
     ledger.close()
     op = ("--operator", KeyPair.from_seed("example.com/acme-ledger", bytes(range(32))).vkey)
     res = run("audit", str(ledger_path), *op, "--witness", ws[0].vkey, "--witness", ws[1].vkey, "--quorum", "1")

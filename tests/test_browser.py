@@ -74,10 +74,14 @@ def _utc(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _write_page(outdir: Path, *operators: str) -> Path:
+def _write_page(outdir: Path, *operators: str, witnesses: dict[str, Any] | None = None) -> Path:
     args = ["verifier-page", str(outdir)]
     for key in operators:
         args += ["--operator", key]
+    if witnesses is not None:
+        for key in witnesses["keys"]:
+            args += ["--witness", key]
+        args += ["--quorum", str(witnesses["quorum"])]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     return outdir / "index.html"
@@ -219,6 +223,49 @@ def _verdict_for(error_type: str) -> str:
     return "UNREADABLE" if error_type in ("InputError", "KeyFormatError") else "REFUSED"
 
 
+# --- witnesses ------------------------------------------------------------------------------------
+
+
+def _facts(page: Any) -> list[tuple[str, str]]:
+    return [
+        (str(a), str(b))
+        for a, b in page.evaluate(
+            "() => [...document.querySelectorAll('#facts > dt')].map((dt) => [dt.textContent, "
+            "dt.nextElementSibling.textContent])"
+        )
+    ]
+
+
+def test_a_page_that_requires_witnesses(page: Any, tmp_path: Path) -> None:
+    """A page pinning witnesses (2 of 3): the witnessed URL code verifies and the page shows each
+    cosignature and its time; the compact code of the same journey, genuine, is refused there."""
+    witnessed = _vector("url_valid_witnessed")
+    required = witnessed["witnesses"]
+    site = _write_page(tmp_path / "witnessed", OPERATOR, witnesses=required)
+    html = site.read_text(encoding="utf-8")
+    assert all(k in html for k in required["keys"])
+    page.clock.set_fixed_time(datetime.fromtimestamp(witnessed["at"] / 1000, UTC))
+    assert _open(page, site.as_uri() + "#" + _fragment(witnessed["payload"])) == "VERIFIED"
+    facts = _facts(page)
+    report = witnessed["want_report"]["witnesses"]
+    assert ("Witnesses", f"3 cosigned the log ({report['policy']})") in facts
+    cosigned = [value for term, value in facts if term == "Cosigned"]
+    assert cosigned == [
+        f"{c['name']} (key {c['key_id']}) at {_utc(c['time_s'] * 1000)}" for c in report["cosignatures"]
+    ]
+    fresh = dict(facts)["Freshness"]
+    minutes = round(report["age_ms"] / 60000)
+    assert fresh == f"last cosigned {_utc(report['newest_s'] * 1000)}, {minutes} min before this check"
+    assert "witness.example/w1" in page.inner_text("#witnesses")
+    # The genuine compact code of the same journey carries no cosignatures: refused on this page.
+    assert _open(page, site.as_uri() + "#" + _fragment(GENUINE["payload"])) == "REFUSED"
+    shown = _shown(page)
+    assert "QuorumError:" in shown["why"] and shown["item"] is None
+    # On a page without witnesses, the compact code verifies.
+    plain = _write_page(tmp_path / "plain", OPERATOR)
+    assert _open(page, plain.as_uri() + "#" + _fragment(GENUINE["payload"])) == "VERIFIED"
+
+
 # --- a genuine code -----------------------------------------------------------------------------
 
 
@@ -247,14 +294,16 @@ def test_genuine_fragment_shows_verified_item_and_every_event(page: Any, page_fi
 def test_every_vector_pasted_gives_the_python_verdict(page: Any, page_file: Path) -> None:
     """Each code of tests/vectors/code, pasted into the text box (the page pinning that vector's operator
     key, the clock at the vector's time), gets the verdict and error type of provchain.code.verify."""
-    pages: dict[str, Path] = {OPERATOR: page_file, OTHER_OPERATOR: page_file.parent.parent / "other" / "index.html"}
-    if not pages[OTHER_OPERATOR].exists():
-        _write_page(pages[OTHER_OPERATOR].parent, OTHER_OPERATOR)
+    pages: dict[tuple[str, str], Path] = {(OPERATOR, "null"): page_file}
     genuine_strings = _journey_strings(GENUINE["want_report"])
     for name in ALL_VECTORS:
         v = _vector(name)
+        key = (v["operator_vkey"], json.dumps(v.get("witnesses")))
+        if key not in pages:  # a page pinning this vector's operator key and witnesses
+            folder = page_file.parent.parent / f"page-{len(pages)}"
+            pages[key] = _write_page(folder, key[0], witnesses=v.get("witnesses"))
         page.clock.set_fixed_time(datetime.fromtimestamp(v["at"] / 1000, UTC))
-        page.goto(pages[v["operator_vkey"]].as_uri())
+        page.goto(pages[key].as_uri())
         page.fill("#paste", v["payload"])
         page.click("button[type=submit]")
         page.wait_for_selector("body[data-verdict]", timeout=30_000)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from conftest import journey
+from witnessing import store_cosigned, witness_keys
 
 from provchain import code, qr
 from provchain.cli import cli
@@ -41,6 +42,9 @@ def test_code_png_then_scan(setup: tuple[Path, Path, KeyPair], tmp_path: Path, p
     ledger, key, op = setup
     runner = CliRunner()
     png = tmp_path / "item.png"
+    if profile == "witnessed":
+        with Ledger.open(ledger, operator=op) as led:
+            store_cosigned(led, witness_keys())
     _code(runner, ledger, key, png, "--profile", profile)
     text = qr.read_image(png)
     report = code.verify(text, op.vkey)  # at the clock: the code was issued by the clock too

@@ -15,11 +15,13 @@ import pytest
 from conftest import HOUR, ORIGIN, T0, Clock, journey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from witnessing import store_cosigned, witness_keys
 
 from provchain import base45, code, digits, encoding, errors, qr
 from provchain.keys import KeyPair
 from provchain.ledger import Ledger
 from provchain.policy import DEFAULT_POLICY, Policy
+from provchain.witness import WitnessPolicy
 
 ITEM = "SERUM-0001"
 OTHER = "SERUM-0002"
@@ -32,6 +34,7 @@ VECTORS = Path(__file__).parent / "vectors" / "code"
 def recorded(ledger: Ledger, parties: dict[str, KeyPair]) -> Ledger:
     journey(ledger, parties, ITEM)
     journey(ledger, parties, OTHER, start=T0 + HOUR + 30 * 60_000)
+    store_cosigned(ledger, witness_keys())  # so that every profile, witnessed included, can be made
     return ledger
 
 
@@ -65,7 +68,8 @@ def test_round_trip_matches_history(recorded: Ledger, codes: dict[str, str], ope
     assert report.issued == ISSUED
     assert set(report.checks.values()) == {"ok"}
     full_checks = {"registrations", "party_signatures", "inclusion_proof", "checkpoint_signature"}
-    assert full_checks <= set(report.checks) if profile == "full" else not full_checks & set(report.checks)
+    present = full_checks & set(report.checks)
+    assert present == {"full": full_checks, "witnessed": {"inclusion_proof"}, "compact": set()}[profile]
     j = report.to_json()
     assert json.loads(json.dumps(j)) == j
     assert j["item"] == ITEM and j["verified"] is True
@@ -91,7 +95,11 @@ def test_compact_six_events_fits_version_20_in_a_ledger_of_any_size(codes: dict[
     assert qr.qr_version(text) <= 20
 
 
-def test_make_signs_a_checkpoint_when_none_covers_the_head(recorded: Ledger, operator: KeyPair) -> None:
+def test_make_signs_a_checkpoint_when_none_covers_the_head(
+    ledger: Ledger, parties: dict[str, KeyPair], operator: KeyPair
+) -> None:
+    recorded = ledger
+    journey(ledger, parties, ITEM)
     assert recorded.latest_checkpoint() is None
     text = code.make(recorded, ITEM, at=ISSUED)
     assert recorded.latest_checkpoint() is not None
@@ -159,6 +167,7 @@ def test_rotation_mid_journey(ledger: Ledger, parties: dict[str, KeyPair], opera
     ledger.revoke_party(parties["warehouse"].key_id, at=T0 + 4 * HOUR)
     ledger.register_party(new.name, ["warehouse"], new.public_key, at=T0 + 4 * HOUR, valid_from=T0 + 4 * HOUR)
     ledger.append(ITEM, "warehouse", new, country="CN", at=T0 + 5 * HOUR)
+    store_cosigned(ledger, witness_keys(1))
     for profile in code.PROFILES:
         report = code.verify(code.make(ledger, ITEM, profile, at=T0 + 6 * HOUR), operator.vkey, at=AT)
         assert [(e.party, e.key_id, e.key_revoked_later) for e in report.events[2:]] == [
@@ -518,12 +527,18 @@ def _vector_files() -> list[Path]:
     return sorted(VECTORS.glob("*.json"))
 
 
+def _vector_policy(v: dict[str, Any]) -> WitnessPolicy | None:
+    w = v.get("witnesses")
+    return None if w is None else WitnessPolicy.from_witnesses(w["keys"], w["quorum"])
+
+
 @pytest.mark.parametrize("path", _vector_files(), ids=lambda p: p.stem)
 def test_vector(path: Path) -> None:
     v = json.loads(path.read_text(encoding="utf-8"))
     assert v["desc"]
+    policy = _vector_policy(v)
     if v["want_error"] is None:
-        report = code.verify(v["payload"], v["operator_vkey"], at=v["at"])
+        report = code.verify(v["payload"], v["operator_vkey"], at=v["at"], witnesses=policy)
         assert report.to_json() == v["want_report"]
         if code.is_url(v["payload"]):
             assert digits.decode(v["payload"].partition("#")[2][2:]).hex() == v["bundle_hex"]
@@ -531,7 +546,7 @@ def test_vector(path: Path) -> None:
             assert base45.decode(v["payload"][4:]).hex() == v["bundle_hex"]
     else:
         with pytest.raises(errors.ProvchainError) as info:
-            code.verify(v["payload"], v["operator_vkey"], at=v["at"])
+            code.verify(v["payload"], v["operator_vkey"], at=v["at"], witnesses=policy)
         assert type(info.value).__name__ == v["want_error"]
 
 

@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 from qrcode.util import MODE_8BIT_BYTE, MODE_ALPHA_NUM, MODE_NUMBER, QRData
+from witnessing import store_cosigned, witness_keys
 
 from provchain import code, demo, digits, errors, qr
 from provchain._internal import bundle2
@@ -156,6 +157,8 @@ def test_times_roles_and_countries_at_any_precision(
     ledger.append(ITEM, "origin", extra, country="FR", at=T0 + 60_000 + 7)
     ledger.append(ITEM, "import", parties["customs"], country="CN", at=T0 + 61_000)
     ledger.append(ITEM, "warehouse", parties["warehouse"], country="FR", at=T0 + 2 * 60_000)
+    if profile == "witnessed":
+        store_cosigned(ledger, witness_keys(2))
     text = code.make(ledger, ITEM, profile, at=ISSUED + 5, url=BASE)
     report = code.verify(text, operator.vkey, at=AT)
     assert [e.leaf_hash for e in report.events] == [h.leaf_hash for h in ledger.history(ITEM)]

@@ -35,6 +35,7 @@ from provchain.entries import ENTRY_DOMAIN
 from provchain.errors import ProvchainError
 from provchain.keys import KeyPair, key_id, verify_signature
 from provchain.policy import Policy
+from provchain.witness import WitnessPolicy
 
 ROOT = Path(__file__).resolve().parent.parent
 WEB = ROOT / "web"
@@ -80,10 +81,18 @@ def run_node(requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return answers
 
 
-def python_verdict(payload: str, vkey: str, at: int) -> dict[str, Any]:
+Witnesses = dict[str, Any] | None  # {"keys": [...], "quorum": n}, as the vectors and web/test/cli.mjs take
+
+
+def _policy(witnesses: Witnesses) -> WitnessPolicy | None:
+    return None if witnesses is None else WitnessPolicy.from_witnesses(witnesses["keys"], witnesses["quorum"])
+
+
+def python_verdict(payload: str, vkey: str, at: int, witnesses: Witnesses = None) -> dict[str, Any]:
     """Python's verdict in the shape of the JavaScript ``verifyCode`` result (without messages)."""
     try:
-        return {"verdict": "VERIFIED", "report": code.verify(payload, vkey, at=at).to_json()}
+        report = code.verify(payload, vkey, at=at, witnesses=_policy(witnesses))
+        return {"verdict": "VERIFIED", "report": report.to_json()}
     except ProvchainError as exc:
         return {"verdict": "REFUSED", "error": type(exc).__name__}
 
@@ -94,14 +103,17 @@ def js_verdict(answer: dict[str, Any]) -> dict[str, Any]:
     return {"verdict": answer["verdict"], "error": answer["error"]["type"]}
 
 
-def compare(cases: list[tuple[str, str, int]]) -> tuple[list[tuple[int, Any, Any]], Counter[str]]:
-    """Verify every ``(payload, vkey, at)`` in both implementations; return the disagreements and a count of
-    Python's verdicts."""
-    answers = run_node([{"payload": p, "vkey": k, "at": a} for p, k, a in cases])
+Case = tuple[str, str, int, Witnesses]
+
+
+def compare(cases: list[Case]) -> tuple[list[tuple[int, Any, Any]], Counter[str]]:
+    """Verify every ``(payload, vkey, at, witnesses)`` in both implementations; return the disagreements and
+    a count of Python's verdicts."""
+    answers = run_node([{"payload": p, "vkey": k, "at": a, "witnesses": w} for p, k, a, w in cases])
     bad: list[tuple[int, Any, Any]] = []
     verdicts: Counter[str] = Counter()
-    for n, ((payload, vkey, at), answer) in enumerate(zip(cases, answers, strict=True)):
-        want = python_verdict(payload, vkey, at)
+    for n, ((payload, vkey, at, witnesses), answer) in enumerate(zip(cases, answers, strict=True)):
+        want = python_verdict(payload, vkey, at, witnesses)
         verdicts[want.get("error", "VERIFIED")] += 1
         got = js_verdict(answer)
         if got != want:
@@ -116,12 +128,19 @@ def test_every_code_vector_gets_pythons_verdict_and_report() -> None:
     files = sorted((VECTORS / "code").glob("*.json"))
     assert len(files) >= 30
     vectors = [json.loads(f.read_text("utf-8")) for f in files]
-    answers = run_node([{"payload": v["payload"], "vkey": v["operator_vkey"], "at": v["at"]} for v in vectors])
+    answers = run_node(
+        [
+            {"payload": v["payload"], "vkey": v["operator_vkey"], "at": v["at"], "witnesses": v.get("witnesses")}
+            for v in vectors
+        ]
+    )
     for f, v, answer in zip(files, vectors, answers, strict=True):
         if v["want_error"] is None:
             assert answer["verdict"] == "VERIFIED", (f.name, answer)
             assert answer["report"] == v["want_report"], f.name
-            assert answer["report"] == code.verify(v["payload"], v["operator_vkey"], at=v["at"]).to_json()
+            policy = _policy(v.get("witnesses"))
+            report = code.verify(v["payload"], v["operator_vkey"], at=v["at"], witnesses=policy)
+            assert answer["report"] == report.to_json()
         else:
             assert answer["verdict"] == "REFUSED", (f.name, answer)
             assert answer["error"]["type"] == v["want_error"], f.name
@@ -129,18 +148,31 @@ def test_every_code_vector_gets_pythons_verdict_and_report() -> None:
 
 def test_bad_arguments_are_not_a_verdict_on_the_code() -> None:
     v = json.loads((VECTORS / "code" / "valid_compact.json").read_text("utf-8"))
+    w = GEN.witnesses()[0].vkey
+    same = {"payload": v["payload"], "vkey": v["operator_vkey"], "at": v["at"]}
     answers = run_node(
         [
             {"payload": v["payload"], "vkey": v["operator_vkey"][:-2] + "AA", "at": v["at"]},
             {"payload": v["payload"], "vkey": "no key", "at": v["at"]},
             {"payload": v["payload"], "vkey": v["operator_vkey"], "at": -1},
+            {**same, "witnesses": {"keys": ["x"]}},
+            {**same, "witnesses": {"keys": [w], "quorum": 2}},
+            {**same, "witnesses": {"keys": [w, w]}},
         ]
     )
     assert [(a["verdict"], a["error"]["type"]) for a in answers] == [
         ("UNREADABLE", "KeyFormatError"),
         ("UNREADABLE", "KeyFormatError"),
         ("UNREADABLE", "InputError"),
+        ("UNREADABLE", "KeyFormatError"),
+        ("UNREADABLE", "WitnessPolicyError"),
+        ("UNREADABLE", "WitnessPolicyError"),
     ]
+    for bad in (["x"], [w, w]):  # Python refuses the same arguments, before any code is read
+        with pytest.raises(ProvchainError):
+            WitnessPolicy.from_witnesses(bad)
+    with pytest.raises(ProvchainError):
+        WitnessPolicy.from_witnesses([w], 2)
 
 
 # --- Ed25519 --------------------------------------------------------------------------------------
@@ -529,6 +561,79 @@ def _resigned_mutations(genuine: dict[str, str], rng: random.Random, count: int)
         yield text
 
 
+def _policies() -> list[Witnesses]:
+    """The witness policies the corpus is verified under: none, 2 of w1-w3, w2 or w4, all four, w4 alone,
+    and a policy that requires no witness."""
+    w = [k.vkey for k in GEN.witnesses()]
+    return [
+        None,
+        {"keys": w[:3], "quorum": 2},
+        {"keys": [w[1], w[3]], "quorum": 1},
+        {"keys": w, "quorum": 4},
+        {"keys": [w[3]], "quorum": 1},
+        {"keys": [], "quorum": None},
+    ]
+
+
+def _cosignature_mutations(genuine: dict[str, str], rng: random.Random, count: int) -> Iterator[tuple[str, Witnesses]]:
+    """Witnessed codes whose cosignatures (and proof) are changed, then re-signed by the operator, each with
+    a policy: flipped signature bits, moved timestamps, cosignatures dropped, repeated or reordered, a
+    fourth witness's genuine cosignature, cosignatures genuinely made at other times (the clock rule)."""
+    op = GEN.operator()
+    keys = GEN.witnesses()
+    policies = _policies()
+    made = 0
+    while made < count:
+        name = rng.choice(["witnessed", "url_witnessed"])
+        b = code.parse(genuine[name], GEN.ORIGIN)
+        a = b.anchor
+        cosigs = list(a.cosignatures)
+        text = Checkpoint(b.origin, a.tree_size, a.root).format()
+        kind = rng.randrange(8)
+        if kind == 0:  # a bit of a signature
+            i = rng.randrange(len(cosigs))
+            sig = bytearray(cosigs[i].signature)
+            sig[rng.randrange(64)] ^= 1 << rng.randrange(8)
+            cosigs[i] = replace(cosigs[i], signature=bytes(sig))
+        elif kind == 1:  # a timestamp moved
+            i = rng.randrange(len(cosigs))
+            cosigs[i] = replace(cosigs[i], timestamp=max(0, cosigs[i].timestamp + rng.choice([-1, 1, 86400, 2**40])))
+        elif kind == 2:  # some dropped
+            cosigs = rng.sample(cosigs, rng.randrange(1, len(cosigs) + 1))
+            cosigs.sort(key=lambda c: c.key_id)
+        elif kind == 3:  # repeated or reordered: not canonical
+            cosigs = [cosigs[0], *cosigs] if rng.random() < 0.5 else cosigs[::-1]
+        elif kind == 4:  # w4's genuine cosignature added
+            c = keys[3].cosign(text, GEN.COSIGNED_AT)
+            cosigs = sorted([*cosigs, code.CodeCosignature(c.key_id, c.timestamp, c.signature)], key=lambda c: c.key_id)
+        elif kind == 5:  # genuinely cosigned at another time: around the 24-hour clock rule, or long ago
+            ts = rng.choice([GEN.VERIFY_AT // 1000 + 86400, GEN.VERIFY_AT // 1000 + 86401, 0, 2**62])
+            cosigs = sorted(
+                (code.CodeCosignature(k.key_id, ts, k.cosign(text, ts).signature) for k in keys[: rng.randrange(1, 5)]),
+                key=lambda c: c.key_id,
+            )
+        elif kind == 6:  # another checkpoint's cosignatures (a root or a size changed, cosigned for real)
+            other = Checkpoint(b.origin, a.tree_size + rng.choice([0, 1]), bytes([a.root[0] ^ 1]) + a.root[1:])
+            cosigs = sorted(
+                (
+                    code.CodeCosignature(k.key_id, GEN.COSIGNED_AT, k.cosign(other.format(), GEN.COSIGNED_AT).signature)
+                    for k in keys[:3]
+                ),
+                key=lambda c: c.key_id,
+            )
+        else:  # the proof changed
+            proof = list(a.proof)
+            rng.shuffle(proof)
+            a = replace(a, proof=tuple(proof[: rng.randrange(len(proof) + 1)]))
+        changed = replace(b, anchor=replace(a, cosignatures=tuple(cosigs)))
+        try:
+            text_out = sign_bundle(changed, op).payload(GEN.BASE if name.startswith("url_") else None)
+        except ProvchainError:
+            continue
+        made += 1
+        yield text_out, rng.choice(policies)
+
+
 def test_differential_corpus_has_no_disagreement(capsys: pytest.CaptureFixture[str]) -> None:
     rng = random.Random(int(os.environ.get("PROVCHAIN_JS_CORPUS_SEED", "20251010")))
     genuine = GEN.payloads()
@@ -537,22 +642,28 @@ def test_differential_corpus_has_no_disagreement(capsys: pytest.CaptureFixture[s
     elsewhere = KeyPair.from_seed("other.example/ledger", bytes(range(32)))
     at = GEN.VERIFY_AT
     day = 24 * GEN.HOUR
-    cases: list[tuple[str, str, int]] = []
+    policies = _policies()
+    cases: list[Case] = []
     for payload in genuine.values():
-        cases += [(payload, op.vkey, at), (payload, other.vkey, at), (payload, elsewhere.vkey, at)]
+        cases += [(payload, op.vkey, at, None), (payload, other.vkey, at, None), (payload, elsewhere.vkey, at, None)]
         times = (GEN.ISSUED - 25 * GEN.HOUR, GEN.ISSUED - 23 * GEN.HOUR, GEN.ISSUED - day, GEN.ISSUED - day - 1, 0)
-        cases += [(payload, op.vkey, t) for t in (*times, 2**53 - 1)]
-    cases += [(p, op.vkey, at) for p in _byte_mutations(genuine, rng)]
-    cases += [(p, op.vkey, at) for p in _swap_mutations(genuine, rng)]
-    cases += [(p, op.vkey, at) for p in _text_mutations(genuine, rng)]
-    cases += [(p, op.vkey, at) for p in _unicode_mutations(genuine)]
-    cases += [(p, op.vkey, at) for p in _v2_body_mutations(genuine, rng)]
-    resigned = [(p, op.vkey, at) for p in _resigned_mutations(genuine, rng, 800)]
-    cases += resigned
+        cases += [(payload, op.vkey, t, None) for t in (*times, 2**53 - 1)]
+        cases += [(payload, op.vkey, t, w) for w in policies[1:] for t in (at, GEN.COSIGNED_AT * 1000 - day - 1000)]
+    cases += [(p, op.vkey, at, None) for p in _byte_mutations(genuine, rng)]
+    cases += [(p, op.vkey, at, rng.choice(policies)) for p in _byte_mutations(genuine, rng) if rng.random() < 0.2]
+    cases += [(p, op.vkey, at, None) for p in _swap_mutations(genuine, rng)]
+    cases += [(p, op.vkey, at, None) for p in _text_mutations(genuine, rng)]
+    cases += [(p, op.vkey, at, None) for p in _unicode_mutations(genuine)]
+    cases += [(p, op.vkey, at, None) for p in _v2_body_mutations(genuine, rng)]
+    resigned: list[Case] = [(p, op.vkey, at, None) for p in _resigned_mutations(genuine, rng, 800)]
+    resigned += [(p, op.vkey, at, rng.choice(policies)) for p in _resigned_mutations(genuine, rng, 150)]
+    witnessed = [(p, op.vkey, at, w) for p, w in _cosignature_mutations(genuine, rng, 300)]
+    cases += resigned + witnessed
     bad, verdicts = compare(cases)
     with capsys.disabled():
         sys.stdout.write(
-            f"\nJS verifier differential corpus: {len(cases)} codes ({len(resigned)} re-signed), "
+            f"\nJS verifier differential corpus: {len(cases)} codes ({len(resigned)} re-signed, "
+            f"{len(witnessed)} witnessed with changed cosignatures), "
             f"{len(bad)} disagreements; Python's verdicts: {dict(sorted(verdicts.items()))}\n"
         )
     assert len(cases) >= 1000
@@ -562,6 +673,7 @@ def test_differential_corpus_has_no_disagreement(capsys: pytest.CaptureFixture[s
         assert verdicts[error] > 0, error
     assert verdicts["VERIFIED"] > 50
     assert verdicts["InclusionError"] > 0 and verdicts["RevokedKeyError"] > 0
+    assert verdicts["QuorumError"] > 0 and verdicts["CosignatureError"] > 0
 
 
 def test_verify_time_in_node(capsys: pytest.CaptureFixture[str]) -> None:

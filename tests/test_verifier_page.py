@@ -21,7 +21,7 @@ import pytest
 from click.testing import CliRunner
 
 from provchain.cli import cli
-from provchain.errors import InputError, KeyFormatError
+from provchain.errors import InputError, KeyFormatError, WitnessPolicyError
 from provchain.web import LICENSES_NAME, MAX_OPERATORS, PAGE_NAME, WORKER_NAME, verifier_page
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,6 +31,7 @@ VECTORS = ROOT / "tests" / "vectors" / "code"
 
 OPERATOR = json.loads((VECTORS / "url_valid_compact.json").read_text())["operator_vkey"]
 OTHER = json.loads((VECTORS / "url_other_operator.json").read_text())["operator_vkey"]
+WITNESSES = json.loads((VECTORS / "url_valid_witnessed.json").read_text())["witnesses"]["keys"]
 
 WEIGHT_GOAL = 250_000
 """The page's weight goal, gzipped, decoder included (issue #13)."""
@@ -150,6 +151,52 @@ def test_the_service_worker_cache_follows_the_page() -> None:
     m1, m2 = name.search(one[WORKER_NAME]), name.search(two[WORKER_NAME])
     assert m1 and m2 and m1.group(1) != m2.group(1)
     assert m1.group(1).decode() == hashlib.sha256(one[PAGE_NAME]).hexdigest()[:16]
+
+
+def _pinned_witnesses(page: bytes) -> object:
+    pinned = [text for attrs, text in _parse(page).scripts if attrs.get("id") == "pinned-witnesses"]
+    assert len(pinned) == 1
+    return json.loads(pinned[0])
+
+
+@needs_bundle
+def test_the_witnesses_are_pinned_in_the_page() -> None:
+    assert _pinned_witnesses(verifier_page([OPERATOR])[PAGE_NAME]) is None
+    page = verifier_page([OPERATOR], WITNESSES, 2)[PAGE_NAME]
+    assert _pinned_witnesses(page) == {"keys": WITNESSES, "quorum": 2}
+    two = verifier_page([OPERATOR], WITNESSES[:2])[PAGE_NAME]
+    assert _pinned_witnesses(two) == {"keys": WITNESSES[:2], "quorum": 2}
+    assert _pinned(page) == [OPERATOR]
+
+
+@pytest.mark.parametrize(
+    ("witnesses", "quorum", "error"),
+    [
+        ([], 1, InputError),
+        (WITNESSES[0], None, InputError),  # a string, not a list
+        (WITNESSES, 4, WitnessPolicyError),
+        (WITNESSES, 0, WitnessPolicyError),
+        (WITNESSES, True, InputError),
+        ([WITNESSES[0], WITNESSES[0]], None, WitnessPolicyError),
+        (["</script>+00000000+BA=="], None, KeyFormatError),
+        ([OPERATOR[:-2] + "AA"], None, KeyFormatError),
+    ],
+)
+def test_bad_witnesses_are_refused(witnesses: object, quorum: object, error: type[Exception]) -> None:
+    with pytest.raises(error):
+        verifier_page([OPERATOR], witnesses, quorum)  # type: ignore[arg-type]
+
+
+def test_the_command_pins_witnesses(tmp_path: Path) -> None:
+    args = ["verifier-page", str(tmp_path / "site"), "--operator", OPERATOR]
+    for key in WITNESSES:
+        args += ["--witness", key]
+    result = CliRunner().invoke(cli, [*args, "--quorum", "2"])
+    assert result.exit_code == 0, result.output
+    assert "requiring 2 of 3 witnesses" in result.output
+    assert _pinned_witnesses((tmp_path / "site" / PAGE_NAME).read_bytes()) == {"keys": WITNESSES, "quorum": 2}
+    bad = CliRunner().invoke(cli, [*args, "--quorum", "5", "--force"])
+    assert bad.exit_code == 2 and "quorum" in bad.output and "Traceback" not in bad.output
 
 
 # --- refusals -----------------------------------------------------------------------------------

@@ -43,7 +43,16 @@ from typing import Any, Final
 
 from . import base45, digits, merkle
 from ._internal import bundle as _bundle
-from ._internal.bundle import Anchor, Bundle, CodeParty, JourneyEvent, RebuiltEvent, decode_bundle, sign_bundle
+from ._internal.bundle import (
+    Anchor,
+    Bundle,
+    CodeCosignature,
+    CodeParty,
+    JourneyEvent,
+    RebuiltEvent,
+    decode_bundle,
+    sign_bundle,
+)
 from ._internal.bundle2 import decode_bundle_v2
 from ._internal.codeurl import FRAGMENT_VERSION, MAX_BASE_CHARS, MAX_URL_CHARS, check_base, is_url, split_url
 from ._internal.validate import check_time
@@ -54,14 +63,17 @@ from .errors import (
     Base45Error,
     BundleFormatError,
     ChainError,
+    CosignatureError,
     DamagedLedgerError,
     ExpiredKeyError,
     InclusionError,
     InputError,
     LedgerBusyError,
+    NoteFormatError,
     OperatorKeyError,
     OriginError,
     PolicyError,
+    QuorumError,
     RevokedKeyError,
     RoleError,
     SignatureError,
@@ -76,6 +88,7 @@ from .ledger import HistoryEvent, Ledger, now_ms
 from .note import new_verifier
 from .policy import Policy
 from .rules import CLOCK_TOLERANCE_MS, KeyRecord, Registry
+from .witness import Cosignature, CosignatureVerifier, WitnessPolicy, split_note
 
 __all__ = [
     "CODE_DOMAIN",
@@ -90,9 +103,11 @@ __all__ = [
     "PROFILES",
     "Anchor",
     "Bundle",
+    "CodeCosignature",
     "CodeEvent",
     "CodeParty",
     "CodeReport",
+    "CodeWitness",
     "JourneyEvent",
     "RebuiltEvent",
     "check_base",
@@ -111,7 +126,7 @@ CODE_DOMAIN: Final = _bundle.CODE_DOMAIN
 """Prefix of the message the operator signs for a code (domain separation from entries and notes)."""
 
 PROFILES: Final = _bundle.PROFILES
-"""The bundle profiles, in the order of their number in the bundle (0 compact, 1 full)."""
+"""The bundle profiles, in the order of their number in the bundle (0 compact, 1 full, 2 witnessed)."""
 
 MAX_CODE_CHARS: Final = _bundle.MAX_CODE_CHARS
 """The most characters a code may have: the alphanumeric capacity of a QR version 40 symbol at level M."""
@@ -214,6 +229,31 @@ class CodeEvent:
 
 
 @dataclass(frozen=True)
+class CodeWitness:
+    """One counted cosignature of a witnessed code: a witness the verifier trusts cosigned the code's
+    checkpoint at ``timestamp`` (POSIX seconds)."""
+
+    witness: str
+    """The witness's name in the verifier's policy (for keys given on the command line, ``name+keyid``)."""
+    name: str
+    """The witness key's name."""
+    key_id: bytes
+    """The 4-byte ``cosignature/v1`` key id."""
+    timestamp: int
+    """When the witness cosigned, in POSIX seconds."""
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {
+            "witness": self.witness,
+            "name": self.name,
+            "key_id": self.key_id.hex(),
+            "time": ms_to_iso(self.timestamp * 1000),
+            "time_s": self.timestamp,
+        }
+
+
+@dataclass(frozen=True)
 class CodeReport:
     """What a verified code says: the journey, the anchor, and each check that passed.
 
@@ -236,6 +276,26 @@ class CodeReport:
     clock_skew_ms: int = 0
     version: int = 1
     """The code's format: 1 for ``PC1:``, 2 for a URL code (whose web address is not part of what was verified)."""
+    witness_policy: str | None = None
+    """The verifier's witness policy (:meth:`~provchain.witness.WitnessPolicy.describe`), None if none was given."""
+    witnesses: tuple[CodeWitness, ...] = ()
+    """The counted cosignatures: valid, by witnesses the policy trusts, one per witness."""
+    cosignatures_carried: int = 0
+    """How many cosignatures the code carries (witnessed profile), counted or not."""
+    verified_at: int = 0
+    """The verifier's time (ms), against which the cosignatures' age is given."""
+
+    @property
+    def witnessed_at(self) -> int | None:
+        """The newest counted cosignature's time (POSIX seconds): the freshness of the code's checkpoint."""
+        return max((w.timestamp for w in self.witnesses), default=None)
+
+    @property
+    def witness_age_ms(self) -> int | None:
+        """How long before the verifier's time the newest counted cosignature was made (ms; negative when
+        it is dated after the verifier's clock)."""
+        newest = self.witnessed_at
+        return None if newest is None else self.verified_at - newest * 1000
 
     def to_json(self) -> dict[str, Any]:
         """``{"item": ..., "events": [...], "checks": {...}, ...}`` ready for :func:`json.dumps`."""
@@ -257,6 +317,24 @@ class CodeReport:
                 "issued_ms": self.issued,
             },
             "clock_skew_ms": self.clock_skew_ms,
+            **self._witnesses_json(),
+        }
+
+    def _witnesses_json(self) -> dict[str, Any]:
+        # Present only for a witnessed code or a verifier with a witness policy, so that the reports of
+        # other codes stay as they were.
+        if self.witness_policy is None and self.profile != "witnessed":
+            return {}
+        newest = self.witnessed_at
+        return {
+            "witnesses": {
+                "policy": self.witness_policy,
+                "carried": self.cosignatures_carried,
+                "cosignatures": [w.to_json() for w in self.witnesses],
+                "newest": None if newest is None else ms_to_iso(newest * 1000),
+                "newest_s": newest,
+                "age_ms": self.witness_age_ms,
+            }
         }
 
 
@@ -266,8 +344,17 @@ class CodeReport:
 # the code is verified, its item id, names, places and data are the forger's words.
 
 
-def verify(payload: str, operator_vkey: str, at: int | None = None) -> CodeReport:
+def verify(
+    payload: str, operator_vkey: str, at: int | None = None, *, witnesses: WitnessPolicy | None = None
+) -> CodeReport:
     """Verify an item code offline against the pinned operator verifier key; return its :class:`CodeReport`.
+
+    ``witnesses`` is the verifier's witness policy (:class:`~provchain.witness.WitnessPolicy`, e.g.
+    ``WitnessPolicy.from_witnesses([wvkey, ...], quorum)``). When it requires witnesses, a code is refused
+    (:class:`~provchain.errors.QuorumError`) unless it is a witnessed code whose checkpoint carries valid
+    cosignatures of a quorum of them; a cosignature by a trusted witness that does not verify, or that is
+    dated more than :data:`MAX_CLOCK_SKEW_MS` after ``at``, is a
+    :class:`~provchain.errors.CosignatureError`. The report lists the counted cosignatures and their time.
 
     ``at`` is the verifier's time in milliseconds (default: the clock). The code's issue time and its
     events may lie up to :data:`MAX_CLOCK_SKEW_MS` (24 hours) after it, for a device whose clock is slow;
@@ -293,11 +380,15 @@ def verify(payload: str, operator_vkey: str, at: int | None = None) -> CodeRepor
     4. ``_check_anchor_signature``: the operator's signature over the bundle [8] (a URL code: over the
        version 2 message);
     5. ``_seed_registry``: the policy and the party table, (full) each registration checked [9];
-    6. ``_check_full_signatures``: (full) each party's signature, the inclusion proof, the checkpoint [10];
-    7. ``_check_rules``: the journey rules, event by event (:meth:`~provchain.rules.Registry.replay`) [11];
-    8. ``_check_clock``: the issue time against the events and the verifier's clock [12].
+    6. ``_check_full_signatures``: (full) each party's signature, the inclusion proof, the checkpoint;
+       ``_check_inclusion``: (witnessed) the inclusion proof [10];
+    7. ``_check_witnesses``: the cosignatures against the witness policy [10a];
+    8. ``_check_rules``: the journey rules, event by event (:meth:`~provchain.rules.Registry.replay`) [11];
+    9. ``_check_clock``: the issue time against the events and the verifier's clock [12].
     """
     now = now_ms() if at is None else check_time(at, "at", InputError)
+    if witnesses is not None and not isinstance(witnesses, WitnessPolicy):
+        raise InputError("witnesses must be a WitnessPolicy (provchain.witness) or None")
     # (1) The pinned key, and the code's form: nothing below runs on a code that does not parse.
     op_name, op_kid, op_key = parse_vkey(operator_vkey)
     bundle = parse(payload, op_name)
@@ -318,13 +409,28 @@ def verify(payload: str, operator_vkey: str, at: int | None = None) -> CodeRepor
         # (6) (full) Every party's own signature, the inclusion proof and the checkpoint signature.
         _check_full_signatures(bundle, op_key, rebuilt)
         checks.update(party_signatures="ok", inclusion_proof="ok", checkpoint_signature="ok")
-    # (7) The journey rules, in order: keys, windows, revocations, roles, stage order, chain, times.
+    elif bundle.witnessed:
+        # (6) (witnessed) The head is in the tree that the witnesses cosigned.
+        _check_inclusion(bundle, rebuilt[-1].leaf_hash)
+        checks["inclusion_proof"] = "ok"
+    # (7) The witnesses: a quorum of trusted witnesses cosigned the checkpoint (origin, tree size, root).
+    counted = _check_witnesses(bundle, witnesses, now)
+    if witnesses is not None and bundle.witnessed:
+        checks["cosignatures"] = "ok"
+    # (8) The journey rules, in order: keys, windows, revocations, roles, stage order, chain, times.
     _check_rules(bundle, registry, rebuilt, op_kid)
     checks["rules"] = "ok"
-    # (8) The clock: the code is dated after its journey, and at most a day after the verifier's clock.
+    # (9) The clock: the code is dated after its journey, and at most a day after the verifier's clock.
     skew = _check_clock(bundle, now)
     checks["time"] = "ok"
-    return _report(bundle, format_vkey(op_name, op_key), rebuilt, checks, skew)
+    report = _report(bundle, format_vkey(op_name, op_key), rebuilt, checks, skew)
+    return replace(
+        report,
+        witness_policy=None if witnesses is None else witnesses.describe(),
+        witnesses=counted,
+        cosignatures_carried=len(bundle.anchor.cosignatures),
+        verified_at=now,
+    )
 
 
 def _check_operator(bundle: Bundle, op_kid: bytes) -> None:
@@ -388,14 +494,62 @@ def _check_full_signatures(bundle: Bundle, op_key: bytes, rebuilt: Sequence[Rebu
         except SignatureError:
             raise SignatureError(f"event {n}: its party's signature does not verify") from None
     a = bundle.anchor
-    try:
-        merkle.verify_inclusion(rebuilt[-1].leaf_hash, a.head_index, a.tree_size, a.proof, a.root)
-    except InclusionError:
-        raise InclusionError("the inclusion proof of the head does not lead to the code's tree root") from None
+    _check_inclusion(bundle, rebuilt[-1].leaf_hash)
     try:
         verify_signature(op_key, Checkpoint(bundle.origin, a.tree_size, a.root).format(), a.checkpoint_signature or b"")
     except SignatureError:
         raise SignatureError("the checkpoint signature does not verify") from None
+
+
+def _check_inclusion(bundle: Bundle, head_hash: bytes) -> None:
+    """(6) The inclusion proof of the head in the anchored tree, hash by hash (:class:`InclusionError`)."""
+    a = bundle.anchor
+    try:
+        merkle.verify_inclusion(head_hash, a.head_index, a.tree_size, a.proof, a.root)
+    except InclusionError:
+        raise InclusionError("the inclusion proof of the head does not lead to the code's tree root") from None
+
+
+def _check_witnesses(bundle: Bundle, policy: WitnessPolicy | None, now: int) -> tuple[CodeWitness, ...]:
+    """(7) The cosignatures of the checkpoint ``origin, tree_size, root`` against ``policy``: none without
+    a policy; :class:`QuorumError` when the policy requires witnesses and the code is not witnessed or
+    carries too few valid trusted cosignatures; :class:`CosignatureError` for a trusted witness's
+    cosignature that does not verify or is dated more than :data:`MAX_CLOCK_SKEW_MS` after ``now``.
+
+    The code carries key ids, not names: each cosignature is read as the trusted witness's with that key
+    id (of two with the same 4-byte id, the one whose key verifies it)."""
+    if policy is None:
+        return ()
+    if not bundle.witnessed:
+        if policy.requires_witnesses:
+            raise QuorumError(
+                f"this {bundle.profile} code carries no witness cosignatures; this verifier requires "
+                f"{policy.describe()} (make a witnessed code: provchain code --profile witnessed)"
+            )
+        return ()
+    a = bundle.anchor
+    text = Checkpoint(bundle.origin, a.tree_size, a.root).format()
+    trusted = policy.witnesses
+    by_name = {(v.name, v.key_id): pname for pname, v in trusted.items()}
+    cosigs: list[Cosignature] = []
+    for c in a.cosignatures:
+        candidates = [v for v in trusted.values() if v.key_id == c.key_id]
+        if not candidates:
+            continue  # a witness this verifier does not know: ignored
+        chosen = next((v for v in candidates if _cosigns(v, text, c)), candidates[0])
+        cosigs.append(Cosignature(chosen.name, c.key_id, c.timestamp, c.signature))
+    # verify_cosignatures checks each again, the clock (in seconds: a time T s is refused when T * 1000 is
+    # more than MAX_CLOCK_SKEW_MS after now) and the quorum.
+    counted = policy.verify_cosignatures(text, cosigs, now=now // 1000, skew=MAX_CLOCK_SKEW_MS // 1000)
+    return tuple(CodeWitness(by_name[(c.name, c.key_id)], c.name, c.key_id, c.timestamp) for c in counted)
+
+
+def _cosigns(verifier: CosignatureVerifier, text: bytes, c: CodeCosignature) -> bool:
+    try:
+        verifier.check(text, Cosignature(verifier.name, c.key_id, c.timestamp, c.signature))
+    except CosignatureError:
+        return False
+    return True
 
 
 def _check_rules(bundle: Bundle, registry: Registry, rebuilt: Sequence[RebuiltEvent], op_kid: bytes) -> None:
@@ -529,6 +683,7 @@ def make(
     operator: Signer | None = None,
     at: int | None = None,
     url: str | None = None,
+    witnesses: WitnessPolicy | None = None,
 ) -> str:
     """Make the code text of ``item``'s journey, signed by the operator (``operator`` or the ledger's own).
 
@@ -537,7 +692,14 @@ def make(
     the digits of the smaller version 2 bundle; the address is not signed.
 
     The anchor points at the latest checkpoint if it contains the item's head; otherwise a new checkpoint
-    is signed and stored first. ``at`` (ms) is the code's issue time (default: now). The code is verified
+    is signed and stored first.
+
+    The ``witnessed`` profile anchors on the latest stored checkpoint that contains the head and carries
+    witness cosignatures (stored by ``provchain checkpoint --witness ...``) and adds the inclusion proof of
+    the head and those cosignatures; it never signs a new checkpoint (:class:`QuorumError` when no stored
+    checkpoint will do). With ``witnesses``, a policy, only the cosignatures valid under it are carried and
+    the checkpoint must satisfy its quorum (the code is then verified with it); without, every cosignature
+    of the stored note is carried. ``at`` (ms) is the code's issue time (default: now). The code is verified
     before it is returned. Raises :class:`InputError` for an unknown profile, an item without events, a
     journey that spans a change of policy, or a code too large for a QR code (try ``compact``), and
     :class:`RevokedKeyError` if an event was signed after its key's revocation (a damaged ledger).
@@ -553,6 +715,10 @@ def make(
     if profile not in PROFILES:
         raise InputError(f"unknown profile {profile!r}; choose one of: {', '.join(PROFILES)}")
     item = check_item(item)
+    if witnesses is not None and not isinstance(witnesses, WitnessPolicy):
+        raise InputError("witnesses must be a WitnessPolicy (provchain.witness) or None")
+    if witnesses is not None and profile != "witnessed":
+        raise InputError("a witness policy is for the witnessed profile only (profile='witnessed')")
     base = None if url is None else check_base(url)
     op = _operator(ledger, operator)
     issued = now_ms() if at is None else check_time(at, "at", InputError)
@@ -571,9 +737,15 @@ def make(
             order = list(dict.fromkeys(ev.key_id for ev in history))
             parties = _party_table(ledger, registry, item, history, order, profile)
             # (4) A checkpoint that contains the head, and the anchor on it.
-            anchor = _anchor(ledger, op, history[-1], issued, profile)
+            anchor = _anchor(ledger, op, history[-1], issued, profile, witnesses)
         if anchor is not None:
             break
+        if profile == "witnessed":  # a fresh checkpoint would carry no cosignature: never sign one here
+            raise QuorumError(
+                f"no stored checkpoint that contains the head of {item!r} carries "
+                + ("witness cosignatures" if witnesses is None else f"cosignatures satisfying {witnesses.describe()}")
+                + "; run provchain checkpoint LEDGER --operator-key K --witness URL=WVKEY ... first"
+            )
         ledger.checkpoint()
     else:
         raise LedgerBusyError(
@@ -600,7 +772,7 @@ def make(
             f"the {profile} code of {item!r} has {len(text)} characters, more than a QR code holds "
             f"({MAX_CODE_CHARS} at level M)" + ("; use the compact profile" if profile == "full" else "")
         )
-    verify(text, format_vkey(op.name, op.public_key), at=max(issued, history[-1].at))
+    verify(text, format_vkey(op.name, op.public_key), at=max(issued, history[-1].at), witnesses=witnesses)
     return text
 
 
@@ -656,10 +828,14 @@ def _party_table(
     return tuple(parties)
 
 
-def _anchor(ledger: Ledger, op: Signer, head: HistoryEvent, issued: int, profile: str) -> Anchor | None:
+def _anchor(
+    ledger: Ledger, op: Signer, head: HistoryEvent, issued: int, profile: str, witnesses: WitnessPolicy | None
+) -> Anchor | None:
     """(4) The anchor on the latest checkpoint if it contains ``head`` (full: with the inclusion proof and
-    the checkpoint signature), else None: a checkpoint must be signed first. The head hint is set when
-    signing."""
+    the checkpoint signature; witnessed: see :func:`_witnessed_anchor`), else None: a checkpoint must be
+    signed first. The head hint is set when signing."""
+    if profile == "witnessed":
+        return _witnessed_anchor(ledger, op, head, issued, witnesses)
     note = ledger.latest_checkpoint()
     verifier = new_verifier(ledger.operator_vkey)
     if note is None or open_checkpoint(note, ledger.origin, verifier)[0].size <= head.index:
@@ -670,3 +846,56 @@ def _anchor(ledger: Ledger, op: Signer, head: HistoryEvent, issued: int, profile
         proof = tuple(ledger.inclusion_proof(head.index, cp.size))
         anchor = replace(anchor, proof=proof, checkpoint_signature=opened.sigs[0].signature)
     return anchor
+
+
+def _witnessed_anchor(
+    ledger: Ledger, op: Signer, head: HistoryEvent, issued: int, witnesses: WitnessPolicy | None
+) -> Anchor | None:
+    """(4) witnessed: the anchor on the largest stored checkpoint that contains ``head`` and carries
+    cosignatures (under ``witnesses``: valid ones satisfying its quorum), with the inclusion proof; None
+    when there is none."""
+    verifier = new_verifier(ledger.operator_vkey)
+    for size, note in sorted(ledger.store.checkpoints(), reverse=True):
+        if size <= head.index:
+            break
+        cp, _ = open_checkpoint(note, ledger.origin, verifier)
+        if cp.size != size:
+            raise DamagedLedgerError(f"the checkpoints table files a checkpoint of size {cp.size} under size {size}")
+        cosigs = _stored_cosignatures(note, cp, witnesses)
+        if cosigs:
+            proof = tuple(ledger.inclusion_proof(head.index, cp.size))
+            hint = head.leaf_hash[:HINT_SIZE]
+            return Anchor(op.key_id, hint, head.index, cp.size, cp.root, issued, proof, None, cosigs)
+    return None
+
+
+def _stored_cosignatures(
+    note: bytes, cp: Checkpoint, witnesses: WitnessPolicy | None
+) -> tuple[CodeCosignature, ...]:
+    """The cosignatures of a stored checkpoint note, sorted by key id, one per key id: under ``witnesses``
+    only the valid ones by its witnesses, and none unless they satisfy its quorum."""
+    text, lines = split_note(note)
+    if text != cp.format():  # a cosignature covers the note text, which a code rebuilds from its fields
+        return ()
+    found: dict[bytes, Cosignature] = {}
+    for line in lines:
+        try:
+            c = Cosignature.from_line(line)
+        except NoteFormatError:
+            continue
+        if c is not None:
+            found.setdefault(c.key_id, c)
+    if witnesses is not None:
+        trusted = {(v.name, v.key_id): (pname, v) for pname, v in witnesses.witnesses.items()}
+        valid: dict[bytes, Cosignature] = {}
+        names: list[str] = []
+        for kid, c in found.items():
+            hit = trusted.get((c.name, kid))
+            if hit is not None and _cosigns(hit[1], text, CodeCosignature(kid, c.timestamp, c.signature)):
+                valid[kid] = c
+                names.append(hit[0])
+        if not witnesses.satisfied(names):
+            return ()
+        found = valid
+    chosen = sorted(found.values(), key=lambda c: c.key_id)[: _bundle.MAX_COSIGNATURES]
+    return tuple(CodeCosignature(c.key_id, c.timestamp, c.signature) for c in chosen)

@@ -35,6 +35,19 @@ function pinnedOperators() {
 
 const OPERATORS = pinnedOperators();
 
+// The witnesses the page requires ({keys, quorum}), or null: pinned like the operator keys.
+function pinnedWitnesses() {
+  const node = $("pinned-witnesses");
+  try {
+    const value = JSON.parse(node ? node.textContent : "null");
+    return value && Array.isArray(value.keys) ? { keys: value.keys.filter((k) => typeof k === "string"), quorum: value.quorum } : null;
+  } catch {
+    return null;
+  }
+}
+
+const WITNESSES = pinnedWitnesses();
+
 // What a person reads under REFUSED / UNREADABLE, by the verifier's error type. Fixed texts: nothing
 // here comes from the code.
 const NOT_A_CODE = "This is not a whole, unchanged provchain code. Scan it again, or check that it was copied whole.";
@@ -52,6 +65,8 @@ const EXPLAIN = {
   ExpiredKeyError: "A party's key was not valid when it signed.",
   RevokedKeyError: "A party's key had been revoked when it signed.",
   TimeError: "The code's times do not fit this device's clock. Check the date and time of this device.",
+  QuorumError: "Not enough of the independent witnesses this page requires vouch for the code's log.",
+  CosignatureError: "A witness's signature in the code does not match, or is dated in the future.",
 };
 const REFUSED_TEXT = "The code failed a check: do not trust what it says.";
 const UNREADABLE_TEXT = "This page cannot check codes: a key pinned in it, or this device's clock, is not usable.";
@@ -136,13 +151,23 @@ export function render(result, elapsedMs) {
   if (report.clock_skew_ms > 0) {
     row(facts, "Clock", `This device's clock seems ${Math.ceil(report.clock_skew_ms / 60000)} min behind the code.`);
   }
+  const w = report.witnesses;
+  if (w && w.policy !== null) {
+    row(facts, "Witnesses", `${w.cosignatures.length} cosigned the log (${escape(w.policy)})`);
+    for (const c of w.cosignatures) row(facts, "Cosigned", `${escape(c.name)} (key ${c.key_id}) at ${utc(Number(c.time_s) * 1000)}`);
+    if (w.newest_s !== null) {
+      const ago = Number(w.age_ms);
+      const when = ago >= 0 ? `${Math.round(ago / 60000)} min before this check` : "after this device's clock";
+      row(facts, "Freshness", `last cosigned ${utc(Number(w.newest_s) * 1000)}, ${when}`);
+    }
+  }
   $("details").hidden = false;
 }
 
 /** Verify a code text with the pinned keys and show the result. */
 export async function check(text) {
   const started = performance.now();
-  const result = await verifyCode(text, { operators: OPERATORS, now: Date.now() });
+  const result = await verifyCode(text, { operators: OPERATORS, now: Date.now(), witnesses: WITNESSES });
   const elapsed = performance.now() - started;
   render(result, elapsed);
   return result;
@@ -246,6 +271,13 @@ async function startCamera() {
 function start() {
   const keys = $("operators");
   for (const key of OPERATORS) keys.append(el("li", escape(key)));
+  if (WITNESSES) {
+    keys.after(el("p", `It also requires ${WITNESSES.quorum} of these witnesses to have cosigned the log of each code:`));
+    const list = el("ul", undefined, "operators");
+    list.id = "witnesses";
+    for (const key of WITNESSES.keys) list.append(el("li", escape(key)));
+    keys.parentNode.append(list);
+  }
   $("camera").addEventListener("click", () => (scanning ? stopCamera() : startCamera()));
   $("paste-form").addEventListener("submit", (event) => {
     event.preventDefault();

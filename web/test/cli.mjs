@@ -1,4 +1,5 @@
-// With --serve (tests/test_js_verifier.py), reads JSON lines {"payload", "vkey", "at"} (or {"ed25519": {key, sig, msg}} hex/text) from stdin and writes
+// With --serve (tests/test_js_verifier.py), reads JSON lines {"payload", "vkey", "at", optional "witnesses":
+// {"keys", "quorum"}} (or {"ed25519": {key, sig, msg}} hex/text) from stdin and writes
 // one JSON line per input: verifySync's result (BigInt written as a JSON integer), or {"ok": bool}.
 import { createInterface } from 'node:readline';
 import { verifySync } from '../src/verifier/index.js';
@@ -24,7 +25,7 @@ for await (const line of rl) {
     for (let i = 0; i < req.time; i++) verifySync(req.payload, { operators: [req.vkey], now: req.at });
     out = { ms: Number(process.hrtime.bigint() - t0) / 1e6 / req.time };
   } else {
-    out = verifySync(req.payload, { operators: [req.vkey], now: req.at });
+    out = verifySync(req.payload, { operators: [req.vkey], now: req.at, witnesses: req.witnesses ?? null });
   }
   process.stdout.write(`${toJson(out)}\n`);
 }

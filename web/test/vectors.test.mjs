@@ -10,7 +10,7 @@ test('every code vector: the verdict, the report or the error class of provchain
   assert.ok(files.length >= 30);
   for (const f of files) {
     const v = JSON.parse(readFileSync(new URL(f, dir)));
-    const result = await verifyCode(v.payload, { operators: [v.operator_vkey], now: v.at });
+    const result = await verifyCode(v.payload, { operators: [v.operator_vkey], now: v.at, witnesses: v.witnesses ?? null });
     if (v.want_error === null) {
       assert.equal(result.verdict, 'VERIFIED', f);
       assert.deepEqual(result.report, v.want_report, f);

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from itertools import pairwise
 from typing import Any, Final
 
 from .. import base45, encoding
@@ -43,6 +44,7 @@ __all__ = [
     "PROFILES",
     "Anchor",
     "Bundle",
+    "CodeCosignature",
     "CodeParty",
     "JourneyEvent",
     "RebuiltEvent",
@@ -54,13 +56,22 @@ __all__ = [
 # The constants of the layout. The public ones are documented where they are public: provchain.code.
 PREFIX: Final = "PC1:"
 CODE_DOMAIN: Final = b"provchain/v1/code\n"
-PROFILES: Final = ("compact", "full")
+PROFILES: Final = ("compact", "full", "witnessed")
 MAX_CODE_CHARS: Final = 3391
 MAX_EVENTS: Final = 255
 HINT_SIZE: Final = 4
 
 MAX_PROOF: Final = 64
 """The most hashes an inclusion proof may have (a tree of up to 2**64 leaves)."""
+
+MAX_COSIGNATURES: Final = 32
+"""The most cosignatures a witnessed code may carry (``provchain.witness.MAX_WITNESSES``)."""
+
+COSIGNATURE_BYTES: Final = 76
+"""A cosignature in a code: key id (4), big-endian u64 timestamp (8), Ed25519 signature (64), as in a note's
+signature line (C2SP tlog-cosignature)."""
+
+_TIMESTAMP_MAX: Final = 2**63 - 1
 
 _ITEM_RULE: Final = "a valid item id (1 to 128 bytes of printable UTF-8 without spaces)"
 _NAME_RULE: Final = "a valid key name (1 to 128 bytes, no spaces, no '+')"
@@ -118,6 +129,32 @@ class RebuiltEvent:
     leaf_hash: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class CodeCosignature:
+    """A witness's cosignature carried by a witnessed code: its ``cosignature/v1`` key id, the time it was
+    made (POSIX seconds) and the signature. The witness's name is not carried: the verifier takes it from
+    the trusted witness whose key id this is."""
+
+    key_id: bytes
+    timestamp: int
+    signature: bytes
+
+    @property
+    def raw(self) -> bytes:
+        """The 76 bytes written in the code: ``key_id || u64 timestamp || signature``."""
+        return self.key_id + self.timestamp.to_bytes(8, "big") + self.signature
+
+    @classmethod
+    def from_raw(cls, raw: bytes) -> CodeCosignature:
+        """Read 76 bytes (:func:`malformed` unless they are 76 bytes with a timestamp below 2^63)."""
+        if not isinstance(raw, bytes) or len(raw) != COSIGNATURE_BYTES:
+            raise malformed(f"a cosignature must be {COSIGNATURE_BYTES} bytes")
+        timestamp = int.from_bytes(raw[4:12], "big")
+        if timestamp > _TIMESTAMP_MAX:
+            raise malformed("a cosignature's timestamp must be below 2^63")
+        return cls(raw[:4], timestamp, raw[12:])
+
+
 @dataclass(frozen=True)
 class Anchor:
     """What the operator vouches for: the item's head inside a checkpointed tree, and when it said so."""
@@ -130,6 +167,8 @@ class Anchor:
     issued: int
     proof: tuple[bytes, ...] = ()
     checkpoint_signature: bytes | None = None
+    cosignatures: tuple[CodeCosignature, ...] = ()
+    """(witnessed) The witnesses' cosignatures of the checkpoint ``(origin, tree_size, root)``, by key id."""
 
 
 @dataclass(frozen=True)
@@ -155,6 +194,11 @@ class Bundle:
     def full(self) -> bool:
         """True for the full profile."""
         return self.profile == "full"
+
+    @property
+    def witnessed(self) -> bool:
+        """True for the witnessed profile (compact rows, the inclusion proof and cosignatures)."""
+        return self.profile == "witnessed"
 
     def _unsigned_value(self) -> list[Any]:
         full = self.full
@@ -197,6 +241,8 @@ class Bundle:
         anchor: list[Any] = [a.operator_key_id, a.head_hint, a.head_index, a.tree_size, a.root, a.issued - head_at]
         if full:
             anchor += [list(a.proof), a.checkpoint_signature or b""]
+        elif self.witnessed:
+            anchor += [list(a.proof), [c.raw for c in a.cosignatures]]
         policy = {} if self.policy == DEFAULT_POLICY else self.policy.to_map()
         return [_PROFILE_NUMBER[self.profile], self.item, policy, parties, events, anchor]
 
@@ -403,21 +449,32 @@ def _event(
     return JourneyEvent(at, party, stage, country, place, data, sig)
 
 
-def _anchor(value: object, full: bool, head_at: int) -> Anchor:
-    a = _list(value, "the anchor", [8] if full else [6])
+def _anchor(value: object, profile: str, head_at: int) -> Anchor:
+    a = _list(value, "the anchor", [6] if profile == "compact" else [8])
     kid = _bytes(a[0], "the operator key id", 4)
     hint = _bytes(a[1], "the head hint", HINT_SIZE)
     size = _int(a[3], "the tree size", 1, 2**64 - 1)
     index = _int(a[2], "the head index", 0, size - 1)
     root = _bytes(a[4], "the root", _HASH)
     issued = _time(head_at + _int(a[5], "the issue time", -MAX_TIME, MAX_TIME), "the issue time")
-    if not full:
+    if profile == "compact":
         return Anchor(kid, hint, index, size, root, issued)
     proof = a[6]
     if not isinstance(proof, list) or len(proof) > MAX_PROOF:
         raise malformed(f"the inclusion proof must be an array of at most {MAX_PROOF} hashes")
     hashes = tuple(_bytes(h, "an inclusion proof hash", _HASH) for h in proof)
-    return Anchor(kid, hint, index, size, root, issued, hashes, _bytes(a[7], "the checkpoint signature", _SIG))
+    if profile == "full":
+        return Anchor(kid, hint, index, size, root, issued, hashes, _bytes(a[7], "the checkpoint signature", _SIG))
+    return Anchor(kid, hint, index, size, root, issued, hashes, None, _cosignatures(a[7]))
+
+
+def _cosignatures(value: object) -> tuple[CodeCosignature, ...]:
+    if not isinstance(value, list) or not 1 <= len(value) <= MAX_COSIGNATURES:
+        raise malformed(f"the cosignatures must be an array of 1 to {MAX_COSIGNATURES} cosignatures")
+    out = tuple(CodeCosignature.from_raw(raw) for raw in value)
+    if any(a.key_id >= b.key_id for a, b in pairwise(out)):
+        raise malformed("the cosignatures must be sorted by key id, one per key id")
+    return out
 
 
 def _from_value(value: object, origin: str) -> Bundle:
@@ -447,7 +504,7 @@ def _from_value(value: object, origin: str) -> Bundle:
     parties = tuple(_party(row, n, full, base, len(events)) for n, row in enumerate(party_rows, 1))
     if len({p.key_id for p in parties}) != len(parties):
         raise malformed("the party table lists a key twice")
-    anchor = _anchor(top[5], full, events[-1].at)
+    anchor = _anchor(top[5], profile, events[-1].at)
     signature = _bytes(top[6], "the signature", _SIG)
     return Bundle(profile, origin, item, policy, parties, tuple(events), anchor, signature)
 

@@ -50,7 +50,7 @@ WORKERS = click.option(
     help="Replace the --json and --save-checkpoint files if they exist (never a ledger or an export, never "
     "through a link).",
 )
-@witness_options
+@witness_options("that must have cosigned the checkpoint the audit is anchored on")
 @WORKERS
 def audit(
     ledger: str,
@@ -60,9 +60,9 @@ def audit(
     save_path: str | None,
     force: bool,
     workers: int | None,
-    witness_vkeys: tuple[str, ...],
+    witness_keys: tuple[str, ...],
     quorum: int | None,
-    witness_policy: str | None,
+    policy_file: str | None,
 ) -> None:
     """Replay LEDGER (SQLite file or export) and check everything. Exit 0 clean, 1 findings, 2 cannot run.
 
@@ -81,7 +81,7 @@ def audit(
     for out in outputs:  # before the audit, which may take long; each is checked again when written
         check_output(out, force=force, protect=[ledger])
     since = Path(since_path).read_bytes() if since_path else None
-    policy = witness_policy_from(witness_vkeys, quorum, witness_policy)
+    policy = witness_policy_from(witness_keys, quorum, policy_file)
     with progress_bar("auditing") as bar:
         report = audit_path(
             ledger, operator_vkey, since=since, workers=workers, progress=bar, now=now_ms(), witnesses=policy

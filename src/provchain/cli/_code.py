@@ -21,6 +21,8 @@ from ..errors import CodeFormatError, ImageDecodeError, InputError, ProvchainErr
 from ..keys import parse_vkey
 from ..ledger import Ledger
 from . import EXIT_CANNOT_RUN, EXIT_FINDINGS, PASSPHRASE, cli, load_key, operator_option, parse_time, render_journey
+from ._witnessopts import witness_options as _witness_options
+from ._witnessopts import witness_policy as _witness_policy
 
 # --- code -----------------------------------------------------------------------------------------
 
@@ -40,7 +42,9 @@ from . import EXIT_CANNOT_RUN, EXIT_FINDINGS, PASSPHRASE, cli, load_key, operato
     type=click.Choice(item_code.PROFILES),
     default="compact",
     show_default=True,
-    help="compact: the operator vouches for the journey; full: every party's signature too (larger).",
+    help="compact: the operator vouches for the journey; full: every party's signature too (larger); "
+    "witnessed: compact, plus the inclusion proof and the witnesses' cosignatures of a stored cosigned "
+    "checkpoint (run checkpoint --witness first), for verifiers that require witnesses.",
 )
 @click.option(
     "--operator-key",
@@ -63,6 +67,7 @@ from . import EXIT_CANNOT_RUN, EXIT_FINDINGS, PASSPHRASE, cli, load_key, operato
 @click.option(
     "--force", is_flag=True, help="Replace OUTPUT if it exists (never a ledger or an export, never through a link)."
 )
+@_witness_options("whose valid cosignatures a witnessed code carries (the quorum must be met)")
 @PASSPHRASE
 def code_command(
     ledger: str,
@@ -73,6 +78,9 @@ def code_command(
     at: str | None,
     base: str | None,
     force: bool,
+    witness_keys: tuple[str, ...],
+    quorum: int | None,
+    policy_file: str | None,
     passphrase: str | None,
 ) -> None:
     """Write ITEM's code (PC1:..., or with --url a URL) as a QR image or text, signed by the operator.
@@ -84,9 +92,12 @@ def code_command(
     check_output(output, force=force, protect=[ledger])  # before any work; qr.write checks again
     if base is not None:
         item_code.check_base(base)  # a bad --url is refused before the key is read
+    witnesses = _witness_policy(witness_keys, quorum, policy_file)
+    if witnesses is not None and profile != "witnessed":
+        raise InputError("--witness, --quorum and --policy go with --profile witnessed")
     op = load_key(operator_key, passphrase)
     with Ledger.open(ledger, operator=op) as led:
-        text = item_code.make(led, item, profile, at=parse_time(at), url=base)
+        text = item_code.make(led, item, profile, at=parse_time(at), url=base, witnesses=witnesses)
     qr.write(text, output, force=force, protect=[ledger])
     kind = "code" if base is None else "URL code"
     click.echo(
@@ -223,6 +234,26 @@ def _verdict(report: item_code.CodeReport) -> str:
     )
 
 
+def _witness_lines(report: item_code.CodeReport) -> list[str]:
+    """What ``scan`` says of the witnesses: each counted cosignature and the freshness of the newest."""
+    if report.witness_policy is None:
+        if report.profile == "witnessed":
+            return [
+                f"  note: the code carries {report.cosignatures_carried} witness cosignature(s), not checked: "
+                "give --witness or --policy to require them"
+            ]
+        return []
+    lines = [f"  witnesses: {len(report.witnesses)} counted ({escape(report.witness_policy)})"]
+    for w in report.witnesses:
+        lines.append(f"    {escape(w.witness)}  key {w.key_id.hex()}  cosigned {ms_to_iso(w.timestamp * 1000)}")
+    age = report.witness_age_ms
+    if report.witnessed_at is not None and age is not None:
+        when = ms_to_iso(report.witnessed_at * 1000)
+        relation = f"{_duration(age)} before this check" if age >= 0 else f"{_duration(-age)} after this device's clock"
+        lines.append(f"  freshness: the checkpoint was last cosigned {when}, {relation}")
+    return lines
+
+
 def _fail_scan(verdict: str, error: ProvchainError, as_json: bool) -> NoReturn:
     """Print the verdict and the error (its messages never quote an unverified code), then exit 1
     (REFUSED) or 2 (UNREADABLE)."""
@@ -239,24 +270,37 @@ def _fail_scan(verdict: str, error: ProvchainError, as_json: bool) -> NoReturn:
 @operator_option(help="The operator's verifier key (pinned).")
 @click.option("--json", "as_json", is_flag=True, help='Print {"item": ..., "events": [...], "checks": {...}}.')
 @click.option("--at", default=None, help="Verify as of this ISO 8601 time (default: now).")
-def scan(source: str, operator_vkey: str, as_json: bool, at: str | None) -> None:
+@_witness_options("that must have cosigned the code's checkpoint")
+def scan(
+    source: str,
+    operator_vkey: str,
+    as_json: bool,
+    at: str | None,
+    witness_keys: tuple[str, ...],
+    quorum: int | None,
+    policy_file: str | None,
+) -> None:
     """Read an item code and verify it offline. SOURCE is the code text (it starts with PC1:, or https://
     for a URL code, whose web address is not verified) or the path of an image or a .txt file.
 
     Exit 0 verified; 1 refused: the code was read (from a QR symbol, a file or the text given) but is
     not genuine, malformed codes included; 2 unreadable: no QR code found, or the file cannot be read.
     A code dated up to 24 hours after this device's clock verifies, with a note.
+
+    With --witness (or --policy), a code is refused unless it is a witnessed code whose checkpoint a
+    quorum of those witnesses cosigned; the cosignatures and their time are shown.
     """
     when = parse_time(at)
     if when is not None and when < 0:
         raise InputError("--at must not be before 1970")
     parse_vkey(operator_vkey)  # a bad --operator is a bad argument (exit 2), not a verdict on the code
+    witnesses = _witness_policy(witness_keys, quorum, policy_file)  # so is a bad witness option
     try:
         texts = _read_source(source)
     except _Unreadable as exc:
         _fail_scan("UNREADABLE", exc.error, as_json)
     try:
-        report = item_code.verify(_one_code(source, texts), operator_vkey, at=when)
+        report = item_code.verify(_one_code(source, texts), operator_vkey, at=when, witnesses=witnesses)
     except ProvchainError as exc:  # the text was read exactly (a QR symbol's error correction), so: refused
         _fail_scan("REFUSED", exc, as_json)
     if as_json:
@@ -271,6 +315,8 @@ def scan(source: str, operator_vkey: str, as_json: bool, at: str | None) -> None
         click.echo(f"  note: the key of {', '.join(map(escape, revoked))} was revoked after it signed these events")
     if report.version != 1:
         click.echo("  note: the web address before '#' is not signed: only the code after it was verified")
+    for line in _witness_lines(report):
+        click.echo(line)
     if report.clock_skew_ms:
         click.echo(
             f"  note: this device's clock is {_duration(report.clock_skew_ms)} behind the code's issue time "

@@ -19,8 +19,21 @@ from . import cli, operator_option
     multiple=True,
     help="A verifier key (name+hex8+base64) whose codes the page trusts; repeat for several operators.",
 )
+@click.option(
+    "--witness",
+    "witnesses",
+    multiple=True,
+    metavar="WVKEY",
+    help="A witness verifier key the page requires (repeat for several): the page then refuses every code "
+    "that is not a witnessed code whose checkpoint --quorum of these witnesses cosigned.",
+)
+@click.option(
+    "--quorum", type=int, default=None, help="How many of the --witness keys must have cosigned (default: all)."
+)
 @click.option("--force", is_flag=True, help="Replace the page's files in OUTDIR if they exist (never through a link).")
-def verifier_page_command(outdir: str, operators: tuple[str, ...], force: bool) -> None:
+def verifier_page_command(
+    outdir: str, operators: tuple[str, ...], witnesses: tuple[str, ...], quorum: int | None, force: bool
+) -> None:
     """Write the verifier page to OUTDIR: index.html (self-contained), sw.js (offline copy over https), and
     THIRD_PARTY_LICENSES.txt (the licences of the packages in its script).
 
@@ -28,7 +41,7 @@ def verifier_page_command(outdir: str, operators: tuple[str, ...], force: bool) 
     URL, the page verifies the code on the phone, offline, with the pinned keys; it also scans with the camera
     and checks pasted code text. OUTDIR is created if missing (its parent must exist).
     """
-    files = verifier_page(list(operators))
+    files = verifier_page(list(operators), list(witnesses), quorum)
     out = Path(outdir)
     if not out.exists():
         if not out.parent.is_dir():
@@ -45,4 +58,5 @@ def verifier_page_command(outdir: str, operators: tuple[str, ...], force: bool) 
     click.echo(
         f"wrote {out / PAGE_NAME} ({size} bytes), {WORKER_NAME} and {LICENSES_NAME}, trusting {len(operators)} "
         f"operator key{'s' if len(operators) != 1 else ''}"
+        + (f", requiring {quorum or len(witnesses)} of {len(witnesses)} witnesses" if witnesses else "")
     )

@@ -3,49 +3,52 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
 from ..errors import InputError
 from ..witness import WitnessPolicy
 
-F = TypeVar("F", bound=Callable[..., Any])
+
+def witness_options(action: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The ``--witness WVKEY`` (repeatable), ``--quorum N`` and ``--policy FILE`` options, passed to the
+    command as ``witness_keys``, ``quorum`` and ``policy_file``; ``action`` says what the witnesses are for."""
+
+    def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
+        f = click.option(
+            "--policy",
+            "policy_file",
+            default=None,
+            type=click.Path(dir_okay=False),
+            help=f"A witness policy file (C2SP tlog-policy: witness, group and quorum lines) {action}; "
+            "instead of --witness and --quorum.",
+        )(f)
+        f = click.option(
+            "--quorum",
+            type=click.IntRange(min=1),
+            default=None,
+            help="How many of the --witness keys must have cosigned (default: all).",
+        )(f)
+        return click.option(
+            "--witness",
+            "witness_keys",
+            multiple=True,
+            metavar="WVKEY",
+            help=f"A witness verifier key (name+hex8+base64, the 0x04 or 0x01 form) {action}; repeat for more.",
+        )(f)
+
+    return decorate
 
 
-def witness_options(f: F) -> F:
-    """Add ``--witness WVKEY`` (repeatable), ``--quorum N`` and ``--policy FILE`` to a command."""
-    f = click.option(
-        "--policy",
-        "witness_policy",
-        default=None,
-        type=click.Path(dir_okay=False),
-        help="A C2SP witness policy file (tlog-policy: witness, group and quorum lines) to require.",
-    )(f)
-    f = click.option(
-        "--quorum",
-        default=None,
-        type=click.IntRange(min=1),
-        help="How many of the --witness keys must have cosigned (default: all of them).",
-    )(f)
-    f = click.option(
-        "--witness",
-        "witness_vkeys",
-        multiple=True,
-        metavar="WVKEY",
-        help="A witness verifier key (0x04 or 0x01 form) whose cosignature is required; repeatable.",
-    )(f)
-    return f
-
-
-def witness_policy(vkeys: tuple[str, ...], quorum: int | None, policy_path: str | None) -> WitnessPolicy | None:
-    """The policy the options ask for, or None when none was given."""
-    if policy_path is not None:
-        if vkeys or quorum is not None:
-            raise InputError("give --policy, or --witness keys (with --quorum), not both")
-        return WitnessPolicy.load(policy_path)
-    if quorum is not None and not vkeys:
-        raise InputError("--quorum counts --witness keys: give at least one")
-    if not vkeys:
+def witness_policy(keys: tuple[str, ...], quorum: int | None, policy_file: str | None) -> WitnessPolicy | None:
+    """The policy the witness options give, or None when none was given (exit 2 for a bad combination)."""
+    if policy_file is not None:
+        if keys or quorum is not None:
+            raise InputError("give either --policy or --witness (and --quorum), not both")
+        return WitnessPolicy.load(policy_file)
+    if not keys:
+        if quorum is not None:
+            raise InputError("--quorum counts --witness keys: give at least one --witness")
         return None
-    return WitnessPolicy.from_witnesses(list(vkeys), quorum)
+    return WitnessPolicy.from_witnesses(list(keys), quorum)

@@ -10,6 +10,10 @@ the service worker script, from the page's own site, may load), and it works ope
 Opened at a URL code's address (``https://.../#02...``) the page verifies the fragment with the pinned keys
 and shows VERIFIED, REFUSED or UNREADABLE, the item and every event, or why the code was refused. See
 docs/howto/publish-your-verifier-page.md.
+
+A page may also pin witness keys and a quorum (``witnesses``, ``quorum``): it then refuses every code
+that is not a witnessed code whose checkpoint a quorum of those witnesses cosigned, and shows the
+cosignatures and their time.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from importlib import resources
 
 from ..errors import InputError, VerifierBundleError
 from ..keys import parse_vkey
+from ..witness import WitnessPolicy
 
 __all__ = ["LICENSES_NAME", "MAX_OPERATORS", "PAGE_NAME", "WORKER_NAME", "VerifierBundleError", "verifier_page"]
 
@@ -54,10 +59,26 @@ def _csp_hash(text: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii") + "'"
 
 
-def _operators_json(operators: Sequence[str]) -> str:
-    """The keys as a JSON array safe inside a ``<script>`` element (no ``<``, ``>`` or ``&`` unescaped)."""
-    text = json.dumps(list(operators), ensure_ascii=True)
+def _operators_json(operators: object) -> str:
+    """The value as JSON safe inside a ``<script>`` element (no ``<``, ``>`` or ``&`` unescaped)."""
+    text = json.dumps(operators, ensure_ascii=True)
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _witnesses_value(witnesses: object, quorum: object) -> dict[str, object] | None:
+    """The pinned witness policy, ``{"keys": [...], "quorum": n}`` (None without witnesses), checked as
+    :meth:`WitnessPolicy.from_witnesses` checks it."""
+    if isinstance(witnesses, str) or not isinstance(witnesses, Sequence):
+        raise InputError("witnesses must be a list of witness verifier keys (name+hex8+base64)")
+    keys = list(witnesses)
+    if not keys:
+        if quorum is not None:
+            raise InputError("a quorum counts witness keys: give at least one")
+        return None
+    if quorum is not None and (isinstance(quorum, bool) or not isinstance(quorum, int)):
+        raise InputError("the quorum must be an integer")
+    WitnessPolicy.from_witnesses(keys, quorum)  # KeyFormatError or WitnessPolicyError name the fault
+    return {"keys": keys, "quorum": len(keys) if quorum is None else quorum}
 
 
 def _check_operators(operators: object) -> list[str]:
@@ -115,8 +136,14 @@ self.addEventListener("fetch", (event) => {{
 """.encode()
 
 
-def verifier_page(operators: Sequence[str]) -> dict[str, bytes]:
+def verifier_page(
+    operators: Sequence[str], witnesses: Sequence[str] = (), quorum: int | None = None
+) -> dict[str, bytes]:
     """The files of a verifier page that trusts ``operators`` (C2SP verifier keys, ``name+hex8+base64``).
+
+    With ``witnesses`` (witness verifier keys) the page requires ``quorum`` of them (default: all) to have
+    cosigned a code's checkpoint: it refuses every code that is not witnessed so
+    (:func:`provchain.code.verify` with ``WitnessPolicy.from_witnesses(witnesses, quorum)``).
 
     Returns ``{"index.html": ..., "sw.js": ..., "THIRD_PARTY_LICENSES.txt": ...}``. Each key is checked with
     :func:`provchain.keys.parse_vkey` (raises :class:`~provchain.errors.KeyFormatError`); an empty list,
@@ -124,6 +151,7 @@ def verifier_page(operators: Sequence[str]) -> dict[str, bytes]:
     a missing script raises :class:`VerifierBundleError`.
     """
     keys = _check_operators(operators)
+    pinned_witnesses = _witnesses_value(witnesses, quorum)
     template = _resource("page.html")
     style = _resource("page.css")
     script = _resource("verifier.js")
@@ -148,6 +176,7 @@ def verifier_page(operators: Sequence[str]) -> dict[str, bytes]:
         "CSP": csp,
         "STYLE": style,
         "OPERATORS": _operators_json(keys),
+        "WITNESSES": _operators_json(pinned_witnesses),
         "SCRIPT": script,
         "NOTICE": _notice(licenses),
     }

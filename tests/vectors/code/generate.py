@@ -6,6 +6,7 @@ regenerates the vectors and checks that the files are up to date.
 
 from __future__ import annotations
 
+import copy
 import json
 import sys
 import tempfile
@@ -16,8 +17,10 @@ from typing import Any
 
 from provchain import base45, code, digits, encoding
 from provchain._internal import bundle2
+from provchain.checkpoint import Checkpoint
 from provchain.keys import KeyPair
 from provchain.ledger import Ledger
+from provchain.witness import WitnessKey, WitnessPolicy, split_note
 
 HERE = Path(__file__).resolve().parent
 ORIGIN = "example.com/acme-ledger"
@@ -44,27 +47,57 @@ STEPS: list[tuple[str, str, str, str, dict[str, str | int]]] = [
 ]
 
 
+COSIGNED_AT = (T0 + 8 * HOUR) // 1000  # when the witnesses cosigned the checkpoint (POSIX seconds)
+
+
 def operator() -> KeyPair:
     """The vectors' operator key (seed 00 01 02 ... 1f)."""
     return KeyPair.from_seed(ORIGIN, bytes(range(32)))
 
 
+def witnesses() -> list[WitnessKey]:
+    """The vectors' witness keys: witness.example/w1 to w4 (seeds 41 41 .., 42 42 .., ...); w4 cosigns nothing."""
+    return [WitnessKey(KeyPair.from_seed(f"witness.example/w{i}", bytes([0x40 + i]) * 32)) for i in range(1, 5)]
+
+
+def _policy(keys: list[WitnessKey], quorum: int) -> dict[str, Any]:
+    return {"keys": [k.vkey for k in keys], "quorum": quorum}
+
+
+def _cosigned(note: bytes, keys: list[WitnessKey], timestamp: int) -> bytes:
+    text, _ = split_note(note)
+    return note + "".join(k.cosign(text, timestamp).line() for k in keys).encode()
+
+
+def _record(led: Ledger, keys: dict[str, KeyPair], verdict: str = "genuine") -> None:
+    for role, kp in keys.items():
+        led.register_party(kp.name, [role], kp.public_key, at=T0, valid_from=T0)
+    for n, (stage, role, country, place, data) in enumerate(STEPS):
+        data = {**data, "verdict": verdict} if "verdict" in data else data
+        led.append(ITEM, stage, keys[role], country=country, place=place, data=data, at=T0 + (n + 1) * HOUR)
+
+
 def payloads() -> dict[str, str]:
-    """The genuine compact and full codes of the six-event journey, and their URL codes ("url_compact",
-    "url_full")."""
+    """The genuine compact, full and witnessed codes of the six-event journey, and their URL codes
+    ("url_compact", ...); "fork_compact": the code of a fork of the ledger whose appraisal says
+    "counterfeit", at the same tree size, which no witness cosigned."""
     op = operator()
     keys = {role: KeyPair.from_seed(name, bytes([i + 1]) * 32) for i, (role, name) in enumerate(PARTIES.items())}
     with tempfile.TemporaryDirectory() as tmp:
         led = Ledger.create(Path(tmp) / "ledger.db", origin=ORIGIN, operator=op, at=T0, clock=lambda: ISSUED)
         with led:
-            for role, kp in keys.items():
-                led.register_party(kp.name, [role], kp.public_key, at=T0, valid_from=T0)
-            for n, (stage, role, country, place, data) in enumerate(STEPS):
-                led.append(ITEM, stage, keys[role], country=country, place=place, data=data, at=T0 + (n + 1) * HOUR)
-            led.checkpoint()
+            _record(led, keys)
+            note = led.checkpoint()
+            # The witnesses w1 to w3 cosign it (stored as the operator's collection stores a cosigned note).
+            led.store.add_checkpoint(led.size, _cosigned(note, witnesses()[:3], COSIGNED_AT))
             out = {p: code.make(led, ITEM, p, at=ISSUED) for p in code.PROFILES}
             out.update({f"url_{p}": code.make(led, ITEM, p, at=ISSUED, url=BASE) for p in code.PROFILES})
-            return out
+        fork = Ledger.create(Path(tmp) / "fork.db", origin=ORIGIN, operator=op, at=T0, clock=lambda: ISSUED)
+        with fork:
+            _record(fork, keys, verdict="counterfeit")
+            fork.checkpoint()
+            out["fork_compact"] = code.make(fork, ITEM, "compact", at=ISSUED)
+        return out
 
 
 def _reencode(payload: str, change: Callable[[list[Any]], None]) -> str:
@@ -99,7 +132,7 @@ def _url_vectors(p: dict[str, str], op: KeyPair, other: KeyPair) -> dict[str, di
     """The URL code (version 2) vectors."""
     u = p["url_compact"]
     out: dict[str, dict[str, Any]] = {}
-    for profile in code.PROFILES:
+    for profile in ("compact", "full"):
         url = p[f"url_{profile}"]
         out[f"url_valid_{profile}"] = {
             "desc": f"the genuine {profile} URL code (version 2) of the six-event journey",
@@ -181,6 +214,120 @@ def _url_vectors(p: dict[str, str], op: KeyPair, other: KeyPair) -> dict[str, di
     return out
 
 
+def _witnessed_vectors(p: dict[str, str], op: KeyPair) -> dict[str, dict[str, Any]]:
+    """The witnessed-profile vectors: a policy of witnesses in each ("witnesses": keys and quorum)."""
+    w = witnesses()
+    two_of_three = _policy(w[:3], 2)
+    out: dict[str, dict[str, Any]] = {}
+
+    def vector(name: str, desc: str, payload: str, policy: dict[str, Any] | None, want: str | None) -> None:
+        at = VERIFY_AT
+        v: dict[str, Any] = {"desc": desc, "payload": payload, "operator_vkey": op.vkey, "at": at}
+        if policy is not None:
+            v["witnesses"] = policy
+        v["want_error"] = want
+        if want is None:
+            pol = None if policy is None else WitnessPolicy.from_witnesses(policy["keys"], policy["quorum"])
+            v["bundle_hex"] = (
+                digits.decode(payload.partition("#")[2][2:]) if code.is_url(payload) else base45.decode(payload[4:])
+            ).hex()
+            v["want_report"] = code.verify(payload, op.vkey, at=at, witnesses=pol).to_json()
+        out[name] = v
+
+    wc, uw = p["witnessed"], p["url_witnessed"]
+    bundle = code.parse(wc, ORIGIN)
+    a = bundle.anchor
+    cases: list[tuple[str, str, str, dict[str, Any] | None, str | None]] = [
+        ("valid_witnessed_2_of_3", "the genuine witnessed code, cosigned by w1, w2, w3; 2 of them required", wc,
+         two_of_three, None),
+        ("valid_witnessed_one_known", "the genuine witnessed code; the verifier trusts w2 and w4 and needs 1: "
+         "w1 and w3 are unknown to it and ignored", wc, _policy([w[1], w[3]], 1), None),
+        ("valid_witnessed_no_policy", "the genuine witnessed code, verified without a witness policy: its proof is "
+         "checked, its cosignatures are not counted", wc, None, None),
+        ("url_valid_witnessed", "the genuine witnessed URL code (version 2), 2 of 3 required", uw, two_of_three, None),
+        ("witnessed_quorum_unmet", "the genuine witnessed code; the verifier needs w1 to w4, all four", wc,
+         _policy(w, 4), "QuorumError"),
+        ("witnessed_unknown_witness", "the genuine witnessed code; the verifier trusts only w4, which did not cosign",
+         wc, _policy([w[3]], 1), "QuorumError"),
+        ("compact_requires_witnesses", "the genuine compact code, on a verifier that requires 2 of 3 witnesses",
+         p["compact"], two_of_three, "QuorumError"),
+        ("url_compact_requires_witnesses", "the genuine compact URL code, on a verifier that requires witnesses",
+         p["url_compact"], two_of_three, "QuorumError"),
+        ("full_requires_witnesses", "the genuine full code (no cosignatures), on a verifier that requires witnesses",
+         p["full"], two_of_three, "QuorumError"),
+    ]
+    # Re-signed by the operator, so that only the witnesses' part is wrong.
+    flipped = list(a.cosignatures)
+    c0 = flipped[0]
+    flipped[0] = replace(c0, signature=bytes([c0.signature[0] ^ 1]) + c0.signature[1:])
+    bad_cosig = code.sign_bundle(replace(bundle, anchor=replace(a, cosignatures=tuple(flipped))), op).payload()
+    later = replace(c0, timestamp=c0.timestamp + 1)
+    moved = code.sign_bundle(
+        replace(bundle, anchor=replace(a, cosignatures=(later, *a.cosignatures[1:]))), op
+    ).payload()
+    future_ts = VERIFY_AT // 1000 + 86400 + 1
+    text = Checkpoint(ORIGIN, a.tree_size, a.root).format()
+    future_cosigs = sorted(
+        (code.CodeCosignature(k.key_id, future_ts, k.cosign(text, future_ts).signature) for k in w[:3]),
+        key=lambda c: c.key_id,
+    )
+    future = code.sign_bundle(replace(bundle, anchor=replace(a, cosignatures=tuple(future_cosigs))), op).payload()
+    on_time_ts = VERIFY_AT // 1000 + 86400
+    on_time_cosigs = sorted(
+        (code.CodeCosignature(k.key_id, on_time_ts, k.cosign(text, on_time_ts).signature) for k in w[:3]),
+        key=lambda c: c.key_id,
+    )
+    on_time = code.sign_bundle(replace(bundle, anchor=replace(a, cosignatures=tuple(on_time_cosigs))), op).payload()
+    proof = list(a.proof)
+    proof[0] = bytes([proof[0][0] ^ 1]) + proof[0][1:]
+    bad_proof = code.sign_bundle(replace(bundle, anchor=replace(a, proof=tuple(proof))), op).payload()
+    short_proof = code.sign_bundle(replace(bundle, anchor=replace(a, proof=a.proof[:-1])), op).payload()
+    # The security point: the operator forks its ledger (fork B: the appraisal says "counterfeit") and anchors
+    # B's code on A's cosigned checkpoint (same size, A's root and cosignatures). B's head is not in A's tree.
+    fork = code.parse(p["fork_compact"], ORIGIN)
+    fa = fork.anchor
+    forged_anchor = replace(fa, root=a.root, proof=a.proof, cosignatures=a.cosignatures)
+    forked = code.sign_bundle(replace(fork, profile="witnessed", anchor=forged_anchor), op).payload()
+    assert fa.tree_size == a.tree_size and fa.root != a.root
+    cases += [
+        ("witnessed_bad_cosignature", "one bit of w1's cosignature flipped, the code re-signed by the operator",
+         bad_cosig, two_of_three, "CosignatureError"),
+        ("witnessed_cosignature_time_moved", "a cosignature's timestamp moved by one second (its signature kept), "
+         "re-signed by the operator", moved, two_of_three, "CosignatureError"),
+        ("witnessed_cosignature_future", "cosignatures (genuinely signed) dated 24 hours and 1 second after the "
+         "verifier's clock", future, two_of_three, "CosignatureError"),
+        ("witnessed_cosignature_24h_ahead", "cosignatures dated exactly 24 hours after the verifier's clock: "
+         "accepted", on_time, two_of_three, None),
+        ("witnessed_bad_proof", "one bit of the inclusion proof flipped, re-signed by the operator", bad_proof,
+         two_of_three, "InclusionError"),
+        ("witnessed_short_proof", "the inclusion proof without its last hash, re-signed by the operator",
+         short_proof, two_of_three, "InclusionError"),
+        ("witnessed_fork_on_cosigned_checkpoint", "a fork's journey (appraisal: counterfeit) anchored by the "
+         "operator on the cosigned checkpoint of the other fork, with its cosignatures and proof", forked,
+         two_of_three, "InclusionError"),
+        ("witnessed_fork_no_policy", "the same forged fork code without a witness policy: the proof still fails",
+         forked, None, "InclusionError"),
+    ]
+    value = encoding.decode(base45.decode(wc[4:]))
+    swapped = copy.deepcopy(value)
+    swapped[5][7] = swapped[5][7][::-1]
+    empty = copy.deepcopy(value)
+    empty[5][7] = []
+    short = copy.deepcopy(value)
+    short[5][7][0] = short[5][7][0][:-1]
+    cases += [
+        ("witnessed_unsorted_cosignatures", "the cosignatures in reverse key id order",
+         code.PREFIX + base45.encode(encoding.encode(swapped)), two_of_three, "BundleFormatError"),
+        ("witnessed_no_cosignatures", "an empty cosignature array", code.PREFIX + base45.encode(encoding.encode(empty)),
+         two_of_three, "BundleFormatError"),
+        ("witnessed_short_cosignature", "a cosignature of 75 bytes",
+         code.PREFIX + base45.encode(encoding.encode(short)), two_of_three, "BundleFormatError"),
+    ]
+    for name, desc, payload, policy, want in cases:
+        vector(name, desc, payload, policy, want)
+    return out
+
+
 def _set_verdict(v: list[Any]) -> None:
     v[4][4][5]["verdict"] = "counterfeit-approved"
 
@@ -195,7 +342,7 @@ def vectors() -> dict[str, dict[str, Any]]:
     op = operator()
     other = KeyPair.from_seed(ORIGIN, bytes([0xEE]) * 32)
     out: dict[str, dict[str, Any]] = {}
-    for profile in code.PROFILES:
+    for profile in ("compact", "full"):
         payload = p[profile]
         report = code.verify(payload, op.vkey, at=VERIFY_AT).to_json()
         out[f"valid_{profile}"] = {
@@ -208,6 +355,7 @@ def vectors() -> dict[str, dict[str, Any]]:
             "want_report": report,
         }
     out.update(_url_vectors(p, op, other))
+    out.update(_witnessed_vectors(p, op))
     c = p["compact"]
     bad: dict[str, tuple[str, str, str]] = {
         "bad_prefix_version": ("a wrong version prefix", "PC2:" + c[4:], "BadPrefixError"),
@@ -268,8 +416,10 @@ def vectors() -> dict[str, dict[str, Any]]:
 
 def _check(name: str, vector: dict[str, Any]) -> None:
     """Refuse to write a vector that does not fail (or pass) the way it says."""
+    policy = vector.get("witnesses")
     try:
-        code.verify(vector["payload"], vector["operator_vkey"], at=vector["at"])
+        pol = None if policy is None else WitnessPolicy.from_witnesses(policy["keys"], policy["quorum"])
+        code.verify(vector["payload"], vector["operator_vkey"], at=vector["at"], witnesses=pol)
         got = None
     except Exception as exc:
         got = type(exc).__name__

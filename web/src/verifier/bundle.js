@@ -5,7 +5,7 @@
 
 import { inflateRaw } from './inflate.js';
 import { malformed } from './errors.js';
-import { equal, utf8 } from './bytes.js';
+import { bytesToBigInt, equal, utf8 } from './bytes.js';
 import { decode as msgpackDecode, encode, EncodingFault, isInt, normInt } from './msgpack.js';
 import {
   DEFAULT_POLICY, MAX_ORIGIN, MAX_PLACE, MAX_TIME, isCountry, isData, isItem, isKeyName, isName, isText, keyId,
@@ -16,7 +16,9 @@ export const MAX_CODE_CHARS = 3391;
 export const MAX_EVENTS = 255;
 export const MAX_PROOF = 64;
 export const MAX_INFLATED = 4096;
-export const PROFILES = ['compact', 'full'];
+export const PROFILES = ['compact', 'full', 'witnessed'];
+export const MAX_COSIGNATURES = 32;
+const COSIGNATURE_BYTES = 76;
 const SIG = 64;
 const HASH = 32;
 const UNITS = [1n, 1000n, 60000n, 3600000n];
@@ -124,21 +126,52 @@ function event(row, n, full, previous, stages, parties) {
   return { at, party: partyIndex, stage, country: r[3], place, data, signature };
 }
 
-function anchor(value, full, headAt) {
-  const a = list(value, 'the anchor', full ? [8] : [6]);
+// bundle.CodeCosignature.from_raw: key id (4), u64 timestamp (8, below 2^63), signature (64).
+function cosignature(raw) {
+  if (!(raw instanceof Uint8Array) || raw.length !== COSIGNATURE_BYTES) {
+    throw malformed(`a cosignature must be ${COSIGNATURE_BYTES} bytes`);
+  }
+  const timestamp = bytesToBigInt(raw.subarray(4, 12));
+  if (timestamp > 2n ** 63n - 1n) throw malformed("a cosignature's timestamp must be below 2^63");
+  return { keyId: raw.slice(0, 4), timestamp, signature: raw.slice(12), raw };
+}
+
+function compareBytes(a, b) {
+  for (let i = 0; i < Math.min(a.length, b.length); i++) if (a[i] !== b[i]) return a[i] - b[i];
+  return a.length - b.length;
+}
+
+function cosignatures(value) {
+  if (!Array.isArray(value) || value.length < 1 || value.length > MAX_COSIGNATURES) {
+    throw malformed(`the cosignatures must be an array of 1 to ${MAX_COSIGNATURES} cosignatures`);
+  }
+  const out = value.map(cosignature);
+  for (let i = 1; i < out.length; i++) {
+    if (compareBytes(out[i - 1].keyId, out[i].keyId) >= 0) {
+      throw malformed('the cosignatures must be sorted by key id, one per key id');
+    }
+  }
+  return out;
+}
+
+function anchor(value, profile, headAt) {
+  const a = list(value, 'the anchor', profile === 'compact' ? [6] : [8]);
   const operatorKeyId = bin(a[0], 'the operator key id', 4);
   const headHint = bin(a[1], 'the head hint', 4);
   const treeSize = int(a[3], 'the tree size', 1, 2n ** 64n - 1n);
   const headIndex = int(a[2], 'the head index', 0, BigInt(treeSize) - 1n);
   const root = bin(a[4], 'the root', HASH);
   const issued = time(BigInt(headAt) + BigInt(int(a[5], 'the issue time', -MAX_TIME, MAX_TIME)), 'the issue time');
-  const out = { operatorKeyId, headHint, headIndex, treeSize, root, issued, proof: [], checkpointSignature: null };
-  if (full) {
+  const out = {
+    operatorKeyId, headHint, headIndex, treeSize, root, issued, proof: [], checkpointSignature: null, cosignatures: [],
+  };
+  if (profile !== 'compact') {
     if (!Array.isArray(a[6]) || a[6].length > MAX_PROOF) {
       throw malformed(`the inclusion proof must be an array of at most ${MAX_PROOF} hashes`);
     }
     out.proof = a[6].map((h) => bin(h, 'an inclusion proof hash', HASH));
-    out.checkpointSignature = bin(a[7], 'the checkpoint signature', SIG);
+    if (profile === 'full') out.checkpointSignature = bin(a[7], 'the checkpoint signature', SIG);
+    else out.cosignatures = cosignatures(a[7]);
   }
   return out;
 }
@@ -175,7 +208,7 @@ function fromValue(value, origin) {
   if (new Set(parties.map((p) => p.keyId.join(','))).size !== parties.length) {
     throw malformed('the party table lists a key twice');
   }
-  const anc = anchor(top[5], full, events[events.length - 1].at);
+  const anc = anchor(top[5], profile, events[events.length - 1].at);
   const signature = bin(top[6], 'the signature', SIG);
   return { version: 1, profile, full, origin, item: top[1], policy, stages, parties, events, anchor: anc, signature };
 }
@@ -207,6 +240,7 @@ export function unsignedValue(b) {
   const a = b.anchor;
   const anc = [a.operatorKeyId, a.headHint, a.headIndex, a.treeSize, a.root, a.issued - b.events[b.events.length - 1].at];
   if (b.full) anc.push([...a.proof], a.checkpointSignature);
+  else if (b.profile === 'witnessed') anc.push([...a.proof], a.cosignatures.map((c) => c.raw));
   const policy = samePolicy(b.policy, DEFAULT_POLICY) ? new Map() : policyMap(b.policy);
   return [PROFILES.indexOf(b.profile), b.item, policy, parties, events, anc];
 }
@@ -311,7 +345,7 @@ function version1Value(body, root, signature) {
     previousCountry = r[3];
     return r;
   });
-  const anc = row(top[5], 'the anchor', full ? [7] : [5]);
+  const anc = row(top[5], 'the anchor', top[0] === 0 || top[0] === false ? [5] : [7]);
   const outAnchor = [...anc.slice(0, 4), root, untag(anc[4], 'the issue time'), ...anc.slice(5)];
   return [top[0], top[1], top[2], outParties, outEvents, outAnchor, signature];
 }

@@ -20,4 +20,4 @@ export function malformed(message) {
 }
 
 // The classes Python raises for arguments (a bad pinned key or time), not for the code itself.
-export const ARGUMENT_ERRORS = new Set(['InputError', 'KeyFormatError']);
+export const ARGUMENT_ERRORS = new Set(['InputError', 'KeyFormatError', 'WitnessPolicyError']);

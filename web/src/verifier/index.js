@@ -6,6 +6,7 @@ import { verifyOrThrow } from './verify.js';
 
 export { escape, quote, identifierProblem } from './text.js';
 export { parseVkey, formatVkey, isUrl, MAX_CLOCK_SKEW_MS } from './verify.js';
+export { describe as describePolicy, parseWitnessVkey, policyFromKeys, makePolicy } from './witness.js';
 
 // Verify the scanned `text` (a PC1: code, a URL code, or the fragment alone, "02..."), against the pinned
 // operator keys (C2SP verifier key strings), at `now` (integer ms). Never throws; resolves to
@@ -13,15 +14,20 @@ export { parseVkey, formatVkey, isUrl, MAX_CLOCK_SKEW_MS } from './verify.js';
 // 2^53 - 1, such as a huge tree size or data value, are BigInt) or {verdict: "REFUSED", error: {type,
 // message}} (type: the Python error class). A bad pinned key or time is not a verdict on the code:
 // {verdict: "UNREADABLE", error} (the scanner's exit 2).
-export async function verifyCode(text, { operators, now } = {}) {
-  return verifySync(text, { operators, now });
+//
+// `witnesses` (optional): the witness policy the code must satisfy: {keys: [witness verifier keys],
+// quorum} (quorum default: all), or {witnesses: [[name, vkey]], groups: [[name, threshold, [members]]],
+// quorum: name}, a parsed C2SP tlog-policy. A code is then refused (QuorumError) unless it is a witnessed
+// code carrying a quorum of valid cosignatures; its report's `witnesses` lists them and their time.
+export async function verifyCode(text, { operators, now, witnesses = null } = {}) {
+  return verifySync(text, { operators, now, witnesses });
 }
 
-export function verifySync(text, { operators, now } = {}) {
+export function verifySync(text, { operators, now, witnesses = null } = {}) {
   try {
     let code = text;
     if (typeof code === 'string' && code.startsWith('02')) code = `https://fragment.invalid/#${code}`;
-    return { verdict: 'VERIFIED', report: verifyOrThrow(code, operators, now) };
+    return { verdict: 'VERIFIED', report: verifyOrThrow(code, operators, now, witnesses) };
   } catch (e) {
     if (e instanceof CodeError) {
       return { verdict: ARGUMENT_ERRORS.has(e.type) ? 'UNREADABLE' : 'REFUSED', error: { type: e.type, message: e.message } };

@@ -9,6 +9,7 @@ import { decodeBundle, decodeBundleV2, MAX_CODE_CHARS, unsignedValue } from './b
 import { isKeyName, keyId, MAX_TIME } from './checks.js';
 import { verify as ed25519Verify, keyAcceptable } from './ed25519.js';
 import { fail, malformed } from './errors.js';
+import { checkWitnesses, describe, toPolicy } from './witness.js';
 import { encode } from './msgpack.js';
 
 export const MAX_CLOCK_SKEW_MS = 24 * 60 * 60 * 1000;
@@ -197,13 +198,14 @@ function isoTime(ms) {
 }
 
 // verifyCode's work: returns the report (CodeReport.to_json) or throws a CodeError.
-export function verifyOrThrow(payload, operators, now) {
+export function verifyOrThrow(payload, operators, now, witnesses = null) {
   // (1) The time and the pinned keys.
   if (typeof now !== 'number' || !Number.isInteger(now) || now < 0 || now >= MAX_TIME) {
     throw fail('InputError', 'at must be integer milliseconds since 1970 (UTC)');
   }
   const keys = (Array.isArray(operators) ? operators : [operators]).map(parseVkey);
   if (keys.length === 0) throw fail('InputError', 'no operator key is pinned');
+  const policy = toPolicy(witnesses);
   // The code is read for the first key's origin; with several keys, for the one whose key id it names.
   let op = keys[0];
   let bundle = parse(payload, op.name);
@@ -248,11 +250,22 @@ export function verifyOrThrow(payload, operators, now) {
       throw fail('SignatureError', 'the checkpoint signature does not verify');
     }
     Object.assign(checks, { party_signatures: 'ok', inclusion_proof: 'ok', checkpoint_signature: 'ok' });
+  } else if (bundle.profile === 'witnessed') {
+    // (6) (witnessed) The head is in the tree the witnesses cosigned.
+    const a = bundle.anchor;
+    if (!verifyInclusion(head, a.headIndex, a.treeSize, a.proof, a.root)) {
+      throw fail('InclusionError', "the inclusion proof of the head does not lead to the code's tree root");
+    }
+    checks.inclusion_proof = 'ok';
   }
-  // (7) The journey rules.
+  // (7) The witnesses: a quorum of trusted witnesses cosigned the checkpoint (origin, tree size, root).
+  const a = bundle.anchor;
+  const counted = checkWitnesses(bundle, policy, checkpointText(bundle.origin, a.treeSize, a.root), now);
+  if (policy !== null && bundle.profile === 'witnessed') checks.cosignatures = 'ok';
+  // (8) The journey rules.
   checkRules(bundle, registry);
   checks.rules = 'ok';
-  // (8) The clock.
+  // (9) The clock.
   const issued = bundle.anchor.issued;
   const last = bundle.events[bundle.events.length - 1].at;
   if (issued + CLOCK_TOLERANCE_MS < last) throw fail('TimeError', 'the code is dated before the last event of its journey');
@@ -261,7 +274,29 @@ export function verifyOrThrow(payload, operators, now) {
     throw fail('TimeError', `the code is dated more than 24 hours after this device's clock (${isoTime(now)}); if the clock is right, the code is not genuine`);
   }
   checks.time = 'ok';
-  return report(bundle, formatVkey(op.name, op.key), rebuilt, checks, Math.max(0, latest - now));
+  const out = report(bundle, formatVkey(op.name, op.key), rebuilt, checks, Math.max(0, latest - now));
+  if (policy !== null || bundle.profile === 'witnessed') out.witnesses = witnessReport(bundle, policy, counted, now);
+  return out;
+}
+
+// CodeReport._witnesses_json: the counted cosignatures and the freshness of the newest.
+function witnessReport(bundle, policy, counted, now) {
+  const newest = counted.length ? counted.reduce((m, c) => (c.timestamp > m ? c.timestamp : m), counted[0].timestamp) : null;
+  const seconds = (t) => (t <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(t) : t);
+  return {
+    policy: policy === null ? null : describe(policy),
+    carried: bundle.anchor.cosignatures.length,
+    cosignatures: counted.map((c) => ({
+      witness: c.witness,
+      name: c.name,
+      key_id: hex(c.keyId),
+      time: isoTime(Number(c.timestamp * 1000n)),
+      time_s: seconds(c.timestamp),
+    })),
+    newest: newest === null ? null : isoTime(Number(newest * 1000n)),
+    newest_s: newest === null ? null : seconds(newest),
+    age_ms: newest === null ? null : seconds(BigInt(now) - newest * 1000n),
+  };
 }
 
 const REGISTRATION_RULES =

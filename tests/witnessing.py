@@ -1,0 +1,45 @@
+"""Test helpers for witnessed checkpoints: fixed witness keys and cosigned notes stored in a ledger.
+
+Until the operator's collection (``provchain checkpoint --witness``) lands, a cosigned note is made here
+with :meth:`WitnessKey.cosign` and stored through the store, as that collection will store it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from provchain.checkpoint import Checkpoint
+from provchain.keys import KeyPair
+from provchain.ledger import Ledger
+from provchain.witness import WitnessKey, WitnessPolicy, split_note
+
+COSIGNED_AT = 1_760_030_000  # POSIX seconds: 2025-10-09T17:13:20Z, after the test journeys' checkpoint
+
+
+def witness_keys(n: int = 3) -> list[WitnessKey]:
+    """``n`` witness keys from fixed seeds (``witness.example/w1``, seed ``41 41 ..``, ...)."""
+    return [WitnessKey(KeyPair.from_seed(f"witness.example/w{i}", bytes([0x40 + i]) * 32)) for i in range(1, n + 1)]
+
+
+def policy(keys: Sequence[WitnessKey], quorum: int | None = None) -> WitnessPolicy:
+    """The policy of ``keys`` with ``quorum`` (default: all)."""
+    return WitnessPolicy.from_witnesses([k.vkey for k in keys], quorum)
+
+
+def cosign(note: bytes, keys: Sequence[WitnessKey], timestamp: int = COSIGNED_AT) -> bytes:
+    """``note`` with a cosignature line by each of ``keys`` appended."""
+    text, _ = split_note(note)
+    return note + "".join(k.cosign(text, timestamp).line() for k in keys).encode()
+
+
+def store_cosigned(
+    ledger: Ledger, keys: Sequence[WitnessKey], timestamp: int = COSIGNED_AT, note: bytes | None = None
+) -> bytes:
+    """Cosign ``note`` (default: the ledger's latest checkpoint, signed first if there is none) by ``keys``
+    and store the cosigned note in place of the stored one. Returns it."""
+    if note is None:
+        note = ledger.latest_checkpoint() or ledger.checkpoint()
+    cosigned = cosign(note, keys, timestamp)
+    size = Checkpoint.parse(split_note(note)[0]).size
+    ledger._store.add_checkpoint(size, cosigned)  # the lead switches this to Ledger.add_cosignatures
+    return cosigned
