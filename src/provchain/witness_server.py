@@ -471,6 +471,7 @@ class _Handler(BaseHTTPRequestHandler):
     def handle_one_request(self) -> None:
         """Read one request within the server's deadline and head budget, answer it."""
         self.close_connection = True
+        self.request_version, self.command, self.requestline = "HTTP/1.1", "", ""
         self._reader.head_budget = self.server.max_head_bytes
         self.server.watch(self.connection)
         try:
@@ -547,7 +548,8 @@ class _Handler(BaseHTTPRequestHandler):
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """Replies to requests the stdlib parser refuses (bad request line, bad version, bad headers)."""
         self.close_connection = True
-        self._reply(_text(code, message or "bad request"))
+        self.request_version = "HTTP/1.1"  # answer with a status line and headers, even to a one-word request
+        self._reply(_text(code, "the request is malformed" if code == 400 else "the request cannot be served"))
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # replies to add-checkpoint are logged by log_reply; the rest is noise
@@ -662,6 +664,11 @@ class WitnessHTTPServer(ThreadingHTTPServer):
     def server_close(self) -> None:
         self._stop.set()
         super().server_close()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A handler failed (a bug): one line in the log instead of a traceback; the connection is closed."""
+        exc = sys.exc_info()[1]
+        self.log(f"error: internal error while serving {client_address[0]}: {type(exc).__name__}: {exc}")
 
     # --- logging ---
 
