@@ -798,7 +798,11 @@ class Ledger:
             for c in fresh:
                 trusted[(c.name, c.key_id)].check(text, c)
         with self._writing():
-            stored = dict(self._store.checkpoints()).get(cp.size)
+            latest = self._store.latest_checkpoint()
+            if latest is not None and latest[0] == cp.size:
+                stored: bytes | None = latest[1]
+            else:  # an older checkpoint: look it up among all
+                stored = dict(self._store.checkpoints()).get(cp.size)
             if stored is None:
                 raise InputError(f"no checkpoint of size {cp.size} is stored; sign it first (Ledger.checkpoint())")
             self._open_stored_checkpoint(cp.size, stored)

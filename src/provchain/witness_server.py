@@ -275,8 +275,13 @@ class WitnessState:
                 raise WitnessStateError(f"cannot lock the witness state {self.path}: {exc}") from None
             try:
                 yield
+            except sqlite3.Error as exc:
+                with contextlib.suppress(sqlite3.Error):
+                    self._conn.execute("ROLLBACK")
+                raise WitnessStateError(f"cannot use the witness state {self.path}: {exc}") from None
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                with contextlib.suppress(sqlite3.Error):
+                    self._conn.execute("ROLLBACK")
                 raise
             try:
                 self._conn.execute("COMMIT")

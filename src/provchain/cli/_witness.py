@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import signal
 from datetime import UTC, datetime
 
 import click
@@ -76,8 +77,15 @@ def witness_serve(
             click.echo(f"witness {key.vkey}")
             click.echo(f"listening on {url}", nl=True)
 
-        with contextlib.suppress(KeyboardInterrupt):
-            serve(w, listen, timeout=timeout, max_connections=max_connections, ready=ready)
+        def stop(signum: int, frame: object) -> None:
+            raise KeyboardInterrupt  # SIGTERM stops the server the way Ctrl-C does: the state file is closed
+
+        previous = signal.signal(signal.SIGTERM, stop)
+        try:
+            with contextlib.suppress(KeyboardInterrupt):
+                serve(w, listen, timeout=timeout, max_connections=max_connections, ready=ready)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
     finally:
         state.close()
 
