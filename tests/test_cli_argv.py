@@ -43,6 +43,8 @@ BAD: dict[str, tuple[list[str | bytes], int]] = {
     "export": (["export", "l.db", "-o", b"out\xff"], 4),
     "import": (["import", b"in\xff", "-o", "out.db"], 2),
     "verifier-page": (["verifier-page", b"site\xff", "--operator", "v"], 2),
+    "witness serve": (["witness", "serve", "--key", "k", "--state", b"s\xff", "--listen", "x:1", "--log", "v"], 6),
+    "witness status": (["witness", "status", "--key", b"w\xff.key", "--state", "s.db"], 4),
 }
 
 

@@ -30,7 +30,10 @@ def witness_key(tmp: Path, name: str, seed: int) -> WitnessKey:
 class WitnessProc:
     """One witness server process over a state file; restartable on the same port."""
 
-    def __init__(self, tmp: Path, name: str, seed: int, logs: list[str], *, timeout: float = 10.0) -> None:
+    def __init__(
+        self, tmp: Path, name: str, seed: int, logs: list[str], *, timeout: float = 10.0, extra: tuple[str, ...] = ()
+    ) -> None:
+        self.extra = extra
         self.key = witness_key(tmp, name, seed)
         self.key_path = tmp / f"{seed}.wkey"
         self.state = tmp / f"{seed}.state"
@@ -53,7 +56,7 @@ class WitnessProc:
         args = [
             sys.executable, "-c", "from provchain.cli import main; main()", "witness", "serve",
             "--key", str(self.key_path), "--state", str(self.state), "--listen", f"127.0.0.1:{self.port}",
-            "--timeout", str(self.timeout),
+            "--timeout", str(self.timeout), *self.extra,
         ]
         for log in self.logs:
             args += ["--log", log]

@@ -549,6 +549,18 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(reply.body)
         self.wfile.flush()
+        if self.close_connection and reply.status >= 400:
+            self._linger()
+
+    def _linger(self) -> None:
+        """Before closing after an error, read (and drop) what the client is still sending, briefly: closing
+        a socket with unread data resets the connection, and the client could lose the reply."""
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_WR)
+            self.connection.settimeout(0.5)
+            drained = 0
+            while drained < self.server.max_body_bytes and (chunk := self.connection.recv(16384)):
+                drained += len(chunk)
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """Replies to requests the stdlib parser refuses (bad request line, bad version, bad headers)."""
