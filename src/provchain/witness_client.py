@@ -275,9 +275,13 @@ def collect(
     operator_note = text + b"\n" + lines[0].encode("utf-8")  # what witnesses are sent: the operator's signature
     size = int(text.split(b"\n")[1])
 
+    bodies: dict[int, bytes] = {}  # by old size: the witnesses are usually all at the same one
+
     def request(ep: WitnessEndpoint, old: int) -> _Exchange:
-        proof = ledger.consistency_proof(old, size) if 0 < old < size else []
-        return _Exchange(ep, format_add_checkpoint(old, proof, operator_note))
+        if old not in bodies:
+            proof = ledger.consistency_proof(old, size) if 0 < old < size else []
+            bodies[old] = format_add_checkpoint(old, proof, operator_note)
+        return _Exchange(ep, bodies[old])
 
     first = [request(ep, min(hints.get(ep.name, 0), size)) for ep in eps]
     _run(first, deadline)
