@@ -262,3 +262,41 @@ def test_witness_cli_refuses_bad_arguments(tmp_path: Path, operator: KeyPair) ->
     fails(2, "witness key", "checkpoint", str(ledger), "--operator-key", str(wkey))
     status = ok("witness", "status", "--key", str(wkey), "--state", state).stdout
     assert status.startswith("witness witness.example/cli+")
+
+
+def test_two_processes_on_one_state_cosign_one_of_two_forks(
+    grown: Ledger, operator: KeyPair, parties: dict[str, KeyPair], tmp_path: Path
+) -> None:
+    """Two witness processes share one state file (and key); conflicting checkpoints sent to both at once:
+    SQLite's lock makes the check-and-update atomic across processes, so exactly one is cosigned."""
+    a = WitnessProc(tmp_path, "witness.example/shared", 30, [operator.vkey]).start()
+    b = WitnessProc(tmp_path, "witness.example/shared", 30, [operator.vkey]).start()
+    try:
+        _, (s1, n1), *_ = grown.store.checkpoints()  # after the first journey
+        fork = Ledger.create(tmp_path / "fork.db", origin=ORIGIN, operator=operator, at=T0)
+        for role, kp in parties.items():
+            fork.register_party(kp.name, roles=[role], public_key=kp.public_key, at=T0, valid_from=T0)
+        fork.append("OTHER", "origin", parties["origin"], country="FR", at=T0 + 3_600_000)
+        while fork.size < s1:
+            fork.append(f"OTHER-{fork.size}", "origin", parties["origin"], country="FR", at=T0 + 3_600_000)
+        assert fork.size == s1  # the same size, another root
+        fork_note = fork.checkpoint()
+        fork.close()
+        assert split_note(fork_note)[0] != split_note(n1)[0]
+        bodies = [format_add_checkpoint(0, [], n1), format_add_checkpoint(0, [], fork_note)] * 6
+        statuses: list[int] = []
+        barrier = threading.Barrier(len(bodies))
+
+        def send(i: int) -> None:
+            barrier.wait()
+            statuses.append((a if i % 2 else b).post(bodies[i])[0])
+
+        threads = [threading.Thread(target=send, args=(i,)) for i in range(len(bodies))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(LIVENESS)
+        assert sorted(statuses) == [200] + [409] * (len(bodies) - 1)
+    finally:
+        a.stop()
+        b.stop()
