@@ -19,8 +19,9 @@ prints the median milliseconds of: build (``code.make``), render (``qr.render_pn
 decode + verify <= 30 ms. ``--filler`` records that many other items' events first, so the tree is
 larger (the compact size does not depend on it; the full profile's proof grows with log2 of it).
 
-Then the witnessed profile: the checkpoint is cosigned by 1, 2, 3 and 5 witnesses (stored as the
-operator's collection stores a cosigned note), and for the 1- and 6-event journeys it prints the
+Then the witnessed profile: the checkpoint is cosigned by 1, 2, 3 and 5 witnesses (stored with
+Ledger.add_cosignatures, as the operator's collection stores a cosigned note), and for the 1- and 6-event
+journeys it prints the
 witnessed code's bytes, characters and QR version as ``PC1:`` and as a URL code, the bytes each
 cosignature adds, and the cost of the inclusion proof (the witnessed code with one cosignature, less
 the compact code and that cosignature). The timings include the witnessed code, verified with a policy
@@ -253,7 +254,7 @@ def _cosign(led: Ledger, note: bytes, n: int, timestamp: int) -> WitnessPolicy:
     keys = _witness_keys(n)
     text, _ = split_note(note)
     cosigned = note + "".join(k.cosign(text, timestamp).line() for k in keys).encode()
-    led.store.add_checkpoint(led.size, cosigned)
+    led.add_cosignatures(cosigned, [k.vkey for k in keys])
     return WitnessPolicy.from_witnesses([k.vkey for k in keys])
 
 

@@ -43,6 +43,8 @@ MODULES = [
     ("provchain.note", "C2SP signed notes"),
     ("provchain.proof", "C2SP tlog-proofs"),
     ("provchain.witness", "witnesses: cosignatures, witness keys and policies"),
+    ("provchain.witness_server", "running a witness: the add-checkpoint protocol, its state and HTTP server"),
+    ("provchain.witness_client", "collecting cosignatures from witnesses"),
     ("provchain.equivocation", "evidence that an operator signed two histories"),
     ("provchain.audit", "the auditor's replay"),
     ("provchain.export", "the portable ledger file"),

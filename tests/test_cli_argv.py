@@ -45,6 +45,8 @@ BAD: dict[str, tuple[list[str | bytes], int]] = {
     "verifier-page": (["verifier-page", b"site\xff", "--operator", "v"], 2),
     "compare": (["compare", "a.note", b"b\xff.note", "--operator", "v"], 3),
     "key show": (["key", "show", b"k\xff.key"], 3),
+    "witness serve": (["witness", "serve", "--key", "k", "--state", b"s\xff", "--listen", "x:1", "--log", "v"], 6),
+    "witness status": (["witness", "status", "--key", b"w\xff.key", "--state", "s.db"], 4),
 }
 
 

@@ -1,14 +1,13 @@
 """Test helpers for witnessed checkpoints: fixed witness keys and cosigned notes stored in a ledger.
 
-Until the operator's collection (``provchain checkpoint --witness``) lands, a cosigned note is made here
-with :meth:`WitnessKey.cosign` and stored through the store, as that collection will store it.
+A cosigned note is made here with :meth:`WitnessKey.cosign` (no witness process) and stored with
+:meth:`Ledger.add_cosignatures`, as ``provchain checkpoint --witness`` stores what witnesses return.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from provchain.checkpoint import Checkpoint
 from provchain.keys import KeyPair
 from provchain.ledger import Ledger
 from provchain.witness import WitnessKey, WitnessPolicy, split_note
@@ -39,7 +38,4 @@ def store_cosigned(
     and store the cosigned note in place of the stored one. Returns it."""
     if note is None:
         note = ledger.latest_checkpoint() or ledger.checkpoint()
-    cosigned = cosign(note, keys, timestamp)
-    size = Checkpoint.parse(split_note(note)[0]).size
-    ledger._store.add_checkpoint(size, cosigned)  # the lead switches this to Ledger.add_cosignatures
-    return cosigned
+    return ledger.add_cosignatures(cosign(note, keys, timestamp), [k.vkey for k in keys])

@@ -67,6 +67,8 @@ __all__ = [
     "VerifierBundleError",
     "WitnessKeyError",
     "WitnessPolicyError",
+    "WitnessRequestError",
+    "WitnessStateError",
 ]
 
 
@@ -140,6 +142,10 @@ class ExportFormatError(FormatError):
 
 class WitnessPolicyError(FormatError):
     """A witness policy (C2SP tlog-policy) or a list of witness keys and a quorum is malformed."""
+
+
+class WitnessRequestError(FormatError):
+    """A tlog-witness ``add-checkpoint`` request body is malformed (bad old-size line, proof line or note)."""
 
 
 class ProofFormatError(FormatError):
@@ -294,6 +300,10 @@ class StaleHeadError(LedgerError):
 
 class StorageError(LedgerError):
     """The storage refused a write (disk full, read-only file, I/O error)."""
+
+
+class WitnessStateError(LedgerError):
+    """A witness's state file cannot be opened or used: missing, damaged, or kept for another witness key."""
 
 
 class DamagedLedgerError(LedgerError):

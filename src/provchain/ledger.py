@@ -42,6 +42,7 @@ from .entries import (
     sign_body,
 )
 from .errors import (
+    CheckpointError,
     ConsistencyError,
     DamagedLedgerError,
     EncodingError,
@@ -759,8 +760,70 @@ class Ledger:
             root = self._checked_root(size)
             cp = Checkpoint(self.origin, size, root)
             note = sign_checkpoint(cp, op)
+            latest = self._store.latest_checkpoint()
+            if latest is not None and latest[0] == size and latest[1].startswith(cp.format() + b"\n"):
+                return latest[1]  # already signed, perhaps cosigned since: keep the witnesses' lines
             self._store.add_checkpoint(size, note)
         return note
+
+    def add_cosignatures(self, note: bytes, witnesses: Sequence[str] | None = None) -> bytes:
+        """Add the witness cosignatures carried by ``note`` to the stored checkpoint they cosign; return
+        the stored note.
+
+        ``note`` is a signed checkpoint of this ledger (its operator signature must verify) whose text is
+        that of a stored checkpoint, followed by cosignature lines (``cosignature/v1``, as a witness
+        returns them). Each cosignature by a key in ``witnesses`` (witness verifier keys) must verify,
+        else :class:`CosignatureError`; with ``witnesses`` None every cosignature line is kept unchecked
+        (the caller has verified them, as :func:`provchain.witness_client.collect` does). Lines by other
+        keys and other signatures are dropped. The stored note keeps one line per witness key, the latest
+        timestamp winning, after the operator's signature; a verifier ignores the lines by keys it does
+        not trust, and :meth:`checkpoint`, :meth:`prove`, exports and audits read the note as before.
+        """
+        from .export import MAX_NOTE
+        from .witness import Cosignature, CosignatureVerifier, split_note
+
+        if not isinstance(note, bytes):
+            raise InputError("a cosigned checkpoint note is bytes")
+        if witnesses is not None and (isinstance(witnesses, str) or not isinstance(witnesses, Sequence)):
+            raise InputError("witnesses must be a list of witness verifier keys")
+        trusted = {}
+        for vkey in witnesses or ():
+            v = CosignatureVerifier.from_vkey(vkey)
+            trusted[(v.name, v.key_id)] = v
+        cp = self._open_checkpoint(note)
+        text, lines = split_note(note)
+        fresh = [c for c in (Cosignature.from_line(line) for line in lines) if c is not None]
+        if witnesses is not None:
+            fresh = [c for c in fresh if (c.name, c.key_id) in trusted]
+            for c in fresh:
+                trusted[(c.name, c.key_id)].check(text, c)
+        with self._writing():
+            latest = self._store.latest_checkpoint()
+            if latest is not None and latest[0] == cp.size:
+                stored: bytes | None = latest[1]
+            else:  # an older checkpoint: look it up among all
+                stored = dict(self._store.checkpoints()).get(cp.size)
+            if stored is None:
+                raise InputError(f"no checkpoint of size {cp.size} is stored; sign it first (Ledger.checkpoint())")
+            self._open_stored_checkpoint(cp.size, stored)
+            stored_text, stored_lines = split_note(stored)
+            if stored_text != text:
+                raise CheckpointError(
+                    f"the cosigned checkpoint of size {cp.size} is not the one this ledger stored (another root): "
+                    "a fork of this ledger was cosigned"
+                )
+            own = [line for line in stored_lines if Cosignature.from_line(line) is None]
+            cosigs: dict[tuple[str, bytes], Cosignature] = {}
+            for c in [c for c in (Cosignature.from_line(line) for line in stored_lines) if c is not None] + fresh:
+                key = (c.name, c.key_id)
+                if key not in cosigs or c.timestamp > cosigs[key].timestamp:
+                    cosigs[key] = c
+            merged = text + b"\n" + "".join(own + [c.line() for c in cosigs.values()]).encode("utf-8")
+            if len(merged) > MAX_NOTE:
+                raise InputError(f"a checkpoint note with {len(cosigs)} cosignatures is over {MAX_NOTE} bytes")
+            if merged != stored:
+                self._store.add_checkpoint(cp.size, merged)
+        return merged
 
     def _latest_signed(self) -> Checkpoint | None:
         """The latest stored checkpoint, its signature verified and its size column checked against it."""

@@ -14,6 +14,7 @@ from ..entries import ms_to_iso
 from ..errors import InputError
 from ..keys import KeyPair, format_vkey, parse_vkey
 from ..ledger import Ledger
+from ..witness import WitnessKey
 from . import PASSPHRASE, _Group, cli, load_key, parse_time, render_journey
 
 
@@ -35,12 +36,26 @@ def _parse_data(pairs: Sequence[str]) -> dict[str, str | int]:
 @cli.command()
 @click.argument("path", type=click.Path(dir_okay=False))
 @click.option("--name", required=True, help="The key's name: the party name (no spaces or '+').")
+@click.option(
+    "--witness",
+    "is_witness",
+    is_flag=True,
+    help="Make a witness key (it signs cosignatures only); prints its cosignature/v1 (0x04) verifier key.",
+)
 @PASSPHRASE
-def keygen(path: str, name: str, passphrase: str | None) -> None:
+def keygen(path: str, name: str, is_witness: bool, passphrase: str | None) -> None:
     """Create a new Ed25519 key file (mode 0600) and print its verifier key.
 
-    The file is private from its creation and never replaces an existing file (or link).
+    The file is private from its creation and never replaces an existing file (or link). With
+    --witness the file is marked as a witness key, which no other command accepts, and the key is
+    printed in the C2SP tlog-cosignature form (a witness's name is usually a URL without scheme, such as
+    witness.example.com/w1).
     """
+    if is_witness:
+        wk = WitnessKey.generate(name)
+        wk.save(path, passphrase)
+        click.echo(wk.vkey)
+        return
     kp = KeyPair.generate(name)
     kp.save(path, passphrase)
     click.echo(kp.vkey)

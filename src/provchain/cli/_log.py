@@ -7,10 +7,13 @@ from pathlib import Path
 
 import click
 
+from .._internal.text import escape
 from ..checkpoint import open_checkpoint
 from ..errors import InputError, KeyFormatError, OperatorKeyError
 from ..ledger import Ledger
 from ..note import new_verifier
+from ..witness import WitnessPolicy
+from ..witness_client import collect, parse_witness_arg
 from . import PASSPHRASE, cli, load_key, operator_option
 
 
@@ -21,17 +24,68 @@ def _b64(h: bytes) -> str:
 @cli.command()
 @click.argument("ledger", type=click.Path(dir_okay=False))
 @click.option("--operator-key", "operator_key", required=True, type=click.Path(dir_okay=False))
+@click.option(
+    "--witness",
+    "witnesses",
+    multiple=True,
+    help="A witness to ask for a cosignature, as URL=WITNESS_VKEY (repeat for several).",
+)
+@click.option(
+    "--quorum",
+    type=click.IntRange(min=1),
+    default=None,
+    help="How many of the --witness witnesses must cosign (default: all).",
+)
+@click.option(
+    "--policy",
+    "policy_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="A witness policy file (C2SP tlog-policy) whose witness lines carry URLs; replaces --witness.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.1, max=3600),
+    default=10.0,
+    show_default=True,
+    help="Seconds to wait for the witnesses, all together.",
+)
 @PASSPHRASE
-def checkpoint(ledger: str, operator_key: str, passphrase: str | None) -> None:
+def checkpoint(
+    ledger: str,
+    operator_key: str,
+    witnesses: tuple[str, ...],
+    quorum: int | None,
+    policy_file: str | None,
+    timeout: float,
+    passphrase: str | None,
+) -> None:
     """Sign a checkpoint of LEDGER's current tree, store it in the ledger and print it.
 
     The new tree is first proven consistent with the last stored checkpoint: a ledger never signs two
-    inconsistent checkpoints (exit 1 if it would have to).
+    inconsistent checkpoints (exit 1 if it would have to). With --witness or --policy, the witnesses are
+    asked in parallel to cosign it (C2SP tlog-witness); their valid cosignatures are stored with it and
+    printed; a witness that fails is named on stderr, and the exit status is 1 when fewer than the
+    quorum cosigned.
     """
+    if policy_file is not None and (witnesses or quorum is not None):
+        raise InputError("--policy carries the witnesses and the quorum: give no --witness or --quorum with it")
+    if quorum is not None and not witnesses:
+        raise InputError("--quorum counts --witness witnesses: name them")
     op = load_key(operator_key, passphrase)
+    if policy_file is None and not witnesses:
+        with Ledger.open(ledger, operator=op) as led:
+            note = led.checkpoint()
+        click.echo(note.decode("utf-8"), nl=False)
+        return
+    spec: WitnessPolicy | list[tuple[str, str]]
+    spec = WitnessPolicy.load(policy_file) if policy_file is not None else [parse_witness_arg(w) for w in witnesses]
     with Ledger.open(ledger, operator=op) as led:
-        note = led.checkpoint()
-    click.echo(note.decode("utf-8"), nl=False)
+        result = collect(led, spec, quorum=quorum, timeout=timeout)
+    click.echo(result.note.decode("utf-8"), nl=False)
+    result.check()  # below the quorum: one error line naming every witness that failed, exit 1
+    for name, reason in sorted(result.failed.items()):
+        click.echo(f"provchain: warning: witness {escape(name)} did not cosign: {reason}", err=True)
 
 
 @cli.command()

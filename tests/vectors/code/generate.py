@@ -89,7 +89,7 @@ def payloads() -> dict[str, str]:
             _record(led, keys)
             note = led.checkpoint()
             # The witnesses w1 to w3 cosign it (stored as the operator's collection stores a cosigned note).
-            led.store.add_checkpoint(led.size, _cosigned(note, witnesses()[:3], COSIGNED_AT))
+            led.add_cosignatures(_cosigned(note, witnesses()[:3], COSIGNED_AT), [w.vkey for w in witnesses()[:3]])
             out = {p: code.make(led, ITEM, p, at=ISSUED) for p in code.PROFILES}
             out.update({f"url_{p}": code.make(led, ITEM, p, at=ISSUED, url=BASE) for p in code.PROFILES})
         fork = Ledger.create(Path(tmp) / "fork.db", origin=ORIGIN, operator=op, at=T0, clock=lambda: ISSUED)

@@ -1,0 +1,108 @@
+"""Commands for running a witness (C2SP tlog-witness): ``provchain witness serve`` and ``witness status``."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import signal
+from datetime import UTC, datetime
+
+import click
+
+from .._internal.text import escape
+from ..witness import WitnessKey
+from ..witness_server import Witness, WitnessState, serve
+from . import PASSPHRASE, _Group, cli
+
+
+@cli.group(cls=_Group)
+def witness() -> None:
+    """Run a witness: cosign checkpoints of the logs it follows, never two inconsistent ones."""
+
+
+@witness.command("serve")
+@click.option(
+    "--key", "key_path", required=True, type=click.Path(dir_okay=False), help="The witness key file (keygen --witness)."
+)
+@click.option(
+    "--state",
+    "state_path",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="The witness's state file (SQLite; created when absent): the latest checkpoint cosigned per log.",
+)
+@click.option("--listen", required=True, help="HOST:PORT to listen on, e.g. 127.0.0.1:7380 (port 0: any free one).")
+@click.option(
+    "--log",
+    "logs",
+    multiple=True,
+    required=True,
+    help="A log's verifier key (the operator key printed by 'provchain init'); repeat for several logs.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.1, max=3600),
+    default=10.0,
+    show_default=True,
+    help="Seconds a client has to send each request.",
+)
+@click.option(
+    "--max-connections",
+    type=click.IntRange(min=1, max=10000),
+    default=64,
+    show_default=True,
+    help="Open connections at most; more are answered 503.",
+)
+@PASSPHRASE
+def witness_serve(
+    key_path: str,
+    state_path: str,
+    listen: str,
+    logs: tuple[str, ...],
+    timeout: float,
+    max_connections: int,
+    passphrase: str | None,
+) -> None:
+    """Serve POST /add-checkpoint (C2SP tlog-witness v1.0.0) until interrupted.
+
+    Prints the witness's verifier key and the URL it listens on, then one line per request on stderr.
+    The state file is updated (and synced to disk) before each cosignature is sent.
+    """
+    key = WitnessKey.load(key_path, passphrase)
+    state = WitnessState.open(state_path, key.vkey)
+    try:
+        w = Witness(key, state, list(logs))
+
+        def ready(url: str) -> None:
+            click.echo(f"witness {key.vkey}")
+            click.echo(f"listening on {url}", nl=True)
+
+        def stop(signum: int, frame: object) -> None:
+            raise KeyboardInterrupt  # SIGTERM stops the server the way Ctrl-C does: the state file is closed
+
+        previous = signal.signal(signal.SIGTERM, stop)
+        try:
+            with contextlib.suppress(KeyboardInterrupt):
+                serve(w, listen, timeout=timeout, max_connections=max_connections, ready=ready)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+    finally:
+        state.close()
+
+
+@witness.command("status")
+@click.option("--key", "key_path", required=True, type=click.Path(dir_okay=False), help="The witness key file.")
+@click.option("--state", "state_path", required=True, type=click.Path(dir_okay=False, exists=True))
+@PASSPHRASE
+def witness_status(key_path: str, state_path: str, passphrase: str | None) -> None:
+    """List the logs the witness has cosigned: origin, size, root and time of the last cosignature."""
+    key = WitnessKey.load(key_path, passphrase)
+    state = WitnessState.open(state_path, key.vkey)
+    try:
+        rows = state.logs()
+    finally:
+        state.close()
+    click.echo(f"witness {key.vkey}")
+    for origin, size, root, at in rows:
+        when = datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S")
+        click.echo(f"{escape(origin)} size {size} root {base64.b64encode(root).decode()} cosigned {when} UTC")
