@@ -20,11 +20,35 @@ import json
 import re
 from collections.abc import Sequence
 from importlib import resources
+from typing import Any
 
 from ..errors import InputError, VerifierBundleError
 from ..keys import parse_vkey
 
-__all__ = ["LICENSES_NAME", "MAX_OPERATORS", "PAGE_NAME", "WORKER_NAME", "VerifierBundleError", "verifier_page"]
+__all__ = [
+    "LICENSES_NAME",
+    "MAX_OPERATORS",
+    "PAGE_NAME",
+    "WORKER_NAME",
+    "ScanRegister",
+    "VerifierBundleError",
+    "create_app",
+    "verifier_page",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # The service pulls in Starlette: loaded on first use, so that the page helpers never import it.
+    if name == "create_app":
+        from .app import create_app
+
+        return create_app
+    if name == "ScanRegister":
+        from .register import ScanRegister
+
+        return ScanRegister
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 PAGE_NAME = "index.html"
 """The file name of the page."""
@@ -54,9 +78,9 @@ def _csp_hash(text: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii") + "'"
 
 
-def _operators_json(operators: Sequence[str]) -> str:
-    """The keys as a JSON array safe inside a ``<script>`` element (no ``<``, ``>`` or ``&`` unescaped)."""
-    text = json.dumps(list(operators), ensure_ascii=True)
+def _operators_json(operators: Sequence[str] | str) -> str:
+    """The keys (or one text) as JSON safe inside a ``<script>`` element (no ``<``, ``>`` or ``&`` unescaped)."""
+    text = json.dumps(operators if isinstance(operators, str) else list(operators), ensure_ascii=True)
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
@@ -115,8 +139,34 @@ self.addEventListener("fetch", (event) => {{
 """.encode()
 
 
-def verifier_page(operators: Sequence[str]) -> dict[str, bytes]:
+_REGISTER_URL = re.compile(r"(https://[A-Za-z0-9.-]+(?::[0-9]{1,5})?|http://(?:127\.0\.0\.1|localhost)(?::[0-9]{1,5})?)?/[A-Za-z0-9._~/-]*")
+
+
+def _register_csp(register: str | None) -> list[str]:
+    """The page's permission to reach the scan register: ``connect-src`` its origin, or nothing at all."""
+    if register is None:
+        return []
+    if not isinstance(register, str) or len(register) > 200 or not _REGISTER_URL.fullmatch(register):
+        raise InputError(
+            "register must be the scan register's base address: https://HOST[:PORT]/PATH/ (http only on "
+            "127.0.0.1 or localhost), or a path such as /service/ on the page's own site"
+        )
+    if not register.endswith("/"):
+        raise InputError("register must end with '/': the page posts to register + 'v1/scans'")
+    if register.startswith("/"):
+        return ["connect-src 'self'"]
+    scheme, _, rest = register.partition("://")
+    return [f"connect-src {scheme}://{rest.split('/', 1)[0]}"]
+
+
+def verifier_page(operators: Sequence[str], *, register: str | None = None) -> dict[str, bytes]:
     """The files of a verifier page that trusts ``operators`` (C2SP verifier keys, ``name+hex8+base64``).
+
+    With ``register`` (the base address of a provchain service, such as ``https://verify.example/``, or a path
+    on the page's own site, such as ``/``), the page reports each code it verified to the service's scan
+    register (``register + "v1/scans"``) and shows how often and since when the item was scanned, and whether
+    it was claimed. It still verifies on the device, and offline; its policy allows that one address and no
+    other. Without it, the page makes no request at all.
 
     Returns ``{"index.html": ..., "sw.js": ..., "THIRD_PARTY_LICENSES.txt": ...}``. Each key is checked with
     :func:`provchain.keys.parse_vkey` (raises :class:`~provchain.errors.KeyFormatError`); an empty list,
@@ -124,6 +174,7 @@ def verifier_page(operators: Sequence[str]) -> dict[str, bytes]:
     a missing script raises :class:`VerifierBundleError`.
     """
     keys = _check_operators(operators)
+    connect = _register_csp(register)
     template = _resource("page.html")
     style = _resource("page.css")
     script = _resource("verifier.js")
@@ -140,6 +191,7 @@ def verifier_page(operators: Sequence[str]) -> dict[str, bytes]:
             "img-src data: blob:",
             "media-src blob: mediastream:",
             "worker-src 'self'",
+            *connect,
             "base-uri 'none'",
             "form-action 'none'",
         ]
@@ -148,6 +200,7 @@ def verifier_page(operators: Sequence[str]) -> dict[str, bytes]:
         "CSP": csp,
         "STYLE": style,
         "OPERATORS": _operators_json(keys),
+        "REGISTER": _operators_json(register) if register is not None else "null",
         "SCRIPT": script,
         "NOTICE": _notice(licenses),
     }
