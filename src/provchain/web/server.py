@@ -12,7 +12,9 @@ after its previous response) is closed. Request bodies have their own deadline i
 from __future__ import annotations
 
 import asyncio
+import signal
 import socket
+import threading
 from typing import Any
 
 import uvicorn
@@ -97,6 +99,24 @@ def uvicorn_config(
 
 
 def run(config: uvicorn.Config, sock: socket.socket | None = None) -> None:
-    """Serve until interrupted (Ctrl-C or SIGTERM in the main thread; ``server.should_exit`` elsewhere)."""
+    """Serve until SIGINT (Ctrl-C) or SIGTERM, then shut down gracefully and return.
+
+    uvicorn handles both signals while it runs and, once stopped, raises the signal again for the handler it
+    found: here a handler that does nothing, so that a stop asked for is a normal return (exit status 0 for
+    the ``serve`` command), not a KeyboardInterrupt or death by signal. Outside the main thread, set
+    ``should_exit`` on a :class:`uvicorn.Server` instead.
+    """
     server = uvicorn.Server(config)
-    server.run(sockets=[sock] if sock is not None else None)
+    if threading.current_thread() is not threading.main_thread():
+        server.run(sockets=[sock] if sock is not None else None)
+        return
+    previous = {sig: signal.signal(sig, _stopped) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        server.run(sockets=[sock] if sock is not None else None)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _stopped(signum: int, frame: object) -> None:
+    """The signal handler uvicorn re-raises to after a graceful stop: nothing more to do."""
