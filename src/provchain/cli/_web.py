@@ -23,16 +23,24 @@ from . import cli
     metavar="VKEY",
     help="A verifier key (name+hex8+base64) whose codes the page trusts; repeat for several operators.",
 )
+@click.option(
+    "--register",
+    default=None,
+    metavar="BASE",
+    help="A provchain service (https://HOST/PATH/) whose scan register the page reports verified codes to.",
+)
 @click.option("--force", is_flag=True, help="Replace the page's files in OUTDIR if they exist (never through a link).")
-def verifier_page_command(outdir: str, operators: tuple[str, ...], force: bool) -> None:
+def verifier_page_command(outdir: str, operators: tuple[str, ...], register: str | None, force: bool) -> None:
     """Write the verifier page to OUTDIR: index.html (self-contained), sw.js (offline copy over https), and
     THIRD_PARTY_LICENSES.txt (the licences of the packages in its script).
 
     Publish them at the address your URL codes start with (provchain code --url BASE). Opened from a code's
     URL, the page verifies the code on the phone, offline, with the pinned keys; it also scans with the camera
-    and checks pasted code text. OUTDIR is created if missing (its parent must exist).
+    and checks pasted code text. OUTDIR is created if missing (its parent must exist). With --register, the page
+    also posts each code it verified to that service's scan register and shows how often the item was scanned
+    (the service must allow the page's origin: provchain serve --cors-origin).
     """
-    files = verifier_page(list(operators))
+    files = verifier_page(list(operators), register=register)
     out = Path(outdir)
     if not out.exists():
         if not out.parent.is_dir():

@@ -5,7 +5,12 @@ script (``verifier.js``, made from ``web/`` by ``web/build.mjs``) and the operat
 returns the files to publish: ``index.html``, ``sw.js`` (a service worker that keeps the page for offline
 use when it is served over https) and ``THIRD_PARTY_LICENSES.txt`` (the licences of the bundled
 packages). The page makes no request to any server: its Content-Security-Policy forbids every fetch (only
-the service worker script, from the page's own site, may load), and it works opened from ``file://``.
+the service worker script, from the page's own site, may load), and it works opened from ``file://``. The
+one exception is opt-in: a page made with ``register=`` posts each code it verified to that provchain
+service's scan register (and may connect to that address only), and still verifies offline.
+
+The service itself, :func:`create_app` (an ASGI application; docs/howto/run-the-service.md) and its
+:class:`ScanRegister`, load on first use, so that importing the page helpers never imports Starlette.
 
 Opened at a URL code's address (``https://.../#02...``) the page verifies the fragment with the pinned keys
 and shows VERIFIED, REFUSED or UNREADABLE, the item and every event, or why the code was refused. See
@@ -146,7 +151,12 @@ def _register_csp(register: str | None) -> list[str]:
     """The page's permission to reach the scan register: ``connect-src`` its origin, or nothing at all."""
     if register is None:
         return []
-    if not isinstance(register, str) or len(register) > 200 or not _REGISTER_URL.fullmatch(register):
+    if (
+        not isinstance(register, str)
+        or len(register) > 200
+        or not _REGISTER_URL.fullmatch(register)
+        or register.startswith("//")  # another site, in the page's scheme
+    ):
         raise InputError(
             "register must be the scan register's base address: https://HOST[:PORT]/PATH/ (http only on "
             "127.0.0.1 or localhost), or a path such as /service/ on the page's own site"
