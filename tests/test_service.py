@@ -270,7 +270,7 @@ def test_create_app_refuses_bad_configuration(world: World, tmp_path: Path) -> N
         create_app(tmp_path / "missing.db")
     with pytest.raises(OperatorKeyError):
         create_app(world.path, operator=KeyPair.generate(ORIGIN))
-    for kwargs in ({"token": "short"}, {"max_body": 10}, {"body_timeout": 0}, {"workers": 0},
+    for kwargs in ({"token": "short"}, {"max_body": 10}, {"body_timeout": 0}, {"threads": 0},
                    {"code_url": "http://x/"}, {"country_header": "a b"}, {"cors_origins": "https://x"},
                    {"rate_limit": 5}, {"operator": "key"}):
         with pytest.raises(InputError):
@@ -298,3 +298,20 @@ def test_mounted_in_another_app(world: World) -> None:
         page = httpx.get(url + "/provchain/verify/", timeout=30)
         assert page.status_code == 200 and '"/provchain/"' in page.text  # the page reports to its own service
     inner.state.provchain.close()
+
+
+def test_a_page_published_elsewhere_may_post_scans_when_its_origin_is_allowed(world: World) -> None:
+    from provchain.web._http import RateLimit
+
+    app = create_app(world.path, cors_origins=["https://verify.example"], rate_limit=RateLimit(0.01, burst=2))
+    preflight = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"}
+    with running(app) as url, httpx.Client(base_url=url, timeout=30) as c:
+        ok = c.options("/v1/scans", headers={"Origin": "https://verify.example", **preflight})
+        assert ok.status_code == 200 and ok.headers["access-control-allow-origin"] == "https://verify.example"
+        other = c.options("/v1/scans", headers={"Origin": "https://evil.example", **preflight})
+        assert "access-control-allow-origin" not in other.headers
+        assert c.get("/v1", headers={"Origin": "https://verify.example"}).status_code == 200
+        assert c.get("/v1").status_code == 200
+        limited = c.get("/v1", headers={"Origin": "https://verify.example"})  # over the limit (preflights are free)
+        assert limited.status_code == 429
+        assert limited.headers["access-control-allow-origin"] == "https://verify.example"  # the page can read it

@@ -57,7 +57,7 @@ def _token(path: str | None) -> str | None:
 @click.option("--rate", default=20.0, show_default=True, help="Requests per second per client (refill rate).")
 @click.option("--burst", default=100, show_default=True, help="Requests a client may make at once.")
 @click.option("--no-rate-limit", is_flag=True, help="No per-client limit (for a load test behind your own limiter).")
-@click.option("--workers", default=8, show_default=True, help="Threads that use the ledger.")
+@click.option("--threads", default=8, show_default=True, help="Threads that use the ledger and the register.")
 @click.option("--country-header", default=None, help="A header your proxy sets to the client's country (CF-IPCountry).")
 @click.option("--cors-origin", "cors_origins", multiple=True, help="An origin of a verifier page published elsewhere.")
 @click.option(
@@ -80,7 +80,7 @@ def serve(
     rate: float,
     burst: int,
     no_rate_limit: bool,
-    workers: int,
+    threads: int,
     country_header: str | None,
     cors_origins: tuple[str, ...],
     forwarded_allow_ips: str | None,
@@ -109,7 +109,7 @@ def serve(
         max_body=max_body,
         body_timeout=body_timeout,
         rate_limit=None if no_rate_limit else RateLimit(per_second=rate, burst=burst),
-        workers=workers,
+        threads=threads,
         country_header=country_header,
         cors_origins=list(cors_origins),
     )

@@ -87,7 +87,7 @@ class ServiceConfig:
     max_body: int
     body_timeout: float
     rate_limit: RateLimit | None
-    workers: int
+    threads: int
     country_header: str | None
     cors_origins: tuple[str, ...]
     rules: WarningRules
@@ -102,7 +102,7 @@ class _Service:
         self.origin = origin
         self.vkey = vkey
         self._local = threading.local()
-        self._executor = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="provchain-web")
+        self._executor = ThreadPoolExecutor(max_workers=config.threads, thread_name_prefix="provchain-web")
         self._pages: dict[str, dict[str, bytes]] = {}
         self._pages_lock = threading.Lock()
 
@@ -558,7 +558,7 @@ def _check_config(
     max_body: object,
     body_timeout: object,
     rate_limit: object,
-    workers: object,
+    threads: object,
     country_header: object,
     cors_origins: object,
     rules: object,
@@ -586,7 +586,7 @@ def _check_config(
         raise InputError("body_timeout must be a number of seconds above 0 (at most 3600)")
     if rate_limit is not None and not isinstance(rate_limit, RateLimit):
         raise InputError("rate_limit must be a RateLimit or None")
-    check_int(workers, "workers", InputError, 1, 256)
+    check_int(threads, "threads", InputError, 1, 256)
     if country_header is not None and (not isinstance(country_header, str) or not re.fullmatch(r"[A-Za-z0-9-]{1,64}",
                                                                                                country_header)):
         raise InputError("country_header must be an HTTP header name such as CF-IPCountry")
@@ -601,7 +601,7 @@ def _check_config(
     return ServiceConfig(
         ledger=path, operator=operator, token=token, register=reg, code_url=code_url,  # type: ignore[arg-type]
         max_body=max_body, body_timeout=float(body_timeout), rate_limit=rate_limit,  # type: ignore[arg-type]
-        workers=workers, country_header=country_header, cors_origins=tuple(cors_origins),  # type: ignore[arg-type]
+        threads=threads, country_header=country_header, cors_origins=tuple(cors_origins),  # type: ignore[arg-type]
         rules=rules, clock=clock,
     )
 
@@ -616,7 +616,7 @@ def create_app(
     max_body: int = 64 * 1024,
     body_timeout: float = 10.0,
     rate_limit: RateLimit | None = RateLimit(),  # noqa: B008 - a frozen dataclass
-    workers: int = 8,
+    threads: int = 8,
     country_header: str | None = None,
     cors_origins: Sequence[str] = (),
     rules: WarningRules = WarningRules(),  # noqa: B008 - a frozen dataclass
@@ -629,7 +629,7 @@ def create_app(
     operator actions (signing a checkpoint, reading the register); none, and they are off. ``register``: the
     scan register's file (True: ``LEDGER.register.db``; False: no register). ``code_url``: codes are URL codes
     on this base address (default: ``PC1:`` text). ``max_body`` (bytes) and ``body_timeout`` (seconds) bound
-    every request body; ``rate_limit`` bounds each client's requests (None: no limit). ``workers``: the
+    every request body; ``rate_limit`` bounds each client's requests (None: no limit). ``threads``: the
     threads that use the ledger. ``country_header``: a header that your reverse proxy sets to the client's
     country (such as ``CF-IPCountry``), used when a scan gives none. ``cors_origins``: the origins of verifier
     pages published elsewhere that may post scans. ``rules``: when a scan is worth a warning.
@@ -642,7 +642,7 @@ def create_app(
     threads when your own application shuts down (a standalone app does it in its lifespan).
     """
     config = _check_config(
-        ledger, operator, token, register, code_url, max_body, body_timeout, rate_limit, workers,
+        ledger, operator, token, register, code_url, max_body, body_timeout, rate_limit, threads,
         country_header, cors_origins, rules, clock,
     )
     with Ledger.open(config.ledger, config.operator, readonly=True) as led:
@@ -676,14 +676,14 @@ def create_app(
         Route("/verify/", _endpoint(_page), methods=["GET"]),
         Route("/verify/{name}", _endpoint(_page), methods=["GET"]),
     ]
-    middleware = []
-    if config.rate_limit is not None:
-        middleware.append(Middleware(RateLimiter, limit=config.rate_limit))
+    middleware = []  # the first is the outermost: CORS headers go on every answer, a 429 included
     if config.cors_origins:
         middleware.append(Middleware(
             CORSMiddleware, allow_origins=list(config.cors_origins), allow_methods=["GET", "POST"],
             allow_headers=["Content-Type"], max_age=600,
         ))
+    if config.rate_limit is not None:
+        middleware.append(Middleware(RateLimiter, limit=config.rate_limit))
     app = Starlette(
         routes=routes,
         middleware=middleware,
