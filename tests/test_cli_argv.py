@@ -43,6 +43,7 @@ BAD: dict[str, tuple[list[str | bytes], int]] = {
     "export": (["export", "l.db", "-o", b"out\xff"], 4),
     "import": (["import", b"in\xff", "-o", "out.db"], 2),
     "verifier-page": (["verifier-page", b"site\xff", "--operator", "v"], 2),
+    "serve": (["serve", "l.db", "--listen", b"127.0.0.1:80\xff"], 4),
 }
 
 
