@@ -105,12 +105,16 @@ def raw(base: str) -> socket.socket:
 
 
 def read_response(conn: socket.socket) -> bytes:
-    """Everything the server sends until it closes the connection (or 30 s pass)."""
+    """Everything the server sends until it closes the connection; fails if it keeps it open for 30 s."""
     chunks = []
-    with contextlib.suppress(TimeoutError, ConnectionResetError):
+    try:
         while True:
             chunk = conn.recv(65536)
             if not chunk:
                 break
             chunks.append(chunk)
+    except ConnectionResetError:
+        pass
+    except TimeoutError:
+        raise AssertionError(f"the server kept the connection open; it sent {b''.join(chunks)[:200]!r}") from None
     return b"".join(chunks)
