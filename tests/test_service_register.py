@@ -50,6 +50,11 @@ def code_of(world: World, item: str, url: str | None = None) -> str:
         return item_code.make(led, item, url=url)
 
 
+def scans(world: World, item: str = "BAG-1") -> int:
+    with ScanRegister.open(register_path(world.path), origin=ORIGIN, operator=world.operator.vkey) as reg:
+        return reg.summary(item).scans
+
+
 def test_a_genuine_code_is_counted_and_a_forged_one_is_not(client: httpx.Client, world: World) -> None:
     text = code_of(world, "BAG-1")
     first = client.post("/v1/scans", json={"code": text, "country": "FR"}).json()
@@ -215,3 +220,48 @@ def test_the_ledger_audits_clean_with_a_register_beside_it(client: httpx.Client,
     assert report.clean, report
     with Ledger.open(world.path, readonly=True) as led:  # the store's strict schema still opens it
         assert led.size == 10
+
+
+def test_200_concurrent_clients_are_all_answered(base: str, world: World) -> None:
+    """The load test's shape in the suite: 200 clients at once (half scans, half reads), 0 errors, exact counts."""
+    import asyncio
+
+    text = code_of(world, "BAG-1")
+
+    async def one(n: int, gate: asyncio.Event) -> bool:
+        async with httpx.AsyncClient(base_url=base, timeout=120) as c:
+            await gate.wait()
+            if n % 2:
+                resp = await c.post("/v1/scans", json={"code": text})
+                return resp.status_code == 200 and resp.json()["verdict"] == "verified"
+            resp = await c.get("/v1/items/BAG-1")
+            return resp.status_code == 200 and len(resp.json()["events"]) == 3
+
+    async def main() -> list[bool]:
+        gate = asyncio.Event()
+        tasks = [asyncio.create_task(one(n, gate)) for n in range(200)]
+        await asyncio.sleep(0.1)
+        gate.set()
+        return list(await asyncio.gather(*tasks))
+
+    assert asyncio.run(main()) == [True] * 200
+    assert scans(world) == 100
+
+
+def test_concurrent_code_requests_sign_consistent_checkpoints(base: str, world: World) -> None:
+    world.record("BAG-2", ("import", "shanghai-customs-broker", "CN"))  # a head no checkpoint covers yet
+    start = threading.Barrier(8)
+
+    def fetch(_: int) -> str:
+        with httpx.Client(base_url=base, timeout=60) as c:
+            start.wait()
+            resp = c.get("/v1/items/BAG-2/code")
+            assert resp.status_code == 200, resp.text
+            return str(resp.json()["code"])
+
+    with ThreadPoolExecutor(8) as pool:
+        codes = list(pool.map(fetch, range(8)))
+    for text in codes:
+        assert [e.stage for e in item_code.verify(text, world.operator.vkey).events] == ["origin", "import"]
+    report = audit_path(world.path, world.operator.vkey, workers=1)
+    assert report.clean, report  # every checkpoint signed meanwhile is consistent with the others
