@@ -136,8 +136,10 @@ def test_the_operator_reads_the_register(client: httpx.Client, world: World) -> 
     assert client.get("/v1/register/BAG-1").status_code == 401
     body = client.get("/v1/register/BAG-1", headers={"Authorization": f"Bearer {TOKEN}"}).json()
     assert body["scans"] == 2 and [r["country"] for r in body["recent"]] == ["CN", "FR"]
-    body = client.get("/v1/register/NEVER-SEEN", headers={"Authorization": f"Bearer {TOKEN}"}).json()
-    assert (body["scans"], body["recent"], body["claimed"]) == (0, [], False)
+    body = client.get("/v1/register/BAG-2", headers={"Authorization": f"Bearer {TOKEN}"}).json()
+    assert (body["scans"], body["recent"], body["claimed"]) == (0, [], False)  # in the ledger, never scanned
+    resp = client.get("/v1/register/NEVER-SEEN", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert resp.status_code == 404 and resp.json()["error"] == "unknown_item"
 
 
 def test_a_service_without_register_says_so(world: World) -> None:

@@ -294,13 +294,18 @@ async def _register(service: _Service, request: Request) -> Response:
     assert limit is not None
     check_int(limit, "limit", InputError, 1, 10_000)
 
-    def read() -> dict[str, Any]:
+    def read() -> dict[str, Any] | None:
+        if service.ledger().head(item) is None:
+            return None
         reg = service.register()
         summary = reg.summary(item).to_json()
         recent = [{"at": ms_to_iso(s.at), "country": s.country} for s in reg.scans(item, limit=limit)]
         return {**summary, "recent": recent}
 
-    return _json(await service.run(read))
+    body = await service.run(read)
+    if body is None:
+        raise _unknown(item)
+    return _json(body)
 
 
 def _item_path_register(request: Request) -> str:
