@@ -39,6 +39,8 @@ MODULES = [
     ("provchain.code", "item codes: make and verify"),
     ("provchain.qr", "QR images of item codes"),
     ("provchain.web", "the verifier page: verify codes in a browser, offline"),
+    ("provchain.web.register", "the scan register: scans, claims and warnings, beside the ledger"),
+    ("provchain.web.server", "running the service with uvicorn"),
     ("provchain.checkpoint", "checkpoints"),
     ("provchain.note", "C2SP signed notes"),
     ("provchain.proof", "C2SP tlog-proofs"),

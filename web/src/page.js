@@ -11,6 +11,7 @@
 // zxing-wasm's reader alone is 412 kB gzipped (525 kB inlined as base64), beyond the page's 250 kB goal.
 
 import { escape, quote, verifyCode } from "./verifier/index.js";
+import { reportScan } from "./register.js";
 import jsQR from "jsqr";
 
 const $ = (id) => document.getElementById(id);
@@ -170,6 +171,7 @@ export async function check(text) {
   const result = await verifyCode(text, { operators: OPERATORS, now: Date.now(), witnesses: WITNESSES });
   const elapsed = performance.now() - started;
   render(result, elapsed);
+  if (result.verdict === "VERIFIED") reportScan(text, result.report); // only with a register; never awaited
   return result;
 }
 

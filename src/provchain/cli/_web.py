@@ -28,20 +28,36 @@ from . import cli, operator_option
     "that is not a witnessed code whose checkpoint --quorum of these witnesses cosigned.",
 )
 @click.option(
-    "--quorum", type=int, default=None, help="How many of the --witness keys must have cosigned (default: all)."
+    "--quorum",
+    type=click.IntRange(min=1),
+    default=None,
+    help="How many of the --witness keys must have cosigned (default: all).",
+)
+@click.option(
+    "--register",
+    default=None,
+    metavar="BASE",
+    help="A provchain service (https://HOST/PATH/) whose scan register the page reports verified codes to.",
 )
 @click.option("--force", is_flag=True, help="Replace the page's files in OUTDIR if they exist (never through a link).")
 def verifier_page_command(
-    outdir: str, operators: tuple[str, ...], witnesses: tuple[str, ...], quorum: int | None, force: bool
+    outdir: str,
+    operators: tuple[str, ...],
+    witnesses: tuple[str, ...],
+    quorum: int | None,
+    register: str | None,
+    force: bool,
 ) -> None:
     """Write the verifier page to OUTDIR: index.html (self-contained), sw.js (offline copy over https), and
     THIRD_PARTY_LICENSES.txt (the licences of the packages in its script).
 
     Publish them at the address your URL codes start with (provchain code --url BASE). Opened from a code's
     URL, the page verifies the code on the phone, offline, with the pinned keys; it also scans with the camera
-    and checks pasted code text. OUTDIR is created if missing (its parent must exist).
+    and checks pasted code text. OUTDIR is created if missing (its parent must exist). With --register, the page
+    also posts each code it verified to that service's scan register and shows how often the item was scanned
+    (the service must allow the page's origin: provchain serve --cors-origin).
     """
-    files = verifier_page(list(operators), list(witnesses), quorum)
+    files = verifier_page(list(operators), list(witnesses), quorum, register=register)
     out = Path(outdir)
     if not out.exists():
         if not out.parent.is_dir():

@@ -5,7 +5,12 @@ script (``verifier.js``, made from ``web/`` by ``web/build.mjs``) and the operat
 returns the files to publish: ``index.html``, ``sw.js`` (a service worker that keeps the page for offline
 use when it is served over https) and ``THIRD_PARTY_LICENSES.txt`` (the licences of the bundled
 packages). The page makes no request to any server: its Content-Security-Policy forbids every fetch (only
-the service worker script, from the page's own site, may load), and it works opened from ``file://``.
+the service worker script, from the page's own site, may load), and it works opened from ``file://``. The
+one exception is opt-in: a page made with ``register=`` posts each code it verified to that provchain
+service's scan register (and may connect to that address only), and still verifies offline.
+
+The service itself, :func:`create_app` (an ASGI application; docs/howto/run-the-service.md) and its
+:class:`ScanRegister`, load on first use, so that importing the page helpers never imports Starlette.
 
 Opened at a URL code's address (``https://.../#02...``) the page verifies the fragment with the pinned keys
 and shows VERIFIED, REFUSED or UNREADABLE, the item and every event, or why the code was refused. See
@@ -24,12 +29,36 @@ import json
 import re
 from collections.abc import Sequence
 from importlib import resources
+from typing import Any
 
 from ..errors import InputError, VerifierBundleError
 from ..keys import parse_vkey
 from ..witness import WitnessPolicy
 
-__all__ = ["LICENSES_NAME", "MAX_OPERATORS", "PAGE_NAME", "WORKER_NAME", "VerifierBundleError", "verifier_page"]
+__all__ = [
+    "LICENSES_NAME",
+    "MAX_OPERATORS",
+    "PAGE_NAME",
+    "WORKER_NAME",
+    "ScanRegister",
+    "VerifierBundleError",
+    "create_app",
+    "verifier_page",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # The service pulls in Starlette: loaded on first use, so that the page helpers never import it.
+    if name == "create_app":
+        from .app import create_app
+
+        return create_app
+    if name == "ScanRegister":
+        from .register import ScanRegister
+
+        return ScanRegister
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 PAGE_NAME = "index.html"
 """The file name of the page."""
@@ -61,7 +90,7 @@ def _csp_hash(text: str) -> str:
 
 def _operators_json(operators: object) -> str:
     """The value as JSON safe inside a ``<script>`` element (no ``<``, ``>`` or ``&`` unescaped)."""
-    text = json.dumps(operators, ensure_ascii=True)
+    text = json.dumps(list(operators) if isinstance(operators, tuple) else operators, ensure_ascii=True)
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
@@ -136,14 +165,49 @@ self.addEventListener("fetch", (event) => {{
 """.encode()
 
 
+_REGISTER_URL = re.compile(r"(https://[A-Za-z0-9.-]+(?::[0-9]{1,5})?|http://(?:127\.0\.0\.1|localhost)(?::[0-9]{1,5})?)?/[A-Za-z0-9._~/-]*")
+
+
+def _register_csp(register: str | None) -> list[str]:
+    """The page's permission to reach the scan register: ``connect-src`` its origin, or nothing at all."""
+    if register is None:
+        return []
+    if (
+        not isinstance(register, str)
+        or len(register) > 200
+        or not _REGISTER_URL.fullmatch(register)
+        or register.startswith("//")  # another site, in the page's scheme
+    ):
+        raise InputError(
+            "register must be the scan register's base address: https://HOST[:PORT]/PATH/ (http only on "
+            "127.0.0.1 or localhost), or a path such as /service/ on the page's own site"
+        )
+    if not register.endswith("/"):
+        raise InputError("register must end with '/': the page posts to register + 'v1/scans'")
+    if register.startswith("/"):
+        return ["connect-src 'self'"]
+    scheme, _, rest = register.partition("://")
+    return [f"connect-src {scheme}://{rest.split('/', 1)[0]}"]
+
+
 def verifier_page(
-    operators: Sequence[str], witnesses: Sequence[str] = (), quorum: int | None = None
+    operators: Sequence[str],
+    witnesses: Sequence[str] = (),
+    quorum: int | None = None,
+    *,
+    register: str | None = None,
 ) -> dict[str, bytes]:
     """The files of a verifier page that trusts ``operators`` (C2SP verifier keys, ``name+hex8+base64``).
 
     With ``witnesses`` (witness verifier keys) the page requires ``quorum`` of them (default: all) to have
     cosigned a code's checkpoint: it refuses every code that is not witnessed so
     (:func:`provchain.code.verify` with ``WitnessPolicy.from_witnesses(witnesses, quorum)``).
+
+    With ``register`` (the base address of a provchain service, such as ``https://verify.example/``, or a path
+    on the page's own site, such as ``/``), the page reports each code it verified to the service's scan
+    register (``register + "v1/scans"``) and shows how often and since when the item was scanned, and whether
+    it was claimed. It still verifies on the device, and offline; its policy allows that one address and no
+    other. Without it, the page makes no request at all.
 
     Returns ``{"index.html": ..., "sw.js": ..., "THIRD_PARTY_LICENSES.txt": ...}``. Each key is checked with
     :func:`provchain.keys.parse_vkey` (raises :class:`~provchain.errors.KeyFormatError`); an empty list,
@@ -152,6 +216,7 @@ def verifier_page(
     """
     keys = _check_operators(operators)
     pinned_witnesses = _witnesses_value(witnesses, quorum)
+    connect = _register_csp(register)
     template = _resource("page.html")
     style = _resource("page.css")
     script = _resource("verifier.js")
@@ -168,6 +233,7 @@ def verifier_page(
             "img-src data: blob:",
             "media-src blob: mediastream:",
             "worker-src 'self'",
+            *connect,
             "base-uri 'none'",
             "form-action 'none'",
         ]
@@ -177,6 +243,7 @@ def verifier_page(
         "STYLE": style,
         "OPERATORS": _operators_json(keys),
         "WITNESSES": _operators_json(pinned_witnesses),
+        "REGISTER": _operators_json(register) if register is not None else "null",
         "SCRIPT": script,
         "NOTICE": _notice(licenses),
     }
