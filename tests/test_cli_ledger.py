@@ -208,7 +208,7 @@ def test_party_list_and_revoke(setup: dict[str, str], tmp_path: Path) -> None:
     doc = json.loads(ok("party", "list", "ledger.db", "--json").stdout)
     assert {p["name"] for p in doc} == {"grasse-labs", "sh-customs", "hz-bonded-wh-3"}
     ok("party", "revoke", "ledger.db", "sh-customs", "--operator-key", "operator.key", "--reason", "rotated")
-    fails(1, "no active registered key", "party", "revoke", "ledger.db", "sh-customs", "--operator-key", "operator.key")
+    fails(2, "no active registered key", "party", "revoke", "ledger.db", "sh-customs", "--operator-key", "operator.key")
     with Ledger.open(tmp_path / "ledger.db") as led:
         revoked = [p for p in led.parties() if p.revoked_index is not None]
         assert [p.name for p in revoked] == ["sh-customs"]

@@ -63,7 +63,7 @@ def test_checkpoint_errors(setup: Path, tmp_path: Path) -> None:
     fails(2, "no ledger at missing.db", "checkpoint", "missing.db", "--operator-key", "operator.key")
     fails(2, "does not exist", "checkpoint", "ledger.db", "--operator-key", "nokey.key")
     # a party key is not the operator key: refused, nothing stored
-    fails(1, "is not this ledger's operator key", "checkpoint", "ledger.db", "--operator-key", "origin.key")
+    fails(2, "is not this ledger's operator key", "checkpoint", "ledger.db", "--operator-key", "origin.key")
     KeyPair.generate(ORIGIN).save(tmp_path / "locked.key", "s3cret")
     fails(2, "is encrypted", "checkpoint", "ledger.db", "--operator-key", "locked.key")
     fails(2, "wrong passphrase", "checkpoint", "ledger.db", "--operator-key", "locked.key", "--passphrase", "nope")

@@ -116,7 +116,7 @@ def test_make_refuses_bad_requests(recorded: Ledger, ledger_path: Path) -> None:
     with Ledger.open(ledger_path, readonly=True) as ro, pytest.raises(errors.OperatorKeyError):
         code.make(ro, ITEM, at=ISSUED)
     stranger = KeyPair.from_seed(ORIGIN, bytes([9]) * 32)
-    with Ledger.open(ledger_path, readonly=True) as ro, pytest.raises(errors.OperatorKeyError):
+    with Ledger.open(ledger_path, readonly=True) as ro, pytest.raises(errors.WrongKeyError):
         code.make(ro, ITEM, operator=stranger, at=ISSUED)
 
 

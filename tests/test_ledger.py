@@ -188,9 +188,9 @@ def test_revoked_key_refused(ledger: Ledger, parties: dict[str, KeyPair]) -> Non
     with pytest.raises(E.RevokedKeyError, match="revoked by entry"):
         ledger.append("R2", "origin", parties["origin"], country="FR", at=T0 + 3 * HOUR)
     assert snapshot(ledger) == before
-    with pytest.raises(E.RevokedKeyError, match="already revoked"):
+    with pytest.raises(E.InputError, match="already revoked"):
         ledger.revoke_party(parties["origin"].key_id.hex())
-    with pytest.raises(E.UnknownKeyError):
+    with pytest.raises(E.InputError, match="not registered"):
         ledger.revoke_party("nobody")
     # the history recorded before the revocation stays readable
     assert [e.party for e in ledger.history("R1")] == ["grasse-labs"]
@@ -260,7 +260,7 @@ def test_operator_actions_need_operator(ledger_path: Path, ledger: Ledger, parti
             led.register_party("x", roles=["origin"], public_key=b"\x01" * 32)
         with pytest.raises(E.OperatorKeyError):
             led.checkpoint()
-    with pytest.raises(E.OperatorKeyError, match="not this ledger's operator key"):
+    with pytest.raises(E.WrongKeyError, match="not this ledger's operator key"):
         Ledger.open(ledger_path, operator=KeyPair.from_seed(ORIGIN, b"z" * 32))
 
 

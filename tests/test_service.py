@@ -264,11 +264,11 @@ def test_the_verifier_page_is_served(client: httpx.Client, world: World) -> None
 
 
 def test_create_app_refuses_bad_configuration(world: World, tmp_path: Path) -> None:
-    from provchain.errors import ForeignLedgerError, InputError, LedgerNotFoundError, OperatorKeyError
+    from provchain.errors import ForeignLedgerError, InputError, LedgerNotFoundError, WrongKeyError
 
     with pytest.raises(LedgerNotFoundError):
         create_app(tmp_path / "missing.db")
-    with pytest.raises(OperatorKeyError):
+    with pytest.raises(WrongKeyError):
         create_app(world.path, operator=KeyPair.generate(ORIGIN))
     for kwargs in ({"token": "short"}, {"max_body": 10}, {"body_timeout": 0}, {"threads": 0},
                    {"code_url": "http://x/"}, {"country_header": "a b"}, {"cors_origins": "https://x"},

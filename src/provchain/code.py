@@ -82,6 +82,7 @@ from .errors import (
     TimeError,
     UnknownKeyError,
     VerificationError,
+    WrongKeyError,
 )
 from .keys import Signer, format_vkey, parse_vkey, verify_signature
 from .ledger import HistoryEvent, Ledger, now_ms
@@ -668,7 +669,7 @@ def _operator(ledger: Ledger, operator: Signer | None) -> Signer:
         return ledger.operator
     name, _kid, key = parse_vkey(ledger.operator_vkey)
     if operator.name != name or operator.public_key != key:
-        raise OperatorKeyError(f"the given operator key is not this ledger's operator key {ledger.operator_vkey}")
+        raise WrongKeyError(f"the given operator key is not this ledger's operator key {ledger.operator_vkey}")
     return operator
 
 

@@ -69,6 +69,7 @@ __all__ = [
     "WitnessPolicyError",
     "WitnessRequestError",
     "WitnessStateError",
+    "WrongKeyError",
 ]
 
 
@@ -258,6 +259,11 @@ class DataError(InputError):
 
 class ItemError(InputError):
     """An item id is empty, too long, or contains characters that are not allowed."""
+
+
+class WrongKeyError(InputError):
+    """A key given to run a command is not the one it needs (another ledger's operator key): a bad
+    argument, not a finding."""
 
 
 class QrEncodeError(InputError):

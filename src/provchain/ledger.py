@@ -56,6 +56,7 @@ from .errors import (
     StaleHeadError,
     UnknownKeyError,
     VerificationError,
+    WrongKeyError,
 )
 from .keys import Signer, format_vkey, is_signer, parse_vkey, verify_signature
 from .note import new_verifier
@@ -152,7 +153,7 @@ class Ledger:
         except KeyFormatError as exc:
             raise ForeignLedgerError(f"the ledger's operator key is malformed: {exc}") from exc
         if operator is not None and (operator.public_key != op_key or operator.name != op_name):
-            raise OperatorKeyError(
+            raise WrongKeyError(
                 f"the given operator key {format_vkey(operator.name, operator.public_key)} is not this "
                 f"ledger's operator key {meta.operator_vkey}"
             )
@@ -505,7 +506,10 @@ class Ledger:
         else:
             raise InputError("identify the key by key id, verifier key or party name")
         if not found:
-            raise UnknownKeyError(f"no active registered key matches {key!r}")
+            raise InputError(f"no active registered key matches {key!r}: it is not registered, or already revoked")
+        for k in found:  # a bad argument (exit 2), not a finding: the ledger holds the revocation already
+            if keys[k].revoked_index is not None:
+                raise InputError(f"{keys[k].describe()} is already revoked (entry {keys[k].revoked_index})")
         return found
 
     def set_policy(self, policy: Policy, *, at: Time | None = None) -> Entry:
