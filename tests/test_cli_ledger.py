@@ -205,7 +205,7 @@ def test_empty_passphrase_is_refused(tmp_path: Path) -> None:
 
 
 def test_party_list_and_revoke(setup: dict[str, str], tmp_path: Path) -> None:
-    doc = json.loads(ok("party", "list", "ledger.db", "--json").stdout)
+    doc = json.loads(ok("party", "list", "ledger.db", "--json").stdout)["parties"]
     assert {p["name"] for p in doc} == {"grasse-labs", "sh-customs", "hz-bonded-wh-3"}
     ok("party", "revoke", "ledger.db", "sh-customs", "--operator-key", "operator.key", "--reason", "rotated")
     fails(2, "no active registered key", "party", "revoke", "ledger.db", "sh-customs", "--operator-key", "operator.key")

@@ -151,7 +151,7 @@ def test_operator_from_a_file_or_the_environment(
 
 def test_party_list_json_has_verifier_keys(ledger: Ledger, ledger_path: Path, parties: dict[str, KeyPair]) -> None:
     ledger.close()
-    rows = json.loads(ok("party", "list", str(ledger_path), "--json").stdout)
+    rows = json.loads(ok("party", "list", str(ledger_path), "--json").stdout)["parties"]
     assert {r["vkey"] for r in rows} == {kp.vkey for kp in parties.values()}
 
 

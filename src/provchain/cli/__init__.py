@@ -9,6 +9,7 @@ command could not run (unreadable input, missing ledger, bad argument).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -25,9 +26,11 @@ from ..keys import KeyPair
 __all__ = [
     "EXIT_CANNOT_RUN",
     "EXIT_FINDINGS",
+    "JSON_VERSION",
     "OPERATOR_ENV",
     "PASSPHRASE",
     "cli",
+    "emit_json",
     "load_key",
     "main",
     "operator_option",
@@ -156,6 +159,16 @@ def progress_bar(label: str) -> Iterator[Callable[[int, int | None], None] | Non
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
+
+
+JSON_VERSION = 1
+"""The version every ``--json`` output carries as its first key (docs/spec/json.md): it changes only when a
+key is removed or its meaning changes; new keys may appear without a new version."""
+
+
+def emit_json(value: dict[str, Any]) -> None:
+    """Print ``value`` as the command's JSON output: one object, ``"version"`` first, on stdout."""
+    click.echo(json.dumps({"version": JSON_VERSION, **value}, indent=2, ensure_ascii=False))
 
 
 OPERATOR_ENV = "PROVCHAIN_OPERATOR"

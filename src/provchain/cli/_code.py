@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import stat
 import sys
 import warnings
@@ -20,7 +19,17 @@ from ..entries import ms_to_iso
 from ..errors import CodeFormatError, ImageDecodeError, InputError, ProvchainError
 from ..keys import parse_vkey
 from ..ledger import Ledger
-from . import EXIT_CANNOT_RUN, EXIT_FINDINGS, PASSPHRASE, cli, load_key, operator_option, parse_time, render_journey
+from . import (
+    EXIT_CANNOT_RUN,
+    EXIT_FINDINGS,
+    PASSPHRASE,
+    cli,
+    emit_json,
+    load_key,
+    operator_option,
+    parse_time,
+    render_journey,
+)
 from ._witnessopts import witness_options as _witness_options
 from ._witnessopts import witness_policy as _witness_policy
 
@@ -259,7 +268,7 @@ def _fail_scan(verdict: str, error: ProvchainError, as_json: bool) -> NoReturn:
     (REFUSED) or 2 (UNREADABLE)."""
     if as_json:
         body = {"type": type(error).__name__, "message": str(error)}
-        click.echo(json.dumps({"verified": False, "verdict": verdict.lower(), "error": body}, indent=2))
+        emit_json({"verified": False, "verdict": verdict.lower(), "error": body})
     else:
         click.echo(f"{verdict}  {type(error).__name__}: {error}")
     sys.exit(EXIT_FINDINGS if verdict == "REFUSED" else EXIT_CANNOT_RUN)
@@ -268,7 +277,9 @@ def _fail_scan(verdict: str, error: ProvchainError, as_json: bool) -> NoReturn:
 @cli.command()
 @click.argument("source")
 @operator_option(help="The operator's verifier key (pinned).")
-@click.option("--json", "as_json", is_flag=True, help='Print {"item": ..., "events": [...], "checks": {...}}.')
+@click.option(
+    "--json", "as_json", is_flag=True, help='Print {"version": 1, "verified": ..., "item": ..., "events": [...], ...}.'
+)
 @click.option("--at", default=None, help="Verify as of this ISO 8601 time (default: now).")
 @_witness_options("that must have cosigned the code's checkpoint")
 def scan(
@@ -304,7 +315,7 @@ def scan(
     except ProvchainError as exc:  # the text was read exactly (a QR symbol's error correction), so: refused
         _fail_scan("REFUSED", exc, as_json)
     if as_json:
-        click.echo(json.dumps(report.to_json(), indent=2))
+        emit_json(report.to_json())
         return
     events = [e.to_json() for e in report.events]
     click.echo(render_journey(report.item, events))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -15,7 +14,7 @@ from ..errors import InputError
 from ..keys import KeyPair, format_vkey, parse_vkey
 from ..ledger import Ledger
 from ..witness import WitnessKey
-from . import PASSPHRASE, _Group, cli, load_key, parse_time, render_journey
+from . import PASSPHRASE, _Group, cli, emit_json, load_key, parse_time, render_journey
 
 
 def _parse_data(pairs: Sequence[str]) -> dict[str, str | int]:
@@ -157,7 +156,7 @@ def party_list(ledger: str, as_json: bool) -> None:
             for r in led.parties()
         ]
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        emit_json({"parties": rows})
         return
     click.echo(_party_table(rows))
 
@@ -227,9 +226,9 @@ def history(ledger: str, item: str, as_json: bool) -> None:
     """Show ITEM's journey as recorded in the ledger."""
     with Ledger.open(ledger, readonly=True) as led:
         events = led.history(item)
-    if as_json:
-        click.echo(json.dumps({"item": item, "events": [e.to_json() for e in events]}, indent=2))
-        return
-    if not events:
+    if not events:  # the same in both modes: exit 2, one line
         raise InputError(f"the ledger has no events for item {item!r}")
+    if as_json:
+        emit_json({"item": item, "events": [e.to_json() for e in events]})
+        return
     click.echo(render_journey(item, [e.to_json() for e in events]))

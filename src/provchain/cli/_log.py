@@ -14,7 +14,7 @@ from ..ledger import Ledger
 from ..note import new_verifier
 from ..witness import WitnessPolicy
 from ..witness_client import collect, parse_witness_arg
-from . import PASSPHRASE, cli, load_key, operator_option
+from . import PASSPHRASE, cli, emit_json, load_key, operator_option
 
 
 def _b64(h: bytes) -> str:
@@ -111,7 +111,10 @@ def prove(ledger: str, item: str, size: int | None) -> None:
 @click.argument("ledger", type=click.Path(dir_okay=False))
 @click.argument("old_checkpoint", type=click.Path(dir_okay=False))
 @operator_option(required=False, help="The operator's verifier key, pinned (default: the key recorded in LEDGER).")
-def consistency(ledger: str, old_checkpoint: str, operator_vkey: str | None) -> None:
+@click.option(
+    "--json", "as_json", is_flag=True, help='Print {"version": 1, "consistent": true, "old", "ledger", "proof"}.'
+)
+def consistency(ledger: str, old_checkpoint: str, operator_vkey: str | None, as_json: bool) -> None:
     """Prove that LEDGER extends OLD_CHECKPOINT, a checkpoint it signed before; print the proof and a verdict.
 
     Exit 0 when consistent, 1 when the ledger was truncated or its history rewritten, 2 when the check
@@ -128,13 +131,26 @@ def consistency(ledger: str, old_checkpoint: str, operator_vkey: str | None) -> 
             raise OperatorKeyError(f"{ledger} is operated by {led.operator_vkey}, not by the pinned key {vkey}")
         old, _ = open_checkpoint(note, led.origin, verifier)
         size = led.size
-        click.echo(f"old checkpoint: {old.origin} size {old.size} root {_b64(old.root)}")
+        lines = [f"old checkpoint: {old.origin} size {old.size} root {_b64(old.root)}"]
+        root, proof = b"", []
         if old.size <= size:
             root = led.root()
             proof = led.consistency_proof(old.size) if old.size else []
-            click.echo(f"ledger:         {led.origin} size {size} root {_b64(root)}")
-            click.echo(f"consistency proof from {old.size} to {size} ({len(proof)} hashes):")
-            for h in proof:
-                click.echo(_b64(h))
+            lines.append(f"ledger:         {led.origin} size {size} root {_b64(root)}")
+            lines.append(f"consistency proof from {old.size} to {size} ({len(proof)} hashes):")
+            lines += [_b64(h) for h in proof]
+        if not as_json:
+            click.echo("\n".join(lines))
         led.check_consistency(note)
+    if as_json:
+        emit_json(
+            {
+                "consistent": True,
+                "origin": old.origin,
+                "old": {"size": old.size, "root": _b64(old.root)},
+                "ledger": {"size": size, "root": _b64(root)},
+                "proof": [_b64(h) for h in proof],
+            }
+        )
+        return
     click.echo(f"consistent: the ledger's {size} entries extend the checkpoint of {old.size}")

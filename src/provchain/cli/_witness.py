@@ -12,7 +12,7 @@ import click
 from .._internal.text import escape
 from ..witness import WitnessKey
 from ..witness_server import Witness, WitnessState, serve
-from . import PASSPHRASE, _Group, cli
+from . import PASSPHRASE, _Group, cli, emit_json
 
 
 @cli.group(cls=_Group)
@@ -94,7 +94,8 @@ def witness_serve(
 @click.option("--key", "key_path", required=True, type=click.Path(dir_okay=False), help="The witness key file.")
 @click.option("--state", "state_path", required=True, type=click.Path(dir_okay=False, exists=True))
 @PASSPHRASE
-def witness_status(key_path: str, state_path: str, passphrase: str | None) -> None:
+@click.option("--json", "as_json", is_flag=True, help='Print {"version": 1, "witness": ..., "logs": [...]}.')
+def witness_status(key_path: str, state_path: str, passphrase: str | None, as_json: bool) -> None:
     """List the logs the witness has cosigned: origin, size, root and time of the last cosignature."""
     key = WitnessKey.load(key_path, passphrase)
     state = WitnessState.open(state_path, key.vkey)
@@ -102,7 +103,17 @@ def witness_status(key_path: str, state_path: str, passphrase: str | None) -> No
         rows = state.logs()
     finally:
         state.close()
+    if as_json:
+        logs = [
+            {"origin": o, "size": s, "root": base64.b64encode(r).decode(), "cosigned": _iso(at)} for o, s, r, at in rows
+        ]
+        emit_json({"witness": key.vkey, "logs": logs})
+        return
     click.echo(f"witness {key.vkey}")
     for origin, size, root, at in rows:
         when = datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S")
         click.echo(f"{escape(origin)} size {size} root {base64.b64encode(root).decode()} cosigned {when} UTC")
+
+
+def _iso(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
