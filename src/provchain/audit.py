@@ -318,7 +318,8 @@ def audit_path(
     now: int | None = None,
     max_findings: int = 1000,
 ) -> AuditReport:
-    """Audit a ledger file: the SQLite database or a portable export (told apart by their first bytes).
+    """Audit a ledger file: the SQLite database or a portable export (told apart by their first bytes);
+    or a published log, a directory or an ``http(s)://`` URL (:func:`provchain.tlog.audit_tiles`).
 
     Raises :class:`~provchain.errors.LedgerNotFoundError` when there is no file,
     :class:`~provchain.errors.ForeignLedgerError` when it is neither kind of ledger file, and
@@ -330,6 +331,12 @@ def audit_path(
     except FormatError as exc:
         raise InputError(f"the operator key is malformed: {exc}") from None
     _check_options(workers, now, max_findings)
+    from .tlog.audit import audit_tiles, is_published_log
+
+    if is_published_log(path):
+        return audit_tiles(
+            path, operator_vkey, since=since, workers=workers, progress=progress, now=now, max_findings=max_findings
+        )
     p = check_path(path, "the ledger", InputError)
     head = read_magic(p)
     kwargs: dict[str, Any] = {

@@ -49,6 +49,7 @@ __all__ = [
     "ProofError",
     "ProofFormatError",
     "ProvchainError",
+    "PublishedLogError",
     "QrEncodeError",
     "RevokedKeyError",
     "RoleError",
@@ -58,6 +59,8 @@ __all__ = [
     "StageOrderError",
     "StaleHeadError",
     "StorageError",
+    "TileFetchError",
+    "TileFormatError",
     "TimeError",
     "UnknownKeyError",
     "VerificationError",
@@ -131,6 +134,10 @@ class ExportFormatError(FormatError):
 
 class ProofFormatError(FormatError):
     """A tlog-proof cannot be parsed (bad header, index, hash line or checkpoint)."""
+
+
+class TileFormatError(FormatError):
+    """A published tile, entry bundle, signature bundle or tile path is malformed (docs/spec/tiles.md)."""
 
 
 # --- parsed, but false --------------------------------------------------------------------------
@@ -209,6 +216,11 @@ class CheckpointError(VerificationError):
     """A checkpoint does not match the log it claims to describe."""
 
 
+class PublishedLogError(VerificationError):
+    """A published log (static tiles) does not serve what its signed checkpoint commits to: a file is
+    missing, malformed, too large, or its hashes disagree."""
+
+
 # --- bad argument -------------------------------------------------------------------------------
 
 
@@ -268,6 +280,10 @@ class StaleHeadError(LedgerError):
 
 class StorageError(LedgerError):
     """The storage refused a write (disk full, read-only file, I/O error)."""
+
+
+class TileFetchError(LedgerError):
+    """A published log could not be read (no connection, a timeout, a server error after retries)."""
 
 
 class DamagedLedgerError(LedgerError):

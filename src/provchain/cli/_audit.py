@@ -56,7 +56,7 @@ WORKERS = click.option(
 
 
 @cli.command()
-@click.argument("ledger", type=click.Path(dir_okay=False))
+@click.argument("ledger", type=click.Path())
 @click.option("--operator", "operator_vkey", required=True, help="The operator's verifier key (pinned).")
 @click.option(
     "--since",
@@ -96,6 +96,9 @@ def audit(
     workers: int | None,
 ) -> None:
     """Replay LEDGER (SQLite file or export) and check everything. Exit 0 clean, 1 findings, 2 cannot run.
+
+    LEDGER may also be a published log (`provchain publish`): a directory or an http(s):// URL. Its
+    checkpoint must verify by --operator; every file it needs is fetched and checked.
 
     The --json and --save-checkpoint files are written whole or not at all; an existing one is replaced
     only with --force.
