@@ -165,7 +165,9 @@ def test_tiles_and_signatures_exact_length() -> None:
 def test_reference_files_small_tree() -> None:
     entries = [struct.pack(">I", i) for i in range(300)]
     files = layout.reference_files(entries)
-    assert sorted(files) == ["tile/0/000", "tile/0/001.p/44", "tile/1/000.p/1", "tile/entries/000", "tile/entries/001.p/44"]
+    assert sorted(files) == [
+        "tile/0/000", "tile/0/001.p/44", "tile/1/000.p/1", "tile/entries/000", "tile/entries/001.p/44"
+    ]  # fmt: skip
     leaves = [merkle.leaf_hash(e) for e in entries]
     assert files["tile/0/000"] == b"".join(leaves[:256])
     assert files["tile/1/000.p/1"] == merkle.root(leaves[:256])

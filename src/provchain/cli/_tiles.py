@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import click
 
+from ..errors import InputError
 from . import cli
 
 
 @cli.command()
 @click.argument("ledger", type=click.Path(dir_okay=False))
-@click.argument("directory", type=click.Path(file_okay=False))
+@click.argument("directory", type=click.Path())
 @click.option("--watch", is_flag=True, help="Keep publishing as the ledger grows (until interrupted).")
 @click.option(
     "--interval", default=10.0, show_default=True, type=click.FloatRange(min=0.1), help="Seconds between --watch runs."
@@ -28,7 +29,7 @@ def publish(ledger: str, directory: str, watch: bool, interval: float, rounds: i
 
     if not watch:
         if rounds is not None:
-            raise click.UsageError("--rounds needs --watch")
+            raise InputError("--rounds needs --watch")
         click.echo(str(publish_once(ledger, directory)))
         return
     publish_loop(ledger, directory, interval=interval, rounds=rounds, on_round=lambda r: click.echo(str(r)))

@@ -230,6 +230,20 @@ class TiledLog:
             return
         merkle.verify_consistency(size, cp.size, self.consistency_proof(size, cp.size), root, cp.root)
 
+    def verify_anchor(self, head_hash: bytes, head_index: int, tree_size: int, root: bytes, cp: Checkpoint) -> None:
+        """Check an item code's anchor against the published tree ``cp`` (a verified checkpoint): the
+        anchored tree (``tree_size``, ``root``) is a prefix of the published one (consistency proof), and the
+        item's head ``head_hash`` is leaf ``head_index`` of it (inclusion proof), both built from the tiles.
+        With a :class:`provchain.code.CodeReport` ``r``: ``verify_anchor(r.head_hash, r.head_index,
+        r.tree_size, r.root, cp)``. Raises :class:`~provchain.errors.ProofError` when it does not hold, and
+        :class:`InputError` when the anchored tree is larger than the published one (publish again)."""
+        if not isinstance(tree_size, int) or isinstance(tree_size, bool) or tree_size > cp.size:
+            raise InputError(f"the code anchors a tree of {tree_size} entries; the published tree has {cp.size}")
+        if not isinstance(head_index, int) or isinstance(head_index, bool) or not 0 <= head_index < tree_size:
+            raise InputError(f"the head index must be below the anchored tree size {tree_size}")
+        self.verify_older_root(tree_size, root, cp)
+        self.verify_inclusion(head_hash, head_index, cp)
+
     # --- entries --------------------------------------------------------------------------------
 
     def bundles(

@@ -156,9 +156,8 @@ def publish(
         return _publish(ledger, _open_dir(directory), fsync)
     if not isinstance(ledger, str | os.PathLike):
         raise InputError(f"ledger must be a Ledger or a path, not {type(ledger).__name__}")
-    root = _open_dir(directory)
     with Ledger.open(ledger, readonly=True) as led:
-        return _publish(led, root, fsync)
+        return _publish(led, _open_dir(directory), fsync)
 
 
 def _publish(led: Ledger, root: Path, fsync: bool) -> PublishResult:
@@ -300,9 +299,9 @@ def publish_loop(
         raise InputError("interval must be a positive number of seconds")
     if rounds is not None and (isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1):
         raise InputError("rounds must be a positive integer")
-    root = _open_dir(directory)
     done = 0
     with Ledger.open(ledger, readonly=True) as led:
+        root = _open_dir(directory)
         while rounds is None or done < rounds:
             if done:
                 sleep(interval)
