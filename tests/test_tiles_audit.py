@@ -34,6 +34,8 @@ class Server:
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
+            disable_nagle_algorithm = True
+
             def log_message(self, *args: object) -> None:
                 pass
 
@@ -53,7 +55,10 @@ class Server:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Httpd(http.server.ThreadingHTTPServer):
+            request_queue_size = 128  # (http.server's 5 drops connections of a client fetching 8 files at once)
+
+        self.httpd = Httpd(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/log/"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
