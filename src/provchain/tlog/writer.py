@@ -20,7 +20,9 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,7 +72,10 @@ class PublishResult:
 
 
 class _Writer:
-    """Writes new files under ``root`` atomically and counts them."""
+    """Writes new files under ``root`` atomically and counts them. Files are written by a few threads (each
+    file's fsync waits for the disk; several overlap), :meth:`finish` waits for all of them."""
+
+    THREADS = 4
 
     def __init__(self, root: Path, fsync: bool) -> None:
         self.root = root
@@ -79,6 +84,10 @@ class _Writer:
         self.bytes = 0
         self.kept = 0
         self.dirs: set[Path] = set()
+        self._made: set[Path] = set()
+        self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: list[Future[None]] = []
 
     def exists(self, rel: str) -> bool:
         if os.path.lexists(self.root / rel):
@@ -87,10 +96,26 @@ class _Writer:
         return False
 
     def write(self, rel: str, data: bytes, *, replace: bool = False) -> None:
+        """Write ``rel`` in the background (the next :meth:`finish` waits for it and raises its error)."""
         target = self.root / rel
         directory = target.parent
+        if directory not in self._made:
+            try:
+                directory.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StorageError(f"cannot create {directory}: {exc.strerror or exc}") from None
+            self._made.add(directory)
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.THREADS, thread_name_prefix="provchain-publish")
+        if len(self._pending) >= 64 * self.THREADS:  # bounded memory: wait for the oldest half
+            half, self._pending = self._pending[: len(self._pending) // 2], self._pending[len(self._pending) // 2 :]
+            for fut in half:
+                fut.result()
+        self._pending.append(self._pool.submit(self._write, target, data, replace))
+
+    def _write(self, target: Path, data: bytes, replace: bool) -> None:
+        directory = target.parent
         try:
-            directory.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{target.name}.", suffix=".tmp")
         except OSError as exc:
             raise StorageError(f"cannot create a file in {directory}: {exc.strerror or exc}") from None
@@ -103,27 +128,37 @@ class _Writer:
                     os.fsync(f.fileno())
             if not replace and os.path.lexists(target):  # another publisher wrote it meanwhile: same bytes
                 os.unlink(tmp)
-                self.kept += 1
+                with self._lock:
+                    self.kept += 1
                 return
             os.replace(tmp, target)
         except OSError as exc:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise StorageError(f"cannot write {target}: {exc.strerror or exc}") from None
-        self.dirs.add(directory)
-        self.written += 1
-        self.bytes += len(data)
+        with self._lock:
+            self.dirs.add(directory)
+            self.written += 1
+            self.bytes += len(data)
 
-    def sync_dirs(self) -> None:
-        if not self.fsync:
-            return
-        for d in sorted(self.dirs, key=lambda p: -len(p.parts)):
-            with contextlib.suppress(OSError):
-                fd = os.open(d, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
+    def finish(self) -> None:
+        """Wait for every file being written (raising the first failure), then fsync their directories."""
+        try:
+            pending, self._pending = self._pending, []
+            for fut in pending:
+                fut.result()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+                self._pool = None
+        if self.fsync:
+            for d in sorted(self.dirs, key=lambda p: -len(p.parts)):
+                with contextlib.suppress(OSError):
+                    fd = os.open(d, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+                    try:
+                        os.fsync(fd)
+                    finally:
+                        os.close(fd)
         self.dirs.clear()
 
 
@@ -187,22 +222,24 @@ def _publish(led: Ledger, root: Path, fsync: bool) -> PublishResult:
         # (3) Entry bundles, signature bundles and level-0 tiles; then the tiles above.
         subtree: dict[tuple[int, int], bytes] = {}  # MTH of each full tile written in this run
         count = (size + layout.TILE_WIDTH - 1) // layout.TILE_WIDTH
-        for n in range(count):
-            _bundle(led, out, n, layout.tile_width(0, n, size), subtree)
-        for level, n, width in layout.tiles_for(size):
-            if level:
-                _tile(led, out, level, n, width, subtree)
+        try:
+            for n in range(count):
+                _bundle(led, out, n, layout.tile_width(0, n, size), subtree)
+            for level, n, width in layout.tiles_for(size):
+                if level:
+                    _tile(led, out, level, n, width, subtree)
+        finally:
+            out.finish()  # on an error too: no write goes on behind the caller's back
     # (4) The root the written tiles give, then the checkpoint, last.
     with TiledLog(DirFetcher(root), parallel=1) as written:
         if written.root(size) != cp.root:  # pragma: no cover - the checks above make it impossible
             raise DamagedLedgerError(f"the tiles written to {root} do not give the checkpoint's root; not published")
-    out.sync_dirs()
     current = _read(root / layout.CHECKPOINT_PATH)
     if current == note:
         out.kept += 1
     else:
         out.write(layout.CHECKPOINT_PATH, note, replace=True)
-        out.sync_dirs()
+        out.finish()
     return PublishResult(
         str(root), size, cp.root, out.written, out.bytes, out.kept, None if previous is None else previous.size
     )
