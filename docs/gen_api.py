@@ -44,6 +44,7 @@ MODULES = [
     ("provchain.proof", "C2SP tlog-proofs"),
     ("provchain.audit", "the auditor's replay"),
     ("provchain.export", "the portable ledger file"),
+    ("provchain.tlog", "static tiles: publish, read, prove and audit a published log (C2SP tlog-tiles)"),
     ("provchain.errors", "every exception"),
 ]
 
