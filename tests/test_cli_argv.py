@@ -43,6 +43,7 @@ BAD: dict[str, tuple[list[str | bytes], int]] = {
     "export": (["export", "l.db", "-o", b"out\xff"], 4),
     "import": (["import", b"in\xff", "-o", "out.db"], 2),
     "verifier-page": (["verifier-page", b"site\xff", "--operator", "v"], 2),
+    "publish": (["publish", "l.db", b"site\xff"], 3),
 }
 
 

@@ -196,7 +196,7 @@ def test_checkpoint_not_signed_by_the_pinned_key(ledger: Ledger, published: Path
     with pytest.raises(E.PublishedLogError, match="does not verify by the pinned key"):
         audit_tiles(published, vkey(ledger), workers=1)
     (published / "checkpoint").unlink()
-    with pytest.raises(E.PublishedLogError, match="no checkpoint"):
+    with pytest.raises(E.LedgerNotFoundError, match="no checkpoint"):
         audit_tiles(published, vkey(ledger), workers=1)
 
 
@@ -348,4 +348,39 @@ def test_cli_audit_directory_and_url(ledger: Ledger, published: Path, server: Se
     clirun.fails(1, "tile/0/000 is missing", "audit", str(published), "--operator", vkey(ledger))
     shutil.rmtree(published / "tile")
     (published / "checkpoint").unlink()
-    clirun.fails(1, "no checkpoint", "audit", str(published), "--operator", vkey(ledger))
+    clirun.fails(2, "no checkpoint", "audit", str(published), "--operator", vkey(ledger))
+    clirun.fails(2, "no checkpoint", "audit", server.url + "nothing/", "--operator", vkey(ledger))
+
+
+def test_hostile_checkpoints_and_paths(ledger: Ledger, published: Path, server: Server) -> None:
+    for junk in (b"", b"\xff\xfe", b"example.com/acme-ledger\n306\nnot base64\n\n", b"x" * 70000):
+        (published / "checkpoint").write_bytes(junk)
+        with pytest.raises(E.PublishedLogError):
+            audit_tiles(published, vkey(ledger), workers=1)
+    (published / "tile/0/000").unlink()
+    (published / "tile/0/000").mkdir()
+    with pytest.raises(E.PublishedLogError, match="not a file"):
+        DirFetcher(published).get("tile/0/000", 8192)
+
+    def to_file(h: http.server.BaseHTTPRequestHandler, data: bytes) -> bool:
+        h.send_response(302)
+        h.send_header("Location", "ftp://127.0.0.1/checkpoint")
+        h.end_headers()
+        return True
+
+    server.hostile["log/checkpoint"] = to_file
+    with pytest.raises(E.TileFetchError, match="non-HTTP address"):
+        HttpFetcher(server.url).get("checkpoint", 100)
+
+
+def test_cli_audit_url_writes_reports(ledger: Ledger, server: Server, tmp_path: Path) -> None:
+    report, saved = tmp_path / "report.json", tmp_path / "saved.cp"
+    res = clirun.run(
+        "audit", server.url, "--operator", vkey(ledger), "--workers", "1", "--json", str(report),
+        "--save-checkpoint", str(saved),
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert saved.read_bytes() == ledger.latest_checkpoint()
+    assert '"clean": true' in report.read_text()
+    res = clirun.run("audit", server.url, "--operator", vkey(ledger), "--workers", "1", "--since", str(saved))
+    assert res.exit_code == 0 and "since       saved checkpoint at size 306" in res.output

@@ -71,6 +71,8 @@ class DirFetcher:
             return None
         except NotADirectoryError:
             return None
+        except IsADirectoryError:
+            raise PublishedLogError(f"{target} is a directory, not a file") from None
         except OSError as exc:
             raise TileFetchError(f"cannot read {target}: {exc.strerror}") from None
         with f:

@@ -22,7 +22,15 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from .. import merkle
 from ..checkpoint import Checkpoint, open_checkpoint
-from ..errors import ConsistencyError, FormatError, InputError, PublishedLogError, TileFormatError, VerificationError
+from ..errors import (
+    ConsistencyError,
+    FormatError,
+    InputError,
+    LedgerNotFoundError,
+    PublishedLogError,
+    TileFormatError,
+    VerificationError,
+)
 from ..keys import parse_vkey
 from ..note import Verifier, new_verifier
 from . import layout
@@ -52,7 +60,7 @@ def _levels(hashes: list[bytes]) -> list[list[bytes]]:
 class TiledLog:
     """A published log, read through ``fetcher`` (see the module docstring)."""
 
-    def __init__(self, fetcher: Fetcher, *, parallel: int = 8, cache_tiles: int = 4096) -> None:
+    def __init__(self, fetcher: Fetcher, *, parallel: int = 8, cache_tiles: int = 256) -> None:
         if isinstance(parallel, bool) or not isinstance(parallel, int) or not 1 <= parallel <= 64:
             raise InputError("parallel must be an integer from 1 to 64")
         self.fetcher = fetcher
@@ -95,10 +103,11 @@ class TiledLog:
     # --- the checkpoint -------------------------------------------------------------------------
 
     def checkpoint_note(self) -> bytes:
-        """The ``checkpoint`` file, unverified (:class:`PublishedLogError` when there is none)."""
+        """The ``checkpoint`` file, unverified (:class:`~provchain.errors.LedgerNotFoundError` when there is
+        none: nothing is published there, so nothing can be checked)."""
         data = self.fetcher.get(layout.CHECKPOINT_PATH, MAX_CHECKPOINT)
         if data is None:
-            raise PublishedLogError(f"{self.fetcher.location} has no checkpoint file: it is not a published log")
+            raise LedgerNotFoundError(f"{self.fetcher.location} has no checkpoint file: it is not a published log")
         return data
 
     def checkpoint(self, verifier: str | Verifier, origin: str | None = None) -> tuple[Checkpoint, bytes]:
