@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import http.server
 import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -14,6 +15,8 @@ from pathlib import Path
 import clirun
 import pytest
 from conftest import ORIGIN, Clock, journey
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from provchain import KeyPair, Ledger, merkle
 from provchain import errors as E
@@ -384,3 +387,51 @@ def test_cli_audit_url_writes_reports(ledger: Ledger, server: Server, tmp_path: 
     assert '"clean": true' in report.read_text()
     res = clirun.run("audit", server.url, "--operator", vkey(ledger), "--workers", "1", "--since", str(saved))
     assert res.exit_code == 0 and "since       saved checkpoint at size 306" in res.output
+
+
+# --- fuzz: random damage to a published log never passes -------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    from conftest import T0, Clock
+
+    base = tmp_path_factory.mktemp("pristine")
+    op = KeyPair.from_seed(ORIGIN, bytes(range(32)))
+    maker = KeyPair.from_seed("grasse-labs", bytes([1]) * 32)
+    with Ledger.create(base / "l.db", origin=ORIGIN, operator=op, at=T0, clock=Clock(T0 + 10**9)) as led:
+        led.register_party(maker.name, ["origin"], maker.public_key, at=T0, valid_from=T0)
+        with led.batch():
+            for i in range(270):
+                led.append(f"SKU-{i}", "origin", maker, country="FR", at=T0 + 1 + i)
+        led.checkpoint()
+        publish(led, base / "log")
+    return base / "log", op.vkey
+
+
+@settings(max_examples=30)
+@given(data=st.data())
+def test_fuzz_damaged_published_log(pristine: tuple[Path, str], data: st.DataObject) -> None:
+    src, key = pristine
+    files = sorted(p.relative_to(src).as_posix() for p in src.rglob("*") if p.is_file())
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp) / "log"
+        shutil.copytree(src, d)
+        target = d / data.draw(st.sampled_from(files))
+        raw = bytearray(target.read_bytes())
+        how = data.draw(st.sampled_from(["flip", "truncate", "extend", "delete"]))
+        if how == "flip":
+            i = data.draw(st.integers(0, len(raw) - 1))
+            raw[i] ^= 1 << data.draw(st.integers(0, 7))
+            target.write_bytes(bytes(raw))
+        elif how == "truncate":
+            target.write_bytes(bytes(raw[: data.draw(st.integers(0, len(raw) - 1))]))
+        elif how == "extend":
+            target.write_bytes(bytes(raw) + data.draw(st.binary(min_size=1, max_size=40)))
+        else:
+            target.unlink()
+        try:
+            report = audit_tiles(d, key, workers=1)
+        except E.ProvchainError:
+            return  # refused, with a message: never a pass
+        assert not report.clean, (target, how)

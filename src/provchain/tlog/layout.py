@@ -75,7 +75,13 @@ def _need_width(width: object) -> int:
 
 
 def index_path(n: int) -> str:
-    """``n`` as 3-digit path elements, all but the last prefixed with ``x``: ``1234067`` -> ``x001/x234/067``."""
+    """``n`` as 3-digit path elements, all but the last prefixed with ``x``.
+
+    >>> index_path(1234067)
+    'x001/x234/067'
+    >>> tile_path(1, 3, 17), entries_path(0), sigs_path(1000, 5)
+    ('tile/1/003.p/17', 'tile/entries/000', 'tile/sigs/x001/000.p/5')
+    """
     _need_index(n, "a tile index")
     parts = [f"{n % 1000:03d}"]
     n //= 1000

@@ -213,7 +213,7 @@ def _publish(led: Ledger, root: Path, fsync: bool) -> PublishResult:
         if store.size() < size or led.root(size) != cp.root:
             raise DamagedLedgerError(f"the ledger's tree does not give its checkpoint's root at size {size}; audit it")
         # (2) What the directory holds already must be an earlier state of this log.
-        previous = _previous(root, led, verifier)
+        previous = _previous(root, led)
         if previous is not None and previous.size > size:
             raise ConsistencyError(
                 f"{root} holds a checkpoint of size {previous.size}, larger than the ledger's latest ({size}): "
@@ -255,7 +255,7 @@ def _read(path: Path) -> bytes | None:
         raise StorageError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
-def _previous(root: Path, led: Ledger, verifier: object) -> Checkpoint | None:
+def _previous(root: Path, led: Ledger) -> Checkpoint | None:
     """The checkpoint the directory holds (None if none), checked to be one this ledger extends."""
     data = _read(root / layout.CHECKPOINT_PATH)
     if data is None:
