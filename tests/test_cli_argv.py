@@ -44,6 +44,7 @@ BAD: dict[str, tuple[list[str | bytes], int]] = {
     "import": (["import", b"in\xff", "-o", "out.db"], 2),
     "verifier-page": (["verifier-page", b"site\xff", "--operator", "v"], 2),
     "publish": (["publish", "l.db", b"site\xff"], 3),
+    "check-published": (["check-published", "PC1:X", "--log", b"site\xff", "--operator", "v"], 4),
 }
 
 

@@ -435,3 +435,34 @@ def test_fuzz_damaged_published_log(pristine: tuple[Path, str], data: st.DataObj
         except E.ProvchainError:
             return  # refused, with a message: never a pass
         assert not report.clean, (target, how)
+
+
+def test_cli_check_published(ledger: Ledger, parties: dict[str, KeyPair], server: Server, clock: Clock) -> None:
+    from provchain import code
+
+    payload = code.make(ledger, "item-007", at=clock.now)
+    at = "2025-10-20T00:00:00Z"  # after the code's issue time (T0 + 100 h)
+    res = clirun.ok("check-published", payload, "--log", server.url, "--operator", vkey(ledger), "--at", at)
+    assert res.output.startswith("VERIFIED  6 events of item-007; the code's tree of 306 entries is a prefix")
+    # the log grows and is published again: the old code still checks out against the larger tree
+    journey(ledger, parties, "item-late")
+    ledger.checkpoint()
+    publish(ledger, server.root / "log")
+    res = clirun.ok("check-published", payload, "--log", server.url, "--operator", vkey(ledger), "--at", at)
+    assert "published tree of 312 entries" in res.output
+    # a log that is not the one the code was anchored in
+    other = server.root / "other"
+    op2 = KeyPair.from_seed(ORIGIN, bytes(range(32)))  # the same operator key, another history
+    with Ledger.create(server.root / "other.db", origin=ORIGIN, operator=op2, clock=clock) as led2:
+        with led2.batch():
+            for i in range(320):
+                led2.register_party(f"p{i}", ["origin"], KeyPair.from_seed(f"p{i}", i.to_bytes(2) * 16).public_key)
+        led2.checkpoint()
+        publish(led2, other)
+    clirun.fails(1, "consistency", "check-published", payload, "--log", str(other), "--operator", vkey(ledger),
+                 "--at", at)  # fmt: skip
+    clirun.fails(2, "no checkpoint", "check-published", payload, "--log", str(server.root), "--operator",
+                 vkey(ledger), "--at", at)  # fmt: skip
+    clirun.fails(1, "the code is refused", "check-published", payload[:-3] + "AAA", "--log", server.url, "--operator",
+                 vkey(ledger))  # fmt: skip
+    clirun.fails(2, "a verifier key has the form", "check-published", payload, "--log", server.url, "--operator", "x")
