@@ -205,3 +205,18 @@ def test_files_are_readable_by_a_web_server(big: Ledger, tmp_path: Path) -> None
     for p in out.rglob("*"):
         if p.is_file():
             assert os.stat(p).st_mode & 0o444 == 0o444
+
+
+def test_one_publisher_at_a_time(big: Ledger, tmp_path: Path) -> None:
+    import fcntl
+
+    out = tmp_path / "pub"
+    out.mkdir()
+    fd = os.open(out, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # another publisher holds the directory
+        with pytest.raises(E.LedgerBusyError, match="another provchain publish"):
+            publish(big, out)
+    finally:
+        os.close(fd)
+    assert publish(big, out).files_written == 8

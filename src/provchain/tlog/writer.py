@@ -8,7 +8,8 @@ path), each new file is written to a temporary name, fsynced and renamed into pl
 replaced only once every file it needs is there. Running it again changes nothing; running it after the
 ledger grew writes only the new files.
 
-What it publishes is checked on the way: the stored checkpoint's signature, the stored tree's root at its
+One publisher at a time: the directory is locked (``flock``) for the run, and a second one is refused with
+:class:`~provchain.errors.LedgerBusyError`. What it publishes is checked on the way: the stored checkpoint's signature, the stored tree's root at its
 size, each entry's leaf hash against the stored level-0 node, each new tile hash of level >= 1 against the
 tile below it written in the same run, and at the end the root the written tiles give, before the
 checkpoint is replaced. A directory that holds another log's checkpoint, or a checkpoint the ledger does
@@ -18,11 +19,12 @@ not extend, is refused.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +36,7 @@ from ..errors import (
     DamagedLedgerError,
     FormatError,
     InputError,
+    LedgerBusyError,
     LedgerError,
     StorageError,
     VerificationError,
@@ -195,7 +198,30 @@ def publish(
         return _publish(led, _open_dir(directory), fsync)
 
 
+@contextlib.contextmanager
+def _locked(root: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the directory itself (flock on its descriptor: no lock file to serve), so
+    that two publishers never interleave and an older checkpoint never replaces a newer one."""
+    try:
+        fd = os.open(root, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError as exc:
+        raise StorageError(f"cannot open {root}: {exc.strerror or exc}") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise LedgerBusyError(f"another provchain publish is writing to {root}; try again later") from None
+        yield
+    finally:
+        os.close(fd)  # (releases the lock)
+
+
 def _publish(led: Ledger, root: Path, fsync: bool) -> PublishResult:
+    with _locked(root):
+        return _publish_locked(led, root, fsync)
+
+
+def _publish_locked(led: Ledger, root: Path, fsync: bool) -> PublishResult:
     verifier = new_verifier(led.operator_vkey)
     out = _Writer(root, fsync)
     store = led.store
