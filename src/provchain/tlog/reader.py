@@ -292,15 +292,26 @@ class TiledLog:
         size = cp.size
         where = self.fetcher.location
         checked = 0
+        group: list[tuple[int, list[bytes]]] = []
+
+        def check(group: list[tuple[int, list[bytes]]]) -> int:
+            tiles = self.tiles([(0, n) for n, _ in group], size)  # the group's level-0 tiles, in parallel
+            for n, entries in group:
+                hashes = tiles[(0, n)][0]
+                for i, e in enumerate(entries):
+                    if merkle.leaf_hash(e) != hashes[i]:
+                        raise PublishedLogError(
+                            f"{where}: entry {n * layout.TILE_WIDTH + i} of {layout.entries_path(n, len(entries))} "
+                            f"does not hash to its leaf hash in {layout.tile_path(0, n, len(entries))}"
+                        )
+            return sum(len(entries) for _, entries in group)
+
         for n, entries, _ in self.bundles(size):
-            rows = self.tile(0, n, size)
-            for i, e in enumerate(entries):
-                if merkle.leaf_hash(e) != rows[0][i]:
-                    raise PublishedLogError(
-                        f"{where}: entry {n * layout.TILE_WIDTH + i} of {layout.entries_path(n, len(entries))} does "
-                        f"not hash to its leaf hash in {layout.tile_path(0, n, len(entries))}"
-                    )
-            checked += len(entries)
+            group.append((n, entries))
+            if len(group) == 2 * self.parallel:
+                checked += check(group)
+                group = []
+        checked += check(group)
         for level, n, width in layout.tiles_for(size):
             if level == 0:
                 continue

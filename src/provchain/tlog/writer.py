@@ -9,7 +9,9 @@ replaced only once every file it needs is there. Running it again changes nothin
 ledger grew writes only the new files.
 
 One publisher at a time: the directory is locked (``flock``) for the run, and a second one is refused with
-:class:`~provchain.errors.LedgerBusyError`. What it publishes is checked on the way: the stored checkpoint's signature, the stored tree's root at its
+:class:`~provchain.errors.LedgerBusyError`.
+
+What it publishes is checked on the way: the stored checkpoint's signature, the stored tree's root at its
 size, each entry's leaf hash against the stored level-0 node, each new tile hash of level >= 1 against the
 tile below it written in the same run, and at the end the root the written tiles give, before the
 checkpoint is replaced. A directory that holds another log's checkpoint, or a checkpoint the ledger does
