@@ -172,3 +172,33 @@ def test_reference_files_small_tree() -> None:
     assert files["tile/0/000"] == b"".join(leaves[:256])
     assert files["tile/1/000.p/1"] == merkle.root(leaves[:256])
     assert layout.decode_bundle(files["tile/entries/001.p/44"], 44) == entries[256:]
+
+
+@given(st.binary(max_size=300))
+def test_gzip_decoding_fuzz(data: bytes) -> None:
+    import gzip
+
+    from provchain.tlog import fetch
+
+    def too_large() -> E.PublishedLogError:
+        return E.PublishedLogError("too large")
+
+    for raw in (data, gzip.compress(data), gzip.compress(data)[:-1], gzip.compress(data) + data[:1]):
+        try:
+            out = fetch._gunzip(raw, 1000, "u", too_large)
+        except E.PublishedLogError:
+            continue
+        assert len(out) <= 1000  # decoded within the bound, or refused: never another exception
+    assert fetch._gunzip(gzip.compress(data), 1000, "u", too_large) == data
+    with pytest.raises(E.PublishedLogError, match="too large"):
+        fetch._gunzip(gzip.compress(b"a" * 1001), 1000, "u", too_large)
+
+
+def test_reader_arguments() -> None:
+    from provchain.tlog import DirFetcher, TiledLog
+
+    for kwargs in ({"parallel": 0}, {"parallel": 65}, {"parallel": True}, {"cache_tiles": 0}):
+        with pytest.raises(E.InputError):
+            TiledLog(DirFetcher("."), **kwargs)  # type: ignore[arg-type]
+    with pytest.raises(E.InputError):
+        TiledLog("not a fetcher")  # type: ignore[arg-type]

@@ -63,6 +63,10 @@ class TiledLog:
     def __init__(self, fetcher: Fetcher, *, parallel: int = 8, cache_tiles: int = 256) -> None:
         if isinstance(parallel, bool) or not isinstance(parallel, int) or not 1 <= parallel <= 64:
             raise InputError("parallel must be an integer from 1 to 64")
+        if isinstance(cache_tiles, bool) or not isinstance(cache_tiles, int) or cache_tiles < 1:
+            raise InputError("cache_tiles must be a positive integer")
+        if not callable(getattr(fetcher, "get", None)) or not isinstance(getattr(fetcher, "location", None), str):
+            raise InputError("fetcher must be a Fetcher (a DirFetcher or an HttpFetcher)")
         self.fetcher = fetcher
         self.parallel = parallel
         self._pool: ThreadPoolExecutor | None = None
