@@ -50,6 +50,7 @@ MODULES = [
     ("provchain.equivocation", "evidence that an operator signed two histories"),
     ("provchain.audit", "the auditor's replay"),
     ("provchain.export", "the portable ledger file"),
+    ("provchain.tlog", "static tiles: publish, read, prove and audit a published log (C2SP tlog-tiles)"),
     ("provchain.errors", "every exception"),
 ]
 

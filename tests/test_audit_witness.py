@@ -79,3 +79,40 @@ def test_cli(ledger: Ledger, ledger_path: Path, parties: dict[str, KeyPair], tmp
     fails(2, "witness verifier key", "audit", str(ledger_path), *op, "--witness", "junk")
     policy.write_text("quorum nobody\n")
     fails(2, "policy line 1", "audit", str(ledger_path), *op, "--policy", str(policy))
+
+
+def test_audit_of_published_tiles_requires_witnesses(
+    ledger: Ledger, ledger_path: Path, parties: dict[str, KeyPair], tmp_path: Path
+) -> None:
+    from provchain.tlog import publish
+
+    journey(ledger, parties, "SERUM-1")
+    ledger.checkpoint()
+    ws = keys(2)
+    site = tmp_path / "site"
+    publish(ledger, site)
+    policy = WitnessPolicy.from_witnesses([w.vkey for w in ws], 1)
+    report = audit_path(site, ledger.operator_vkey, witnesses=policy, workers=1)
+    assert report.findings_by_check == {"witness": 1}  # the published checkpoint is not cosigned yet
+    journey(ledger, parties, "SERUM-2")
+    ledger.checkpoint()
+    store_cosigned(ledger, ws[1:], NOW)
+    publish(ledger, site)  # the cosigned checkpoint is published verbatim
+    report = audit_path(site, ledger.operator_vkey, witnesses=policy, workers=1)
+    assert report.clean and [c.name for c in report.cosignatures] == [ws[1].name]
+
+
+def test_cosignatures_added_later_are_published(
+    ledger: Ledger, ledger_path: Path, parties: dict[str, KeyPair], tmp_path: Path
+) -> None:
+    from provchain.tlog import publish
+
+    journey(ledger, parties, "SERUM-1")
+    ledger.checkpoint()
+    site = tmp_path / "site"
+    publish(ledger, site)
+    ws = keys(1)
+    cosigned = store_cosigned(ledger, ws, NOW)  # the same tree, now witnessed
+    publish(ledger, site)
+    assert (site / "checkpoint").read_bytes() == cosigned
+    assert audit_path(site, ledger.operator_vkey, witnesses=WitnessPolicy.from_witnesses([ws[0].vkey])).clean

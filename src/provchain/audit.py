@@ -370,7 +370,8 @@ def audit_path(
     max_findings: int = 1000,
     witnesses: WitnessPolicy | None = None,
 ) -> AuditReport:
-    """Audit a ledger file: the SQLite database or a portable export (told apart by their first bytes).
+    """Audit a ledger file: the SQLite database or a portable export (told apart by their first bytes);
+    or a published log, a directory or an ``http(s)://`` URL (:func:`provchain.tlog.audit_tiles`).
 
     The options are those of :func:`audit_entries`.
 
@@ -384,6 +385,19 @@ def audit_path(
     except FormatError as exc:
         raise InputError(f"the operator key is malformed: {exc}") from None
     _check_options(workers, now, max_findings)
+    from .tlog.audit import audit_tiles, is_published_log
+
+    if is_published_log(path):
+        return audit_tiles(
+            path,
+            operator_vkey,
+            since=since,
+            workers=workers,
+            progress=progress,
+            now=now,
+            max_findings=max_findings,
+            witnesses=witnesses,
+        )
     p = check_path(path, "the ledger", InputError)
     head = read_magic(p)
     kwargs: dict[str, Any] = {

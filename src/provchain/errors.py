@@ -51,6 +51,7 @@ __all__ = [
     "ProofError",
     "ProofFormatError",
     "ProvchainError",
+    "PublishedLogError",
     "QrEncodeError",
     "QuorumError",
     "RevokedKeyError",
@@ -61,6 +62,8 @@ __all__ = [
     "StageOrderError",
     "StaleHeadError",
     "StorageError",
+    "TileFetchError",
+    "TileFormatError",
     "TimeError",
     "UnknownKeyError",
     "VerificationError",
@@ -153,6 +156,10 @@ class ProofFormatError(FormatError):
     """A tlog-proof cannot be parsed (bad header, index, hash line or checkpoint)."""
 
 
+class TileFormatError(FormatError):
+    """A published tile, entry bundle, signature bundle or tile path is malformed (docs/spec/tiles.md)."""
+
+
 # --- parsed, but false --------------------------------------------------------------------------
 
 
@@ -242,6 +249,11 @@ class CheckpointError(VerificationError):
     """A checkpoint does not match the log it claims to describe."""
 
 
+class PublishedLogError(VerificationError):
+    """A published log (static tiles) does not serve what its signed checkpoint commits to: a file is
+    missing, malformed, too large, or its hashes disagree."""
+
+
 # --- bad argument -------------------------------------------------------------------------------
 
 
@@ -310,6 +322,10 @@ class StorageError(LedgerError):
 
 class WitnessStateError(LedgerError):
     """A witness's state file cannot be opened or used: missing, damaged, or kept for another witness key."""
+
+
+class TileFetchError(LedgerError):
+    """A published log could not be read (no connection, a timeout, a server error after retries)."""
 
 
 class DamagedLedgerError(LedgerError):

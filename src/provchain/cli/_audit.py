@@ -21,7 +21,7 @@ WORKERS = click.option(
 
 
 @cli.command()
-@click.argument("ledger", type=click.Path(dir_okay=False))
+@click.argument("ledger", type=click.Path())
 @operator_option(help="The operator's verifier key (pinned).")
 @click.option(
     "--since",
@@ -65,6 +65,9 @@ def audit(
     policy_file: str | None,
 ) -> None:
     """Replay LEDGER (SQLite file or export) and check everything. Exit 0 clean, 1 findings, 2 cannot run.
+
+    LEDGER may also be a published log (`provchain publish`): a directory or an http(s):// URL. Its
+    checkpoint must verify by --operator; every file it needs is fetched and checked.
 
     With --witness keys (and --quorum) or --policy, the latest checkpoint that matches the ledger must carry
     the cosignatures they require (a 'witness' finding otherwise); the summary shows who cosigned, and when.
