@@ -101,9 +101,10 @@ export const DEFAULT_POLICY = new Map([
   ['origin', rule(['origin'], [], true)],
   ['export', rule(['origin'], ['origin'], false)],
   ['import', rule(['customs'], ['origin', 'export'], false)],
-  ['warehouse', rule(['warehouse'], ['import', 'warehouse'], false)],
-  ['appraisal', rule(['appraiser'], ['warehouse', 'appraisal'], false)],
+  ['warehouse', rule(['warehouse'], ['import', 'warehouse', 'return'], false)],
+  ['appraisal', rule(['appraiser'], ['warehouse', 'appraisal', 'return'], false)],
   ['delivery', rule(['courier'], ['warehouse', 'appraisal'], false)],
+  ['return', rule(['courier', 'warehouse'], ['delivery'], false)],
 ]);
 
 function sameSet(a, b) {
@@ -117,6 +118,15 @@ export function samePolicy(a, b) {
     if (!s || s.start !== r.start || !sameSet(s.roles, r.roles) || !sameSet(s.after, r.after)) return false;
   }
   return true;
+}
+
+// The stage list of an item code (policy.Policy.code_stages): the names sorted, except for the default policy,
+// whose list is fixed: its first six stages sorted, then 'return', which came later. A code names a stage by its
+// index here, so a stage added to the default policy goes at the end and older codes keep their meaning.
+export const DEFAULT_CODE_STAGES = ['appraisal', 'delivery', 'export', 'import', 'origin', 'warehouse', 'return'];
+
+export function codeStages(policy) {
+  return policy === DEFAULT_POLICY || samePolicy(policy, DEFAULT_POLICY) ? [...DEFAULT_CODE_STAGES] : [...policy.keys()].sort();
 }
 
 // The canonical map of a policy (policy.Policy.to_map).
