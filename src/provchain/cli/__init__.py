@@ -183,4 +183,4 @@ def _is_utf8(text: str) -> bool:
 
 
 # The command modules register themselves on ``cli`` when imported.
-from . import _audit, _code, _ledger, _log, _web  # noqa: E402, F401
+from . import _audit, _code, _epcis, _ledger, _log, _web  # noqa: E402, F401
