@@ -109,12 +109,19 @@ def import_cmd(
 def validate_cmd(file: str, max_bytes: int) -> None:
     """Check FILE against GS1's EPCIS 2.0 JSON Schema (with format checking); exit 1 if it breaks it."""
     data = _read(file, max_bytes)
-    doc = epcis.load_json(data, max_bytes=max_bytes)
+    repeated: list[str] = []
+    doc = epcis.load_json(data, max_bytes=max_bytes, duplicates=repeated)
     errors = epcis.schema_errors(doc, 1)
     if errors:
         _fail(f"{file} is not valid EPCIS 2.0: {errors[0]}", EXIT_FINDINGS)
-    events = doc.get("epcisBody", {}).get("eventList", []) if isinstance(doc, dict) else []
+    body = doc.get("epcisBody") if isinstance(doc, dict) else None
+    events = body.get("eventList", []) if isinstance(body, dict) else []
     click.echo(f"{escape(file)}: valid EPCIS 2.0 ({len(events)} event{'s' * (len(events) != 1)})")
+    if repeated:
+        click.echo(
+            f"note: the key {escape(repeated[0])!r} appears twice in one object; the last value was checked, "
+            "and 'provchain epcis import' refuses such a document"
+        )
 
 
 @epcis_group.command("check")

@@ -43,10 +43,32 @@ def _depth(data: bytes) -> int:
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out = dict(pairs)
     if len(out) != len(pairs):
-        seen: set[str] = set()
-        dup = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
-        raise EpcisError(f"the document is not valid JSON for EPCIS: the key {dup[:80]!r} appears twice in one object")
+        key = _duplicate(pairs)[:80]
+        raise EpcisError(f"the document is not valid JSON for EPCIS: the key {key!r} appears twice in one object")
     return out
+
+
+def _duplicate(pairs: list[tuple[str, Any]]) -> str:
+    seen: set[str] = set()
+    for k, _ in pairs:
+        if k in seen:
+            return k
+        seen.add(k)
+    raise AssertionError("no duplicate")  # pragma: no cover
+
+
+class _Duplicates:
+    """An object hook that keeps the last value of a repeated key, as JSON parsers commonly do, and
+    remembers the first repeated key (for a warning)."""
+
+    def __init__(self) -> None:
+        self.first: str | None = None
+
+    def __call__(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        out = dict(pairs)
+        if len(out) != len(pairs) and self.first is None:
+            self.first = _duplicate(pairs)
+        return out
 
 
 def _constant(name: str) -> Any:
@@ -59,9 +81,15 @@ def _number(text: str) -> Any:
     return float(text) if any(c in text for c in ".eE") else int(text)
 
 
-def load_json(data: bytes, *, max_bytes: int = MAX_DOCUMENT, max_depth: int = MAX_DEPTH) -> Any:
+def load_json(
+    data: bytes, *, max_bytes: int = MAX_DOCUMENT, max_depth: int = MAX_DEPTH, duplicates: list[str] | None = None
+) -> Any:
     """Parse JSON ``data`` after checking its size and nesting depth on the bytes; :class:`EpcisError` if
-    it is too large, too deep, not UTF-8, not JSON, or has a duplicate key, NaN, an infinity or a huge number."""
+    it is too large, too deep, not UTF-8, not JSON, or has a duplicate key, NaN, an infinity or a huge number.
+
+    A key repeated in one object is refused (two readers of the document could see two values), unless
+    ``duplicates`` is a list: then the last value is kept, as common parsers do, and the first repeated key
+    is appended to the list (``provchain epcis validate`` warns about it; import always refuses it)."""
     if not isinstance(data, bytes | bytearray | memoryview):
         raise EpcisError("an EPCIS document is read from bytes")
     if len(data) > max_bytes:
@@ -75,15 +103,20 @@ def load_json(data: bytes, *, max_bytes: int = MAX_DOCUMENT, max_depth: int = MA
     except UnicodeDecodeError as exc:
         raise EpcisError(f"the document is not UTF-8 text (byte {exc.start})") from None
     try:
-        return json.loads(
+        hook = _no_duplicates if duplicates is None else _Duplicates()
+        value = json.loads(
             text,
-            object_pairs_hook=_no_duplicates,
+            object_pairs_hook=hook,
             parse_constant=_constant,
             parse_int=_number,
             parse_float=_number,
         )
     except json.JSONDecodeError as exc:
         raise EpcisError(f"the document is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    if isinstance(hook, _Duplicates) and hook.first is not None:
+        assert duplicates is not None
+        duplicates.append(hook.first)
+    return value
 
 
 @cache
@@ -99,7 +132,7 @@ def _validator() -> Any:
 
 
 def _where(path: Any) -> str:
-    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path) or "(the document)"
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".") or "(the document)"
 
 
 def schema_errors(doc: object, limit: int = 10) -> list[str]:
