@@ -44,6 +44,8 @@ MODULES = [
     ("provchain.proof", "C2SP tlog-proofs"),
     ("provchain.audit", "the auditor's replay"),
     ("provchain.export", "the portable ledger file"),
+    ("provchain.epcis", "GS1 EPCIS 2.0 events in and out"),
+    ("provchain.gs1", "GS1 item ids: Digital Link and EPC URN"),
     ("provchain.errors", "every exception"),
 ]
 

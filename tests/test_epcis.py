@@ -205,7 +205,7 @@ def test_epc_urns_become_canonical_digital_links_and_one_event_fans_out(tmp_path
 @pytest.mark.parametrize(
     ("event", "words"),
     [
-        (_ev("shipping"), "event 2: field 'bizStep': bizStep 'shipping' has no provchain stage"),
+        (_ev("shipping"), "event 2: field 'bizStep': 'shipping' has no provchain stage"),
         (_ev("storing", epcList=["urn:epc:id:sgtin:9506000.013435.A1", "urn:epc:id:sgtin:9506000.01343.A1"]),
          "event 2: field 'epcList[1]': * 13 digits"),
         (_ev("storing", action="DELETE"), "event 2: field 'action': DELETE is refused"),
@@ -221,7 +221,7 @@ def test_epc_urns_become_canonical_digital_links_and_one_event_fans_out(tmp_path
           "childEPCs": ["urn:epc:id:sgtin:9506000.013435.A1"]},
          "event 2: field 'type': 'AggregationEvent' is not imported; provchain records ObjectEvents"),
         (_ev("https://vocab.example/step", eventID="urn:uuid:1"),
-         "event 2 (eventID urn:uuid:1): field 'bizStep': bizStep 'https://vocab.example/step' has no provchain"),
+         "event 2 (eventID urn:uuid:1): field 'bizStep': 'https://vocab.example/step' has no provchain"),
     ],
 )  # fmt: skip
 def test_a_bad_event_is_refused_by_number_and_field_and_nothing_is_written(

@@ -208,7 +208,7 @@ def _stage(biz_step: str, disposition: str | None, stages: Mapping[str, str]) ->
     if biz_step in IMPORT_STAGES:
         return IMPORT_STAGES[biz_step]
     raise EpcisError(
-        f"bizStep {biz_step[:80]!r} has no provchain stage (known: {', '.join(sorted(IMPORT_STAGES))}, "
+        f"{biz_step[:80]!r} has no provchain stage (known: {', '.join(sorted(IMPORT_STAGES))}, "
         f"{STAGE_URN}<stage>); map it with --stage BIZSTEP=STAGE"
     )
 
