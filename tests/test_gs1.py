@@ -153,3 +153,87 @@ def test_the_url_code_can_be_the_items_own_digital_link(ledger: Ledger, operator
     assert read == text
     report = code.verify(read, operator.vkey, at=T0 + 2 * HOUR)
     assert report.item == DL and [e.stage for e in report.events] == ["origin"]
+
+
+# --- the JS verifier holds item ids to the same rule ----------------------------------------------------
+
+
+def _corpus() -> list[str]:
+    """GS1-looking ids, valid and not, in every form, and mutations of them (deterministic)."""
+    import random
+
+    rng = random.Random(17)
+    seeds = [DL, f"https://id.gs1.org/01/{GTIN}/21/A%2F1", f"https://id.gs1.org/01/{GTIN}/21/x%21y%22%25",
+             "urn:epc:id:sgtin:0614141.107346.2017", f"http://id.gs1.org/01/{GTIN}/21/A",
+             f"https://ID.gs1.org/01/{GTIN}/21/A", "https://shop.example/item/42", "SERUM-1", "Https://x/01"]  # fmt: skip
+    alphabet = "0123456789AZaz%/!'()*~._-?#:&=2F"
+    out = list(seeds)
+    for _ in range(1500):
+        s = list(rng.choice(seeds))
+        for _ in range(rng.randint(1, 3)):
+            i = rng.randrange(len(s) + 1)
+            op = rng.random()
+            if op < 0.4 and i < len(s):
+                s[i] = rng.choice(alphabet)
+            elif op < 0.7:
+                s.insert(i, rng.choice(alphabet))
+            elif i < len(s):
+                del s[i]
+        out.append("".join(s))
+    return out
+
+
+def _python_accepts(item: str) -> bool:
+    try:
+        check_item(item)
+    except errors.ItemError:
+        return False
+    return True
+
+
+def test_js_item_rule_agrees_with_python() -> None:
+    import json
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    node = shutil.which("node")
+    web = Path(__file__).resolve().parent.parent / "web"
+    if node is None or not (web / "node_modules").is_dir():
+        pytest.fail("the JS verifier's item rule needs node and web/node_modules (npm ci in web/)")
+    corpus = [c for c in _corpus() if c]
+    script = (
+        "import { isItem } from './src/verifier/checks.js';"
+        "import { readFileSync } from 'node:fs';"
+        "const ids = JSON.parse(readFileSync(0, 'utf8'));"
+        "process.stdout.write(JSON.stringify(ids.map((i) => isItem(i))));"
+    )
+    done = subprocess.run([node, "--input-type=module", "-e", script], input=json.dumps(corpus), cwd=web,
+                          capture_output=True, text=True, timeout=120, check=True)  # fmt: skip
+    js = json.loads(done.stdout)
+    differ = [(c, p, j) for c, j in zip(corpus, js, strict=True) if (p := _python_accepts(c)) != j]
+    assert differ == []
+    assert 50 < sum(js) < len(corpus) - 50  # the corpus holds both verdicts in number
+
+
+def test_codes_with_gs1_items_get_the_same_verdict_in_js(ledger: Ledger, operator: KeyPair) -> None:
+    """A code with a GS1 item verifies in both, and so does one whose item the operator swapped for another
+    canonical GS1 id and signed again (a compact code rests on the operator's signature). Invalid and
+    non-canonical ids cannot even be encoded: the item rule itself is compared above."""
+    from dataclasses import replace
+
+    from test_js_verifier import compare
+
+    from provchain._internal.bundle import sign_bundle
+
+    kp = _party(ledger, operator)
+    ledger.append(DL, "origin", kp, country="FR", place="Grasse", at=T0 + HOUR)
+    at = T0 + 2 * HOUR
+    genuine = code.make(ledger, DL, "compact", at=at)
+    cases = [(genuine, operator.vkey, at)]
+    for item in (f"https://id.gs1.org/01/{GTIN}/21/ABC124", f"https://id.gs1.org/01/{GTIN}/21/A%2F1"):
+        swapped = sign_bundle(replace(code.parse(genuine, ledger.origin), item=item), operator).payload()
+        cases.append((swapped, operator.vkey, at))
+    bad, verdicts = compare(cases)
+    assert bad == []
+    assert verdicts == {"VERIFIED": 3}

@@ -122,6 +122,8 @@ def _from_dl(text: str) -> Gs1Item:
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname or parts.username or parts.password:
         raise ItemError(f"{text!r} is not a GS1 Digital Link: it needs an http(s) address with a host name")
     segments = parts.path.split("/")
+    if "01" not in segments:  # "01" was after a '?' or a '#', or in the host part
+        raise ItemError(f"{text!r} is not a GS1 Digital Link: its path has no /01/<GTIN>")
     start = segments.index("01")
     keys = segments[start:]
     if len(keys) % 2:
