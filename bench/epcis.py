@@ -60,8 +60,8 @@ def raw_export(led: Ledger) -> float:
         rows.append(
             {
                 "item": ev.item, "stage": ev.stage, "at": ev.at, "country": ev.country, "place": ev.place,
-                "data": dict(ev.data), "body": base64.b64encode(e.body).decode(), "sig": base64.b64encode(e.signature).decode(),
-                "leaf": e.leaf_hash.hex(), "index": e.index,
+                "data": dict(ev.data), "body": base64.b64encode(e.body).decode(),
+                "sig": base64.b64encode(e.signature).decode(), "leaf": e.leaf_hash.hex(), "index": e.index,
             }
         )  # fmt: skip
     json.dumps(rows, separators=(",", ":")).encode()

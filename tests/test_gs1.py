@@ -165,7 +165,8 @@ def _corpus() -> list[str]:
     rng = random.Random(17)
     seeds = [DL, f"https://id.gs1.org/01/{GTIN}/21/A%2F1", f"https://id.gs1.org/01/{GTIN}/21/x%21y%22%25",
              "urn:epc:id:sgtin:0614141.107346.2017", f"http://id.gs1.org/01/{GTIN}/21/A",
-             f"https://ID.gs1.org/01/{GTIN}/21/A", "https://shop.example/item/42", "SERUM-1", "Https://x/01"]  # fmt: skip
+             f"https://ID.gs1.org/01/{GTIN}/21/A", "https://shop.example/item/42", "SERUM-1",
+             "Https://x/01"]  # fmt: skip
     alphabet = "0123456789AZaz%/!'()*~._-?#:&=2F"
     out = list(seeds)
     for _ in range(1500):
