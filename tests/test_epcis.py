@@ -331,3 +331,44 @@ def test_exported_json_round_trips_through_a_file(full: Ledger, tmp_path: Path) 
     doc = epcis.export_document(full, now=NOW)
     copy_doc = copy.deepcopy(doc)
     assert epcis.read_document(epcis.to_json(doc)) == copy_doc
+
+
+def test_parse_document_checks_the_schema_itself() -> None:
+    with pytest.raises(errors.EpcisError, match="not valid EPCIS"):
+        epcis.parse_document({"type": "EPCISDocument", "epcisBody": {"eventList": [{"type": "ObjectEvent"}]}})
+
+
+def test_a_time_epcis_cannot_write_is_refused_at_export(
+    ledger: Ledger, parties: dict[str, KeyPair], clock: Any
+) -> None:
+    far = 300_000_000_000_000  # about the year 11,500
+    clock.now = far + HOUR
+    ledger.append("FAR-1", "origin", parties["origin"], country="FR", at=far)
+    with pytest.raises(errors.EpcisError, match="beyond the year 9999"):
+        epcis.export_document(ledger, ["FAR-1"], now=NOW)
+
+
+@pytest.mark.parametrize(
+    ("fields", "error", "words"),
+    [
+        ({"provchain:country": 7}, errors.CountryError, "event 1"),
+        ({"provchain:data": {"k": "x" * 300}}, errors.DataError, "event 1"),
+        ({"provchain:data": {"BAD KEY": "x"}}, errors.DataError, "event 1"),
+        ({"eventTime": "1969-12-31T23:59:59Z"}, errors.InputError, "event 1"),
+    ],
+)
+def test_hostile_values_are_refused_by_the_ledger_and_named(
+    tmp_path: Path, fields: dict[str, Any], error: type[Exception], words: str
+) -> None:
+    partner, kp = _partner_ledger(tmp_path / "partner.db")
+    size = partner.size
+    with pytest.raises(error, match=words):
+        epcis.import_document(partner, json.dumps(_doc(_ev("commissioning", **fields))).encode(), kp, country="FR")
+    assert partner.size == size
+
+
+def test_cli_refuses_a_file_over_the_cap_before_reading_it(tmp_path: Path) -> None:
+    big = tmp_path / "big.json"
+    big.write_bytes(b" " * 5000)
+    fails(2, "has 5000 bytes, more than the limit of 4096", "epcis", "import", str(big), "x.db", "--key", "k",
+          "--max-bytes", "4096")  # fmt: skip

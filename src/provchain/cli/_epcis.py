@@ -95,8 +95,8 @@ def import_cmd(
     The document is checked against GS1's JSON Schema and every event mapped before anything is written.
     """
     table = _stage_map(stages)
+    data = _read(file, max_bytes)  # a file over the cap is refused before the key is even read
     signer = load_key(key_path, passphrase)
-    data = _read(file, max_bytes)
     with Ledger.open(ledger) as led:
         written = epcis.import_document(led, data, signer, country=country, stages=table, max_bytes=max_bytes)
     first, last = written[0].index, written[-1].index

@@ -201,9 +201,19 @@ def _name(n: int, event: Mapping[str, Any]) -> str:
 def parse_document(
     doc: Mapping[str, Any], *, country: str | None = None, stages: Mapping[str, str] | None = None
 ) -> list[tuple[int, Imported]]:
-    """The provchain events of a checked document, each with its event's number (from 1); nothing is
-    written. ``country`` is the default for events without ``provchain:country``; ``stages`` maps further
-    business steps to stages. :class:`EpcisError` names the event and the field."""
+    """The provchain events of an EPCISDocument (parsed JSON, checked here against GS1's schema), each with
+    its event's number (from 1); nothing is written. ``country`` is the default for events without
+    ``provchain:country``; ``stages`` maps further business steps to stages. :class:`EpcisError` names the
+    event and the field."""
+    validate(doc)
+    if not isinstance(doc, Mapping) or doc.get("type") != "EPCISDocument":
+        raise EpcisError("the document is valid EPCIS but not an EPCISDocument")
+    return _parse(doc, country, stages)
+
+
+def _parse(
+    doc: Mapping[str, Any], country: str | None, stages: Mapping[str, str] | None
+) -> list[tuple[int, Imported]]:
     if country is not None:
         check_country(country)
     table = dict(stages or {})
@@ -247,7 +257,7 @@ def import_document(
         raise InputError("signer must be a Signer such as a KeyPair")
     doc = read_document(data, max_bytes=max_bytes)
     events = doc["epcisBody"]["eventList"]
-    parsed = parse_document(doc, country=country, stages=stages)
+    parsed = _parse(doc, country, stages)  # read_document checked the schema
     written: list[Entry] = []
     failing = 0  # the number of the event being appended, for the error message
     try:

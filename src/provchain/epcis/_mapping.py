@@ -124,10 +124,9 @@ def time_text(ms: int, offset: str) -> str:
     sign = 1 if offset[0] == "+" else -1
     tz = timezone(sign * timedelta(hours=int(offset[1:3]), minutes=int(offset[4:6])))
     try:
-        when = _EPOCH + ms * _MS
+        text = (_EPOCH + ms * _MS).astimezone(tz).isoformat(timespec="milliseconds")
     except OverflowError:
-        raise EpcisError(f"the time {ms} ms is after the year 9999, beyond what EPCIS can write") from None
-    text = when.astimezone(tz).isoformat(timespec="milliseconds")
+        raise EpcisError(f"the time {ms} ms is beyond the year 9999, which EPCIS cannot write") from None
     return text.replace("+00:00", "Z")
 
 
