@@ -17,7 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -26,7 +26,7 @@ from .. import merkle
 from .._internal.validate import check_time
 from ..checkpoint import Checkpoint, open_checkpoint
 from ..entries import ENTRY_DOMAIN, Entry, Event, check_country, check_item, decode_body
-from ..errors import EpcisError, InclusionError, InputError, ProvchainError, VerificationError
+from ..errors import DamagedLedgerError, EpcisError, InclusionError, InputError, ProvchainError, VerificationError
 from ..keys import Signer, is_signer, verify_signature
 from ..ledger import Ledger, Time, now_ms, to_ms
 from ..note import new_verifier
@@ -97,20 +97,27 @@ def _checkpoint(ledger: Ledger) -> tuple[bytes, Checkpoint] | None:
     return note, cp
 
 
-def _events(ledger: Ledger, items: Sequence[str] | None) -> Iterable[tuple[Entry, Event, str]]:
-    """The events to export, in log order, each signature verified by its signer's registered key."""
-    if items is not None:
-        chosen = []
-        for item in dict.fromkeys(check_item(i) for i in items):
-            history = ledger.history(item)
-            if not history:
-                raise InputError(f"the ledger has no events for item {item!r}")
-            chosen += [(h.entry, h.entry.content, h.party) for h in history]
-        chosen.sort(key=lambda t: t[0].index or 0)
-        yield from chosen  # type: ignore[misc]
-        return
+def _chosen(ledger: Ledger, items: Sequence[str]) -> list[tuple[Entry, Event, str]]:
+    """The events of ``items`` in log order (``history`` verifies each signature)."""
+    chosen: list[tuple[Entry, Event, str]] = []
+    for item in dict.fromkeys(check_item(i) for i in items):
+        history = ledger.history(item)
+        if not history:
+            raise InputError(f"the ledger has no events for item {item!r}")
+        chosen += [(h.entry, h.entry.content, h.party) for h in history]  # type: ignore[misc]
+    chosen.sort(key=lambda t: t[0].index or 0)
+    return chosen
+
+
+def _all_events(ledger: Ledger, leaves: list[bytes], size: int) -> list[tuple[Entry, Event, str]]:
+    """Every event in log order, each signature verified by its signer's registered key; the leaf hashes of
+    the first ``size`` entries (events or not) are appended to ``leaves``."""
     keys = {r.key_id: r for r in ledger.parties()}
+    out = []
     for entry in ledger.entries():
+        assert entry.index is not None
+        if entry.index < size:
+            leaves.append(entry.leaf_hash)
         content = entry.content
         if not isinstance(content, Event):
             continue
@@ -118,7 +125,24 @@ def _events(ledger: Ledger, items: Sequence[str] | None) -> Iterable[tuple[Entry
         if rec is None:
             raise VerificationError(f"entry {entry.index} is signed by the unregistered key {content.signer.hex()}")
         verify_signature(rec.public_key, ENTRY_DOMAIN + entry.body, entry.signature)
-        yield entry, content, rec.name
+        out.append((entry, content, rec.name))
+    return out
+
+
+def _tree(leaves: list[bytes], cp: Checkpoint) -> merkle.NodeReader:
+    """A node reader over the tree of ``leaves`` (every complete subtree, computed once in memory), checked
+    to give the checkpoint's signed root: proofs then derive from the entries' bytes alone."""
+    levels = [leaves]
+    while len(levels[-1]) > 1:
+        below = levels[-1]
+        levels.append([merkle.node_hash(below[i], below[i + 1]) for i in range(0, len(below) - 1, 2)])
+
+    def read(level: int, index: int) -> bytes:
+        return levels[level][index]
+
+    if len(leaves) != cp.size or merkle.root_from(cp.size, read) != cp.root:
+        raise DamagedLedgerError(f"the ledger's entries do not give the root of its checkpoint of size {cp.size}")
+    return read
 
 
 def export_document(
@@ -138,7 +162,16 @@ def export_document(
     events: list[dict[str, Any]] = []
     with ledger.snapshot():
         signed = _checkpoint(ledger) if proofs else None
-        for entry, ev, party in _events(ledger, items):
+        size = signed[1].size if signed is not None else 0
+        read: merkle.NodeReader | None = None
+        if items is None:  # every entry is read anyway: the proofs come from an in-memory tree of their hashes
+            leaves: list[bytes] = []
+            chosen = _all_events(ledger, leaves, size)
+            if signed is not None:
+                read = _tree(leaves, signed[1])
+        else:
+            chosen = _chosen(ledger, items)
+        for entry, ev, party in chosen:
             assert entry.index is not None
             out = {"eventID": event_id(entry.leaf_hash), **business_fields(ev)}
             out[PREFIX + "party"] = party
@@ -147,8 +180,13 @@ def export_document(
             out[PREFIX + "signature"] = _b64(entry.signature)
             out[PREFIX + "leafHash"] = entry.leaf_hash.hex()
             out[PREFIX + "logIndex"] = entry.index
-            if signed is not None and entry.index < signed[1].size:
-                out[PREFIX + "inclusionProof"] = [_b64(h) for h in ledger.inclusion_proof(entry.index, signed[1].size)]
+            if entry.index < size:
+                proof = (
+                    merkle.inclusion_proof_from(entry.index, size, read)
+                    if read is not None
+                    else ledger.inclusion_proof(entry.index, size)
+                )
+                out[PREFIX + "inclusionProof"] = [_b64(h) for h in proof]
             events.append(out)
     doc: dict[str, Any] = {
         "@context": [CONTEXT, {"provchain": NAMESPACE}],
