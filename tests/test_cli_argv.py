@@ -43,6 +43,10 @@ BAD: dict[str, tuple[list[str | bytes], int]] = {
     "export": (["export", "l.db", "-o", b"out\xff"], 4),
     "import": (["import", b"in\xff", "-o", "out.db"], 2),
     "verifier-page": (["verifier-page", b"site\xff", "--operator", "v"], 2),
+    "epcis export": (["epcis", "export", "l.db", b"BAG-\xff", "-o", "out.json"], 4),
+    "epcis import": (["epcis", "import", "in.json", "l.db", "--key", "k", "--stage", b"shipping=\xff"], 8),
+    "epcis validate": (["epcis", "validate", b"in\xff.json"], 3),
+    "epcis check": (["epcis", "check", "in.json", "--operator", b"v\xff"], 5),
 }
 
 
