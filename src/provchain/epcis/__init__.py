@@ -31,7 +31,7 @@ from ..keys import Signer, is_signer, verify_signature
 from ..ledger import Ledger, Time, now_ms, to_ms
 from ..note import new_verifier
 from ..policy import check_name
-from ._document import MAX_DEPTH, MAX_DOCUMENT, load_json, schema_errors, validate
+from ._document import MAX_DEPTH, MAX_DOCUMENT, load_json, schema, schema_errors, validate
 from ._mapping import CBV, IMPORT_STAGES, NAMESPACE, PREFIX, Imported, StageCbv, business_fields, parse_event
 
 __all__ = [
@@ -52,6 +52,7 @@ __all__ = [
     "load_json",
     "parse_document",
     "read_document",
+    "schema",
     "schema_errors",
     "strip_evidence",
     "to_json",

@@ -13,10 +13,11 @@ import re
 from functools import cache
 from importlib.resources import files
 from typing import Any, Final
+from urllib.parse import unquote
 
 from ..errors import EpcisError
 
-__all__ = ["MAX_DEPTH", "MAX_DOCUMENT", "load_json", "schema_errors", "validate"]
+__all__ = ["MAX_DEPTH", "MAX_DOCUMENT", "load_json", "schema", "schema_errors", "validate"]
 
 MAX_DOCUMENT: Final = 64 * 1024 * 1024
 """The default cap on a document's size in bytes (about 100,000 events with provchain's evidence)."""
@@ -119,16 +120,52 @@ def load_json(
     return value
 
 
+def _inline(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` with every local reference ``{"$ref": "#/definitions/NAME"}`` replaced by the definition
+    itself (shared, not copied), in place. The same schema, validated about twice as fast: jsonschema no longer
+    resolves a reference at every step. GS1's schema has one ``$id`` (its root) and only such references;
+    any other reference is left for jsonschema to resolve."""
+    definitions: dict[str, Any] = schema.get("definitions", {})
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if len(node) == 1 and isinstance(ref, str) and ref.startswith("#/definitions/"):
+                name = unquote(ref[len("#/definitions/") :]).replace("~1", "/").replace("~0", "~")
+                if name in definitions:
+                    return definitions[name]
+            for key, value in node.items():
+                node[key] = walk(value)
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                node[i] = walk(value)
+        return node
+
+    for name in list(definitions):
+        definitions[name] = walk(definitions[name])
+    for key in list(schema):
+        if key != "definitions":
+            schema[key] = walk(schema[key])
+    return schema
+
+
+def schema() -> dict[str, Any]:
+    """GS1's EPCIS 2.0 JSON Schema, as published (a fresh copy)."""
+    parsed: dict[str, Any] = json.loads(
+        files(__package__).joinpath("EPCIS-JSON-Schema.json").read_text(encoding="utf-8")
+    )
+    return parsed
+
+
 @cache
 def _validator() -> Any:
     from jsonschema import Draft7Validator, FormatChecker  # type: ignore[import-untyped]
 
-    schema = json.loads(files(__package__).joinpath("EPCIS-JSON-Schema.json").read_text(encoding="utf-8"))
     checker = FormatChecker()
     for needed in ("uri", "date-time"):  # these come from jsonschema's format extras (rfc3986/rfc3339 validators)
         if needed not in checker.checkers:  # pragma: no cover - an install without the extras
             raise EpcisError(f"cannot check the format {needed!r}: install jsonschema[format-nongpl]")
-    return Draft7Validator(schema, format_checker=checker)
+    return Draft7Validator(_inline(schema()), format_checker=checker)
 
 
 def _where(path: Any) -> str:
