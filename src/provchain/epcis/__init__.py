@@ -311,13 +311,17 @@ def import_document(
     except ProvchainError as exc:
         if failing == 0:
             raise
-        cls = type(exc)
-        try:
-            named = cls(f"{_name(failing, events[failing - 1])}: {exc}; nothing was imported")
-        except Exception:  # pragma: no cover - every provchain error takes one message
-            raise exc from None
-        raise named from None
+        raise _named(exc, f"{_name(failing, events[failing - 1])}: {exc}; nothing was imported") from None
     return written
+
+
+def _named(exc: ProvchainError, message: str) -> ProvchainError:
+    """An error of ``exc``'s class with ``message`` (which names the event), or ``exc`` itself if that class
+    cannot be built from a message alone."""
+    try:
+        return type(exc)(message)
+    except Exception:  # pragma: no cover - every provchain error takes one message
+        return exc
 
 
 @dataclass(frozen=True)
@@ -351,7 +355,7 @@ def check_evidence(doc: Mapping[str, Any], operator_vkey: str) -> EvidenceReport
         try:
             proven += _check_event(event, verifier.name, cp)
         except ProvchainError as exc:
-            raise type(exc)(f"{_name(n, event)}: {exc}") from None
+            raise _named(exc, f"{_name(n, event)}: {exc}") from None
     return EvidenceReport(len(events), proven, cp.size if cp else None)
 
 
