@@ -343,6 +343,9 @@ def check_evidence(doc: Mapping[str, Any], operator_vkey: str) -> EvidenceReport
     checkpoint's tree. :class:`VerificationError` (or :class:`EpcisError` for a malformed field) names the
     event. Party signatures need the parties' keys: an audit of the ledger checks them."""
     verifier = new_verifier(operator_vkey)
+    validate(doc)
+    if not isinstance(doc, Mapping) or doc.get("type") != "EPCISDocument":
+        raise EpcisError("the document is valid EPCIS but not an EPCISDocument")
     cp: Checkpoint | None = None
     note = doc.get(PREFIX + "checkpoint")
     if note is not None:
