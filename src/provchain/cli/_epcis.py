@@ -130,8 +130,8 @@ def validate_cmd(file: str, max_bytes: int) -> None:
 @MAX_BYTES
 def check_cmd(file: str, operator_vkey: str, max_bytes: int) -> None:
     """Check an exported document's evidence: each event against its signed body and the signed checkpoint."""
-    doc = epcis.read_document(_read(file, max_bytes), max_bytes=max_bytes)
-    report = epcis.check_evidence(doc, operator_vkey)
+    doc = epcis.load_json(_read(file, max_bytes), max_bytes=max_bytes)
+    report = epcis.check_evidence(doc, operator_vkey)  # checks GS1's schema first
     size = report.checkpoint_size
     where = f"the checkpoint of size {size}" if size is not None else "no checkpoint"
     click.echo(f"{report.events} events match their signed bodies; {report.proven} proven included in {where}")
