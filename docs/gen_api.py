@@ -51,6 +51,8 @@ MODULES = [
     ("provchain.audit", "the auditor's replay"),
     ("provchain.export", "the portable ledger file"),
     ("provchain.tlog", "static tiles: publish, read, prove and audit a published log (C2SP tlog-tiles)"),
+    ("provchain.epcis", "GS1 EPCIS 2.0 events in and out"),
+    ("provchain.gs1", "GS1 item ids: Digital Link and EPC URN"),
     ("provchain.errors", "every exception"),
 ]
 

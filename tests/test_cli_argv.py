@@ -50,6 +50,10 @@ BAD: dict[str, tuple[list[str | bytes], int]] = {
     "serve": (["serve", "l.db", "--listen", b"127.0.0.1:80\xff"], 4),
     "publish": (["publish", "l.db", b"site\xff"], 3),
     "check-published": (["check-published", "PC1:X", "--log", b"site\xff", "--operator", "v"], 4),
+    "epcis export": (["epcis", "export", "l.db", b"BAG-\xff", "-o", "out.json"], 4),
+    "epcis import": (["epcis", "import", "in.json", "l.db", "--key", "k", "--stage", b"shipping=\xff"], 8),
+    "epcis validate": (["epcis", "validate", b"in\xff.json"], 3),
+    "epcis check": (["epcis", "check", "in.json", "--operator", b"v\xff"], 5),
 }
 
 

@@ -170,7 +170,7 @@ def test_refusals_leave_ledger_unchanged(
 def test_stage_order_and_terminal_stage(ledger: Ledger, parties: dict[str, KeyPair]) -> None:
     journey(ledger, parties, "S1")
     before = snapshot(ledger)
-    with pytest.raises(E.StageOrderError, match="journey is complete"):
+    with pytest.raises(E.StageOrderError, match="after 'delivery' comes: return"):
         ledger.append("S1", "warehouse", parties["warehouse"], country="CN", at=T0 + 10 * HOUR)
     ledger.append("S2", "origin", parties["origin"], country="FR", at=T0 + HOUR)
     with pytest.raises(E.StageOrderError, match="may not follow 'origin'"):

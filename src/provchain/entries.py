@@ -25,6 +25,7 @@ from . import encoding, merkle
 from ._internal.text import describe, escape, identifier_problem
 from ._internal.validate import check_time
 from .errors import CountryError, DataError, EncodingError, InputError, ItemError, KeyFormatError
+from .gs1 import check_gs1_item, looks_gs1
 from .keys import Signer, check_key_name, is_signer, key_id
 from .policy import Policy, check_name, check_stage_name
 
@@ -115,10 +116,14 @@ def check_item(item: object) -> str:
     """Return ``item`` if it is a valid item id, else raise :class:`ItemError`.
 
     An item id is 1 to 128 bytes of UTF-8 that pass the identifier profile (docs/spec/entries.md):
-    NFC, no space, control, invisible or compatibility character, and letters of one script.
+    NFC, no space, control, invisible or compatibility character, and letters of one script. An id that
+    claims to be a GS1 id (an EPC URN, or a URL with a ``/01/`` GTIN segment) must be a valid GS1 item id
+    in its canonical Digital Link form (:mod:`provchain.gs1`).
     """
     if not isinstance(item, str) or not item:
         raise ItemError("an item id must be a non-empty string")
+    if item[0] in "hHuU" and looks_gs1(item):  # a GS1 Digital Link or EPC URN: valid and canonical (gs1.py)
+        return check_gs1_item(item)
     if item.isascii():  # the common case: printable ASCII without a space passes the profile
         if len(item) > MAX_ITEM:
             raise ItemError(f"item id is longer than {MAX_ITEM} bytes")

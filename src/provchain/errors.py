@@ -27,6 +27,7 @@ __all__ = [
     "DataError",
     "DigitsError",
     "EncodingError",
+    "EpcisError",
     "EquivocationError",
     "ExpiredKeyError",
     "ExportFormatError",
@@ -89,6 +90,10 @@ class FormatError(ProvchainError, ValueError):
 
 class EncodingError(FormatError):
     """Bytes are not canonical provchain msgpack, or do not match an entry's schema."""
+
+
+class EpcisError(FormatError):
+    """An EPCIS document cannot be read, breaks GS1's schema, or holds an event provchain cannot record."""
 
 
 class KeyFormatError(FormatError):

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from .errors import EncodingError, InputError, RoleError, StageError, StageNameError, StageOrderError
 
-__all__ = ["DEFAULT_POLICY", "NAME_RE", "Policy", "StageRule", "check_name", "check_stage_name"]
+__all__ = ["DEFAULT_CODE_STAGES", "DEFAULT_POLICY", "NAME_RE", "Policy", "StageRule", "check_name", "check_stage_name"]
 
 NAME_RE = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 """Stage and role names: lowercase ASCII, digits, ``_`` and ``-``; 1 to 32 characters."""
@@ -130,6 +130,18 @@ class Policy:
         return {name: rule.to_map() for name, rule in self.stages.items()}
 
     @property
+    def code_stages(self) -> list[str]:
+        """The stage list of an item code (docs/spec/item-code.md): a code names a stage by its index here.
+
+        For any policy the names sorted bytewise, except :data:`DEFAULT_POLICY`, whose list is fixed: its
+        first six stages sorted, then ``return``, which came later. A stage added to the default policy goes
+        at the end, so that every code made before keeps its meaning.
+        """
+        if self == DEFAULT_POLICY:
+            return list(DEFAULT_CODE_STAGES)
+        return sorted(self.stages)
+
+    @property
     def terminal(self) -> frozenset[str]:
         """Stages that no stage may follow."""
         followed = {p for r in self.stages.values() for p in r.after}
@@ -179,10 +191,15 @@ DEFAULT_POLICY = Policy.build(
         "origin": (["origin"], [], True),
         "export": (["origin"], ["origin"], False),
         "import": (["customs"], ["origin", "export"], False),
-        "warehouse": (["warehouse"], ["import", "warehouse"], False),
-        "appraisal": (["appraiser"], ["warehouse", "appraisal"], False),
+        "warehouse": (["warehouse"], ["import", "warehouse", "return"], False),
+        "appraisal": (["appraiser"], ["warehouse", "appraisal", "return"], False),
         "delivery": (["courier"], ["warehouse", "appraisal"], False),
+        "return": (["courier", "warehouse"], ["delivery"], False),
     }
 )
 """The cross-border journey: origin -> export (optional) -> import -> warehouse (repeats) ->
-appraisal (optional, repeats) -> delivery (terminal)."""
+appraisal (optional, repeats) -> delivery, then optionally return (by a courier or a warehouse) -> a new
+appraisal or warehouse stay -> delivery again. No stage is terminal: any delivery may be returned."""
+
+DEFAULT_CODE_STAGES: tuple[str, ...] = ("appraisal", "delivery", "export", "import", "origin", "warehouse", "return")
+"""The stage list of :data:`DEFAULT_POLICY` in item codes (see :attr:`Policy.code_stages`)."""

@@ -202,7 +202,7 @@ class Bundle:
 
     def _unsigned_value(self) -> list[Any]:
         full = self.full
-        stages = sorted(self.policy.stages)
+        stages = self.policy.code_stages
         base = self.events[0].at if self.events else 0
         parties: list[Any] = []
         for p in self.parties:
@@ -483,7 +483,7 @@ def _from_value(value: object, origin: str) -> Bundle:
     full = profile == "full"
     item = _checked("the item id", check_item, top[1], _ITEM_RULE)
     policy = _policy(top[2])
-    stages = sorted(policy.stages)
+    stages = policy.code_stages
     rows, party_rows = top[4], top[3]
     if not isinstance(rows, list) or not 1 <= len(rows) <= MAX_EVENTS:
         raise malformed(f"events must be an array of 1 to {MAX_EVENTS} events")

@@ -326,4 +326,4 @@ def _is_utf8(text: str) -> bool:
 
 
 # The command modules register themselves on ``cli`` when imported.
-from . import _audit, _code, _evidence, _keys, _ledger, _log, _serve, _tiles, _web, _witness  # noqa: E402, F401
+from . import _audit, _code, _epcis, _evidence, _keys, _ledger, _log, _serve, _tiles, _web, _witness  # noqa: E402, F401

@@ -362,7 +362,11 @@ def vectors() -> dict[str, dict[str, Any]]:
         "bad_prefix_lowercase": ("a lowercase prefix", "pc1:" + c[4:], "BadPrefixError"),
         "bad_base45_char": ("a lowercase letter in the Base45 text", c[:10] + "a" + c[11:], "Base45Error"),
         "bad_base45_length": ("a Base45 text of length 3k+1", c + "0" * ((1 - (len(c) - 4)) % 3 or 3), "Base45Error"),
-        "truncated": ("the last three characters cut off", c[:-3], "BundleFormatError"),
+        "truncated": (
+            "the last two bytes of the bundle cut off (Base45 stays well-formed)",
+            code.PREFIX + base45.encode(base45.decode(c[4:])[:-2]),
+            "BundleFormatError",
+        ),
         "trailing_data": (
             "a byte appended to the bundle",
             code.PREFIX + base45.encode(base45.decode(c[4:]) + b"\x00"),

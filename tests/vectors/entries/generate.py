@@ -231,13 +231,21 @@ def revoke(kid: bytes, at: int, reason: str | None = None) -> dict[str, Any]:
     return m
 
 
-DEFAULT_STAGES: dict[str, Any] = {
+V1_STAGES: dict[str, Any] = {
     "origin": {"roles": ["origin"], "after": [], "start": True},
     "export": {"roles": ["origin"], "after": ["origin"], "start": False},
     "import": {"roles": ["customs"], "after": ["export", "origin"], "start": False},
     "warehouse": {"roles": ["warehouse"], "after": ["import", "warehouse"], "start": False},
     "appraisal": {"roles": ["appraiser"], "after": ["appraisal", "warehouse"], "start": False},
     "delivery": {"roles": ["courier"], "after": ["appraisal", "warehouse"], "start": False},
+}
+"""The default policy before the return stage: the log vectors keep it (any policy serves them)."""
+
+DEFAULT_STAGES: dict[str, Any] = {
+    **V1_STAGES,
+    "warehouse": {"roles": ["warehouse"], "after": ["import", "return", "warehouse"], "start": False},
+    "appraisal": {"roles": ["appraiser"], "after": ["appraisal", "return", "warehouse"], "start": False},
+    "return": {"roles": ["courier", "warehouse"], "after": ["delivery"], "start": False},
 }
 
 
@@ -323,7 +331,7 @@ def signed(body: dict[str, Any], by: Key) -> Signed:
 
 def setup_log() -> list[Signed]:
     """Policy, then the five parties, all dated T0."""
-    out = [signed(policy(DEFAULT_STAGES), OPERATOR)]
+    out = [signed(policy(V1_STAGES), OPERATOR)]
     out += [signed(party(PARTIES[r], [r]), OPERATOR) for r in ROLES]
     return out
 

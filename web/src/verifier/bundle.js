@@ -8,7 +8,7 @@ import { malformed } from './errors.js';
 import { bytesToBigInt, equal, utf8 } from './bytes.js';
 import { decode as msgpackDecode, encode, EncodingFault, isInt, normInt } from './msgpack.js';
 import {
-  DEFAULT_POLICY, MAX_ORIGIN, MAX_PLACE, MAX_TIME, isCountry, isData, isItem, isKeyName, isName, isText, keyId,
+  DEFAULT_POLICY, MAX_ORIGIN, MAX_PLACE, MAX_TIME, codeStages, isCountry, isData, isItem, isKeyName, isName, isText, keyId,
   parsePolicy, policyMap, samePolicy,
 } from './checks.js';
 
@@ -183,7 +183,7 @@ function fromValue(value, origin) {
   const full = profile === 'full';
   checked(isItem(top[1]), 'the item id', 'a valid item id (1 to 128 bytes of printable UTF-8 without spaces)');
   const policy = policyOf(top[2]);
-  const stages = [...policy.keys()].sort();
+  const stages = codeStages(policy);
   const rows = top[4];
   const partyRows = top[3];
   if (!Array.isArray(rows) || rows.length < 1 || rows.length > MAX_EVENTS) {

@@ -25,8 +25,46 @@ export function isText(value, limit) {
   return typeof value === 'string' && value.length > 0 && utf8Length(value) <= limit && isPrintable(value);
 }
 
+// gs1.looks_gs1: an EPC URN, or an http(s) URL with a '01' (GTIN) path segment, claims to be a GS1 item id.
+export function looksGs1(text) {
+  const head = text.slice(0, 8).toLowerCase();
+  if (head.startsWith('urn:epc:')) return true;
+  if (!head.startsWith('https://') && !head.startsWith('http://')) return false;
+  const rest = text.slice(text.indexOf('//') + 2);
+  const slash = rest.indexOf('/');
+  let path = slash < 0 ? '' : rest.slice(slash + 1);
+  for (const sep of ['?', '#']) {
+    const at = path.indexOf(sep);
+    if (at >= 0) path = path.slice(0, at);
+  }
+  return path.split('/').includes('01');
+}
+
+const GS1_CANONICAL = /^https:\/\/id\.gs1\.org\/01\/([0-9]{14})\/21\/((?:[A-Za-z0-9_.~-]|%[0-9A-F]{2})+)$/;
+const GS1_SERIAL = /^[!"%-?A-Z_a-z]{1,20}$/; // GS1's character set 82, 1 to 20 characters (AI 21)
+
+// gs1.check_gs1_item: a GS1 item id must be its one canonical Digital Link, https://id.gs1.org/01/<GTIN-14>/21/
+// <serial>, with a valid GTIN check digit and the serial percent-encoded as Python's quote(safe='') writes it.
+export function isCanonicalGs1(text) {
+  const m = GS1_CANONICAL.exec(text);
+  if (!m) return false;
+  const digits = [...m[1]].map(Number);
+  const sum = digits.slice(0, 13).reduce((acc, d, i) => acc + d * (i % 2 === 0 ? 3 : 1), 0);
+  if ((10 - (sum % 10)) % 10 !== digits[13]) return false;
+  let serial;
+  try {
+    serial = decodeURIComponent(m[2]);
+  } catch {
+    return false;
+  }
+  if (!GS1_SERIAL.test(serial)) return false;
+  const encoded = encodeURIComponent(serial).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  return encoded === m[2];
+}
+
 export function isItem(item) {
   if (typeof item !== 'string' || !item) return false;
+  if (/^[hHuU]/.test(item) && looksGs1(item)) return isCanonicalGs1(item);
   if (utf8Length(item) > MAX_ITEM) return false;
   if (isAscii(item) && isPrintable(item) && !item.includes(' ')) return true;
   return identifierProblem(item) === null;
@@ -101,9 +139,10 @@ export const DEFAULT_POLICY = new Map([
   ['origin', rule(['origin'], [], true)],
   ['export', rule(['origin'], ['origin'], false)],
   ['import', rule(['customs'], ['origin', 'export'], false)],
-  ['warehouse', rule(['warehouse'], ['import', 'warehouse'], false)],
-  ['appraisal', rule(['appraiser'], ['warehouse', 'appraisal'], false)],
+  ['warehouse', rule(['warehouse'], ['import', 'warehouse', 'return'], false)],
+  ['appraisal', rule(['appraiser'], ['warehouse', 'appraisal', 'return'], false)],
   ['delivery', rule(['courier'], ['warehouse', 'appraisal'], false)],
+  ['return', rule(['courier', 'warehouse'], ['delivery'], false)],
 ]);
 
 function sameSet(a, b) {
@@ -117,6 +156,15 @@ export function samePolicy(a, b) {
     if (!s || s.start !== r.start || !sameSet(s.roles, r.roles) || !sameSet(s.after, r.after)) return false;
   }
   return true;
+}
+
+// The stage list of an item code (policy.Policy.code_stages): the names sorted, except for the default policy,
+// whose list is fixed: its first six stages sorted, then 'return', which came later. A code names a stage by its
+// index here, so a stage added to the default policy goes at the end and older codes keep their meaning.
+export const DEFAULT_CODE_STAGES = ['appraisal', 'delivery', 'export', 'import', 'origin', 'warehouse', 'return'];
+
+export function codeStages(policy) {
+  return policy === DEFAULT_POLICY || samePolicy(policy, DEFAULT_POLICY) ? [...DEFAULT_CODE_STAGES] : [...policy.keys()].sort();
 }
 
 // The canonical map of a policy (policy.Policy.to_map).
