@@ -3,10 +3,10 @@
 Measures, on the same signatures (a few keys, entry-sized messages, as in an audit of one ledger):
 
 * microseconds per verify, single-threaded, for each backend with its key objects cached, and for
-  cryptography also with the key loaded on every call (what ``keys.verify_signature`` does);
+  cryptography also with the key loaded on every call (what ``keys.verify_signature`` did before it moved to libsodium);
 * the cost of provchain's strictness pre-checks alone, with the per-key subgroup check cached (the
   steady state of a bulk verification) and uncached (the first signature of each key);
-* ``keys.verify_signature`` end to end (pre-checks + cryptography);
+* ``keys.verify_signature`` end to end (pre-checks + libsodium);
 * throughput in verifies/s for each backend with 1 thread, 2 threads and 2 processes.
 
 Each figure is the best of ``--repeat`` runs (as ``timeit`` reports), which is the least disturbed by
@@ -246,7 +246,7 @@ def main() -> None:
         "PyNaCl, VerifyKey cached": (nacl_cached, _ITEMS),
         "pre-checks only, key check cached": (prechecks_warm, _ITEMS),
         "pre-checks only, key check uncached": (prechecks_cold, cold_items),
-        "keys.verify_signature (pre-checks + cryptography)": (provchain_verify, _ITEMS),
+        "keys.verify_signature (pre-checks + libsodium)": (provchain_verify, _ITEMS),
         "PyNaCl + pre-checks (cached)": (nacl_with_prechecks, _ITEMS),
     }
     rows = {
@@ -275,7 +275,7 @@ def main() -> None:
     one_thread = {
         "crypto": "cryptography, key object cached",
         "nacl": "PyNaCl, VerifyKey cached",
-        "provchain": "keys.verify_signature (pre-checks + cryptography)",
+        "provchain": "keys.verify_signature (pre-checks + libsodium)",
         "nacl+pre": "PyNaCl + pre-checks (cached)",
     }
     rates = {
@@ -296,7 +296,7 @@ def main() -> None:
     print(f"  PyNaCl / cryptography, 2 processes:    {rates['nacl'][2] / rates['crypto'][2]:5.2f}x")
     print(f"  PyNaCl+pre / verify_signature, 1 thr:  {rates['nacl+pre'][0] / rates['provchain'][0]:5.2f}x")
     print(f"  PyNaCl+pre / verify_signature, 2 proc: {rates['nacl+pre'][2] / rates['provchain'][2]:5.2f}x")
-    share = single["pre-checks only, key check cached"] / single["keys.verify_signature (pre-checks + cryptography)"]
+    share = single["pre-checks only, key check cached"] / single["keys.verify_signature (pre-checks + libsodium)"]
     print(f"  pre-checks share of verify_signature:  {share:5.1%}")
 
     if args.table:
