@@ -8,15 +8,22 @@ The main names are re-exported here; the modules hold the rest:
 * :mod:`provchain.policy`: journey policies;
 * :mod:`provchain.merkle`, :mod:`provchain.note`, :mod:`provchain.checkpoint`: RFC 9162 proofs and C2SP notes;
 * :mod:`provchain.errors`: every exception, rooted at :class:`ProvchainError`.
+
+The names are bound on first use (a module ``__getattr__``), so that importing a verifier such as
+:mod:`provchain.code` loads neither the ledger nor its SQLite store.
 """
 
 from __future__ import annotations
 
-from .entries import Entry, Event
-from .errors import FormatError, InputError, LedgerError, ProvchainError, VerificationError
-from .keys import KeyPair, Signer
-from .ledger import HistoryEvent, Ledger
-from .policy import DEFAULT_POLICY, Policy
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .entries import Entry, Event
+    from .errors import FormatError, InputError, LedgerError, ProvchainError, VerificationError
+    from .keys import KeyPair, Signer
+    from .ledger import HistoryEvent, Ledger
+    from .policy import DEFAULT_POLICY, Policy
 
 __all__ = [
     "DEFAULT_POLICY",
@@ -34,3 +41,33 @@ __all__ = [
     "VerificationError",
 ]
 __version__ = "0.1.0"
+
+_HOME = {
+    "DEFAULT_POLICY": "policy",
+    "Entry": "entries",
+    "Event": "entries",
+    "FormatError": "errors",
+    "HistoryEvent": "ledger",
+    "InputError": "errors",
+    "KeyPair": "keys",
+    "Ledger": "ledger",
+    "LedgerError": "errors",
+    "Policy": "policy",
+    "ProvchainError": "errors",
+    "Signer": "keys",
+    "VerificationError": "errors",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import the module that holds ``name`` on first use, and keep the name here."""
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module 'provchain' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{home}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_HOME])

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._internal import replay as _replay
 from ._internal.text import escape
@@ -35,12 +35,13 @@ from ._internal.validate import check_int, check_path, check_time
 from .checkpoint import Checkpoint, open_checkpoint
 from .entries import FORMAT_VERSION, Entry
 from .errors import ExportFormatError, ForeignLedgerError, FormatError, InputError, VerificationError
-from .export import MAGIC, ExportReader
 from .keys import parse_vkey
 from .note import new_verifier
 from .rules import Registry
-from .store.sqlite import SQLITE_MAGIC, SqliteStore, read_magic
 from .witness import Cosignature, WitnessPolicy
+
+if TYPE_CHECKING:  # the SQLite store and the export reader are imported by the functions that open them
+    from .store.sqlite import SqliteStore
 
 __all__ = [
     "CHECKS",
@@ -398,6 +399,9 @@ def audit_path(
             max_findings=max_findings,
             witnesses=witnesses,
         )
+    from .export import MAGIC
+    from .store.sqlite import SQLITE_MAGIC, read_magic
+
     p = check_path(path, "the ledger", InputError)
     head = read_magic(p)
     kwargs: dict[str, Any] = {
@@ -458,6 +462,8 @@ def _audit_sqlite(p: Path, operator_vkey: str, kwargs: dict[str, Any]) -> AuditR
     # Read-only, whatever the schema holds (foreign objects are findings here, not a reason to stop), and
     # in one read transaction: what other writers commit meanwhile is not seen, so the tiles and the
     # bodies of the open block always describe the same ledger.
+    from .store.sqlite import SqliteStore
+
     store = SqliteStore.open(os.fspath(p), readonly=True, foreign_schema=True)
     store.set_cache_size(4096)  # a sequential scan: a large page cache would only add to the audit's RSS
     try:
@@ -485,6 +491,8 @@ def _audit_sqlite(p: Path, operator_vkey: str, kwargs: dict[str, Any]) -> AuditR
 
 
 def _audit_export(p: Path, operator_vkey: str, kwargs: dict[str, Any]) -> AuditReport:
+    from .export import ExportReader
+
     with ExportReader.open(p) as reader:
         h = reader.header
         extra = _meta_findings(h.origin, h.operator_vkey, operator_vkey)

@@ -36,10 +36,11 @@ docs/spec/item-code.md.
 from __future__ import annotations
 
 import re
+import time
 from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from . import base45, digits, merkle
 from ._internal import bundle as _bundle
@@ -85,11 +86,13 @@ from .errors import (
     WrongKeyError,
 )
 from .keys import Signer, format_vkey, parse_vkey, verify_signature
-from .ledger import HistoryEvent, Ledger, now_ms
 from .note import new_verifier
 from .policy import Policy
 from .rules import CLOCK_TOLERANCE_MS, KeyRecord, Registry
 from .witness import Cosignature, CosignatureVerifier, WitnessPolicy, split_note
+
+if TYPE_CHECKING:  # verify() imports no storage; make() imports the ledger when it runs (docs/design.md)
+    from .ledger import HistoryEvent, Ledger
 
 __all__ = [
     "CODE_DOMAIN",
@@ -387,7 +390,7 @@ def verify(
     8. ``_check_rules``: the journey rules, event by event (:meth:`~provchain.rules.Registry.replay`) [11];
     9. ``_check_clock``: the issue time against the events and the verifier's clock [12].
     """
-    now = now_ms() if at is None else check_time(at, "at", InputError)
+    now = _now_ms() if at is None else check_time(at, "at", InputError)
     if witnesses is not None and not isinstance(witnesses, WitnessPolicy):
         raise InputError("witnesses must be a WitnessPolicy (provchain.witness) or None")
     # (1) The pinned key, and the code's form: nothing below runs on a code that does not parse.
@@ -661,6 +664,11 @@ def _refusal(
     return out
 
 
+def _now_ms() -> int:
+    # The verifier's clock, as ledger.now_ms reads it (integer milliseconds UTC), without importing the ledger.
+    return time.time_ns() // 1_000_000
+
+
 # --- making ---------------------------------------------------------------------------------------
 
 
@@ -710,6 +718,8 @@ def make(
     (3) ``_party_table``: the party rows; (4) ``_anchor``: the checkpoint and the anchor; (5) the bundle
     signed and encoded, refused if too long, and verified.
     """
+    from .ledger import Ledger, now_ms  # here, not at the top: verify() needs no storage
+
     # (1) The request, and the item's events in chain order.
     if not isinstance(ledger, Ledger):
         raise InputError("ledger must be an open provchain Ledger")

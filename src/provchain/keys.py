@@ -13,7 +13,6 @@ import os
 import stat
 from typing import Protocol, runtime_checkable
 
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from nacl.bindings import crypto_sign_open as _sodium_open
 from nacl.exceptions import BadSignatureError
@@ -195,9 +194,7 @@ class KeyPair:
     def __init__(self, name: str, private_key: Ed25519PrivateKey) -> None:
         self._name = check_key_name(name)
         self._key = private_key
-        self._public_key = private_key.public_key().public_bytes(
-            serialization.Encoding.Raw, serialization.PublicFormat.Raw
-        )
+        self._public_key = private_key.public_key().public_bytes_raw()
         self._key_id = key_id(name, self._public_key)
 
     @classmethod
@@ -241,9 +238,7 @@ class KeyPair:
 
     def unsafe_private_skey(self) -> str:
         """The C2SP signer key string ``PRIVATE+KEY+name+hex8+base64(0x01||seed)``. Secret: never log it."""
-        seed = self._key.private_bytes(
-            serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
-        )
+        seed = self._key.private_bytes_raw()
         b64 = base64.b64encode(bytes([ALG_ED25519]) + seed).decode("ascii")
         return f"PRIVATE+KEY+{self._name}+{format_key_id(self._key_id)}+{b64}"
 
@@ -269,6 +264,8 @@ class KeyPair:
             passphrase = passphrase.encode("utf-8")
         if passphrase == b"":
             raise PassphraseError("an empty passphrase is not allowed; pass None for an unencrypted key")
+        from cryptography.hazmat.primitives import serialization  # key files only: a verifier never loads it
+
         enc: serialization.KeySerializationEncryption = (
             serialization.BestAvailableEncryption(passphrase)
             if passphrase is not None
@@ -369,6 +366,8 @@ class KeyPair:
             raise PassphraseError(f"{source} is encrypted; give its passphrase")
         # cryptography's errors may quote the PEM (the secret key itself): none of them is chained to
         # ours, and ours are raised outside the handler so that not even __context__ refers to them.
+        from cryptography.hazmat.primitives import serialization  # key files only: a verifier never loads it
+
         key: object = None
         try:
             key = serialization.load_pem_private_key(

@@ -37,7 +37,6 @@ from ..errors import (
     UnknownKeyError,
     VerificationError,
 )
-from ..export import MerkleFrontier
 from ..keys import verify_signature
 from ..note import new_verifier
 from ..rules import CLOCK_TOLERANCE_MS, Head, Registry
@@ -153,6 +152,8 @@ class Replay:
         self.reg = registry
         self.now = now
         self.finding: Report = report
+        from ..export import MerkleFrontier  # here: the export module imports the ledger and its store
+
         self.tree = MerkleFrontier()
         self.expected_index = 0
         self.heads: dict[str, bytes] = {}

@@ -9,16 +9,13 @@ from pathlib import Path
 from typing import NoReturn
 
 import click
-from PIL import Image
 
 from .. import code as item_code
-from .. import qr
 from .._internal.files import check_output
 from .._internal.text import escape
 from ..entries import ms_to_iso
 from ..errors import CodeFormatError, ImageDecodeError, InputError, ProvchainError
 from ..keys import parse_vkey
-from ..ledger import Ledger
 from . import (
     EXIT_CANNOT_RUN,
     EXIT_FINDINGS,
@@ -96,6 +93,9 @@ def code_command(
 
     OUTPUT is written whole or not at all; an existing file is replaced only with --force.
     """
+    from .. import qr
+    from ..ledger import Ledger
+
     if Path(output).suffix.lower() not in (".png", ".svg", ".txt"):
         raise InputError(f"cannot write a code to {output!r}: the file name must end in .png, .svg or .txt")
     check_output(output, force=force, protect=[ledger])  # before any work; qr.write checks again
@@ -150,6 +150,10 @@ def _read_source(source: str) -> list[str]:
             raise ImageDecodeError(f"{source}: SVG images cannot be scanned; scan the PNG or the code text")
         _check_file(source, path)
         if suffix in _IMAGE_SUFFIXES:
+            from PIL import Image  # only an image needs Pillow and the QR reader
+
+            from .. import qr
+
             with warnings.catch_warnings():  # Pillow warns of big images; read_texts refuses them anyway
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
                 texts = list(qr.read_texts(path))

@@ -11,7 +11,6 @@ from .. import epcis
 from .._internal.files import check_output, write_atomic
 from .._internal.text import escape
 from ..errors import EpcisError, InputError
-from ..ledger import Ledger
 from . import EXIT_FINDINGS, PASSPHRASE, _fail, _Group, cli, load_key, parse_time
 
 
@@ -64,6 +63,8 @@ def export_cmd(ledger: str, items: tuple[str, ...], output: str, no_proofs: bool
     One ObjectEvent per event, with its CBV business step and disposition, and provchain's evidence (party,
     key id, signed body, signature, leaf hash, log index, inclusion proof against the latest checkpoint).
     """
+    from ..ledger import Ledger
+
     check_output(output, force=force, protect=[ledger])
     with Ledger.open(ledger, readonly=True) as led:
         doc = epcis.export_document(led, list(items) or None, proofs=not no_proofs, now=parse_time(at))
@@ -94,6 +95,8 @@ def import_cmd(
 
     The document is checked against GS1's JSON Schema and every event mapped before anything is written.
     """
+    from ..ledger import Ledger
+
     table = _stage_map(stages)
     data = _read(file, max_bytes)  # a file over the cap is refused before the key is even read
     signer = load_key(key_path, passphrase)

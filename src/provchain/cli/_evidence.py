@@ -10,7 +10,6 @@ import click
 from .._internal.validate import canonical_b64decode
 from ..equivocation import Comparison, check_evidence, compare, compare_with_ledger
 from ..errors import InputError, ProofFormatError
-from ..ledger import Ledger
 from . import EXIT_FINDINGS, cli, operator_option
 
 _MAX_INPUT = 1 << 20
@@ -69,6 +68,8 @@ def compare_command(
     --proof). With one file, NOTE_A is an evidence file: exit 1 and print its statement when it proves
     equivocation.
     """
+    from ..ledger import Ledger
+
     if note_b is None:
         if ledger or proof_path:
             raise InputError("an evidence file is checked on its own, without --ledger or --proof")

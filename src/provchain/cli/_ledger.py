@@ -12,7 +12,6 @@ from .._internal.text import escape
 from ..entries import ms_to_iso
 from ..errors import InputError
 from ..keys import KeyPair, format_vkey, parse_vkey
-from ..ledger import Ledger
 from ..witness import WitnessKey
 from . import PASSPHRASE, _Group, cli, emit_json, load_key, parse_time, render_journey
 
@@ -73,6 +72,8 @@ def keygen(path: str, name: str, is_witness: bool, passphrase: str | None) -> No
 @PASSPHRASE
 def init(ledger: str, origin: str, operator_key: str, passphrase: str | None) -> None:
     """Create a ledger (and the operator key if absent); print the operator's verifier key."""
+    from ..ledger import Ledger
+
     if os.path.lexists(ledger):
         raise InputError(f"{ledger} already exists; not overwriting it")
     if os.path.abspath(ledger) == os.path.abspath(operator_key):
@@ -120,6 +121,8 @@ def party_add(
     passphrase: str | None,
 ) -> None:
     """Register a party's key and roles (operator)."""
+    from ..ledger import Ledger
+
     vname, kid, pub = parse_vkey(vkey)
     if name is not None and name != vname:
         raise InputError(f"--name {name!r} does not match the verifier key's name {vname!r}")
@@ -141,6 +144,8 @@ def party_add(
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def party_list(ledger: str, as_json: bool) -> None:
     """List registered party keys."""
+    from ..ledger import Ledger
+
     with Ledger.open(ledger, readonly=True) as led:
         rows: list[dict[str, Any]] = [
             {
@@ -180,6 +185,8 @@ def _party_table(rows: Sequence[dict[str, Any]]) -> str:
 @PASSPHRASE
 def party_revoke(ledger: str, key: str, operator_key: str, reason: str | None, passphrase: str | None) -> None:
     """Revoke a party key: KEY is a key id (8 hex digits), a verifier key, or a party name (all its keys)."""
+    from ..ledger import Ledger
+
     op = load_key(operator_key, passphrase)
     with Ledger.open(ledger, operator=op) as led:
         for e in led.revoke_party(key, reason=reason):
@@ -211,6 +218,8 @@ def record(
     passphrase: str | None,
 ) -> None:
     """Record the next event of ITEM's journey, signed with --key."""
+    from ..ledger import Ledger
+
     signer = load_key(key_path, passphrase)
     parsed = _parse_data(data)
     with Ledger.open(ledger) as led:
@@ -224,6 +233,8 @@ def record(
 @click.option("--json", "as_json", is_flag=True, help='Print {"item": ..., "events": [...]} as JSON.')
 def history(ledger: str, item: str, as_json: bool) -> None:
     """Show ITEM's journey as recorded in the ledger."""
+    from ..ledger import Ledger
+
     with Ledger.open(ledger, readonly=True) as led:
         events = led.history(item)
     if not events:  # the same in both modes: exit 2, one line

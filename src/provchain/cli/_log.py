@@ -10,10 +10,8 @@ import click
 from .._internal.text import escape
 from ..checkpoint import open_checkpoint
 from ..errors import InputError, KeyFormatError, OperatorKeyError
-from ..ledger import Ledger
 from ..note import new_verifier
 from ..witness import WitnessPolicy
-from ..witness_client import collect, parse_witness_arg
 from . import PASSPHRASE, cli, emit_json, load_key, operator_option
 
 
@@ -68,6 +66,9 @@ def checkpoint(
     printed; a witness that fails is named on stderr, and the exit status is 1 when fewer than the
     quorum cosigned.
     """
+    from ..ledger import Ledger
+    from ..witness_client import collect, parse_witness_arg
+
     if policy_file is not None and (witnesses or quorum is not None):
         raise InputError("--policy carries the witnesses and the quorum: give no --witness or --quorum with it")
     if quorum is not None and not witnesses:
@@ -102,6 +103,8 @@ def prove(ledger: str, item: str, size: int | None) -> None:
 
     The proof's extra data is the entry's body; store it as ITEM.tlog-proof.
     """
+    from ..ledger import Ledger
+
     with Ledger.open(ledger, readonly=True) as led:
         text = led.prove(item, size)
     click.echo(text.decode("utf-8"), nl=False)
@@ -120,6 +123,8 @@ def consistency(ledger: str, old_checkpoint: str, operator_vkey: str | None, as_
     Exit 0 when consistent, 1 when the ledger was truncated or its history rewritten, 2 when the check
     cannot run.
     """
+    from ..ledger import Ledger
+
     note = Path(old_checkpoint).read_bytes()
     with Ledger.open(ledger, readonly=True) as led:
         vkey = operator_vkey or led.operator_vkey

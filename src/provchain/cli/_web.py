@@ -9,7 +9,6 @@ import click
 
 from .._internal.files import check_output, write_atomic
 from ..errors import InputError
-from ..web import LICENSES_NAME, PAGE_NAME, WORKER_NAME, verifier_page
 from . import cli, operator_option
 
 
@@ -57,6 +56,8 @@ def verifier_page_command(
     also posts each code it verified to that service's scan register and shows how often the item was scanned
     (the service must allow the page's origin: provchain serve --cors-origin).
     """
+    from ..web import LICENSES_NAME, PAGE_NAME, WORKER_NAME, verifier_page
+
     files = verifier_page(list(operators), list(witnesses), quorum, register=register)
     out = Path(outdir)
     if not out.exists():

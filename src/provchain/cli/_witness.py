@@ -11,7 +11,6 @@ import click
 
 from .._internal.text import escape
 from ..witness import WitnessKey
-from ..witness_server import Witness, WitnessState, serve
 from . import PASSPHRASE, _Group, cli, emit_json
 
 
@@ -68,6 +67,8 @@ def witness_serve(
     Prints the witness's verifier key and the URL it listens on, then one line per request on stderr.
     The state file is updated (and synced to disk) before each cosignature is sent.
     """
+    from ..witness_server import Witness, WitnessState, serve
+
     key = WitnessKey.load(key_path, passphrase)
     state = WitnessState.open(state_path, key.vkey)
     try:
@@ -97,6 +98,8 @@ def witness_serve(
 @click.option("--json", "as_json", is_flag=True, help='Print {"version": 1, "witness": ..., "logs": [...]}.')
 def witness_status(key_path: str, state_path: str, passphrase: str | None, as_json: bool) -> None:
     """List the logs the witness has cosigned: origin, size, root and time of the last cosignature."""
+    from ..witness_server import WitnessState
+
     key = WitnessKey.load(key_path, passphrase)
     state = WitnessState.open(state_path, key.vkey)
     try:

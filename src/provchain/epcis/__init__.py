@@ -20,7 +20,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from .. import merkle
 from .._internal.validate import check_time
@@ -28,11 +28,13 @@ from ..checkpoint import Checkpoint, open_checkpoint
 from ..entries import ENTRY_DOMAIN, Entry, Event, check_country, check_item, decode_body
 from ..errors import DamagedLedgerError, EpcisError, InclusionError, InputError, ProvchainError, VerificationError
 from ..keys import Signer, is_signer, verify_signature
-from ..ledger import Ledger, Time, now_ms, to_ms
 from ..note import new_verifier
 from ..policy import check_name
 from ._document import MAX_DEPTH, MAX_DOCUMENT, load_json, schema, schema_errors, validate
 from ._mapping import CBV, IMPORT_STAGES, NAMESPACE, PREFIX, Imported, StageCbv, business_fields, parse_event
+
+if TYPE_CHECKING:  # the ledger is imported where it is used: loading the CLI does not open SQLite
+    from ..ledger import Ledger, Time
 
 __all__ = [
     "CBV",
@@ -155,6 +157,8 @@ def export_document(
     first. With ``proofs``, each event covered by the latest signed checkpoint carries its inclusion proof,
     and the document carries the checkpoint. ``now`` is the ``creationDate`` (default: the clock).
     """
+    from ..ledger import Ledger, now_ms, to_ms
+
     if not isinstance(ledger, Ledger):
         raise InputError("export_document takes a Ledger")
     if items is not None and (isinstance(items, str) or not isinstance(items, Sequence)):
@@ -290,6 +294,8 @@ def import_document(
     Any refusal (an invalid field, a stage out of order, a role the signer lacks) raises an error naming
     the event, and the ledger is left unchanged.
     """
+    from ..ledger import Ledger
+
     if not isinstance(ledger, Ledger):
         raise InputError("import_document takes a Ledger")
     if not is_signer(signer):
