@@ -49,7 +49,20 @@ class StoredTree:
         if not index & 1:  # an even leaf completes nothing
             frontier[0] = (index, leaf)
             return b""
-        # the left siblings are the frontier's nodes (read from the store once after a reopen)
+        # The left siblings are the frontier's nodes. After a reopen the frontier is empty: the siblings it
+        # lacks are read in one query (a leaf that completes a 16-entry block needs 4 of them), not one by one.
+        missing = []  # merkle.left_siblings(index), walked in place: every append comes through here
+        level, i = 0, index
+        while i & 1:
+            have = frontier.get(level)
+            if have is None or have[0] != i - 1:
+                missing.append((level, i - 1))
+            level += 1
+            i >>= 1
+        if missing:
+            fetched = self.nodes(missing)
+            for k in missing:
+                frontier[k[0]] = (k[1], fetched[k])
         parents = merkle.parent_hashes(index, leaf, self._node)
         frontier[0] = (index, leaf)
         for level, idx, h in parents:
