@@ -767,7 +767,19 @@ class SqliteStore:
         if len(leaves) == _TILE_LEAVES:
             return {}
         first = block << _TILE_SHIFT
-        return {(level, (first >> level) + j): h for (level, j), h in _block_nodes(leaves).items()}
+        computed = _block_nodes(leaves)
+        if self._depth and self._block is None and leaves:
+            # Inside a write (an append after a reopen reads its left siblings here): keep the block's hashes
+            # as if this connection had appended its entries, so that the entry completing the block builds
+            # its tile from them instead of reading the bodies again. Entry r completed the nodes of the levels
+            # L whose low L bits of r are all 1. Reset, like every _block, when a rollback undoes rows.
+            levels = range(1, TILE_LEVELS + 1)
+            self._block = [
+                (h, b"".join([computed[(lv, r >> lv)] for lv in levels if (r + 1) % (1 << lv) == 0]))
+                for r, h in enumerate(leaves)
+            ]
+            self._block_next = first + len(leaves)
+        return {(level, (first >> level) + j): h for (level, j), h in computed.items()}
 
     def _stored_leaves(self, block: int) -> list[bytes]:
         """The leaf hashes of the leading run of a block's stored entries, hashed from their bodies."""
