@@ -511,6 +511,16 @@ class WitnessPolicy:
         """The URL the policy gives for witness ``name``, if any."""
         return self._urls.get(name)
 
+    def to_json(self) -> dict[str, object]:
+        """The policy as ``{"witnesses": [[name, vkey]], "groups": [[name, threshold, [members]]], "quorum"}``,
+        in the order of definition (the form the verifier page pins and ``web/src/verifier/witness.js`` reads;
+        URLs and log lines are left out)."""
+        return {
+            "witnesses": [[name, v.vkey] for name, v in self._witnesses.items()],
+            "groups": [[name, g.threshold, list(g.members)] for name, g in self._groups.items()],
+            "quorum": self._quorum,
+        }
+
     def describe(self) -> str:
         """A one-line summary such as ``2 of 3 witnesses``."""
         if not self.requires_witnesses:

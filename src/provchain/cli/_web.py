@@ -10,6 +10,7 @@ import click
 from .._internal.files import check_output, write_atomic
 from ..errors import InputError
 from ..web import LICENSES_NAME, PAGE_NAME, WORKER_NAME, verifier_page
+from ..witness import WitnessPolicy
 from . import cli, operator_option
 
 
@@ -34,6 +35,13 @@ from . import cli, operator_option
     help="How many of the --witness keys must have cosigned (default: all).",
 )
 @click.option(
+    "--policy",
+    "policy_file",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="A witness policy file (C2SP tlog-policy) the page requires, instead of --witness and --quorum.",
+)
+@click.option(
     "--register",
     default=None,
     metavar="BASE",
@@ -45,6 +53,7 @@ def verifier_page_command(
     operators: tuple[str, ...],
     witnesses: tuple[str, ...],
     quorum: int | None,
+    policy_file: str | None,
     register: str | None,
     force: bool,
 ) -> None:
@@ -57,7 +66,12 @@ def verifier_page_command(
     also posts each code it verified to that service's scan register and shows how often the item was scanned
     (the service must allow the page's origin: provchain serve --cors-origin).
     """
-    files = verifier_page(list(operators), list(witnesses), quorum, register=register)
+    policy = None
+    if policy_file is not None:
+        if witnesses or quorum is not None:
+            raise InputError("give either --policy or --witness (and --quorum), not both")
+        policy = WitnessPolicy.load(policy_file)
+    files = verifier_page(list(operators), list(witnesses), quorum, register=register, policy=policy)
     out = Path(outdir)
     if not out.exists():
         if not out.parent.is_dir():

@@ -105,7 +105,7 @@ def witness_status(key_path: str, state_path: str, passphrase: str | None, as_js
         state.close()
     if as_json:
         logs = [
-            {"origin": o, "size": s, "root": base64.b64encode(r).decode(), "cosigned": _iso(at)} for o, s, r, at in rows
+            {"origin": o, "size": s, "root": r.hex(), "cosigned": _iso(at)} for o, s, r, at in rows
         ]
         emit_json({"witness": key.vkey, "logs": logs})
         return
