@@ -145,11 +145,17 @@ def progress_bar(label: str) -> Iterator[Callable[[int, int | None], None] | Non
         return
     bar: Any = None
     last = 0
+    counted = False
 
     def update(done: int, total: int | None) -> None:
-        nonlocal bar, last
+        nonlocal bar, last, counted
+        if not total:  # no known total: click's bar needs one, so a count on one line
+            sys.stderr.write(f"\r{label} {done:,}")
+            sys.stderr.flush()
+            counted = True
+            return
         if bar is None:
-            bar = click.progressbar(length=total or None, label=label, file=sys.stderr, show_pos=True, show_eta=True)
+            bar = click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True, show_eta=True)
             bar.__enter__()
         bar.update(done - last)
         last = done
@@ -159,6 +165,8 @@ def progress_bar(label: str) -> Iterator[Callable[[int, int | None], None] | Non
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
+        elif counted:
+            sys.stderr.write("\n")
 
 
 JSON_VERSION = 1
