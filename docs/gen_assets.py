@@ -70,7 +70,7 @@ def generate(outdir: Path) -> tuple[Path, Path]:
     with tempfile.TemporaryDirectory(prefix="provchain-assets-") as tmp:
         payload = build_code(Path(tmp))
     png = outdir / "item-code.png"
-    qr.write(payload, png)
+    qr.write(payload, png, force=True)  # regenerating replaces the previous picture
     if qr.read_image(png) != payload:
         raise SystemExit("the PNG does not read back as the code")
     transcript = outdir / "scan-output.txt"

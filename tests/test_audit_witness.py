@@ -69,7 +69,7 @@ def test_cli(ledger: Ledger, ledger_path: Path, parties: dict[str, KeyPair], tmp
     res = run("audit", str(ledger_path), *op, "--witness", ws[0].vkey, "--witness", ws[1].vkey, "--quorum", "1")
     assert res.exit_code == 0, res.output
     assert "witnesses   required: 1 of 2" in res.stdout and "cosigned    by witness.example/w0" in res.stdout
-    res = run("audit", str(ledger_path), *op, "--witness", ws[0].vkey, "--witness", ws[1].vkey, "--json", "-")
+    res = run("audit", str(ledger_path), *op, "--witness", ws[0].vkey, "--witness", ws[1].vkey, "--json")
     assert res.exit_code == 1 and json.loads(res.stdout)["findings"][0]["check"] == "witness"
     policy = tmp_path / "policy"
     policy.write_text(f"witness a {ws[0].vkey}\nwitness b {ws[1].vkey}\ngroup g any a b\nquorum g\n")

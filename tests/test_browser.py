@@ -266,6 +266,38 @@ def test_a_page_that_requires_witnesses(page: Any, tmp_path: Path) -> None:
     assert _open(page, plain.as_uri() + "#" + _fragment(GENUINE["payload"])) == "VERIFIED"
 
 
+def test_a_page_that_pins_a_witness_policy_file(page: Any, tmp_path: Path) -> None:
+    """verifier-page --policy: the groups and quorum of a C2SP policy file are pinned; a code that meets
+    them verifies, and one that does not is refused with QuorumError."""
+    witnessed = _vector("url_valid_witnessed")
+    keys = witnessed["witnesses"]["keys"]  # the code carries cosignatures by w1, w2 and w3
+    policy = tmp_path / "policy"
+    lines = [f"witness A{n} {k}" for n, k in enumerate(keys)]
+    policy.write_text("\n".join([*lines, "group both all A0 A1", "quorum both", ""]), encoding="utf-8")
+    page_dir = tmp_path / "policy-page"
+    result = CliRunner().invoke(cli, ["verifier-page", str(page_dir), "--operator", OPERATOR, "--policy", str(policy)])
+    assert result.exit_code == 0, result.output
+    site = page_dir / "index.html"
+    page.clock.set_fixed_time(datetime.fromtimestamp(witnessed["at"] / 1000, UTC))
+    assert _open(page, site.as_uri() + "#" + _fragment(witnessed["payload"])) == "VERIFIED"
+    assert "A0: " in page.inner_text("#witnesses")
+    # A policy that needs a witness the code has no cosignature from: refused.
+    policy.write_text(f"witness Z {_foreign_witness()}\nquorum Z\n", encoding="utf-8")
+    strict_dir = tmp_path / "strict-page"
+    args = ["verifier-page", str(strict_dir), "--operator", OPERATOR, "--policy", str(policy)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert _open(page, (strict_dir / "index.html").as_uri() + "#" + _fragment(witnessed["payload"])) == "REFUSED"
+    assert "QuorumError:" in _shown(page)["why"]
+
+
+def _foreign_witness() -> str:
+    from provchain.keys import KeyPair
+    from provchain.witness import WitnessKey
+
+    return WitnessKey(KeyPair.from_seed("witness.example/w9", bytes([0x99]) * 32)).vkey
+
+
 # --- a genuine code -----------------------------------------------------------------------------
 
 

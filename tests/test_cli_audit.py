@@ -40,7 +40,7 @@ def tamper(path: Path) -> None:
 
 def test_audit_clean_exit_0(filled: Path, operator: KeyPair, tmp_path: Path) -> None:
     report = tmp_path / "report.json"
-    res = run("audit", str(filled), "--operator", operator.vkey, "--json", str(report), "--workers", "1")
+    res = run("audit", str(filled), "--operator", operator.vkey, "--report", str(report), "--workers", "1")
     assert res.exit_code == 0, res.output + res.stderr
     assert "CLEAN" in res.stdout and "18 (signatures checked: 18)" in res.stdout
     assert res.stderr == ""  # no progress display when stderr is not a terminal
@@ -51,7 +51,7 @@ def test_audit_clean_exit_0(filled: Path, operator: KeyPair, tmp_path: Path) -> 
 
 def test_audit_findings_exit_1(filled: Path, operator: KeyPair, tmp_path: Path) -> None:
     tamper(filled)
-    res = run("audit", str(filled), "--operator", operator.vkey, "--json", "-", "--workers", "2")
+    res = run("audit", str(filled), "--operator", operator.vkey, "--json", "--workers", "2")
     assert res.exit_code == 1, res.output + res.stderr
     js = json.loads(res.stdout)
     assert js["clean"] is False and js["finding_count"] >= 1
@@ -99,7 +99,7 @@ def test_since_and_save_checkpoint(filled: Path, operator: KeyPair, tmp_path: Pa
     with rawdb.connect(filled) as conn:
         conn.execute("DELETE FROM entries WHERE idx >= 15")
         forge.rebuild_tree(conn, from_bodies=True)  # a careful attacker: no tree rows left beyond entry 14
-    res = run("audit", str(filled), "--operator", operator.vkey, "--since", str(saved), "--json", "-")
+    res = run("audit", str(filled), "--operator", operator.vkey, "--since", str(saved), "--json")
     assert res.exit_code == 1
     js = json.loads(res.stdout)
     assert js["since"]["size"] == 18 and any(f["check"] == "since" for f in js["findings"])

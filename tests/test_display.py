@@ -130,7 +130,7 @@ def _rows(events: list[dict[str, Any]], item: str = "SERUM-0001") -> list[str]:
 
 
 def _detail(row: str) -> str:
-    return row.split("08:00:00  ", 1)[1]
+    return row.split("08:00:00   ", 1)[1]  # the time, then the column gap
 
 
 _CONTROLS = ("LRE", "RLE", "LRO", "RLO", "PDF", "LRI", "RLI", "FSI", "PDI")
@@ -200,7 +200,7 @@ def test_every_party_is_shown_with_its_key_id() -> None:
     )
     assert "hz-bonded-wh-3 (49352531)" in rows[0] and "hz-bonded-wh-3 (7a7a7a7a)" in rows[1]
     # The columns after the party line up, whatever the name's length.
-    assert rows[0].index("origin     FR") == rows[1].index("origin     FR")
+    assert rows[0].index("origin   FR") == rows[1].index("origin   FR")
 
 
 # --- through the CLI, on a real ledger --------------------------------------------------------------

@@ -259,7 +259,7 @@ def test_a_failed_export_leaves_nothing(filled: Path, tmp_path: Path) -> None:
 # --- audit ----------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("option", ["--json", "--save-checkpoint"])
+@pytest.mark.parametrize("option", ["--report", "--save-checkpoint"])
 def test_audit_outputs_never_replace_the_ledger(
     filled: Path, tmp_path: Path, operator: KeyPair, option: str
 ) -> None:
@@ -279,18 +279,18 @@ def test_audit_outputs_replace_a_file_only_with_force(filled: Path, tmp_path: Pa
     for p in (report, saved):
         p.write_bytes(b"old")
     args = ["audit", str(filled), "--operator", operator.vkey, "--workers", "1"]
-    fails(2, "already exists", *args, "--json", str(report))
+    fails(2, "already exists", *args, "--report", str(report))
     fails(2, "already exists", *args, "--save-checkpoint", str(saved))
     assert report.read_bytes() == b"old" and saved.read_bytes() == b"old"
-    fails(2, "the same file", *args, "--json", str(report), "--save-checkpoint", str(report), "--force")
-    ok(*args, "--json", str(report), "--save-checkpoint", str(saved), "--force")
+    fails(2, "the same file", *args, "--report", str(report), "--save-checkpoint", str(report), "--force")
+    ok(*args, "--report", str(report), "--save-checkpoint", str(saved), "--force")
     assert b'"clean": true' in report.read_bytes()
     assert saved.read_bytes().startswith(b"example.com/acme-ledger\n12\n")
     # the usual loop: the saved checkpoint is read with --since and replaced by the new one
     ok(*args, "--since", str(saved), "--save-checkpoint", str(saved), "--force")
     v = victim(tmp_path)
     (tmp_path / "linked.json").symlink_to(v)
-    fails(2, "symbolic link", *args, "--json", str(tmp_path / "linked.json"), "--force")
+    fails(2, "symbolic link", *args, "--report", str(tmp_path / "linked.json"), "--force")
     assert v.read_bytes() == VICTIM
 
 

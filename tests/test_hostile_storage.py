@@ -355,7 +355,7 @@ def probe(t: Template, path: Path, work: Path, intact: bool = False) -> bool:
         ["prove", led, ITEM],
         ["prove", led, ITEM, "--size", str(OLD_SIZE)],
         ["consistency", led, old],
-        ["audit", led, "--operator", vkey, "--workers", "1", "--since", old, "--json", "-"],
+        ["audit", led, "--operator", vkey, "--workers", "1", "--since", old, "--json"],
     ):
         _cli(args, intact)
     export, code = work / "export.pcx", work / "code.txt"

@@ -127,6 +127,8 @@ def test_long_work_shows_progress_on_a_terminal_only(
     assert code == 0 and b"importing" in seen, seen
     code, seen = on_terminal(["audit", str(ledger_path), "--operator", vkey])
     assert code == 0 and b"auditing" in seen, seen
+    code, seen = on_terminal(["publish", str(ledger_path), str(tmp_path / "site")])
+    assert code == 0 and b"publishing" in seen and b"36/36" in seen, seen
     piped = subprocess.run(
         [sys.executable, "-m", "provchain", "export", str(ledger_path), "-o", str(tmp_path / "z.export")],
         capture_output=True, text=True, check=True,

@@ -379,7 +379,7 @@ def test_hostile_checkpoints_and_paths(ledger: Ledger, published: Path, server: 
 def test_cli_audit_url_writes_reports(ledger: Ledger, server: Server, tmp_path: Path) -> None:
     report, saved = tmp_path / "report.json", tmp_path / "saved.cp"
     res = clirun.run(
-        "audit", server.url, "--operator", vkey(ledger), "--workers", "1", "--json", str(report),
+        "audit", server.url, "--operator", vkey(ledger), "--workers", "1", "--report", str(report),
         "--save-checkpoint", str(saved),
     )  # fmt: skip
     assert res.exit_code == 0, res.output

@@ -41,6 +41,7 @@ __all__ = [
     "is_signer",
     "key_id",
     "parse_vkey",
+    "split_vkey",
     "verify_signature",
 ]
 
@@ -96,24 +97,30 @@ def parse_vkey(vkey: str) -> tuple[str, bytes, bytes]:
     Raises :class:`KeyFormatError` when the string is malformed, names another algorithm than Ed25519,
     or its key id does not match its name and key.
     """
-    if not isinstance(vkey, str):
-        raise KeyFormatError("a verifier key must be a string")
-    if len(vkey) > _MAX_VKEY:
-        raise KeyFormatError(f"a verifier key is at most {_MAX_VKEY} characters, not {len(vkey)}")
-    parts = vkey.split("+", 2)
-    if len(parts) != 3:
-        raise KeyFormatError("a verifier key has the form name+hex8+base64key")
-    name, hex_id, b64 = parts
-    check_key_name(name)
-    hex_kid = parse_key_id_hex(hex_id, "the key id of a verifier key", KeyFormatError)
-    raw = canonical_b64decode(b64, "the key part of a verifier key", KeyFormatError)
+    name, hex_kid, raw = split_vkey(vkey)
     if len(raw) != 33 or raw[0] != ALG_ED25519:
         raise KeyFormatError("a verifier key must hold an Ed25519 key (0x01 followed by 32 bytes)")
     public_key = raw[1:]
     kid = key_id(name, public_key)
     if kid != hex_kid:
-        raise KeyFormatError(f"verifier key id {hex_id} does not match its name and key")
+        raise KeyFormatError(f"verifier key id {hex_kid.hex()} does not match its name and key")
     return name, kid, public_key
+
+
+def split_vkey(vkey: object, what: str = "a verifier key") -> tuple[str, bytes, bytes]:
+    """Split a C2SP verifier key ``name+hex8+base64`` into its name (checked), its stated key id and its
+    decoded key bytes (type byte first), checking the form only; :class:`KeyFormatError` names ``what``."""
+    if not isinstance(vkey, str):
+        raise KeyFormatError(f"{what} must be a string")
+    if len(vkey) > _MAX_VKEY:
+        raise KeyFormatError(f"{what} is at most {_MAX_VKEY} characters, not {len(vkey)}")
+    parts = vkey.split("+", 2)
+    if len(parts) != 3:
+        raise KeyFormatError(f"{what} has the form name+hex8+base64key")
+    name, hex_id, b64 = parts
+    check_key_name(name)
+    kid = parse_key_id_hex(hex_id, f"the key id of {what}", KeyFormatError)
+    return name, kid, canonical_b64decode(b64, f"the key part of {what}", KeyFormatError)
 
 
 def _check_public_key(public_key: object) -> bytes:

@@ -56,6 +56,7 @@ __all__ = [
     "new_verifier",
     "open",
     "sign",
+    "split_lines",
 ]
 
 MAX_SIGNATURES = 100
@@ -336,8 +337,14 @@ def _valid_name(name: str) -> bool:
     return name != "" and "+" not in name and not any(c.isspace() for c in name)
 
 
-def _parse(msg: bytes) -> tuple[bytes, list[tuple[Signature, bytes]]]:
-    """Split a signed note into its text and its parsed signature lines (with raw signatures)."""
+def split_lines(msg: bytes) -> tuple[bytes, list[str]]:
+    """Split a signed note into its text and its signature lines (without their newlines), checking the
+    form of the whole only (UTF-8, no control character, a blank line, at most :data:`MAX_SIGNATURES`
+    lines, a final newline); raises :class:`NoteFormatError`."""
+    if not isinstance(msg, bytes):
+        raise NoteFormatError("a signed note must be bytes")
+    if len(msg) > MAX_NOTE_BYTES:
+        raise NoteFormatError(f"a signed note is at most {MAX_NOTE_BYTES} bytes, not {len(msg)}")
     _decode_utf8(msg)
     split = msg.rfind(b"\n\n")
     if split < 0:
@@ -347,8 +354,14 @@ def _parse(msg: bytes) -> tuple[bytes, list[tuple[Signature, bytes]]]:
         raise NoteFormatError("a signed note must end with signature lines, each ending in a newline")
     if block.count("\n") > MAX_SIGNATURES:
         raise NoteFormatError(f"a signed note may carry at most {MAX_SIGNATURES} signatures")
+    return text, block[:-1].split("\n")
+
+
+def _parse(msg: bytes) -> tuple[bytes, list[tuple[Signature, bytes]]]:
+    """Split a signed note into its text and its parsed signature lines (with raw signatures)."""
+    text, lines = split_lines(msg)
     parsed: list[tuple[Signature, bytes]] = []
-    for line in block[:-1].split("\n"):
+    for line in lines:
         if not line.startswith(_SIG_PREFIX):
             raise NoteFormatError("a signature line must start with an em dash and a space")
         name, _, b64 = line[len(_SIG_PREFIX) :].partition(" ")

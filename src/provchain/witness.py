@@ -36,7 +36,7 @@ import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from ._internal.validate import canonical_b64decode, format_key_id, parse_key_id_hex
+from ._internal.validate import canonical_b64decode, format_key_id
 from .checkpoint import Checkpoint
 from .errors import (
     CosignatureError,
@@ -47,7 +47,7 @@ from .errors import (
     SignatureError,
     WitnessPolicyError,
 )
-from .keys import ALG_ED25519, KeyPair, check_key_name, key_id, verify_signature
+from .keys import ALG_ED25519, KeyPair, check_key_name, key_id, split_vkey, verify_signature
 
 __all__ = [
     "ALG_COSIGNATURE_V1",
@@ -112,23 +112,13 @@ def parse_witness_vkey(vkey: str) -> tuple[str, bytes, bytes]:
     the key id returned is always the ``cosignature/v1`` one, derived from the name and the key. Raises
     :class:`KeyFormatError` for anything else.
     """
-    if not isinstance(vkey, str):
-        raise KeyFormatError("a witness verifier key must be a string")
-    if len(vkey) > 200:
-        raise KeyFormatError(f"a witness verifier key is at most 200 characters, not {len(vkey)}")
-    parts = vkey.split("+", 2)
-    if len(parts) != 3:
-        raise KeyFormatError("a witness verifier key has the form name+hex8+base64key")
-    name, hex_id, b64 = parts
-    check_key_name(name)
-    given = parse_key_id_hex(hex_id, "the key id of a witness verifier key", KeyFormatError)
-    raw = canonical_b64decode(b64, "the key part of a witness verifier key", KeyFormatError)
+    name, given, raw = split_vkey(vkey, "a witness verifier key")
     if len(raw) != 33 or raw[0] not in (ALG_COSIGNATURE_V1, ALG_ED25519):
         raise KeyFormatError("a witness verifier key holds 0x04 (or 0x01) followed by a 32-byte Ed25519 key")
     public_key = raw[1:]
     own = cosignature_key_id(name, public_key) if raw[0] == ALG_COSIGNATURE_V1 else key_id(name, public_key)
     if own != given:
-        raise KeyFormatError(f"witness verifier key id {hex_id} does not match its name and key")
+        raise KeyFormatError(f"witness verifier key id {given.hex()} does not match its name and key")
     return name, cosignature_key_id(name, public_key), public_key
 
 
@@ -316,24 +306,10 @@ class WitnessKey:
 def split_note(note: bytes) -> tuple[bytes, list[str]]:
     """Split a signed note into its text and its signature lines (each with its newline), checking the
     form only. Raises :class:`NoteFormatError`."""
-    from .note import MAX_NOTE_BYTES, MAX_SIGNATURES, check_note_text
+    from .note import split_lines
 
-    if not isinstance(note, bytes):
-        raise NoteFormatError("a signed note must be bytes")
-    if len(note) > MAX_NOTE_BYTES:
-        raise NoteFormatError(f"a signed note is at most {MAX_NOTE_BYTES} bytes, not {len(note)}")
-    split = note.rfind(b"\n\n")
-    if split < 0:
-        raise NoteFormatError("a signed note needs a blank line before its signatures")
-    text = note[: split + 1]
-    check_note_text(text)
-    block = check_note_text(note[split + 2 :]) if note[split + 2 :] else ""
-    lines = [line + "\n" for line in block[:-1].split("\n")] if block else []
-    if not lines:
-        raise NoteFormatError("a signed note must end with signature lines")
-    if len(lines) > MAX_SIGNATURES:
-        raise NoteFormatError(f"a signed note may carry at most {MAX_SIGNATURES} signatures")
-    return text, lines
+    text, lines = split_lines(note)
+    return text, [line + "\n" for line in lines]
 
 
 # --- policy ---------------------------------------------------------------------------------------
@@ -510,6 +486,16 @@ class WitnessPolicy:
     def url(self, name: str) -> str | None:
         """The URL the policy gives for witness ``name``, if any."""
         return self._urls.get(name)
+
+    def to_json(self) -> dict[str, object]:
+        """The policy as ``{"witnesses": [[name, vkey]], "groups": [[name, threshold, [members]]], "quorum"}``,
+        in the order of definition (the form the verifier page pins and ``web/src/verifier/witness.js`` reads;
+        URLs and log lines are left out)."""
+        return {
+            "witnesses": [[name, v.vkey] for name, v in self._witnesses.items()],
+            "groups": [[name, g.threshold, list(g.members)] for name, g in self._groups.items()],
+            "quorum": self._quorum,
+        }
 
     def describe(self) -> str:
         """A one-line summary such as ``2 of 3 witnesses``."""

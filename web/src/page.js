@@ -36,12 +36,19 @@ function pinnedOperators() {
 
 const OPERATORS = pinnedOperators();
 
-// The witnesses the page requires ({keys, quorum}), or null: pinned like the operator keys.
+// The witnesses the page requires, pinned like the operator keys: {keys, quorum}, or a policy file's
+// {witnesses: [[name, vkey]], groups: [[name, threshold, [members]]], quorum}, or null.
 function pinnedWitnesses() {
   const node = $("pinned-witnesses");
   try {
     const value = JSON.parse(node ? node.textContent : "null");
-    return value && Array.isArray(value.keys) ? { keys: value.keys.filter((k) => typeof k === "string"), quorum: value.quorum } : null;
+    if (value && Array.isArray(value.keys)) {
+      return { keys: value.keys.filter((k) => typeof k === "string"), quorum: value.quorum };
+    }
+    if (value && Array.isArray(value.witnesses) && Array.isArray(value.groups) && typeof value.quorum === "string") {
+      return { witnesses: value.witnesses, groups: value.groups, quorum: value.quorum };
+    }
+    return null;
   } catch {
     return null;
   }
@@ -274,10 +281,14 @@ function start() {
   const keys = $("operators");
   for (const key of OPERATORS) keys.append(el("li", escape(key)));
   if (WITNESSES) {
-    keys.after(el("p", `It also requires ${WITNESSES.quorum} of these witnesses to have cosigned the log of each code:`));
+    const policy = WITNESSES.keys
+      ? `${WITNESSES.quorum} of these witnesses`
+      : `the quorum "${escape(WITNESSES.quorum)}" of this witness policy`;
+    keys.after(el("p", `It also requires ${policy} to have cosigned the log of each code:`));
     const list = el("ul", undefined, "operators");
     list.id = "witnesses";
-    for (const key of WITNESSES.keys) list.append(el("li", escape(key)));
+    const shown = WITNESSES.keys ?? WITNESSES.witnesses.map(([name, vkey]) => `${name}: ${vkey}`);
+    for (const key of shown) list.append(el("li", escape(String(key))));
     keys.parentNode.append(list);
   }
   $("camera").addEventListener("click", () => (scanning ? stopCamera() : startCamera()));

@@ -145,11 +145,17 @@ def progress_bar(label: str) -> Iterator[Callable[[int, int | None], None] | Non
         return
     bar: Any = None
     last = 0
+    counted = False
 
     def update(done: int, total: int | None) -> None:
-        nonlocal bar, last
+        nonlocal bar, last, counted
+        if not total:  # no known total: click's bar needs one, so a count on one line
+            sys.stderr.write(f"\r{label} {done:,}")
+            sys.stderr.flush()
+            counted = True
+            return
         if bar is None:
-            bar = click.progressbar(length=total or None, label=label, file=sys.stderr, show_pos=True, show_eta=True)
+            bar = click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True, show_eta=True)
             bar.__enter__()
         bar.update(done - last)
         last = done
@@ -159,6 +165,8 @@ def progress_bar(label: str) -> Iterator[Callable[[int, int | None], None] | Non
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
+        elif counted:
+            sys.stderr.write("\n")
 
 
 JSON_VERSION = 1
@@ -247,30 +255,29 @@ def cli() -> None:
 
 
 def render_journey(item: str, events: Sequence[dict[str, Any]]) -> str:
-    """A readable table of a journey (shared by ``history`` and ``scan``).
+    """A readable table of a journey (shared by ``history`` and ``scan``), drawn by rich.
 
     Every party is shown with its key id, ``name (3fa1b2c4)``, so two keys never pass for one party.
     Untrusted text goes through :func:`provchain._internal.text.escape` (names, the item id) or
-    :func:`~provchain._internal.text.quote` (place and data values): no character can hide, reorder the
-    line or imitate a separator, and a value that holds ``;``, ``=``, ``,`` or quotes is shown quoted.
+    :func:`~provchain._internal.text.quote` (place and data values) before it reaches the table: no
+    character can hide, reorder the line or imitate a separator, and a value that holds ``;``, ``=``,
+    ``,`` or quotes is shown quoted. The table shows cell text as is (no markup, no emoji, no colour) and
+    never wraps a row, so long names keep the columns aligned.
     """
-    parties = [f"{escape(e['party'])} ({e['key_id']})" if e.get("key_id") else escape(e["party"]) for e in events]
-    width = max([len("party"), *map(len, parties)])
-    lines = [f"Item {escape(item)}"]
-    header = f"  {'#':>2}  {'stage':<10} {'party':<{width}}  {'role':<10} {'ctry':<4} {'time (UTC)':<20} place / data"
-    lines.append(header)
-    lines.append("  " + "-" * (len(header) - 2))
-    for n, (e, party) in enumerate(zip(events, parties, strict=True), 1):
-        when = e["at"].replace("T", " ")[:19]
-        role = ",".join(e.get("roles") or ()) or "-"
+    from ._table import draw
+
+    rows = []
+    for n, e in enumerate(events, 1):
+        party = f"{escape(e['party'])} ({e['key_id']})" if e.get("key_id") else escape(e["party"])
+        role = ",".join(escape(r) for r in e.get("roles") or ()) or "-"
         detail = quote(e["place"]) if e.get("place") is not None else ""
         if e.get("data"):
             kv = ", ".join(f"{escape(k)}={v if isinstance(v, int) else quote(v)}" for k, v in sorted(e["data"].items()))
             detail = f"{detail}; {kv}" if detail else kv
-        lines.append(
-            f"  {n:>2}  {e['stage']:<10} {party:<{width}}  {role:<10} {e['country']:<4} {when:<20} {detail}".rstrip()
-        )
-    return "\n".join(lines)
+        when = e["at"].replace("T", " ")[:19]
+        rows.append([str(n), escape(e["stage"]), party, role, escape(e["country"]), escape(when), detail])
+    header = ["#", "stage", "party", "role", "ctry", "time (UTC)", "place / data"]
+    return f"Item {escape(item)}\n" + draw(header, rows, right={0}, indent="  ")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

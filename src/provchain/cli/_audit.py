@@ -11,7 +11,7 @@ import click
 
 from .._internal.files import check_output, write_atomic
 from ..errors import InputError
-from . import EXIT_FINDINGS, cli, operator_option, progress_bar
+from . import EXIT_FINDINGS, JSON_VERSION, cli, emit_json, operator_option, progress_bar
 from ._witnessopts import witness_options
 from ._witnessopts import witness_policy as witness_policy_from
 
@@ -30,12 +30,13 @@ WORKERS = click.option(
     type=click.Path(dir_okay=False, exists=True),
     help="A checkpoint saved from an earlier audit (signed note or checkpoint text): the ledger must extend it.",
 )
+@click.option("--json", "as_json", is_flag=True, help="Print the JSON report instead of the summary.")
 @click.option(
-    "--json",
-    "json_path",
+    "--report",
+    "report_path",
     default=None,
     type=click.Path(dir_okay=False),
-    help="Also write a JSON report to this file ('-' for stdout instead of the summary).",
+    help="Also write the JSON report to this file.",
 )
 @click.option(
     "--save-checkpoint",
@@ -47,7 +48,7 @@ WORKERS = click.option(
 @click.option(
     "--force",
     is_flag=True,
-    help="Replace the --json and --save-checkpoint files if they exist (never a ledger or an export, never "
+    help="Replace the --report and --save-checkpoint files if they exist (never a ledger or an export, never "
     "through a link).",
 )
 @witness_options("that must have cosigned the checkpoint the audit is anchored on")
@@ -56,7 +57,8 @@ def audit(
     ledger: str,
     operator_vkey: str,
     since_path: str | None,
-    json_path: str | None,
+    as_json: bool,
+    report_path: str | None,
     save_path: str | None,
     force: bool,
     workers: int | None,
@@ -72,15 +74,15 @@ def audit(
     With --witness keys (and --quorum) or --policy, the latest checkpoint that matches the ledger must carry
     the cosignatures they require (a 'witness' finding otherwise); the summary shows who cosigned, and when.
 
-    The --json and --save-checkpoint files are written whole or not at all; an existing one is replaced
+    The --report and --save-checkpoint files are written whole or not at all; an existing one is replaced
     only with --force.
     """
     from ..audit import audit_path
     from ..ledger import now_ms
 
-    outputs = [p for p in (json_path, save_path) if p and p != "-"]
+    outputs = [p for p in (report_path, save_path) if p]
     if len(outputs) == 2 and os.path.abspath(outputs[0]) == os.path.abspath(outputs[1]):
-        raise InputError("--json and --save-checkpoint name the same file")
+        raise InputError("--report and --save-checkpoint name the same file")
     for out in outputs:  # before the audit, which may take long; each is checked again when written
         check_output(out, force=force, protect=[ledger])
     since = Path(since_path).read_bytes() if since_path else None
@@ -89,12 +91,13 @@ def audit(
         report = audit_path(
             ledger, operator_vkey, since=since, workers=workers, progress=bar, now=now_ms(), witnesses=policy
         )
-    if json_path == "-":
-        click.echo(json.dumps(report.to_json(), indent=2))
+    doc = {"version": JSON_VERSION, **report.to_json()}
+    if report_path:
+        text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+        write_atomic(report_path, text.encode("utf-8"), force=force, protect=[ledger])
+    if as_json:
+        emit_json(report.to_json())
     else:
-        if json_path:
-            text = json.dumps(report.to_json(), indent=2) + "\n"
-            write_atomic(json_path, text.encode("utf-8"), force=force, protect=[ledger])
         click.echo(report.summary())
     if save_path and report.clean:
         write_atomic(save_path, report.checkpoint_to_save.encode("utf-8"), force=force, protect=[ledger])

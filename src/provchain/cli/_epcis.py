@@ -11,7 +11,7 @@ from .. import epcis
 from .._internal.files import check_output, write_atomic
 from .._internal.text import escape
 from ..errors import EpcisError, InputError
-from . import EXIT_FINDINGS, PASSPHRASE, _fail, _Group, cli, load_key, parse_time
+from . import EXIT_FINDINGS, PASSPHRASE, _fail, _Group, cli, load_key, parse_time, progress_bar
 
 
 def _read(path: str, max_bytes: int) -> bytes:
@@ -66,8 +66,10 @@ def export_cmd(ledger: str, items: tuple[str, ...], output: str, no_proofs: bool
     from ..ledger import Ledger
 
     check_output(output, force=force, protect=[ledger])
-    with Ledger.open(ledger, readonly=True) as led:
-        doc = epcis.export_document(led, list(items) or None, proofs=not no_proofs, now=parse_time(at))
+    with Ledger.open(ledger, readonly=True) as led, progress_bar("exporting events") as bar:
+        doc = epcis.export_document(
+            led, list(items) or None, proofs=not no_proofs, now=parse_time(at), progress=bar
+        )
     epcis.validate(doc)  # never write a document GS1's schema refuses
     write_atomic(output, epcis.to_json(doc), force=force, protect=[ledger])
     count = len(doc["epcisBody"]["eventList"])
@@ -100,8 +102,10 @@ def import_cmd(
     table = _stage_map(stages)
     data = _read(file, max_bytes)  # a file over the cap is refused before the key is even read
     signer = load_key(key_path, passphrase)
-    with Ledger.open(ledger) as led:
-        written = epcis.import_document(led, data, signer, country=country, stages=table, max_bytes=max_bytes)
+    with Ledger.open(ledger) as led, progress_bar("importing events") as bar:
+        written = epcis.import_document(
+            led, data, signer, country=country, stages=table, max_bytes=max_bytes, progress=bar
+        )
     first, last = written[0].index, written[-1].index
     click.echo(f"imported {len(written)} event{'s' * (len(written) != 1)} as entries {first} to {last}")
 

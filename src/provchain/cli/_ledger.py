@@ -168,13 +168,18 @@ def party_list(ledger: str, as_json: bool) -> None:
 
 def _party_table(rows: Sequence[dict[str, Any]]) -> str:
     """The ``party list`` table: one line per key, its name (escaped) and its key id side by side."""
-    names = [escape(r["name"]) for r in rows]
-    width = max([len("name"), *map(len, names)])
-    lines = [f"{'name':<{width}}  key id    {'roles':<20} state"]
-    for r, name in zip(rows, names, strict=True):
-        state = f"revoked by entry {r['revoked']}" if r["revoked"] is not None else "active"
-        lines.append(f"{name:<{width}}  {r['key_id']}  {','.join(r['roles']):<20} {state}")
-    return "\n".join(lines)
+    from ._table import draw
+
+    cells = [
+        [
+            escape(r["name"]),
+            r["key_id"],
+            ",".join(escape(role) for role in r["roles"]),
+            f"revoked by entry {r['revoked']}" if r["revoked"] is not None else "active",
+        ]
+        for r in rows
+    ]
+    return draw(["name", "key id", "roles", "state"], cells)
 
 
 @party.command("revoke")

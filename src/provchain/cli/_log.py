@@ -152,9 +152,9 @@ def consistency(ledger: str, old_checkpoint: str, operator_vkey: str | None, as_
             {
                 "consistent": True,
                 "origin": old.origin,
-                "old": {"size": old.size, "root": _b64(old.root)},
-                "ledger": {"size": size, "root": _b64(root)},
-                "proof": [_b64(h) for h in proof],
+                "old": {"size": old.size, "root": old.root.hex()},
+                "ledger": {"size": size, "root": root.hex()},
+                "proof": [h.hex() for h in proof],
             }
         )
         return

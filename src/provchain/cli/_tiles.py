@@ -7,7 +7,7 @@ import click
 
 from ..errors import FormatError, InputError, VerificationError
 from ..keys import parse_vkey
-from . import cli, parse_time
+from . import cli, parse_time, progress_bar
 
 
 @cli.command()
@@ -32,7 +32,9 @@ def publish(ledger: str, directory: str, watch: bool, interval: float, rounds: i
     if not watch:
         if rounds is not None:
             raise InputError("--rounds needs --watch")
-        click.echo(str(publish_once(ledger, directory)))
+        with progress_bar("publishing") as bar:
+            result = publish_once(ledger, directory, progress=bar)
+        click.echo(str(result))
         return
     publish_loop(ledger, directory, interval=interval, rounds=rounds, on_round=lambda r: click.echo(str(r)))
 

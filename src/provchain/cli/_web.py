@@ -9,6 +9,7 @@ import click
 
 from .._internal.files import check_output, write_atomic
 from ..errors import InputError
+from ..witness import WitnessPolicy
 from . import cli, operator_option
 
 
@@ -33,6 +34,13 @@ from . import cli, operator_option
     help="How many of the --witness keys must have cosigned (default: all).",
 )
 @click.option(
+    "--policy",
+    "policy_file",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="A witness policy file (C2SP tlog-policy) the page requires, instead of --witness and --quorum.",
+)
+@click.option(
     "--register",
     default=None,
     metavar="BASE",
@@ -44,6 +52,7 @@ def verifier_page_command(
     operators: tuple[str, ...],
     witnesses: tuple[str, ...],
     quorum: int | None,
+    policy_file: str | None,
     register: str | None,
     force: bool,
 ) -> None:
@@ -58,7 +67,12 @@ def verifier_page_command(
     """
     from ..web import LICENSES_NAME, PAGE_NAME, WORKER_NAME, verifier_page
 
-    files = verifier_page(list(operators), list(witnesses), quorum, register=register)
+    policy = None
+    if policy_file is not None:
+        if witnesses or quorum is not None:
+            raise InputError("give either --policy or --witness (and --quorum), not both")
+        policy = WitnessPolicy.load(policy_file)
+    files = verifier_page(list(operators), list(witnesses), quorum, register=register, policy=policy)
     out = Path(outdir)
     if not out.exists():
         if not out.parent.is_dir():

@@ -108,14 +108,23 @@ def witness_status(key_path: str, state_path: str, passphrase: str | None, as_js
         state.close()
     if as_json:
         logs = [
-            {"origin": o, "size": s, "root": base64.b64encode(r).decode(), "cosigned": _iso(at)} for o, s, r, at in rows
+            {"origin": o, "size": s, "root": r.hex(), "cosigned": _iso(at)} for o, s, r, at in rows
         ]
         emit_json({"witness": key.vkey, "logs": logs})
         return
-    click.echo(f"witness {key.vkey}")
-    for origin, size, root, at in rows:
-        when = datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S")
-        click.echo(f"{escape(origin)} size {size} root {base64.b64encode(root).decode()} cosigned {when} UTC")
+    from ._table import draw
+
+    cells = [
+        [
+            escape(origin),
+            str(size),
+            base64.b64encode(root).decode(),
+            datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S"),
+        ]
+        for origin, size, root, at in rows
+    ]
+    click.echo(f"witness {escape(key.vkey)}")
+    click.echo(draw(["origin", "size", "root", "cosigned (UTC)"], cells, right={1}))
 
 
 def _iso(seconds: int) -> str:

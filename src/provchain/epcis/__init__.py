@@ -17,7 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
@@ -149,13 +149,19 @@ def _tree(leaves: list[bytes], cp: Checkpoint) -> merkle.NodeReader:
 
 
 def export_document(
-    ledger: Ledger, items: Sequence[str] | None = None, *, proofs: bool = True, now: Time | None = None
+    ledger: Ledger,
+    items: Sequence[str] | None = None,
+    *,
+    proofs: bool = True,
+    now: Time | None = None,
+    progress: Callable[[int, int | None], None] | None = None,
 ) -> dict[str, Any]:
     """An EPCISDocument of the events of ``items`` (default: every event), in log order.
 
     Every field derives from the entries' signed bodies (:func:`business_fields`), each signature verified
     first. With ``proofs``, each event covered by the latest signed checkpoint carries its inclusion proof,
     and the document carries the checkpoint. ``now`` is the ``creationDate`` (default: the clock).
+    ``progress(done, None)`` is called as events are written.
     """
     from ..ledger import Ledger, now_ms, to_ms
 
@@ -193,6 +199,8 @@ def export_document(
                 )
                 out[PREFIX + "inclusionProof"] = [_b64(h) for h in proof]
             events.append(out)
+            if progress is not None and len(events) % 1000 == 0:
+                progress(len(events), None)
     doc: dict[str, Any] = {
         "@context": [CONTEXT, {"provchain": NAMESPACE}],
         "type": "EPCISDocument",
@@ -286,13 +294,14 @@ def import_document(
     country: str | None = None,
     stages: Mapping[str, str] | None = None,
     max_bytes: int = MAX_DOCUMENT,
+    progress: Callable[[int, int | None], None] | None = None,
 ) -> list[Entry]:
     """Record every event of the EPCISDocument ``data`` as an event signed by ``signer``, all or nothing.
 
     The whole document is read and checked (:func:`read_document`, :func:`parse_document`) before anything
     is written; then every event is appended in document order inside one batch, under the ledger's policy.
     Any refusal (an invalid field, a stage out of order, a role the signer lacks) raises an error naming
-    the event, and the ledger is left unchanged.
+    the event, and the ledger is left unchanged. ``progress(done, total)`` is called as events are appended.
     """
     from ..ledger import Ledger
 
@@ -314,6 +323,10 @@ def import_document(
                         imp.item, imp.stage, signer, country=imp.country, place=imp.place, data=imp.data, at=imp.at
                     )
                 )
+                if progress is not None and len(written) % 1000 == 0:
+                    progress(len(written), len(parsed))
+            if progress is not None:
+                progress(len(written), len(parsed))
     except ProvchainError as exc:
         if failing == 0:
             raise

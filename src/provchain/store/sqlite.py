@@ -1,6 +1,6 @@
 """The SQLite store: one file per ledger, WAL mode, one IMMEDIATE transaction per append.
 
-The schema is created through sqlite-utils; the hot path uses the connection directly. SQLite's
+The schema is literal SQL (``_SCHEMA``), executed through the connection, as is everything else. SQLite's
 locking serializes writers across processes: an append reads the item's head and writes the new entry
 inside one ``BEGIN IMMEDIATE`` transaction, so the compare-and-swap on the head cannot be raced.
 A writer that finds the database locked waits (SQLite's busy handler) and retries, for at most
@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import msgpack
-import sqlite_utils
 
 from .. import merkle
 from ..entries import FORMAT_VERSION, MAX_BODY, Entry, Event, leaf_hash_of
@@ -320,7 +319,6 @@ class SqliteStore:
 
     def __init__(self, conn: sqlite3.Connection, path: str, busy_timeout: float) -> None:
         self._conn = conn
-        self._db = sqlite_utils.Database(conn)
         self.path = path
         self._busy_timeout = busy_timeout
         self._depth = 0
@@ -534,13 +532,14 @@ class SqliteStore:
             self._conn.execute(f"PRAGMA application_id={_APP_ID}")
             for _, _, _, sql in _SCHEMA:
                 self._conn.execute(sql)
-            self._db.table("meta").insert_all(
+            self._conn.executemany(
+                "INSERT INTO meta (key, value) VALUES (?, ?)",
                 [
-                    {"key": "format", "value": str(meta.format)},
-                    {"key": "schema", "value": str(SCHEMA_VERSION)},
-                    {"key": "origin", "value": meta.origin},
-                    {"key": "operator", "value": meta.operator_vkey},
-                ]
+                    ("format", str(meta.format)),
+                    ("schema", str(SCHEMA_VERSION)),
+                    ("origin", meta.origin),
+                    ("operator", meta.operator_vkey),
+                ],
             )
 
     # --- metadata -----------------------------------------------------------------------------

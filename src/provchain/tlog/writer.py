@@ -181,7 +181,11 @@ def _open_dir(directory: str | os.PathLike[str]) -> Path:
 
 
 def publish(
-    ledger: Ledger | str | os.PathLike[str], directory: str | os.PathLike[str], *, fsync: bool = True
+    ledger: Ledger | str | os.PathLike[str],
+    directory: str | os.PathLike[str],
+    *,
+    fsync: bool = True,
+    progress: Callable[[int, int | None], None] | None = None,
 ) -> PublishResult:
     """Publish ``ledger`` (a :class:`~provchain.ledger.Ledger` or a ledger file's path) as static tiles in
     ``directory`` (created if missing), up to its latest signed checkpoint; see the module docstring.
@@ -190,14 +194,15 @@ def publish(
     :class:`~provchain.errors.DamagedLedgerError` when what it stores disagrees with itself, and
     :class:`~provchain.errors.ConsistencyError` when ``directory`` holds a checkpoint of another log or one
     this ledger does not extend. ``fsync=False`` skips the fsyncs (for a directory that is copied elsewhere
-    once written; a crash may then leave empty files behind).
+    once written; a crash may then leave empty files behind). ``progress(done, total)`` is called as entries
+    are published.
     """
     if isinstance(ledger, Ledger):
-        return _publish(ledger, _open_dir(directory), fsync)
+        return _publish(ledger, _open_dir(directory), fsync, progress)
     if not isinstance(ledger, str | os.PathLike):
         raise InputError(f"ledger must be a Ledger or a path, not {type(ledger).__name__}")
     with Ledger.open(ledger, readonly=True) as led:
-        return _publish(led, _open_dir(directory), fsync)
+        return _publish(led, _open_dir(directory), fsync, progress)
 
 
 @contextlib.contextmanager
@@ -218,12 +223,16 @@ def _locked(root: Path) -> Iterator[None]:
         os.close(fd)  # (releases the lock)
 
 
-def _publish(led: Ledger, root: Path, fsync: bool) -> PublishResult:
+def _publish(
+    led: Ledger, root: Path, fsync: bool, progress: Callable[[int, int | None], None] | None = None
+) -> PublishResult:
     with _locked(root):
-        return _publish_locked(led, root, fsync)
+        return _publish_locked(led, root, fsync, progress)
 
 
-def _publish_locked(led: Ledger, root: Path, fsync: bool) -> PublishResult:
+def _publish_locked(
+    led: Ledger, root: Path, fsync: bool, progress: Callable[[int, int | None], None] | None = None
+) -> PublishResult:
     verifier = new_verifier(led.operator_vkey)
     out = _Writer(root, fsync)
     store = led.store
@@ -253,6 +262,8 @@ def _publish_locked(led: Ledger, root: Path, fsync: bool) -> PublishResult:
         try:
             for n in range(count):
                 _bundle(led, out, n, layout.tile_width(0, n, size), subtree)
+                if progress is not None and (n % 16 == 15 or n == count - 1):
+                    progress(min((n + 1) * layout.TILE_WIDTH, size), size)
             for level, n, width in layout.tiles_for(size):
                 if level:
                     _tile(led, out, level, n, width, subtree)

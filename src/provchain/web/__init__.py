@@ -196,12 +196,15 @@ def verifier_page(
     quorum: int | None = None,
     *,
     register: str | None = None,
+    policy: WitnessPolicy | None = None,
 ) -> dict[str, bytes]:
     """The files of a verifier page that trusts ``operators`` (C2SP verifier keys, ``name+hex8+base64``).
 
     With ``witnesses`` (witness verifier keys) the page requires ``quorum`` of them (default: all) to have
     cosigned a code's checkpoint: it refuses every code that is not witnessed so
-    (:func:`provchain.code.verify` with ``WitnessPolicy.from_witnesses(witnesses, quorum)``).
+    (:func:`provchain.code.verify` with ``WitnessPolicy.from_witnesses(witnesses, quorum)``). Instead of
+    ``witnesses``, ``policy`` pins a whole :class:`~provchain.witness.WitnessPolicy` (a policy file's groups and
+    quorum).
 
     With ``register`` (the base address of a provchain service, such as ``https://verify.example/``, or a path
     on the page's own site, such as ``/``), the page reports each code it verified to the service's scan
@@ -215,7 +218,12 @@ def verifier_page(
     a missing script raises :class:`VerifierBundleError`.
     """
     keys = _check_operators(operators)
-    pinned_witnesses = _witnesses_value(witnesses, quorum)
+    if policy is not None:
+        if witnesses or quorum is not None:
+            raise InputError("give witness keys (and a quorum) or a witness policy, not both")
+        if not isinstance(policy, WitnessPolicy):
+            raise InputError("policy must be a WitnessPolicy")
+    pinned_witnesses = _witnesses_value(witnesses, quorum) if policy is None else policy.to_json()
     connect = _register_csp(register)
     template = _resource("page.html")
     style = _resource("page.css")
