@@ -15,8 +15,9 @@ The names are bound on first use (a module ``__getattr__``), so that importing a
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ._internal.lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from .entries import Entry, Event
@@ -59,14 +60,7 @@ _HOME = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """Import the module that holds ``name`` on first use, and keep the name here."""
-    home = _HOME.get(name)
-    if home is None:
-        raise AttributeError(f"module 'provchain' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{home}", __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _HOME, globals())  # each name imported from its module on first use
 
 
 def __dir__() -> list[str]:

@@ -11,8 +11,9 @@ The publishing side loads the ledger; the reading side imports no store.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from .._internal.lazy import lazy_getattr
 from .fetch import DirFetcher, Fetcher, HttpFetcher, open_fetcher
 from .layout import (
     CHECKPOINT_PATH,
@@ -68,11 +69,5 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    # The publisher loads the ledger and the store, the auditor the replay: only when asked for.
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+# The publisher loads the ledger and the store, the auditor the replay: only when asked for.
+__getattr__ = lazy_getattr(__name__, _LAZY, globals())
