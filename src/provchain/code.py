@@ -866,7 +866,7 @@ def _witnessed_anchor(
     cosignatures (under ``witnesses``: valid ones satisfying its quorum), with the inclusion proof; None
     when there is none."""
     verifier = new_verifier(ledger.operator_vkey)
-    for size, note in sorted(ledger.store.checkpoints(), reverse=True):
+    for size, note in ledger.store.checkpoints(newest_first=True):
         if size <= head.index:
             break
         cp, _ = open_checkpoint(note, ledger.origin, verifier)

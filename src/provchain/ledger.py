@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -763,10 +764,10 @@ class Ledger:
         with self._writing() as size:
             root = self._checked_root(size)
             cp = Checkpoint(self.origin, size, root)
-            note = sign_checkpoint(cp, op)
-            latest = self._store.latest_checkpoint()
+            latest = self._store.latest_checkpoint()  # its operator signature was checked by _checked_root
             if latest is not None and latest[0] == size and latest[1].startswith(cp.format() + b"\n"):
                 return latest[1]  # already signed, perhaps cosigned since: keep the witnesses' lines
+            note = sign_checkpoint(cp, op)
             self._store.add_checkpoint(size, note)
         return note
 
@@ -802,11 +803,7 @@ class Ledger:
             for c in fresh:
                 trusted[(c.name, c.key_id)].check(text, c)
         with self._writing():
-            latest = self._store.latest_checkpoint()
-            if latest is not None and latest[0] == cp.size:
-                stored: bytes | None = latest[1]
-            else:  # an older checkpoint: look it up among all
-                stored = dict(self._store.checkpoints()).get(cp.size)
+            stored = self._store.checkpoint(cp.size)
             if stored is None:
                 raise InputError(f"no checkpoint of size {cp.size} is stored; sign it first (Ledger.checkpoint())")
             self._open_stored_checkpoint(cp.size, stored)
@@ -994,11 +991,12 @@ class Ledger:
             index = head.index
         else:
             cp_size = self._size_arg(size)
-            stored = dict(self._store.checkpoints())
-            if cp_size not in stored:
-                sizes = ", ".join(str(s) for s in sorted(stored)[-5:]) or "none"
+            found = self._store.checkpoint(cp_size)
+            if found is None:
+                newest = [s for s, _ in itertools.islice(self._store.checkpoints(newest_first=True), 5)]
+                sizes = ", ".join(str(s) for s in reversed(newest)) or "none"
                 raise InputError(f"no checkpoint of size {cp_size} is stored (latest stored sizes: {sizes})")
-            note = stored[cp_size]
+            note = found
             self._open_stored_checkpoint(cp_size, note)
             below = [e.index for e in self._store.item_entries(item) if e.index is not None and e.index < cp_size]
             if not below:

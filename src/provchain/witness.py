@@ -48,6 +48,7 @@ from .errors import (
     WitnessPolicyError,
 )
 from .keys import ALG_ED25519, KeyPair, check_key_name, key_id, split_vkey, verify_signature
+from .note import split_lines
 
 __all__ = [
     "ALG_COSIGNATURE_V1",
@@ -306,8 +307,6 @@ class WitnessKey:
 def split_note(note: bytes) -> tuple[bytes, list[str]]:
     """Split a signed note into its text and its signature lines (each with its newline), checking the
     form only. Raises :class:`NoteFormatError`."""
-    from .note import split_lines
-
     text, lines = split_lines(note)
     return text, [line + "\n" for line in lines]
 

@@ -83,8 +83,12 @@ class Store(Protocol):
         round trip)."""
         ...
 
-    def checkpoints(self) -> Iterator[tuple[int, bytes]]:
-        """Stored signed checkpoints ``(size, note)``, oldest first."""
+    def checkpoints(self, *, newest_first: bool = False) -> Iterator[tuple[int, bytes]]:
+        """Stored signed checkpoints ``(size, note)``, oldest first (newest first with ``newest_first``)."""
+        ...
+
+    def checkpoint(self, size: int) -> bytes | None:
+        """The stored checkpoint note of ``size``, or None."""
         ...
 
     def latest_checkpoint(self) -> tuple[int, bytes] | None:

@@ -795,10 +795,30 @@ class SqliteStore:
             leaves.append(leaf_hash_of(body))
         return leaves
 
-    def checkpoints(self) -> Iterator[tuple[int, bytes]]:
-        """Stored checkpoints, smallest size first."""
-        for size, note in self._query("SELECT size, note FROM checkpoints ORDER BY size"):
-            yield _checkpoint_row(size, note)
+    def checkpoints(self, *, newest_first: bool = False, chunk: int = 256) -> Iterator[tuple[int, bytes]]:
+        """Stored checkpoints, smallest size first (largest first with ``newest_first``), read ``chunk`` rows
+        at a time: a reader that stops early (the newest cosigned one) reads no more."""
+        if not newest_first:
+            for size, note in self._query("SELECT size, note FROM checkpoints ORDER BY size"):
+                yield _checkpoint_row(size, note)
+            return
+        below = _SQLITE_MAX
+        while True:
+            rows = self._query(
+                "SELECT size, note FROM checkpoints WHERE size < ? ORDER BY size DESC LIMIT ?", (below, chunk)
+            )
+            for size, note in rows:
+                yield _checkpoint_row(size, note)
+            if len(rows) < chunk:
+                return
+            below = _checkpoint_row(*rows[-1])[0]
+
+    def checkpoint(self, size: int) -> bytes | None:
+        """The stored checkpoint note of ``size`` (one index lookup), or None."""
+        if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= _SQLITE_MAX:
+            return None
+        rows = self._query("SELECT size, note FROM checkpoints WHERE size = ?", (size,))
+        return _checkpoint_row(*rows[0])[1] if rows else None
 
     def latest_checkpoint(self) -> tuple[int, bytes] | None:
         """The stored checkpoint with the largest size."""

@@ -90,7 +90,7 @@ def _csp_hash(text: str) -> str:
 
 def _operators_json(operators: object) -> str:
     """The value as JSON safe inside a ``<script>`` element (no ``<``, ``>`` or ``&`` unescaped)."""
-    text = json.dumps(list(operators) if isinstance(operators, tuple) else operators, ensure_ascii=True)
+    text = json.dumps(operators, ensure_ascii=True)
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
