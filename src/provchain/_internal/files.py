@@ -138,9 +138,10 @@ def check_output(path: PathLike, *, force: bool = False, protect: Sequence[PathL
 
 def _umask() -> int:
     """The process's umask, read without changing it where Linux tells it."""
-    with contextlib.suppress(OSError, ValueError), open("/proc/self/status", encoding="ascii", errors="replace") as f:
+    # read as bytes: no codec lookup, which may import a module (and fail once privileges are dropped)
+    with contextlib.suppress(OSError, ValueError), open("/proc/self/status", "rb") as f:
         for line in f:
-            if line.startswith("Umask:"):
+            if line.startswith(b"Umask:"):
                 return int(line.split()[1], 8)
     mask = os.umask(0o022)
     os.umask(mask)
