@@ -47,6 +47,7 @@ BAD: dict[str, tuple[list[str | bytes], int]] = {
     "key show": (["key", "show", b"k\xff.key"], 3),
     "witness serve": (["witness", "serve", "--key", "k", "--state", b"s\xff", "--listen", "x:1", "--log", "v"], 6),
     "witness status": (["witness", "status", "--key", b"w\xff.key", "--state", "s.db"], 4),
+    "witness evidence": (["witness", "evidence", "--key", b"w\xff.key", "--state", "s.db"], 4),
     "serve": (["serve", "l.db", "--listen", b"127.0.0.1:80\xff"], 4),
     "publish": (["publish", "l.db", b"site\xff"], 3),
     "check-published": (["check-published", "PC1:X", "--log", b"site\xff", "--operator", "v"], 4),

@@ -5,22 +5,26 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from clirun import fails, ok, run
 from conftest import ORIGIN, T0, journey
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from provchain import merkle
 from provchain.checkpoint import Checkpoint, sign_checkpoint
+from provchain.equivocation import check_evidence
 from provchain.errors import InputError, KeyFormatError, WitnessRequestError, WitnessStateError
 from provchain.keys import KeyPair
 from provchain.ledger import Ledger
 from provchain.witness import Cosignature, CosignatureVerifier, WitnessKey, split_note
 from provchain.witness_server import (
+    MAX_EVIDENCE,
     MAX_PROOF_LINES,
     SIZE_CONTENT_TYPE,
     Witness,
@@ -309,3 +313,100 @@ def test_fuzz_witness_answers_hostile_bodies_with_client_errors(fuzz_witness: Wi
     reply = fuzz_witness.add_checkpoint(bytes(b))
     assert reply.status in (200, 400, 403, 404, 409, 422)
     assert reply.body.endswith(b"\n")
+
+
+# --- evidence of equivocation ---------------------------------------------------------------------
+
+
+def test_a_conflicting_signed_checkpoint_is_kept_as_evidence(
+    grown: Ledger, witness: Witness, operator: KeyPair, parties: dict[str, KeyPair], tmp_path: Path
+) -> None:
+    """The same size with another root, both signed by the operator: the witness refuses (409) and keeps
+    the self-contained evidence, once, that anyone checks with the operator key alone."""
+    _, (s2, _), _ = notes(grown)
+    fork = fork_of(grown, operator, parties, tmp_path / "fork.db")
+    journey(fork, parties, "SERUM-FAKE")
+    fork_note = fork.checkpoint()
+    fork.close()
+    assert witness.add_checkpoint(body(grown, 0, s2)).status == 200
+    for _ in range(2):  # sent twice: kept once
+        r = witness.add_checkpoint(format_add_checkpoint(s2, [], fork_note))
+        assert r.status == 409 and b"keeps the evidence" in r.body
+    kept = witness.state.evidence()
+    assert [(n, origin) for n, origin, *_ in kept] == [(1, ORIGIN)]
+    _, _, found, statement, text = kept[0]
+    assert found == NOW and f"size {s2} with two different roots" in statement
+    assert check_evidence(text, operator.vkey) == statement
+    assert witness.state.latest(ORIGIN) == (s2, grown.root(s2))  # still the first history
+
+
+def test_a_proof_to_another_history_is_kept_as_evidence(
+    grown: Ledger, witness: Witness, operator: KeyPair, parties: dict[str, KeyPair], tmp_path: Path
+) -> None:
+    """A larger checkpoint whose consistency proof leads to its own root from another root at the witness's
+    size (422): the proof shows what the operator's larger tree says the smaller tree was, so the refusal
+    is evidence too."""
+    _, (s2, _), _ = notes(grown)
+    assert s2 & (s2 - 1), "the witness's size must not be a power of two (the proof would not fix its root)"
+    fork = fork_of(grown, operator, parties, tmp_path / "fork.db")
+    journey(fork, parties, "SERUM-FAKE")  # size s2 with another root
+    journey(fork, parties, "SERUM-MORE", start=T0 + 20 * 3_600_000)
+    assert fork.size > s2 and fork.root(s2) != grown.root(s2)
+    fork_note = fork.checkpoint()
+    proof = fork.consistency_proof(s2, fork.size)
+    fork.close()
+    assert witness.add_checkpoint(body(grown, 0, s2)).status == 200
+    r = witness.add_checkpoint(format_add_checkpoint(s2, proof, fork_note))
+    assert r.status == 422 and b"keeps the evidence" in r.body
+    ((_, _, _, statement, text),) = witness.state.evidence()
+    assert f"does not extend the tree of size {s2}" in statement
+    assert check_evidence(text, operator.vkey) == statement
+
+
+def test_a_proof_that_proves_nothing_keeps_nothing(grown: Ledger, witness: Witness) -> None:
+    (s1, _), (s2, n2), _ = notes(grown)
+    assert witness.add_checkpoint(body(grown, 0, s1)).status == 200
+    proof = grown.consistency_proof(s1, s2)
+    for bad in ([bytes([proof[0][0] ^ 1]) + proof[0][1:], *proof[1:]], proof[:-1], [*proof, bytes(32)], []):
+        r = witness.add_checkpoint(format_add_checkpoint(s1, bad, n2))
+        assert r.status == 422 and b"evidence" not in r.body
+    assert witness.state.evidence() == []
+
+
+def test_evidence_is_capped_per_log(grown: Ledger, witness: Witness, operator: KeyPair) -> None:
+    (s1, _), *_ = notes(grown)
+    assert witness.add_checkpoint(body(grown, 0, s1)).status == 200
+    for i in range(MAX_EVIDENCE + 3):
+        other = sign_checkpoint(Checkpoint(ORIGIN, s1, bytes([i + 1]) * 32), operator)
+        assert witness.add_checkpoint(format_add_checkpoint(s1, [], other)).status == 409
+    kept = witness.state.evidence()
+    assert len(kept) == MAX_EVIDENCE and [n for n, *_ in kept] == list(range(1, MAX_EVIDENCE + 1))
+
+
+def test_cli_lists_and_prints_the_evidence(
+    grown: Ledger, operator: KeyPair, tmp_path: Path
+) -> None:
+    wkey_path = tmp_path / "w.key"
+    WKEY.save(wkey_path)
+    state_path = tmp_path / "w.state"
+    args = ["--key", str(wkey_path), "--state", str(state_path)]
+    (s1, _), *_ = notes(grown)
+    state = WitnessState.open(state_path, WKEY.vkey)
+    w = Witness(WKEY, state, [operator.vkey], clock=lambda: NOW)
+    assert w.add_checkpoint(body(grown, 0, s1)).status == 200
+    assert "no evidence" in ok("witness", "evidence", *args).stdout
+    other = sign_checkpoint(Checkpoint(ORIGIN, s1, bytes(32)), operator)
+    assert w.add_checkpoint(format_add_checkpoint(s1, [], other)).status == 409
+    state.close()
+    status = run("witness", "status", *args)
+    assert status.exit_code == 0 and "EQUIVOCATION" in status.stdout
+    listed = run("witness", "evidence", *args)
+    assert listed.exit_code == 1 and "two different roots" in listed.stdout
+    as_json = run("witness", "evidence", *args, "--json")
+    assert as_json.exit_code == 1 and json.loads(as_json.stdout)["evidence"][0]["number"] == 1
+    printed = run("witness", "evidence", *args, "--number", "1")
+    assert printed.exit_code == 1 and printed.stdout_bytes.startswith(b"EQUIVOCATION: ")
+    (tmp_path / "evidence.txt").write_bytes(printed.stdout_bytes)
+    checked = run("compare", str(tmp_path / "evidence.txt"), "--operator", operator.vkey)
+    assert checked.exit_code == 1 and "the evidence checks out" in checked.stdout
+    fails(2, "no evidence number 2", "witness", "evidence", *args, "--number", "2")

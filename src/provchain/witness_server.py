@@ -55,6 +55,7 @@ from . import merkle
 from ._internal.text import escape
 from ._internal.validate import canonical_b64decode
 from .checkpoint import SIZE_MAX, Checkpoint
+from .equivocation import compare
 from .errors import (
     ConsistencyError,
     FormatError,
@@ -71,6 +72,7 @@ from .witness import WitnessKey, split_note
 
 __all__ = [
     "ADD_CHECKPOINT_PATH",
+    "MAX_EVIDENCE",
     "MAX_PROOF_LINES",
     "MAX_REQUEST_BYTES",
     "SIZE_CONTENT_TYPE",
@@ -197,7 +199,18 @@ CREATE TABLE IF NOT EXISTS logs (
     note BLOB NOT NULL,
     updated INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS evidence (
+    n INTEGER PRIMARY KEY,
+    origin TEXT NOT NULL,
+    found INTEGER NOT NULL,
+    statement TEXT NOT NULL,
+    evidence BLOB NOT NULL UNIQUE
+);
 """
+MAX_EVIDENCE = 16
+"""The most pieces of equivocation evidence a witness keeps per log: the first ones found (one is enough to
+prove the operator signed two histories; the cap keeps a hostile operator from filling the disk)."""
+
 _STATE_FORMAT = "provchain-witness-state/1"
 
 
@@ -321,6 +334,28 @@ class WitnessState:
             row = self._conn.execute("SELECT note FROM logs WHERE origin = ?", (origin,)).fetchone()
         return None if row is None else bytes(row[0])
 
+    def keep_evidence(self, origin: str, statement: str, evidence: bytes, at: int) -> bool:
+        """Keep a piece of equivocation evidence about ``origin`` (call inside :meth:`transaction`); True when
+        it is new and there was room for it (at most :data:`MAX_EVIDENCE` per log)."""
+        with self._lock:
+            (count,) = self._conn.execute("SELECT COUNT(*) FROM evidence WHERE origin = ?", (origin,)).fetchone()
+            if count >= MAX_EVIDENCE:
+                return False
+            cur = self._conn.execute(
+                "INSERT OR IGNORE INTO evidence (origin, found, statement, evidence) VALUES (?, ?, ?, ?)",
+                (origin, at, statement, evidence),
+            )
+            return cur.rowcount == 1
+
+    def evidence(self) -> list[tuple[int, str, int, str, bytes]]:
+        """The equivocation evidence kept: ``(number, origin, time found, statement, evidence text)``, in the
+        order found. Each text is self-contained: ``provchain compare FILE --operator KEY`` checks it."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT n, origin, found, statement, evidence FROM evidence ORDER BY n"
+            ).fetchall()
+        return [(int(n), str(o), int(f), str(st), bytes(e)) for n, o, f, st, e in rows]
+
 
 # --- the decision ---------------------------------------------------------------------------------
 
@@ -364,6 +399,7 @@ class Witness:
         self.state = state
         self._clock = clock
         self._logs: dict[str, list[Ed25519Verifier]] = {}
+        self._vkeys: dict[str, list[str]] = {}
         for vkey in logs:
             try:
                 v = new_verifier(vkey)
@@ -371,6 +407,7 @@ class Witness:
                 raise KeyFormatError(f"log key {vkey!r}: {exc}") from None
             if v not in self._logs.setdefault(v.name, []):
                 self._logs[v.name].append(v)
+                self._vkeys.setdefault(v.name, []).append(vkey)
 
     @property
     def origins(self) -> list[str]:
@@ -415,7 +452,8 @@ class Witness:
                 return Reply(409, SIZE_CONTENT_TYPE, b"%d\n" % size)
             # (6) consistency
             if req.old == cp.size and root is not None and cp.root != root:
-                return _text(409, f"a checkpoint of size {cp.size} with another root was cosigned before")
+                kept = self._keep_evidence(cp.origin, req, now)
+                return _text(409, f"a checkpoint of size {cp.size} with another root was cosigned before{kept}")
             try:
                 if root is None or req.old == 0:
                     if req.proof:
@@ -425,11 +463,32 @@ class Witness:
                 else:
                     merkle.verify_consistency(req.old, cp.size, list(req.proof), root, cp.root)
             except ConsistencyError as exc:
-                return _text(422, f"the consistency proof does not verify: {exc}")
+                kept = self._keep_evidence(cp.origin, req, now)
+                return _text(422, f"the consistency proof does not verify: {exc}{kept}")
             # (7) record durably, then cosign
             self.state.record(cp.origin, cp.size, cp.root, req.note, now)
         cosig = self.key.cosign(text, now)
         return Reply(200, _TEXT, cosig.line().encode("utf-8"))
+
+
+    def _keep_evidence(self, origin: str, req: AddCheckpointRequest, now: int) -> str:
+        """When the refused checkpoint and the one cosigned last prove that the operator signed two histories
+        (equal sizes with two roots, or a proof that leads to the new root from another old root), keep the
+        evidence (inside the caller's transaction) and say so in the reply. A proof that leads nowhere proves
+        nothing, and nothing is kept."""
+        stored = self.state.note(origin)
+        if stored is None:
+            return ""
+        for vkey in self._vkeys[origin]:
+            try:
+                result = compare(stored, req.note, vkey, proof=list(req.proof))
+            except ProvchainError:
+                continue  # signed by another of the origin's keys, or a proof that proves nothing
+            if result.consistent or result.evidence is None:
+                return ""
+            self.state.keep_evidence(origin, result.message, result.evidence, now)
+            return "; the witness keeps the evidence that the log signed both"
+        return ""
 
 
 # --- HTTP -----------------------------------------------------------------------------------------

@@ -5,13 +5,15 @@ from __future__ import annotations
 import base64
 import contextlib
 import signal
+import sys
 from datetime import UTC, datetime
 
 import click
 
 from .._internal.text import escape
+from ..errors import InputError
 from ..witness import WitnessKey
-from . import PASSPHRASE, _Group, cli, emit_json
+from . import EXIT_FINDINGS, PASSPHRASE, _Group, cli, emit_json
 
 
 @cli.group(cls=_Group)
@@ -104,11 +106,15 @@ def witness_status(key_path: str, state_path: str, passphrase: str | None, as_js
     state = WitnessState.open(state_path, key.vkey)
     try:
         rows = state.logs()
+        found: dict[str, int] = {}
+        for _, origin, _, _, _ in state.evidence():
+            found[origin] = found.get(origin, 0) + 1
     finally:
         state.close()
     if as_json:
         logs = [
-            {"origin": o, "size": s, "root": r.hex(), "cosigned": _iso(at)} for o, s, r, at in rows
+            {"origin": o, "size": s, "root": r.hex(), "cosigned": _iso(at), "evidence": found.get(o, 0)}
+            for o, s, r, at in rows
         ]
         emit_json({"witness": key.vkey, "logs": logs})
         return
@@ -120,11 +126,66 @@ def witness_status(key_path: str, state_path: str, passphrase: str | None, as_js
             str(size),
             base64.b64encode(root).decode(),
             datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            str(found.get(origin, 0)),
         ]
         for origin, size, root, at in rows
     ]
     click.echo(f"witness {escape(key.vkey)}")
-    click.echo(draw(["origin", "size", "root", "cosigned (UTC)"], cells, right={1}))
+    click.echo(draw(["origin", "size", "root", "cosigned (UTC)", "evidence"], cells, right={1, 4}))
+    if found:
+        click.echo("EQUIVOCATION: a log signed two histories; 'provchain witness evidence' shows the proof")
+
+
+@witness.command("evidence")
+@click.option("--key", "key_path", required=True, type=click.Path(dir_okay=False), help="The witness key file.")
+@click.option("--state", "state_path", required=True, type=click.Path(dir_okay=False, exists=True))
+@click.option(
+    "--number",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Print this piece of evidence (its self-contained text) instead of the list.",
+)
+@PASSPHRASE
+@click.option("--json", "as_json", is_flag=True, help='Print {"version": 1, "witness": ..., "evidence": [...]}.')
+def witness_evidence(key_path: str, state_path: str, number: int | None, passphrase: str | None, as_json: bool) -> None:
+    """List the evidence of equivocation this witness kept, or print one piece of it.
+
+    The witness keeps evidence when a log it follows sends a validly signed checkpoint that contradicts the
+    one it cosigned last: the same size with another root, or a larger tree whose proof leads to another
+    root at the old size. Each piece is a self-contained text that anyone checks with
+    'provchain compare FILE --operator KEY'. Exit 1 when evidence was kept (listed or printed), 0 when none.
+    """
+    from ..witness_server import WitnessState
+
+    key = WitnessKey.load(key_path, passphrase)
+    state = WitnessState.open(state_path, key.vkey)
+    try:
+        kept = state.evidence()
+    finally:
+        state.close()
+    if number is not None:
+        for n, _, _, _, text in kept:
+            if n == number:
+                sys.stdout.flush()
+                sys.stdout.buffer.write(text)
+                sys.stdout.buffer.flush()
+                sys.exit(EXIT_FINDINGS)
+        raise InputError(f"the witness state holds no evidence number {number}")
+    if as_json:
+        items = [{"number": n, "origin": o, "found": _iso(at), "statement": st} for n, o, at, st, _ in kept]
+        emit_json({"witness": key.vkey, "evidence": items})
+    elif kept:
+        from ._table import draw
+
+        cells = [
+            [str(n), escape(o), datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S"), escape(st)]
+            for n, o, at, st, _ in kept
+        ]
+        click.echo(draw(["number", "origin", "found (UTC)", "statement"], cells, right={0}))
+    else:
+        click.echo("no evidence of equivocation kept")
+    if kept:
+        sys.exit(EXIT_FINDINGS)
 
 
 def _iso(seconds: int) -> str:
