@@ -27,9 +27,13 @@ Fetch = Callable[[Sequence[NodeKey]], Mapping[NodeKey, bytes]]
 
 
 class Frontier:
-    """The right edge of an RFC 9162 tree built leaf by leaf (see the module docstring).
+    """The right edge of an RFC 9162 tree built leaf by leaf: O(log n) hashes, O(1) amortized per leaf.
 
-    ``size`` is the number of leaves added so far (the index of the last one, plus one).
+    It keeps, per level, the newest complete node: exactly what the root of the current size and the
+    parents of the next leaf need. ``size`` is the number of leaves added so far (the index of the last
+    one, plus one). A frontier that lacks a left sibling (one started at a leaf it has not seen, as a
+    reopened ledger's) names it with :meth:`missing` and takes it with :meth:`learn`, or fetches it
+    through the function given to :meth:`add`.
     """
 
     __slots__ = ("_edge", "size")
