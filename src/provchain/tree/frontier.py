@@ -86,15 +86,32 @@ class Frontier:
         one call; without ``fetch`` a lack raises :class:`~provchain.errors.InputError`. Nothing changes
         on an error.
         """
-        if type(leaf) is not bytes or len(leaf) != HASH_SIZE:
-            need_hash(leaf, "the leaf hash", InputError)
-        if type(index) is not int or index < 0:
-            raise InputError(f"a leaf index must be a non-negative integer, not {index!r}")
-        edge = self._edge
+        if type(leaf) is not bytes or len(leaf) != HASH_SIZE or type(index) is not int or index < 0:
+            _refuse(index, leaf)
         if not index & 1:  # an even leaf completes nothing
-            edge[0] = (index, leaf)
+            self._edge[0] = (index, leaf)
             self.size = index + 1
             return b""
+        return b"".join(self._parents(index, leaf, fetch))
+
+    def append(self, leaf_hash: bytes) -> list[tuple[int, int, bytes]]:
+        """Add the next leaf (index :attr:`size`); return ``(level, index, hash)`` of the nodes that became
+        complete, bottom up."""
+        index = self.size
+        if type(leaf_hash) is not bytes or len(leaf_hash) != HASH_SIZE:
+            _refuse(index, leaf_hash)
+        if not index & 1:
+            self._edge[0] = (index, leaf_hash)
+            self.size = index + 1
+            return []
+        parts = self._parents(index, leaf_hash, None)
+        if len(parts) == 1:  # half the odd leaves complete one node
+            return [(1, index >> 1, parts[0])]
+        return [(level, index >> level, h) for level, h in enumerate(parts, 1)]
+
+    def _parents(self, index: int, leaf: bytes, fetch: Fetch | None) -> list[bytes]:
+        """Add the odd leaf ``index`` (checked); the hashes of the nodes it completes, bottom up."""
+        edge = self._edge
         sha, prefix = _sha256, NODE_PREFIX
         while True:
             parts = []
@@ -120,17 +137,7 @@ class Frontier:
         for level, h in enumerate(parts, 1):
             edge[level] = (index >> level, h)
         self.size = index + 1
-        return b"".join(parts)
-
-    def append(self, leaf_hash: bytes) -> list[tuple[int, int, bytes]]:
-        """Add the next leaf (index :attr:`size`); return ``(level, index, hash)`` of the nodes that became
-        complete, bottom up."""
-        index = self.size
-        nodes = self.add(index, leaf_hash)
-        return [
-            (level, index >> level, nodes[HASH_SIZE * (level - 1) : HASH_SIZE * level])
-            for level in range(1, len(nodes) // HASH_SIZE + 1)
-        ]
+        return parts
 
     def root(self) -> bytes:
         """The root of the tree of the leaves added so far (every node it folds must be held)."""
@@ -146,3 +153,8 @@ class Frontier:
                     raise InputError(f"the frontier lacks node {(level, (size >> level) - 1)} of the root")
                 h = node[1] if not h else _sha256(NODE_PREFIX + node[1] + h).digest()
         return h
+
+
+def _refuse(index: object, leaf: object) -> None:
+    need_hash(leaf, "the leaf hash", InputError)
+    raise InputError(f"a leaf index must be a non-negative integer, not {index!r}")
