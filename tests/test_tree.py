@@ -250,13 +250,16 @@ def test_a_tile_round_trips_its_nodes(seed: int, block: int) -> None:
     leaves = [merkle.leaf_hash(d) for d in data]
     tile = blocks.tile_from_leaves(leaves)
     assert len(tile) == blocks.TILE_BYTES
-    computed = blocks.block_nodes(leaves)
+    computed = blocks.block_nodes(0, leaves)
+    assert blocks.block_nodes(block, leaves) == {
+        (lv, (block << (4 - lv)) + j): h for (lv, j), h in computed.items()
+    }  # the same nodes, at the block's place
     # from the hashes the 16 appends gave, as the store packs them, the same tile
-    assert blocks.tile_from_entries(blocks.entry_nodes(leaves, computed)) == tile
+    assert blocks.tile_from_entries(blocks.entry_nodes(block, leaves, blocks.block_nodes(block, leaves))) == tile
     frontier = Frontier()
     given_nodes = [frontier.add(r, h) for r, h in enumerate(leaves)]
     low = [(h, n[: 3 * HASH_SIZE]) for h, n in zip(leaves, given_nodes, strict=True)]  # levels 1 to 3
-    assert blocks.entry_nodes(leaves, computed) == low
+    assert blocks.entry_nodes(0, leaves, computed) == low
     assert blocks.tile_edge(tile) == leaves[15] + given_nodes[15][: 3 * HASH_SIZE]
     # read back through the plan, at the block's place in a large tree
     keys = [
@@ -272,7 +275,7 @@ def test_a_tile_round_trips_its_nodes(seed: int, block: int) -> None:
 
 def test_entry_nodes_of_an_open_block() -> None:
     leaves = _leaves(11)
-    parts = blocks.entry_nodes(leaves, blocks.block_nodes(leaves))
+    parts = blocks.entry_nodes(7, leaves, blocks.block_nodes(7, leaves))
     frontier = Frontier()
     assert parts == [(h, frontier.add(r, h)) for r, h in enumerate(leaves)]
     assert blocks.tile_from_entries(parts) is None  # not a whole block

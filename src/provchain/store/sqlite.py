@@ -716,16 +716,15 @@ class SqliteStore:
         leaves = self._stored_leaves(block)
         if len(leaves) == BLOCK_LEAVES:
             return {}
-        first = block << BLOCK_SHIFT
-        computed = block_nodes(leaves)
+        computed = block_nodes(block, leaves)
         if self._depth and self._block is None and leaves:
             # Inside a write (an append after a reopen reads its left siblings here): keep the block's hashes
             # as if this connection had appended its entries, so that the entry completing the block builds
             # its tile from them instead of reading the bodies again. Reset, like every _block, when a rollback
             # undoes rows.
-            self._block = entry_nodes(leaves, computed)
-            self._block_next = first + len(leaves)
-        return {(level, (first >> level) + j): h for (level, j), h in computed.items()}
+            self._block = entry_nodes(block, leaves, computed)
+            self._block_next = (block << BLOCK_SHIFT) + len(leaves)
+        return computed
 
     def _stored_leaves(self, block: int) -> list[bytes]:
         """The leaf hashes of the leading run of a block's stored entries, hashed from their bodies."""

@@ -139,20 +139,23 @@ def high_rows(index: int, nodes: bytes) -> list[tuple[int, bytes, int]]:
     ]
 
 
-def block_nodes(leaves: list[bytes]) -> dict[NodeKey, bytes]:
-    """The leaves and the complete nodes of levels 1 to 3 over the first leaves of one block (at most
-    16), keyed by their position in the block ``(level, j)``."""
-    return {(level, j): h for level, row in enumerate(levels(leaves)[: TILE_LEVELS + 1]) for j, h in enumerate(row)}
+def block_nodes(block: int, leaves: list[bytes]) -> dict[NodeKey, bytes]:
+    """The leaves and the complete nodes of levels 1 to 3 over the first leaves (at most 16) of block
+    ``block``, keyed by their node ids in the tree."""
+    return {
+        (level, (block << (BLOCK_SHIFT - level)) + j): h
+        for level, row in enumerate(levels(leaves)[: TILE_LEVELS + 1])
+        for j, h in enumerate(row)
+    }
 
 
-def entry_nodes(leaves: list[bytes], computed: dict[NodeKey, bytes]) -> list[tuple[bytes, bytes]]:
-    """For each of a block's first leaves, ``(leaf, nodes)``: its hash and the block's nodes it completed
-    (levels 1 to 3, concatenated), from :func:`block_nodes`. Entry ``r`` completed the levels ``L`` whose
-    low ``L`` bits of ``r`` are all 1."""
-    return [
-        (h, b"".join([computed[(lv, r >> lv)] for lv in range(1, TILE_LEVELS + 1) if (r + 1) % (1 << lv) == 0]))
-        for r, h in enumerate(leaves)
-    ]
+def entry_nodes(block: int, leaves: list[bytes], computed: dict[NodeKey, bytes]) -> list[tuple[bytes, bytes]]:
+    """For each of the first leaves of block ``block``, ``(leaf, nodes)``: its hash and the block's nodes it
+    completed (levels 1 to 3, concatenated), from :func:`block_nodes`. Entry ``r`` of a block completed the
+    levels ``L`` whose low ``L`` bits of ``r`` are all 1."""
+    first = block << BLOCK_SHIFT
+    done = [[lv for lv in range(1, TILE_LEVELS + 1) if (r + 1) % (1 << lv) == 0] for r in range(len(leaves))]
+    return [(h, b"".join([computed[(lv, (first + r) >> lv)] for lv in done[r]])) for r, h in enumerate(leaves)]
 
 
 def tile_from_entries(parts: list[tuple[bytes, bytes]]) -> bytes | None:
@@ -172,7 +175,7 @@ def tile_from_entries(parts: list[tuple[bytes, bytes]]) -> bytes | None:
 
 def tile_from_leaves(leaves: list[bytes]) -> bytes:
     """The tile of a block from its 16 leaf hashes."""
-    computed = block_nodes(leaves)
+    computed = block_nodes(0, leaves)
     return b"".join([computed[(level, j)] for level in range(TILE_LEVELS + 1) for j in range(BLOCK_LEAVES >> level)])
 
 
