@@ -357,6 +357,20 @@ def test_tiles_for_lists_each_tile_at_its_width(size: int) -> None:
     assert sum(w for lv, _, w in tiles if lv == 0) == size
 
 
+@FAST
+@given(st.integers(0, 5), st.integers(0, 2**20), st.integers(1, 256))
+def test_a_tile_holds_its_nodes_and_folds_to_its_root(level: int, n: int, width: int) -> None:
+    nodes = tlog_tiles.tile_nodes(level, n, width)
+    assert len(nodes) == width
+    for j, key in enumerate(nodes):
+        assert tlog_tiles.tile_place(*key) == ((level, n), 0, j)
+    top = tlog_tiles.tile_root(level, n)
+    assert tlog_tiles.tile_place(*top) == ((level + 1, n >> 8), 0, n & 255)
+    if width == 256:  # a full tile's hashes are exactly the nodes 8 levels below its root
+        lo, hi = NodeID(*top).leaves()
+        assert NodeID(*nodes[0]).leaves()[0] == lo and NodeID(*nodes[-1]).leaves()[1] == hi
+
+
 def test_tiles_for_refuses_a_size_that_is_no_count() -> None:
     for size in (-1, True, 1.5):
         with pytest.raises(InputError):

@@ -11,7 +11,7 @@ from ..errors import InputError
 from .hashing import is_count
 from .nodes import NodeKey
 
-__all__ = ["TILE_HEIGHT", "TILE_WIDTH", "tile_place", "tile_width", "tiles_for"]
+__all__ = ["TILE_HEIGHT", "TILE_WIDTH", "tile_nodes", "tile_place", "tile_root", "tile_width", "tiles_for"]
 
 TILE_HEIGHT = 8
 """Every tile spans 8 levels of the tree."""
@@ -45,3 +45,15 @@ def tile_place(level: int, index: int) -> tuple[NodeKey, int, int]:
     tl, r = divmod(level, TILE_HEIGHT)
     n = index >> (TILE_HEIGHT - r)
     return (tl, n), r, index - (n << (TILE_HEIGHT - r))
+
+
+def tile_nodes(level: int, n: int, width: int = TILE_WIDTH) -> list[NodeKey]:
+    """The nodes whose hashes tile ``n`` of tile level ``level`` holds, ``width`` of them, in order."""
+    first = n * TILE_WIDTH
+    return [(TILE_HEIGHT * level, first + j) for j in range(width)]
+
+
+def tile_root(level: int, n: int) -> NodeKey:
+    """The node the hashes of a full tile ``n`` of tile level ``level`` fold to: a hash of the tile above."""
+    return TILE_HEIGHT * (level + 1), n
+
