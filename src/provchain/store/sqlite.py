@@ -33,7 +33,7 @@ from ..errors import (
     StorageError,
 )
 from ..rules import Head
-from .base import LedgerMeta, NodeKey, StoredEntry
+from .base import LedgerMeta, NodeKey, StorageProblem, StoredEntry
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -513,6 +513,24 @@ class SqliteStore:
                     f"nodes row {row_id} (level {level}, nodes {row << _TILE_SHIFT}...) holds a {kind} of {length} "
                     f"bytes where a ledger of {size} entries has {want}"
                 )
+        return out
+
+    def storage_problems(self, size: int) -> list[StorageProblem]:
+        """What the file holds beside the signed entries that disagrees with them (the
+        :class:`~provchain.store.base.AuditableStorage` capability): schema objects provchain did not
+        create (:meth:`foreign_schema`), index entries that differ from what the bodies give
+        (:meth:`integrity_problems`), and tree rows a ledger of ``size`` entries does not have
+        (:meth:`stray_rows`)."""
+        out = [
+            StorageProblem("schema", None, what, f"the ledger file's schema: {what}; it could change what is read "
+                           "or written")
+            for what in self.foreign_schema()
+        ]  # fmt: skip
+        out += [
+            StorageProblem("index", idx, msg, msg if idx is not None else f"SQLite's integrity check: {msg}")
+            for idx, msg in self.integrity_problems()
+        ]
+        out += [StorageProblem("node", None, what, what) for what in self.stray_rows(size)]
         return out
 
     def _pragmas(self, durability: str, readonly: bool = False) -> None:
