@@ -938,6 +938,8 @@ class SqliteStore:
                     raise _translate(exc, "cannot start a write") from exc
                 time.sleep(delay)
                 delay = min(delay * 2, 0.1)
+            except sqlite3.Error as exc:  # such as a closed connection
+                raise _translate(exc, "cannot start a write") from exc
 
     def _rollback(self, sql: str) -> None:
         with contextlib.suppress(sqlite3.Error):
