@@ -334,3 +334,34 @@ def test_a_directory_as_ledger_stays_one_line(tmp_path: Path) -> None:
     (tmp_path / "d").mkdir()
     fails(2, "is a directory", "history", "d", "X")
     fails(2, "no ledger at", "history", "missing.db", "X")
+
+
+# --- hostile locations ------------------------------------------------------------------------------------
+
+
+@given(st.text(max_size=200))
+def test_any_text_is_a_location_or_an_input_error(text: str) -> None:
+    for candidate in (text, "postgresql://" + text, "postgres://u:hunter2@" + text, "x://" + text):
+        try:
+            where = ledger_location(candidate)
+        except E.InputError as exc:
+            assert "hunter2" not in str(exc)
+        else:
+            assert isinstance(where, Path) or is_database_url(where)
+        shown = display_location(candidate)
+        assert isinstance(shown, str)
+        if candidate.startswith("postgres://u:hunter2@"):
+            assert "hunter2" not in shown
+
+
+def test_the_service_takes_a_database_ledger_with_a_register_file(
+    tmp_path: Path, postgres_url: str, operator: KeyPair
+) -> None:
+    from provchain.web.app import create_app  # starlette is in the [test] extra
+
+    Ledger.create(postgres_url, origin=ORIGIN, operator=operator, at=T0).close()
+    with pytest.raises(E.InputError, match="no file beside it for the scan register"):
+        create_app(postgres_url, operator=operator)
+    create_app(postgres_url, operator=operator, register=tmp_path / "scans.db")
+    assert (tmp_path / "scans.db").exists()
+    create_app(postgres_url, register=False)

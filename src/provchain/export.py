@@ -232,7 +232,8 @@ def export_ledger(
     force: bool = False,
     progress: Callable[[int, int | None], None] | None = None,
 ) -> ExportSummary:
-    """Export a ledger (a :class:`~provchain.ledger.Ledger` or the path of its SQLite file) to ``out_path``.
+    """Export a ledger (a :class:`~provchain.ledger.Ledger`, or its location: the path of its SQLite file or a
+    ``postgresql://`` URL) to ``out_path``.
 
     The export is a snapshot of the ledger's size when it starts, streamed to a new temporary file next
     to ``out_path`` and moved into place when complete, so ``out_path`` never holds a partial export and
@@ -450,7 +451,8 @@ def import_ledger(
     commit_every: int = 20000,
     progress: Callable[[int, int | None], None] | None = None,
 ) -> Ledger:
-    """Rebuild a ledger file at ``db_path`` from the export at ``export_path``; return it as a ``Ledger``.
+    """Rebuild a ledger at ``db_path`` (a new file, or a ``postgresql://`` URL of a database that holds no
+    ledger) from the export at ``export_path``; return it as a ``Ledger``.
 
     The export is verified completely while it is read, exactly as :func:`provchain.audit.audit_path`
     audits it: every body, signature, registration, policy rule and chain link, every checkpoint, and the
@@ -460,12 +462,13 @@ def import_ledger(
     events dated in the future; ``workers`` processes check signatures (see
     :func:`~provchain.audit.audit_entries`); ``progress(done, total)`` is called as entries are checked.
 
-    The ledger is built in a new private directory beside ``db_path`` and linked into place only when
-    everything checked out; otherwise nothing is left behind. Raises :class:`LedgerExistsError` when
-    ``db_path`` exists (it is never overwritten), :class:`ExportFormatError` when the export is malformed
-    or truncated, and a :class:`VerificationError` (:class:`SignatureError`, :class:`ChainError`,
-    :class:`CheckpointError`, ...) naming the first finding and how many there are when the export does
-    not verify.
+    A file is built in a new private directory beside ``db_path`` and linked into place only when
+    everything checked out; a database ledger is built in one transaction, committed only then (and removed
+    again otherwise). Either way nothing is left behind by an export that does not verify. Raises
+    :class:`LedgerExistsError` when ``db_path`` holds a ledger (it is never overwritten),
+    :class:`ExportFormatError` when the export is malformed or truncated, and a :class:`VerificationError`
+    (:class:`SignatureError`, :class:`ChainError`, :class:`CheckpointError`, ...) naming the first finding
+    and how many there are when the export does not verify.
     """
     from .audit import audit_entries  # the auditor imports this module
 
