@@ -132,8 +132,9 @@ class Ledger:
     revoking keys, setting the policy, signing checkpoints) need the operator's :class:`Signer`, given to
     :meth:`create` or :meth:`open`.
 
-    A ``Ledger`` object belongs to the thread that opened it; open one per thread or process (several
-    may write to the same file at once: SQLite serializes them and no chain can fork).
+    A ``Ledger`` object belongs to the thread that opened it; open one per thread, process or host (several
+    may write to the same ledger at once: its store admits one writer at a time, see
+    :mod:`provchain.store.base`, and no chain can fork).
     """
 
     def __init__(
