@@ -96,6 +96,13 @@ def test_malformed_database_urls_are_input_errors_without_the_password(url: str)
     assert "hunter2" not in str(exc.value)
 
 
+@pytest.mark.parametrize(
+    "url", ["postgresql://u@h/db", "postgresql:///db", "postgresql://u@h?dbname=db", "postgres://u@[::1]:5433/db"]
+)
+def test_database_urls_as_libpq_takes_them(url: str) -> None:
+    assert ledger_location(url) == url
+
+
 def test_paths_keep_their_checks(tmp_path: Path) -> None:
     assert ledger_location(tmp_path / "l.db") == tmp_path / "l.db"
     assert ledger_location("l.db") == Path("l.db")

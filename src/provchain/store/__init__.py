@@ -117,7 +117,8 @@ def _check_url(url: str) -> None:
         parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
     except ValueError as exc:
         raise InputError(f"the ledger URL {shown!r} is malformed ({exc})") from None
-    if not parts.path.strip("/"):
+    named = any(k.lower() == "dbname" and v for k, v in parse_qsl(parts.query, keep_blank_values=True))
+    if not parts.path.strip("/") and not named:
         raise InputError(f"the ledger URL {shown!r} names no database (postgresql://USER@HOST/DATABASE)")
 
 
