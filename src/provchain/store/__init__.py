@@ -2,10 +2,10 @@
 
 A ledger lives at a *location*: a file path (an SQLite ledger file, :mod:`provchain.store.sqlite`) or a
 ``postgresql://`` (or ``postgres://``) URL naming a PostgreSQL database (:mod:`provchain.store.postgres`,
-which needs the ``postgres`` extra). :func:`open_store` and :func:`create_store` are the only places that
-tell the two apart; ``Ledger.create``/``Ledger.open``, the export, the import and the auditor all come
-through them. The backends are imported when a ledger of their kind is opened, so importing this package
-loads neither SQLite nor psycopg.
+which needs the ``postgres`` extra: ``pip install 'provchain-ledger[postgres]'``). :func:`open_store` and
+:func:`create_store` are the only places that tell the two apart; ``Ledger.create``/``Ledger.open``, the
+export, the import and the auditor all come through them. The backends are imported when a ledger of their
+kind is opened, so importing this package loads neither SQLite nor psycopg.
 
 >>> is_database_url("postgresql://ledger@db.example/acme"), is_database_url("ledger.db")
 (True, False)
@@ -142,7 +142,8 @@ def _postgres() -> _Backend:
         module = importlib.import_module(f"{__name__}.postgres")
     except ModuleNotFoundError as exc:
         raise InputError(
-            f"a ledger in PostgreSQL needs psycopg ({exc.name} is not installed): pip install 'provchain[postgres]'"
+            f"a ledger in PostgreSQL needs psycopg ({exc.name} is not installed): "
+            "pip install 'provchain-ledger[postgres]'"
         ) from None
     backend: _Backend = module.PostgresStore
     return backend
