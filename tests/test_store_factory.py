@@ -372,3 +372,16 @@ def test_the_service_takes_a_database_ledger_with_a_register_file(
     create_app(postgres_url, operator=operator, register=tmp_path / "scans.db")
     assert (tmp_path / "scans.db").exists()
     create_app(postgres_url, register=False)
+
+
+def test_without_psycopg_a_url_says_what_to_install() -> None:
+    # A fresh interpreter where psycopg cannot be imported (None in sys.modules blocks the import).
+    probe = (
+        "import sys\nsys.modules['psycopg'] = None\n"
+        "from provchain.store import open_store\n"
+        "from provchain.errors import ProvchainError\n"
+        "try:\n    open_store('postgresql://u:hunter2@127.0.0.1:1/db')\n"
+        "except ProvchainError as exc:\n    print(exc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True).stdout
+    assert "pip install 'provchain-ledger[postgres]'" in out and "psycopg" in out and "hunter2" not in out
