@@ -23,9 +23,18 @@ Everything lives in one PostgreSQL schema, ``provchain``, of the database a ``po
 
 Entries written inside a transaction are queued and sent with one binary ``COPY`` when a read needs them, every
 :data:`_QUEUE_ROWS` rows, and at commit. Large reads inside a transaction or a snapshot stream through a
-server-side cursor. ``durability="full"`` commits with ``synchronous_commit = on``; ``"normal"`` with
-``local`` (the commit is on this server's disk, but a synchronous standby is not waited for): no setting
-acknowledges a commit before it is on the primary's disk.
+server-side cursor.
+
+A commit of entries does not wait for the disk while it holds the lock: it commits with
+``synchronous_commit = off`` (the lock is released at once), then runs a one-record transaction of its own that
+commits synchronously (:data:`_FLUSH`), which returns once the WAL up to it, and so the entries' commit, is on
+disk: only then is the append acknowledged. So concurrent writers' disk flushes overlap (PostgreSQL flushes
+every waiting commit's WAL at once) instead of queueing behind the lock. Another session may see entries a
+moment before they are durable (as with PostgreSQL's own ``synchronous_commit = off``); nothing provchain signs
+depends on that: a transaction that stores a checkpoint commits synchronously, with the lock held, so a stored
+(readable) checkpoint is durable, and with it every entry before it. ``durability="full"`` waits for
+``synchronous_commit = on``; ``"normal"`` for ``local`` (this server's disk, not a synchronous standby): no
+setting acknowledges an append before it is on the primary's disk.
 """
 
 from __future__ import annotations
@@ -151,6 +160,9 @@ _COPY = f"COPY {SCHEMA}.entries (idx, body, sig, item, prev, nodes) FROM STDIN (
 _COPY_TYPES = ["int8", "bytea", "bytea", "text", "bytea", "bytea"]
 _LOCK = f"SELECT 1 FROM {SCHEMA}.log WHERE id = 1 FOR UPDATE"
 _SIZE = f"SELECT max(idx) FROM {SCHEMA}.entries"
+# A transaction of its own that writes one WAL record (a transactional logical message: no table is touched)
+# and commits synchronously: it returns once the WAL up to it, and so every commit before it, is on disk.
+_FLUSH = "SELECT pg_logical_emit_message(true, 'provchain-flush', '')"
 _NODES = (
     f"SELECT idx, CASE WHEN idx = ANY(%(leaves)s) THEN body END, nodes FROM {SCHEMA}.entries WHERE idx = ANY(%(rows)s)"
 )
@@ -276,6 +288,10 @@ class PostgresStore:
         self._queue: list[tuple[int, bytes, bytes, str | None, bytes | None, bytes]] = []
         self._queue_heads: dict[str, tuple[int, bytes]] = {}  # item -> (position in the queue, leaf hash)
         self._failed: StorageError | None = None
+        self._seen = 0  # a size this store has seen: operator entries from there are read with the lock
+        self._prefetched: tuple[int, list[Any]] | None = None  # (from index, rows) read with the lock
+        self._wrote = False  # entries were written in the open transaction
+        self._wrote_checkpoint = False  # and a checkpoint
         self._cursors = itertools.count()
 
     # --- connecting -----------------------------------------------------------------------------
@@ -587,10 +603,14 @@ class PostgresStore:
     def operator_entries(self, start: int = 0) -> Iterator[Entry]:
         """Registrations, revocations and policies at index >= ``start``, each checked by its body to be no
         event."""
-        rows = self._read(
-            f"SELECT idx, body, sig FROM {SCHEMA}.entries WHERE item IS NULL AND idx >= %s ORDER BY idx",
-            (max(0, start),),
-        )
+        pre = self._prefetched
+        if pre is not None and self._depth and not self._wrote and start >= pre[0]:
+            rows = [r for r in pre[1] if r[0] >= start]  # read with the lock: nobody else wrote since
+        else:
+            rows = self._read(
+                f"SELECT idx, body, sig FROM {SCHEMA}.entries WHERE item IS NULL AND idx >= %s ORDER BY idx",
+                (max(0, start),),
+            )
         for idx, body, sig in rows:
             e = _entry(idx, body, sig)
             try:
@@ -748,10 +768,21 @@ class PostgresStore:
 
         conn = self._alive()
         try:
-            cur = conn.execute(f"BEGIN ISOLATION LEVEL READ COMMITTED; {_LOCK}; {_SIZE}")
-            while cur.nextset():
-                pass
-            top = cur.fetchone()
+            # ... and the operator entries written since this store last looked: the ledger asks for them
+            # (to apply new registrations) whenever other writers moved the log on, as they do all the time.
+            seen = int(self._seen)
+            cur = conn.execute(
+                f"BEGIN ISOLATION LEVEL READ COMMITTED; {_LOCK}; {_SIZE}; "
+                f"SELECT idx, body, sig FROM {SCHEMA}.entries WHERE item IS NULL AND idx >= {seen} ORDER BY idx"
+            )
+            results = []
+            while True:
+                if cur.description is not None:
+                    results.append(cur.fetchall())
+                if not cur.nextset():
+                    break
+            top = results[-2][0] if len(results) >= 2 and results[-2] else None
+            self._prefetched = (seen, results[-1]) if results else None
         except psycopg.Error as exc:
             self._rollback("ROLLBACK")
             raise _translate(exc, "cannot start a write") from None
@@ -760,21 +791,43 @@ class PostgresStore:
         try:
             self._size = self._size_of(top[0] if top else None)
             yield
-            self._flush()
+            last = self._queue if len(self._queue) == 1 else []  # one row: sent with the commit, below
+            if last:
+                self._queue, self._queue_heads = [], {}
+            else:
+                self._flush()
             if self._failed is not None:
                 raise StorageError(f"the transaction was rolled back because a write in it failed: {self._failed}")
         except BaseException:
             self._end()
             self._rollback("ROLLBACK")
             raise
+        # Entries only: commit without waiting for the disk (the lock is released at once), then wait for
+        # the disk outside the lock (_FLUSH), so that the flushes of concurrent writers overlap (PostgreSQL
+        # flushes the WAL of every waiting commit at once). The append is acknowledged after both. A
+        # checkpoint commits synchronously: nobody may read a stored checkpoint that a crash could lose.
+        lazy = self._wrote and not self._wrote_checkpoint
         self._end()
         try:
-            conn.execute("COMMIT")
+            with conn.pipeline():
+                if last:
+                    conn.execute(_INSERT, last[0], binary=True)
+                if lazy:
+                    conn.execute("SET LOCAL synchronous_commit TO off")
+                conn.execute("COMMIT")
+                if lazy:
+                    conn.execute(_FLUSH)
         except psycopg.Error as exc:
             self._rollback("ROLLBACK")
+            if getattr(exc, "sqlstate", None) and not isinstance(exc, psycopg.errors.AdminShutdown):
+                raise _translate(exc, "cannot write the entry") from None
             raise _translate(exc, "cannot commit (the transaction may or may not have been committed)") from None
 
     def _end(self) -> None:
+        if self._size is not None:
+            self._seen = self._size
+        self._prefetched = None
+        self._wrote = self._wrote_checkpoint = False
         self._depth = 0
         self._failed = None
         self._size = None
@@ -803,6 +856,7 @@ class PostgresStore:
         else:
             item, prev = None, None
         self._queue.append((index, e.body, e.signature, item, prev, stored.nodes))
+        self._wrote = True
         if item is not None:
             self._queue_heads[item] = (len(self._queue) - 1, e.leaf_hash)
         if self._size is not None:
@@ -846,6 +900,7 @@ class PostgresStore:
                 self.add_checkpoint(size, note)
             return
         self._flush()
+        self._wrote_checkpoint = True
         import psycopg
 
         try:
