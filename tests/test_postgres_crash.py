@@ -157,6 +157,20 @@ def test_server_crash_mid_load(restartable_postgres: object, postgres_url: str) 
     assert all("Traceback" not in w.stderr for w in writers), [w.stderr[-2000:] for w in writers]
 
 
+def test_an_acknowledged_append_survives_an_immediate_crash(restartable_postgres: object, postgres_url: str) -> None:
+    """An append is acknowledged only once its commit is on disk: crashed right after it returns (before the
+    WAL writer would have written an asynchronous commit), the server recovers it, three times over."""
+    vkey = _new_ledger(postgres_url)
+    keys = cw.party_keys()
+    acked: dict[int, bytes] = {}
+    for n in range(3):
+        with Ledger.open(postgres_url) as led:
+            e = led.append(f"QUICK-{n}", "origin", keys["origin"], country="FR")
+            acked[e.index or 0] = e.leaf_hash
+            restartable_postgres.restart_immediate()  # type: ignore[attr-defined]
+        _check(postgres_url, vkey, acked)
+
+
 # --- the writer -------------------------------------------------------------------------------------
 
 
