@@ -391,3 +391,46 @@ def test_errors_are_provchain_errors_after_close(pg_ledger: Ledger) -> None:
     for call in (store.size, lambda: store.entry(0), lambda: list(store.entries()), lambda: store.nodes([(0, 0)])):
         with pytest.raises(ProvchainError):
             call()
+
+
+# --- proofs: one statement ------------------------------------------------------------------------
+
+
+class _Counting:
+    """The store's real connection, counting the statements sent through it (everything else passes through)."""
+
+    def __init__(self, conn: psycopg.Connection[object]) -> None:
+        self._conn = conn
+        self.statements: list[str] = []
+
+    def execute(self, query: str, *args: object, **kwargs: object) -> object:
+        self.statements.append(str(query))
+        return self._conn.execute(query, *args, **kwargs)  # type: ignore[arg-type]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._conn, name)
+
+
+def test_a_proof_is_one_statement(pg_ledger: Ledger, parties: dict[str, KeyPair], postgres_url: str) -> None:
+    with pg_ledger.batch():
+        _fill(pg_ledger, parties, 200, first=3)  # 1,224 entries
+    size = pg_ledger.size
+    pg_ledger.close()
+    with Ledger.open(postgres_url) as led:  # a fresh tree cache
+        store = led.store
+        spy = _Counting(store._conn)  # type: ignore[attr-defined]
+        store._conn = spy  # type: ignore[attr-defined]
+        leaves = None
+        for n, index in enumerate((0, 517, size - 1, 1000)):
+            spy.statements.clear()
+            proof = led.inclusion_proof(index)
+            # the first proof after opening reads the size first (the ledger plans for the size it last saw);
+            # after that the size comes with the nodes, and a proof is one statement
+            assert len(spy.statements) == (2 if n == 0 else 1), spy.statements
+            if leaves is None:
+                leaves = [e.leaf_hash for e in led.entries()]
+            merkle.verify_inclusion(leaves[index], index, size, proof, merkle.root(leaves))
+        spy.statements.clear()
+        led.consistency_proof(700)
+        assert len(spy.statements) == 1, spy.statements
+        assert "ANY" in spy.statements[0]
