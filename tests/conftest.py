@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from hypothesis import HealthCheck, settings
 
 from provchain.keys import KeyPair
 from provchain.ledger import Ledger
+
+if TYPE_CHECKING:
+    from pgserver import PgServer
 
 # No timing assertions: hypothesis' per-example deadline and its too-slow health check both judge the
 # speed of a shared, noisy machine, so they are off for every test (budgets are set per test).
@@ -79,3 +83,45 @@ def journey(led: Ledger, parties: dict[str, KeyPair], item: str, start: int = T0
     ]
     for n, (stage, role, country, place, data) in enumerate(steps):
         led.append(item, stage, parties[role], country=country, place=place, data=data, at=start + n * HOUR)
+
+
+# --- PostgreSQL: a throwaway server (tests/pgserver.py), started only when a test asks for it -------------
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PgServer]:
+    """A PostgreSQL 15 server for the whole session: ``PROVCHAIN_TEST_POSTGRES`` names one, else one is started
+    in a temporary directory (and stopped at the end). Without the server binaries the test skips, except in
+    CI, where it fails: nothing may skip there (tests/test_ci_components.py)."""
+    import os
+
+    from pgserver import ENV_URL, binaries_present, server_from_env
+
+    if not os.environ.get(ENV_URL) and not binaries_present():
+        if os.environ.get("CI") == "true":
+            pytest.fail("PostgreSQL 15 server binaries are missing; .ci/deps installs postgresql-15")
+        pytest.skip("PostgreSQL 15 server binaries are not installed (apt install postgresql-15)")
+    server: PgServer = server_from_env()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PgServer) -> Iterator[str]:
+    """The URL of a new, empty database on the session's server."""
+    url = postgres_server.create_database()
+    yield url
+    if not postgres_server.restartable:  # a throwaway server's databases go with its directory
+        postgres_server.drop_database(url)
+
+
+@pytest.fixture
+def restartable_postgres(postgres_server: PgServer) -> PgServer:
+    """The session's server, when the tests may crash and restart it (one they started themselves)."""
+    import os
+
+    if not postgres_server.restartable:
+        if os.environ.get("CI") == "true":
+            pytest.fail("in CI the tests start their own PostgreSQL; PROVCHAIN_TEST_POSTGRES cannot be restarted")
+        pytest.skip("PROVCHAIN_TEST_POSTGRES names a server the tests do not restart")
+    return postgres_server

@@ -36,6 +36,23 @@ def test_playwright_is_installed() -> None:
 
 
 @in_ci
+def test_postgresql_is_installed() -> None:
+    from pgserver import ENV_URL, binaries_present
+
+    assert binaries_present() or os.environ.get(ENV_URL), "PostgreSQL 15 server binaries: .ci/deps installs them"
+    assert importlib.util.find_spec("psycopg") is not None, "psycopg is in the test extra"
+
+
+@in_ci
+def test_postgresql_tests_run(postgres_server: object) -> None:
+    """The PostgreSQL fixtures start (or reach) a server: in CI they fail rather than skip."""
+    import psycopg
+
+    with psycopg.connect(postgres_server.admin_url) as conn:  # type: ignore[attr-defined]
+        assert conn.execute("SHOW server_version_num").fetchone()[0] >= "150000"  # type: ignore[index]
+
+
+@in_ci
 def test_the_page_script_is_built() -> None:
     assert (ROOT / "src" / "provchain" / "web" / "verifier.js").exists()
 

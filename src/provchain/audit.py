@@ -6,7 +6,8 @@ not verify by the right key, a key that is unknown, revoked or outside its valid
 stage order the policy in force does not allow, a broken item chain, a gap or repeat in the indices. It
 recomputes the Merkle root as the entries stream past and compares it with every checkpoint the operator
 signed and, given one, with a checkpoint the auditor saved before (rollback, truncation, rewritten
-history). :func:`audit_path` does the same for a ledger file: the SQLite database or a portable export.
+history). :func:`audit_path` does the same for a stored ledger: an SQLite file, a PostgreSQL database or a
+portable export.
 
 The rules are :class:`provchain.rules.Registry`'s, the very code that admits entries to a ledger; the
 signatures go through :func:`provchain.keys.verify_signature`, the one strict Ed25519 verification of
@@ -31,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._internal import replay as _replay
 from ._internal.text import escape
-from ._internal.validate import check_int, check_path, check_time
+from ._internal.validate import check_int, check_time
 from .checkpoint import Checkpoint, open_checkpoint
 from .entries import FORMAT_VERSION, Entry
 from .errors import ExportFormatError, ForeignLedgerError, FormatError, InputError, VerificationError
@@ -40,8 +41,8 @@ from .note import new_verifier
 from .rules import Registry
 from .witness import Cosignature, WitnessPolicy
 
-if TYPE_CHECKING:  # the SQLite store and the export reader are imported by the functions that open them
-    from .store.sqlite import SqliteStore
+if TYPE_CHECKING:  # the stores and the export reader are imported by the functions that open them
+    from .store.base import Store
 
 __all__ = [
     "CHECKS",
@@ -371,8 +372,9 @@ def audit_path(
     max_findings: int = 1000,
     witnesses: WitnessPolicy | None = None,
 ) -> AuditReport:
-    """Audit a ledger file: the SQLite database or a portable export (told apart by their first bytes);
-    or a published log, a directory or an ``http(s)://`` URL (:func:`provchain.tlog.audit_tiles`).
+    """Audit a ledger: an SQLite ledger file or a portable export (told apart by their first bytes), a
+    ledger in PostgreSQL (a ``postgresql://`` URL, opened read-only), or a published log, a directory or an
+    ``http(s)://`` URL (:func:`provchain.tlog.audit_tiles`).
 
     The options are those of :func:`audit_entries`.
 
@@ -400,14 +402,19 @@ def audit_path(
             witnesses=witnesses,
         )
     from .export import MAGIC
-    from .store.sqlite import SQLITE_MAGIC, read_magic
+    from .store import is_database_url, ledger_location
 
-    p = check_path(path, "the ledger", InputError)
-    head = read_magic(p)
     kwargs: dict[str, Any] = {
         "since": since, "workers": workers, "progress": progress, "now": now, "max_findings": max_findings,
         "witnesses": witnesses,
     }
+    where = ledger_location(path)
+    if isinstance(where, str) and is_database_url(where):
+        return _audit_database(where, operator_vkey, kwargs)
+    from .store.sqlite import SQLITE_MAGIC, read_magic
+
+    p = Path(where)
+    head = read_magic(p)
     if head == SQLITE_MAGIC:
         return _audit_sqlite(p, operator_vkey, kwargs)
     if head.startswith(MAGIC[:8]):
@@ -427,22 +434,25 @@ def _meta_findings(origin: str, vkey: str, pinned: str) -> list[Finding]:
     return out
 
 
-def _storage_findings(store: SqliteStore) -> list[Finding]:
-    """What the SQLite file holds beside the signed entries that disagrees with them: schema objects
-    provchain did not create, index entries that differ from what the bodies give (SQLite's integrity
-    check recomputes the item index from every body), and tree rows the ledger does not have."""
-    out = [
-        Finding(None, None, "schema", "only the tables and indexes provchain creates", what,
-                f"the ledger file's schema: {what}; it could change what is read or written")
-        for what in store.foreign_schema()
-    ]  # fmt: skip
-    out += [
-        Finding(idx, None, "sql-index", "every index entry computed from the row it indexes", msg,
-                msg if idx is not None else f"SQLite's integrity check: {msg}")
-        for idx, msg in store.integrity_problems()
-    ]  # fmt: skip
-    stray = store.stray_rows(store.size())
-    out += [Finding(None, None, "merkle-node", "only the tree's own nodes", what, what) for what in stray]
+_PROBLEM_CHECKS = {
+    "schema": ("schema", "only the tables and indexes provchain creates"),
+    "index": ("sql-index", "every index entry computed from the row it indexes"),
+    "node": ("merkle-node", "only the tree's own nodes"),
+}
+
+
+def _storage_findings(store: Store, size: int) -> list[Finding]:
+    """What the storage holds beside the signed entries that disagrees with them, from a store that can
+    tell (:class:`~provchain.store.base.AuditableStorage`; the SQLite store: schema objects provchain did
+    not create, index entries that differ from what the bodies give, tree rows the ledger does not have)."""
+    from .store.base import AuditableStorage
+
+    if not isinstance(store, AuditableStorage):
+        return []
+    out = []
+    for problem in store.storage_problems(size):
+        check, expected = _PROBLEM_CHECKS[problem.kind]
+        out.append(Finding(problem.entry, None, check, expected, problem.found, problem.message))
     return out
 
 
@@ -459,23 +469,37 @@ def _with_findings(report: AuditReport, extra: list[Finding], max_findings: int)
 
 
 def _audit_sqlite(p: Path, operator_vkey: str, kwargs: dict[str, Any]) -> AuditReport:
-    # Read-only, whatever the schema holds (foreign objects are findings here, not a reason to stop), and
-    # in one read transaction: what other writers commit meanwhile is not seen, so the tiles and the
-    # bodies of the open block always describe the same ledger.
-    from .store.sqlite import SqliteStore
+    from .store import open_store_for_audit
 
-    store = SqliteStore.open(os.fspath(p), readonly=True, foreign_schema=True)
-    store.set_cache_size(4096)  # a sequential scan: a large page cache would only add to the audit's RSS
+    report, extra = _audit_store(open_store_for_audit(p), os.fspath(p), operator_vkey, kwargs)
+    report = replace(report, source=f"{p} (SQLite ledger)")
+    return _with_findings(report, extra, kwargs["max_findings"])
+
+
+def _audit_database(url: str, operator_vkey: str, kwargs: dict[str, Any]) -> AuditReport:
+    from .store import display_location, open_store_for_audit
+
+    shown = display_location(url)
+    report, extra = _audit_store(open_store_for_audit(url), shown, operator_vkey, kwargs)
+    report = replace(report, source=f"{shown} (PostgreSQL ledger)")
+    return _with_findings(report, extra, kwargs["max_findings"])
+
+
+def _audit_store(
+    store: Store, shown: str, operator_vkey: str, kwargs: dict[str, Any]
+) -> tuple[AuditReport, list[Finding]]:
+    # In one read transaction: what other writers commit meanwhile is not seen, so the stored nodes and
+    # the entries always describe the same ledger. The store is closed here.
     try:
         with store.snapshot():
             meta = store.meta()
             if meta.format != FORMAT_VERSION:
                 raise ForeignLedgerError(
-                    f"{p} is a ledger of format {meta.format}; this provchain audits format {FORMAT_VERSION}"
+                    f"{shown} is a ledger of format {meta.format}; this provchain audits format {FORMAT_VERSION}"
                 )
             extra = _meta_findings(meta.origin, meta.operator_vkey, operator_vkey)
-            extra += _storage_findings(store)
             size = store.size()
+            extra += _storage_findings(store, size)
             report = audit_entries(
                 store.entries(0, size),
                 operator_vkey,
@@ -486,8 +510,7 @@ def _audit_sqlite(p: Path, operator_vkey: str, kwargs: dict[str, Any]) -> AuditR
             )
     finally:
         store.close()
-    report = replace(report, source=f"{p} (SQLite ledger)")
-    return _with_findings(report, extra, kwargs["max_findings"])
+    return report, extra
 
 
 def _audit_export(p: Path, operator_vkey: str, kwargs: dict[str, Any]) -> AuditReport:

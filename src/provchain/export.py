@@ -62,8 +62,8 @@ from .errors import (
 )
 from .keys import parse_vkey
 from .ledger import Ledger
-from .store.base import LedgerMeta, StoredEntry
-from .store.sqlite import SqliteStore
+from .store import create_store, ledger_location
+from .store.base import DisposableStore, LedgerMeta, Store, StoredEntry
 from .tree.frontier import Frontier
 
 if TYPE_CHECKING:
@@ -191,7 +191,8 @@ def export_ledger(
     force: bool = False,
     progress: Callable[[int, int | None], None] | None = None,
 ) -> ExportSummary:
-    """Export a ledger (a :class:`~provchain.ledger.Ledger` or the path of its SQLite file) to ``out_path``.
+    """Export a ledger (a :class:`~provchain.ledger.Ledger`, or its location: the path of its SQLite file or a
+    ``postgresql://`` URL) to ``out_path``.
 
     The export is a snapshot of the ledger's size when it starts, streamed to a new temporary file next
     to ``out_path`` and moved into place when complete, so ``out_path`` never holds a partial export and
@@ -409,7 +410,8 @@ def import_ledger(
     commit_every: int = 20000,
     progress: Callable[[int, int | None], None] | None = None,
 ) -> Ledger:
-    """Rebuild a ledger file at ``db_path`` from the export at ``export_path``; return it as a ``Ledger``.
+    """Rebuild a ledger at ``db_path`` (a new file, or a ``postgresql://`` URL of a database that holds no
+    ledger) from the export at ``export_path``; return it as a ``Ledger``.
 
     The export is verified completely while it is read, exactly as :func:`provchain.audit.audit_path`
     audits it: every body, signature, registration, policy rule and chain link, every checkpoint, and the
@@ -419,26 +421,29 @@ def import_ledger(
     events dated in the future; ``workers`` processes check signatures (see
     :func:`~provchain.audit.audit_entries`); ``progress(done, total)`` is called as entries are checked.
 
-    The ledger is built in a new private directory beside ``db_path`` and linked into place only when
-    everything checked out; otherwise nothing is left behind. Raises :class:`LedgerExistsError` when
-    ``db_path`` exists (it is never overwritten), :class:`ExportFormatError` when the export is malformed
-    or truncated, and a :class:`VerificationError` (:class:`SignatureError`, :class:`ChainError`,
-    :class:`CheckpointError`, ...) naming the first finding and how many there are when the export does
-    not verify.
+    A file is built in a new private directory beside ``db_path`` and linked into place only when
+    everything checked out; a database ledger is built in one transaction, committed only then (and removed
+    again otherwise). Either way nothing is left behind by an export that does not verify. Raises
+    :class:`LedgerExistsError` when ``db_path`` holds a ledger (it is never overwritten),
+    :class:`ExportFormatError` when the export is malformed or truncated, and a :class:`VerificationError`
+    (:class:`SignatureError`, :class:`ChainError`, :class:`CheckpointError`, ...) naming the first finding
+    and how many there are when the export does not verify.
     """
     from .audit import audit_entries  # the auditor imports this module
 
-    db = Path(db_path)
-    if os.path.lexists(db):
-        raise LedgerExistsError(f"{db} already exists; not overwriting it")
-    check_output(db, protect=[export_path])
+    where = ledger_location(db_path)
+    if isinstance(where, Path):
+        db = where
+        if os.path.lexists(db):
+            raise LedgerExistsError(f"{db} already exists; not overwriting it")
+        check_output(db, protect=[export_path])
     with ExportReader.open(export_path) as reader:
         h = reader.header
         pinned = h.operator_vkey if operator_vkey is None else operator_vkey
         _check_pinned(h, pinned)
-        workdir = Path(tempfile.mkdtemp(dir=db.parent, prefix=f".{db.name}.", suffix=".importing"))
-        try:
-            builder = _Builder(workdir / db.name, LedgerMeta(h.format, h.origin, h.operator_vkey), commit_every)
+        meta = LedgerMeta(h.format, h.origin, h.operator_vkey)
+
+        def verify(builder: _Builder) -> None:
             try:
                 report = audit_entries(
                     builder.feed(reader.entries()),
@@ -455,6 +460,13 @@ def import_ledger(
                 builder.finish(reader.checkpoints)
             finally:
                 builder.close()
+
+        if isinstance(where, str):  # a database: built in one transaction, removed again if it does not verify
+            verify(_Builder(where, meta, commit_every))
+            return Ledger.open(where)
+        workdir = Path(tempfile.mkdtemp(dir=db.parent, prefix=f".{db.name}.", suffix=".importing"))
+        try:
+            verify(_Builder(workdir / db.name, meta, commit_every))
             if any(p.name != db.name for p in workdir.iterdir()):  # pragma: no cover - SQLite removes them
                 raise StorageError(f"cannot import into {db}: SQLite left files beside the new ledger")
             _link_new(workdir / db.name, db)
@@ -511,19 +523,26 @@ def _link_new(tmp: Path, db: Path) -> None:
 
 
 class _Builder:
-    """Stores the entries the audit reads, as they stream past, into a new SQLite ledger file.
+    """Stores the entries the audit reads, as they stream past, into a new ledger (a file in a private
+    directory, which the caller links into place, or a database).
 
     Storing stops (and :attr:`problem` says why) at the first entry that cannot be stored: an index out of
     place or a body that is not an entry. The audit goes on and reports it, and the import is refused.
+
+    In a database the whole import is one transaction (each batch a savepoint), committed by
+    :meth:`finish`: nobody sees a ledger that has not verified, and no writer can append to it meanwhile.
+    If it is not committed, :meth:`close` rolls it back and removes the new ledger again.
     """
 
-    def __init__(self, path: Path, meta: LedgerMeta, commit_every: int) -> None:
+    def __init__(self, location: Path | str, meta: LedgerMeta, commit_every: int) -> None:
         if type(commit_every) is not int or commit_every < 1:
             raise InputError("commit_every must be a positive integer")
-        self._path = path
+        self._location = location
         self._meta = meta
         self._commit_every = commit_every
-        self._store: SqliteStore | None = None
+        self._store: Store | None = None
+        self._outer: contextlib.ExitStack | None = None  # the import's transaction, in a database
+        self._done = False
         self._feeding: Iterator[Entry] | None = None
         self.tree = Frontier()
         self.problem: str | None = None
@@ -536,7 +555,10 @@ class _Builder:
     def _feed(self, entries: Iterator[Entry]) -> Iterator[Entry]:
         # Created on the first read, that is after the audit has started its worker processes: they never
         # inherit the connection.
-        self._store = store = SqliteStore.create(os.fspath(self._path), self._meta, durability="normal")
+        self._store = store = create_store(self._location, self._meta, durability="normal")
+        if isinstance(self._location, str):
+            self._outer = contextlib.ExitStack()
+            self._outer.enter_context(store.transaction())
         while True:
             with store.transaction():
                 for _ in range(self._commit_every):
@@ -546,7 +568,7 @@ class _Builder:
                     self._add(store, e)
                     yield e
 
-    def _add(self, store: SqliteStore, e: Entry) -> None:
+    def _add(self, store: Store, e: Entry) -> None:
         if self.problem is not None:
             return
         index = self.tree.size
@@ -561,16 +583,34 @@ class _Builder:
         store.add_entry(index, StoredEntry(e, self.tree.add(index, e.leaf_hash)))
 
     def finish(self, checkpoints: Iterable[tuple[int, bytes]]) -> None:
-        """Store the (verified) checkpoints."""
+        """Store the (verified) checkpoints, and commit the import's transaction (in a database)."""
         if self._store is None:  # pragma: no cover - the audit reads the entries first
             raise ExportFormatError("the export's entries were not read")
         with self._store.transaction():
             for size, note in checkpoints:
                 self._store.add_checkpoint(size, note)
+        if self._outer is not None:
+            outer, self._outer = self._outer, None
+            outer.close()  # commits
+        self._done = True
 
     def close(self) -> None:
-        """Close the new file (the last connection folds the WAL into it)."""
+        """Close the new ledger (for a file, the last connection folds the WAL into it); a database ledger
+        that was not committed is rolled back and removed."""
         if isinstance(self._feeding, Generator):
             self._feeding.close()  # a batch still open when the audit stopped early is rolled back
-        if self._store is not None:
-            self._store.close()
+        store, self._store = self._store, None
+        if store is None:
+            return
+        if self._outer is not None:
+            outer, self._outer = self._outer, None
+            with contextlib.suppress(_Abandoned):
+                outer.__exit__(_Abandoned, _Abandoned(), None)  # rolls the import back
+        if not self._done and isinstance(store, DisposableStore):
+            store.discard()
+        else:
+            store.close()
+
+
+class _Abandoned(Exception):
+    """Raised into a database import's transaction to roll it back."""

@@ -27,7 +27,7 @@ from typing import Any
 
 from . import merkle
 from ._internal.tree import StoredTree
-from ._internal.validate import check_int, check_path, check_time, is_key_id_hex
+from ._internal.validate import check_int, check_time, is_key_id_hex
 from .checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from .entries import (
     FORMAT_VERSION,
@@ -63,8 +63,8 @@ from .keys import Signer, format_vkey, is_signer, parse_vkey, verify_signature
 from .note import new_verifier
 from .policy import DEFAULT_POLICY, Policy, check_name
 from .rules import Head, KeyRecord, Registry
-from .store.base import LedgerMeta, NodeKey, Store, StoredEntry
-from .store.sqlite import SqliteStore
+from .store import create_store, ledger_location, open_store
+from .store.base import DisposableStore, LedgerMeta, NodeKey, Store, StoredEntry
 from .tree.frontier import Frontier
 
 __all__ = ["HistoryEvent", "Ledger", "Time", "now_ms", "to_ms"]
@@ -133,8 +133,9 @@ class Ledger:
     revoking keys, setting the policy, signing checkpoints) need the operator's :class:`Signer`, given to
     :meth:`create` or :meth:`open`.
 
-    A ``Ledger`` object belongs to the thread that opened it; open one per thread or process (several
-    may write to the same file at once: SQLite serializes them and no chain can fork).
+    A ``Ledger`` object belongs to the thread that opened it; open one per thread, process or host (several
+    may write to the same ledger at once: its store admits one writer at a time, see
+    :mod:`provchain.store.base`, and no chain can fork).
     """
 
     def __init__(
@@ -204,7 +205,8 @@ class Ledger:
         durability: str = "full",
         clock: Callable[[], int] = now_ms,
     ) -> Ledger:
-        """Create a ledger file at ``path`` whose first entry is the journey ``policy``.
+        """Create a ledger at ``path`` whose first entry is the journey ``policy``: a new file, or a
+        ``postgresql://`` URL naming a database that holds no ledger yet (see :func:`provchain.store.create_store`).
 
         ``origin`` names the ledger (e.g. ``example.com/acme-ledger``); it is bound into every entry and
         checkpoint. The operator key's name must be the origin, so checkpoints verify under it.
@@ -224,14 +226,19 @@ class Ledger:
         if not isinstance(policy, Policy):
             raise InputError("policy must be a provchain.policy.Policy")
         meta = LedgerMeta(FORMAT_VERSION, origin, format_vkey(operator.name, operator.public_key))
-        path = check_path(path, "the ledger", InputError)
-        store = SqliteStore.create(os.fspath(path), meta, durability=durability)
-        led = cls(store, operator, clock=clock)
+        where = ledger_location(path)
+        store = create_store(where, meta, durability=durability)
         try:
+            led = cls(store, operator, clock=clock)
             led.set_policy(policy, at=at)
         except BaseException:
-            led.close()
-            Path(path).unlink(missing_ok=True)
+            # Undo the creation, so that the next attempt does not find a ledger without its policy.
+            if isinstance(store, DisposableStore):
+                store.discard()
+            else:
+                store.close()
+                if isinstance(where, Path):
+                    where.unlink(missing_ok=True)
             raise
         return led
 
@@ -245,9 +252,9 @@ class Ledger:
         durability: str = "full",
         clock: Callable[[], int] = now_ms,
     ) -> Ledger:
-        """Open an existing ledger file. ``durability`` is ``full`` (fsync every commit) or ``normal``."""
-        path = check_path(path, "the ledger", InputError)
-        store = SqliteStore.open(os.fspath(path), readonly=readonly, durability=durability)
+        """Open an existing ledger: a file path, or a ``postgresql://`` URL (see :func:`provchain.store.open_store`).
+        ``durability`` is ``full`` (an acknowledged write survives power loss) or ``normal``."""
+        store = open_store(ledger_location(path), readonly=readonly, durability=durability)
         try:
             return cls(store, operator, clock=clock)
         except BaseException:

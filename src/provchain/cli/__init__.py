@@ -27,10 +27,13 @@ __all__ = [
     "EXIT_CANNOT_RUN",
     "EXIT_FINDINGS",
     "JSON_VERSION",
+    "LEDGER",
     "OPERATOR_ENV",
     "PASSPHRASE",
+    "check_ledger",
     "cli",
     "emit_json",
+    "ledger_argument",
     "load_key",
     "main",
     "operator_option",
@@ -224,6 +227,29 @@ def operator_option(*, required: bool = True, multiple: bool = False, help: str)
         callback=_read_operator,
         help=f"{help} Also @FILE (a file holding the key) or {OPERATOR_ENV}.",
     )
+
+
+LEDGER = click.Path(dir_okay=False)
+"""The type of every LEDGER argument and option: a file path (a directory is refused in one line) or a
+``postgresql://`` URL, which passes as it is (see :func:`check_ledger`)."""
+
+
+def check_ledger(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """The callback of every LEDGER parameter: a URL of another scheme than ``postgresql://`` (such as
+    ``mysql://``) is refused as a usage error, without echoing it (a URL may hold a password)."""
+    from ..store import ledger_location
+
+    if value is not None:
+        try:
+            ledger_location(value)
+        except InputError as exc:
+            raise click.BadParameter(str(exc), ctx, param) from None
+    return value
+
+
+def ledger_argument(name: str = "ledger") -> Callable[[F], F]:
+    """The LEDGER argument of a command: an SQLite ledger file or a ``postgresql://`` URL."""
+    return click.argument(name, type=LEDGER, callback=check_ledger)
 
 
 _PASSPHRASE_ENV = "PROVCHAIN_PASSPHRASE"

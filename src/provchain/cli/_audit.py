@@ -11,7 +11,17 @@ import click
 
 from .._internal.files import check_output, write_atomic
 from ..errors import InputError
-from . import EXIT_FINDINGS, JSON_VERSION, cli, emit_json, operator_option, progress_bar
+from . import (
+    EXIT_FINDINGS,
+    JSON_VERSION,
+    LEDGER,
+    check_ledger,
+    cli,
+    emit_json,
+    ledger_argument,
+    operator_option,
+    progress_bar,
+)
 from ._witnessopts import witness_options
 from ._witnessopts import witness_policy as witness_policy_from
 
@@ -66,7 +76,8 @@ def audit(
     quorum: int | None,
     policy_file: str | None,
 ) -> None:
-    """Replay LEDGER (SQLite file or export) and check everything. Exit 0 clean, 1 findings, 2 cannot run.
+    """Replay LEDGER (SQLite file, postgresql:// URL or export) and check everything. Exit 0 clean, 1
+    findings, 2 cannot run.
 
     LEDGER may also be a published log (`provchain publish`): a directory or an http(s):// URL. Its
     checkpoint must verify by --operator; every file it needs is fetched and checked.
@@ -105,7 +116,7 @@ def audit(
 
 
 @cli.command("export")
-@click.argument("ledger", type=click.Path(dir_okay=False))
+@ledger_argument()
 @click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False), help="The export file.")
 @click.option(
     "--force", is_flag=True, help="Replace OUTPUT if it exists (never a ledger or an export, never through a link)."
@@ -128,7 +139,15 @@ def export_cmd(ledger: str, output: str, force: bool) -> None:
 
 @cli.command("import")
 @click.argument("export_file", type=click.Path(dir_okay=False))
-@click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False), help="The new ledger file.")
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    required=True,
+    type=LEDGER,
+    callback=check_ledger,
+    help="The new ledger: a file, or a postgresql:// URL.",
+)
 @operator_option(
     required=False,
     help="The operator's verifier key, pinned (default: the key the export names, which then proves only "
@@ -136,14 +155,18 @@ def export_cmd(ledger: str, output: str, force: bool) -> None:
 )
 @WORKERS
 def import_cmd(export_file: str, output: str, operator_vkey: str | None, workers: int | None) -> None:
-    """Verify an export completely, then rebuild a ledger file from it (no signing key needed).
+    """Verify an export completely, then rebuild a ledger from it (no signing key needed).
 
     Every entry, signature, rule, chain link and checkpoint is checked, and the trailer's root and counts,
     as the audit does, before the new ledger appears. Exit 1 when the export does not verify, 2 when it
-    cannot be read or OUTPUT exists (never overwritten); either way no file is created.
+    cannot be read or OUTPUT exists (never overwritten); either way no ledger is created.
+
+    OUTPUT may be a postgresql:// URL of a database that holds no ledger yet: this is how a ledger moves
+    from SQLite to PostgreSQL (export it, then import the export).
     """
     from ..export import import_ledger
     from ..ledger import now_ms
+    from ..store import display_location
 
     with progress_bar("importing") as bar:
         led = import_ledger(
@@ -151,4 +174,4 @@ def import_cmd(export_file: str, output: str, operator_vkey: str | None, workers
         )
     with led:
         size, root = led.size, led.root()
-    click.echo(f"imported {size} entries into {output} (root {root.hex()})")
+    click.echo(f"imported {size} entries into {display_location(output)} (root {root.hex()})")

@@ -22,6 +22,7 @@ from . import (
     PASSPHRASE,
     cli,
     emit_json,
+    ledger_argument,
     load_key,
     operator_option,
     parse_time,
@@ -34,7 +35,7 @@ from ._witnessopts import witness_policy as _witness_policy
 
 
 @cli.command("code")
-@click.argument("ledger", type=click.Path(dir_okay=False))
+@ledger_argument()
 @click.argument("item")
 @click.option(
     "-o",

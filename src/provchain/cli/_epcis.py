@@ -11,7 +11,7 @@ from .. import epcis
 from .._internal.files import check_output, write_atomic
 from .._internal.text import escape
 from ..errors import EpcisError, InputError
-from . import EXIT_FINDINGS, PASSPHRASE, _fail, _Group, cli, load_key, parse_time, progress_bar
+from . import EXIT_FINDINGS, PASSPHRASE, _fail, _Group, cli, ledger_argument, load_key, parse_time, progress_bar
 
 
 def _read(path: str, max_bytes: int) -> bytes:
@@ -51,7 +51,7 @@ def epcis_group() -> None:
 
 
 @epcis_group.command("export")
-@click.argument("ledger", type=click.Path(dir_okay=False))
+@ledger_argument()
 @click.argument("items", nargs=-1)
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="The .json file to write.")
 @click.option("--no-proofs", is_flag=True, help="Leave out the inclusion proofs and the checkpoint.")
@@ -78,7 +78,7 @@ def export_cmd(ledger: str, items: tuple[str, ...], output: str, no_proofs: bool
 
 @epcis_group.command("import")
 @click.argument("file", type=click.Path(dir_okay=False, exists=True))
-@click.argument("ledger", type=click.Path(dir_okay=False))
+@ledger_argument()
 @click.option("--key", "key_path", required=True, type=click.Path(dir_okay=False), help="The party's key file.")
 @click.option("--country", default=None, help="Country (ISO 3166-1 alpha-2) of events without provchain:country.")
 @click.option("--stage", "stages", multiple=True, metavar="BIZSTEP=STAGE", help="Map a business step to a stage.")

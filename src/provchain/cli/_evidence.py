@@ -10,7 +10,7 @@ import click
 from .._internal.validate import canonical_b64decode
 from ..equivocation import Comparison, check_evidence, compare, compare_with_ledger
 from ..errors import InputError, ProofFormatError
-from . import EXIT_FINDINGS, cli, operator_option
+from . import EXIT_FINDINGS, LEDGER, check_ledger, cli, operator_option
 
 _MAX_INPUT = 1 << 20
 
@@ -46,7 +46,8 @@ def _proof_file(path: str) -> list[bytes]:
 @click.option(
     "--ledger",
     default=None,
-    type=click.Path(dir_okay=False),
+    type=LEDGER,
+    callback=check_ledger,
     help="For two sizes: the ledger that holds the larger checkpoint's tree (the consistency proof comes from it).",
 )
 @click.option(

@@ -13,7 +13,7 @@ from ..entries import ms_to_iso
 from ..errors import InputError
 from ..keys import KeyPair, format_vkey, parse_vkey
 from ..witness import WitnessKey
-from . import PASSPHRASE, _Group, cli, emit_json, load_key, parse_time, render_journey
+from . import PASSPHRASE, _Group, cli, emit_json, ledger_argument, load_key, parse_time, render_journey
 
 
 def _parse_data(pairs: Sequence[str]) -> dict[str, str | int]:
@@ -60,7 +60,7 @@ def keygen(path: str, name: str, is_witness: bool, passphrase: str | None) -> No
 
 
 @cli.command()
-@click.argument("ledger", type=click.Path(dir_okay=False))
+@ledger_argument()
 @click.option("--origin", required=True, help="The ledger's origin, e.g. example.com/acme-ledger.")
 @click.option(
     "--operator-key",
@@ -71,13 +71,18 @@ def keygen(path: str, name: str, is_witness: bool, passphrase: str | None) -> No
 )
 @PASSPHRASE
 def init(ledger: str, origin: str, operator_key: str, passphrase: str | None) -> None:
-    """Create a ledger (and the operator key if absent); print the operator's verifier key."""
-    from ..ledger import Ledger
+    """Create a ledger (and the operator key if absent); print the operator's verifier key.
 
-    if os.path.lexists(ledger):
-        raise InputError(f"{ledger} already exists; not overwriting it")
-    if os.path.abspath(ledger) == os.path.abspath(operator_key):
-        raise InputError("the ledger and the operator key must be two different files")
+    LEDGER is a new file, or a postgresql:// URL of a database that holds no ledger yet.
+    """
+    from ..ledger import Ledger
+    from ..store import is_database_url
+
+    if not is_database_url(ledger):  # a database that holds a ledger already is refused by Ledger.create
+        if os.path.lexists(ledger):
+            raise InputError(f"{ledger} already exists; not overwriting it")
+        if os.path.abspath(ledger) == os.path.abspath(operator_key):
+            raise InputError("the ledger and the operator key must be two different files")
     if os.path.lexists(operator_key):
         op = load_key(operator_key, passphrase)
     else:
@@ -96,7 +101,7 @@ def party() -> None:
 
 
 @party.command("add")
-@click.argument("ledger", type=click.Path(dir_okay=False))
+@ledger_argument()
 @click.option("--operator-key", "operator_key", required=True, type=click.Path(dir_okay=False))
 @click.option("--name", default=None, help="The party's name (must match the verifier key's name).")
 @click.option(
@@ -140,7 +145,7 @@ def party_add(
 
 
 @party.command("list")
-@click.argument("ledger", type=click.Path(dir_okay=False))
+@ledger_argument()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def party_list(ledger: str, as_json: bool) -> None:
     """List registered party keys."""
@@ -183,7 +188,7 @@ def _party_table(rows: Sequence[dict[str, Any]]) -> str:
 
 
 @party.command("revoke")
-@click.argument("ledger", type=click.Path(dir_okay=False))
+@ledger_argument()
 @click.argument("key")
 @click.option("--operator-key", "operator_key", required=True, type=click.Path(dir_okay=False))
 @click.option("--reason", default=None)
@@ -202,7 +207,7 @@ def party_revoke(ledger: str, key: str, operator_key: str, reason: str | None, p
 
 
 @cli.command()
-@click.argument("ledger", type=click.Path(dir_okay=False))
+@ledger_argument()
 @click.argument("item")
 @click.argument("stage")
 @click.option("--key", "key_path", required=True, type=click.Path(dir_okay=False), help="The party's key file.")
@@ -233,7 +238,7 @@ def record(
 
 
 @cli.command()
-@click.argument("ledger", type=click.Path(dir_okay=False))
+@ledger_argument()
 @click.argument("item")
 @click.option("--json", "as_json", is_flag=True, help='Print {"item": ..., "events": [...]} as JSON.')
 def history(ledger: str, item: str, as_json: bool) -> None:

@@ -12,7 +12,7 @@ from ..checkpoint import open_checkpoint
 from ..errors import InputError, KeyFormatError, OperatorKeyError
 from ..note import new_verifier
 from ..witness import WitnessPolicy
-from . import PASSPHRASE, cli, emit_json, load_key, operator_option
+from . import PASSPHRASE, cli, emit_json, ledger_argument, load_key, operator_option
 
 
 def _b64(h: bytes) -> str:
@@ -20,7 +20,7 @@ def _b64(h: bytes) -> str:
 
 
 @cli.command()
-@click.argument("ledger", type=click.Path(dir_okay=False))
+@ledger_argument()
 @click.option("--operator-key", "operator_key", required=True, type=click.Path(dir_okay=False))
 @click.option(
     "--witness",
@@ -90,7 +90,7 @@ def checkpoint(
 
 
 @cli.command()
-@click.argument("ledger", type=click.Path(dir_okay=False))
+@ledger_argument()
 @click.argument("item")
 @click.option(
     "--size",
@@ -111,7 +111,7 @@ def prove(ledger: str, item: str, size: int | None) -> None:
 
 
 @cli.command()
-@click.argument("ledger", type=click.Path(dir_okay=False))
+@ledger_argument()
 @click.argument("old_checkpoint", type=click.Path(dir_okay=False))
 @operator_option(required=False, help="The operator's verifier key, pinned (default: the key recorded in LEDGER).")
 @click.option(

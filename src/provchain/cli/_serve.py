@@ -8,7 +8,7 @@ import re
 import click
 
 from ..errors import InputError
-from . import PASSPHRASE, cli, load_key
+from . import PASSPHRASE, cli, ledger_argument, load_key
 
 _TOKEN_ENV = "PROVCHAIN_SERVICE_TOKEN"
 
@@ -34,7 +34,7 @@ def _token(path: str | None) -> str | None:
 
 
 @cli.command("serve")
-@click.argument("ledger", type=click.Path(dir_okay=False))
+@ledger_argument()
 @click.option("--listen", default="127.0.0.1:8000", show_default=True, help="HOST:PORT to listen on.")
 @click.option(
     "--operator-key",
@@ -51,6 +51,14 @@ def _token(path: str | None) -> str | None:
     help=f"A file holding the bearer token of operator actions (or set {_TOKEN_ENV}); none: they are off.",
 )
 @click.option("--no-register", is_flag=True, help="Keep no scan register (POST /v1/scans and /v1/claims answer 404).")
+@click.option(
+    "--register",
+    "register_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="The scan register's file (default: LEDGER.register.db beside a ledger file; needed for a postgresql:// "
+    "LEDGER, or --no-register).",
+)
 @click.option("--code-url", default=None, metavar="BASE", help="Make URL codes on this https base address.")
 @click.option("--max-body", default=64 * 1024, show_default=True, help="The largest request body, in bytes.")
 @click.option("--body-timeout", default=10.0, show_default=True, help="Seconds a request body may take to arrive.")
@@ -74,6 +82,7 @@ def serve(
     passphrase: str | None,
     token_file: str | None,
     no_register: bool,
+    register_file: str | None,
     code_url: str | None,
     max_body: int,
     body_timeout: float,
@@ -98,13 +107,15 @@ def serve(
         from ..web.server import run, uvicorn_config
     except ImportError as exc:
         raise InputError(f"the service needs its extra: pip install 'provchain[service]' ({exc})") from None
+    if no_register and register_file is not None:
+        raise InputError("give --register or --no-register, not both")
     host, port = _listen(listen)
     operator = load_key(operator_key, passphrase) if operator_key is not None else None
     app = create_app(
         ledger,
         operator=operator,
         token=_token(token_file),
-        register=not no_register,
+        register=False if no_register else register_file or True,
         code_url=code_url,
         max_body=max_body,
         body_timeout=body_timeout,
@@ -123,5 +134,7 @@ def serve(
         forwarded_allow_ips=forwarded_allow_ips,
         log_level="info",
     )
-    click.echo(f"provchain: serving {ledger} on http://{listen} (Ctrl-C stops)", err=True)
+    from ..store import display_location
+
+    click.echo(f"provchain: serving {display_location(ledger)} on http://{listen} (Ctrl-C stops)", err=True)
     run(config)

@@ -7,11 +7,11 @@ import click
 
 from ..errors import FormatError, InputError, VerificationError
 from ..keys import parse_vkey
-from . import cli, parse_time, progress_bar
+from . import cli, ledger_argument, parse_time, progress_bar
 
 
 @cli.command()
-@click.argument("ledger", type=click.Path(dir_okay=False))
+@ledger_argument()
 @click.argument("directory", type=click.Path())
 @click.option("--watch", is_flag=True, help="Keep publishing as the ledger grows (until interrupted).")
 @click.option(

@@ -1,10 +1,48 @@
-"""The narrow storage interface that the ledger, the prover and the auditor use.
+"""The store contract: what the ledger, the prover and the auditor may count on from any storage backend.
 
-Nothing outside ``provchain.store`` speaks SQL. A backend stores entries in append order, the Merkle
-tree's complete-subtree hashes (each entry brings those its leaf completes, written with it; level-0
-nodes are the entries' leaf hashes), and signed checkpoints. Writes happen only inside
-:meth:`Store.transaction`, which is atomic: everything written in it lands together or not at all, and
-no other writer can interleave.
+Nothing outside ``provchain.store`` speaks SQL. A backend keeps, for one ledger, its metadata
+(:class:`LedgerMeta`), its entries in append order (index, body, signature; any other column is an index the
+backend derives from the body and checks against it where a decision depends on it), the Merkle tree's
+complete-subtree hashes, and its signed checkpoints. :class:`Store` states each duty in its method's
+docstring; the backend-neutral suite ``tests/test_store_contract.py`` holds every backend (SQLite, PostgreSQL)
+to them. The duties, in short:
+
+* **Transactions.** Writes happen only inside :meth:`Store.transaction`, which is atomic: entries, nodes and
+  checkpoints written in it land together at commit or not at all (an exception leaving the block rolls all
+  of it back). A transaction opened inside another is a savepoint: leaving it with an exception undoes
+  what was written since it opened, and the outer transaction goes on.
+* **One writer at a time, across processes and hosts.** From the moment :meth:`Store.transaction` is
+  entered until it commits or rolls back, no other writer (another store object, process or host on the
+  same ledger) can write: a second writer's ``transaction()`` waits, then gets
+  :class:`~provchain.errors.LedgerBusyError` if the wait exceeds the backend's bound. Reads inside the
+  section see the latest committed state (not a snapshot taken before the wait), so the size and the heads
+  read there are current: this is the compare-and-swap of every append, and why the log has no gaps and no
+  item's chain can fork.
+* **Reading its own writes.** Inside a transaction every read (size, entries, heads, nodes, checkpoints)
+  sees what the transaction wrote so far, however the backend buffers it.
+* **Snapshot reads.** Inside :meth:`Store.snapshot` every read sees one committed state of the ledger,
+  whatever other writers commit meanwhile; outside one, each call sees some committed state.
+* **Errors.** Every failure is a :class:`~provchain.errors.ProvchainError`, never the driver's exception:
+  :class:`~provchain.errors.LedgerNotFoundError` (no ledger where one is opened),
+  :class:`~provchain.errors.LedgerExistsError` (a ledger where one is created),
+  :class:`~provchain.errors.ForeignLedgerError` (not a provchain ledger, another schema version or format),
+  :class:`~provchain.errors.LedgerBusyError` (other writers held the ledger too long),
+  :class:`~provchain.errors.StorageError` (a write or read the storage refused: disk full, read-only store,
+  lost connection, closed store), :class:`~provchain.errors.DamagedLedgerError` (stored values provchain
+  never writes) and :class:`~provchain.errors.InputError` (a bad argument, such as an unknown durability).
+  The one exception is :meth:`Store.entry` of an index that holds no entry: :class:`IndexError`, which
+  the ledger turns into a message.
+* **Nodes.** :meth:`Store.nodes` serves the hash of every complete subtree of the current tree, at every
+  level: level 0 is an entry's leaf hash, level ``l`` index ``i`` covers leaves ``[i << l, (i + 1) << l)``
+  and exists once its last leaf is stored. Where and how a backend keeps them (tiles, rows, computed from the
+  bodies of a block not yet complete) is its own choice. It may return more nodes than asked.
+* **Durability.** ``durability="full"``: an acknowledged commit survives power loss (the backend waits for
+  its storage's flush); ``"normal"``: it survives a crash of the writing process, the last commits may be
+  lost on power loss. Anything else is an :class:`~provchain.errors.InputError`.
+
+Optional capabilities are separate protocols, asked with ``isinstance``: :class:`AuditableStorage` (what the
+storage holds beside the signed entries that disagrees with them, for the auditor) and
+:class:`DisposableStore` (undo a creation that did not finish).
 """
 
 from __future__ import annotations
@@ -12,20 +50,30 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol
+from typing import Literal, NamedTuple, Protocol, runtime_checkable
 
 from ..entries import Entry
 from ..rules import Head
+from ..tree.nodes import NodeKey
 
-__all__ = ["LedgerMeta", "NodeKey", "Store", "StoredEntry"]
+__all__ = [
+    "DURABILITY",
+    "AuditableStorage",
+    "DisposableStore",
+    "LedgerMeta",
+    "NodeKey",
+    "StorageProblem",
+    "Store",
+    "StoredEntry",
+]
 
-NodeKey = tuple[int, int]
-"""``(level, index)`` of a complete subtree: it covers leaves ``[index << level, (index + 1) << level)``."""
+DURABILITY = ("full", "normal")
+"""The durability values every store accepts (see the module docstring)."""
 
 
 @dataclass(frozen=True)
 class LedgerMeta:
-    """What a ledger file says about itself (untrusted until verified against the operator key)."""
+    """What a ledger says about itself (untrusted until verified against the operator key)."""
 
     format: int
     origin: str
@@ -43,39 +91,54 @@ class StoredEntry(NamedTuple):
 
 
 class Store(Protocol):
-    """Storage for one ledger."""
+    """Storage for one ledger (the duties are in the module docstring and in each method's).
+
+    A store object belongs to one thread at a time. Every method raises a
+    :class:`~provchain.errors.ProvchainError` on failure (:meth:`entry` also :class:`IndexError`); after
+    :meth:`close`, every read or write of the storage raises :class:`~provchain.errors.StorageError` (only
+    :meth:`meta`, read once, may still answer).
+    """
 
     def meta(self) -> LedgerMeta:
-        """The ledger's metadata."""
+        """The ledger's metadata, as written at creation (it never changes)."""
         ...
 
     def size(self) -> int:
-        """The number of entries (the tree size). O(1) or O(log n); never a scan."""
+        """The number of entries (the tree size). O(1) or O(log n); never a scan. Inside a transaction it
+        counts the transaction's own entries and is current (see :meth:`transaction`)."""
         ...
 
     def entry(self, index: int) -> Entry:
-        """The entry at ``index`` (raises :class:`IndexError` when there is none)."""
+        """The entry at ``index``, with its ``index`` set; :class:`IndexError` when there is none (a negative
+        index, one at or past the size, or not an ``int``)."""
         ...
 
     def entries(self, start: int = 0, end: int | None = None) -> Iterator[Entry]:
-        """Entries ``[start, end)`` in order, streamed."""
+        """Entries ``[start, end)`` in index order (to the last one when ``end`` is None), streamed in constant
+        memory. Inside :meth:`snapshot` or :meth:`transaction` every entry comes from that one state."""
         ...
 
     def item_entries(self, item: str) -> list[Entry]:
-        """The entries of one item, in order."""
+        """The events of one item, in index order, each checked by its signed body to be an event of
+        ``item`` and to chain to the one before it (:class:`~provchain.errors.DamagedLedgerError`
+        otherwise); empty for an item with none."""
         ...
 
     def head(self, item: str) -> Head | None:
-        """The last entry of ``item``'s chain, or None."""
+        """The last event of ``item``'s chain (its index, leaf hash, and the stage and time read from its
+        signed body), or None. Inside a transaction: the transaction's own last event of the item, if any."""
         ...
 
     def operator_entries(self, start: int = 0) -> Iterator[Entry]:
-        """Entries at index >= ``start`` that are not events (registrations, revocations, policies)."""
+        """Entries at index >= ``start`` that are not events (registrations, revocations, policies), in
+        index order."""
         ...
 
     def nodes(self, keys: Iterable[NodeKey]) -> dict[NodeKey, bytes]:
-        """The hashes of the given complete subtrees (level 0: leaf hashes); missing keys are absent. A store
-        may return more nodes than asked, such as those read along with them; callers may cache them."""
+        """The hashes of the given complete subtrees, each 32 bytes: every level is served (level 0: leaf
+        hashes). A key of a subtree that is not complete in the current tree, or not stored, is absent from
+        the result, never an error. A store may return more nodes than asked, such as those read along with
+        them; callers may cache them (a complete subtree never changes)."""
         ...
 
     def size_and_nodes(self, keys: Iterable[NodeKey]) -> tuple[int, dict[NodeKey, bytes]]:
@@ -84,11 +147,12 @@ class Store(Protocol):
         ...
 
     def checkpoints(self, *, newest_first: bool = False) -> Iterator[tuple[int, bytes]]:
-        """Stored signed checkpoints ``(size, note)``, oldest first (newest first with ``newest_first``)."""
+        """Stored signed checkpoints ``(size, note)``, by increasing size (decreasing with
+        ``newest_first``); at most one per size."""
         ...
 
     def checkpoint(self, size: int) -> bytes | None:
-        """The stored checkpoint note of ``size``, or None."""
+        """The stored checkpoint note of ``size``, or None (also for a size that no ledger has)."""
         ...
 
     def latest_checkpoint(self) -> tuple[int, bytes] | None:
@@ -96,22 +160,82 @@ class Store(Protocol):
         ...
 
     def snapshot(self) -> AbstractContextManager[None]:
-        """A read transaction: every read inside sees one state of the ledger, whatever writers commit
-        meanwhile (inside a write transaction, it adds nothing)."""
+        """A read transaction: every read inside sees one committed state of the ledger, whatever writers
+        commit meanwhile. Inside a write transaction (or another snapshot) it adds nothing. It takes no
+        write lock: writers are not held up by it."""
         ...
 
     def transaction(self) -> AbstractContextManager[None]:
-        """An atomic write transaction (exclusive among writers); nests as a savepoint."""
+        """The exclusive, atomic write section.
+
+        On entry it waits until no other writer of the ledger (another store object, process or host)
+        holds it, then holds it until the block ends; :class:`~provchain.errors.LedgerBusyError` when the
+        wait exceeds the backend's bound. Reads inside see the latest committed state plus the block's own
+        writes. Leaving the block normally commits everything written in it at once (durably, as
+        ``durability`` says); leaving it with an exception rolls everything back and re-raises. A write that
+        failed dooms the transaction: it cannot commit, even if the caller caught the error (leaving the
+        block then rolls back and raises :class:`~provchain.errors.StorageError`).
+
+        Inside an open transaction it is a savepoint: an exception leaving the inner block undoes only what
+        was written since it opened.
+        """
         ...
 
     def add_entry(self, index: int, stored: StoredEntry) -> None:
-        """Write one entry and the tree nodes it completes (inside a transaction)."""
+        """Write one entry and the tree nodes it completes (inside a transaction). The caller (the ledger)
+        has checked the index (the current size), the head and the nodes; the store writes what it is
+        given. Writing an index that is taken fails (and dooms the transaction)."""
         ...
 
     def add_checkpoint(self, size: int, note: bytes) -> None:
-        """Write a signed checkpoint (inside a transaction)."""
+        """Write a signed checkpoint of ``size`` (inside a transaction), replacing one of the same size."""
         ...
 
     def close(self) -> None:
-        """Release the storage."""
+        """Release the storage (an open transaction is rolled back). Closing twice is harmless."""
+        ...
+
+
+class StorageProblem(NamedTuple):
+    """One thing a store finds in its own storage that provchain never writes there, as the auditor
+    reports it."""
+
+    kind: Literal["schema", "index", "node"]
+    """``schema``: a storage object (table, index, trigger, view, function) that provchain did not create, or
+    defines otherwise; ``index``: an index of the entries (such as item or operator entries) that disagrees
+    with the signed bodies; ``node``: a stored tree node that a tree of the ledger's size does not have."""
+    entry: int | None
+    """The index of the entry concerned, or None."""
+    found: str
+    """What was found, in a few words."""
+    message: str
+    """The sentence the audit shows."""
+
+
+@runtime_checkable
+class AuditableStorage(Protocol):
+    """A store that can report what its storage holds beside the signed entries (optional capability).
+
+    The auditor asks any store that has it, inside the snapshot it replays, and reports each problem as a
+    finding. The replay of the entries and the comparison of every stored node of the tree with the
+    recomputed ones are the auditor's own, for every store; this adds what only the backend can see.
+    """
+
+    def storage_problems(self, size: int) -> list[StorageProblem]:
+        """The problems found in the storage of a ledger of ``size`` entries (empty when there are none),
+        schema first, then indexes, then nodes; at most a thousand of each kind."""
+        ...
+
+
+@runtime_checkable
+class DisposableStore(Protocol):
+    """A store that can remove the ledger it created (optional capability).
+
+    ``Ledger.create`` and an import call it only to undo a creation that did not finish (the first entry
+    could not be written, the export did not verify), so that no half-made ledger is left where the next
+    attempt would find it. A store backed by a file has no need of it: its file is removed.
+    """
+
+    def discard(self) -> None:
+        """Remove this store's ledger (its tables, or what else holds it) and close the store."""
         ...

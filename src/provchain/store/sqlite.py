@@ -51,7 +51,7 @@ from ..tree.blocks import (
     tile_nodes,
 )
 from ..tree.hashing import HASH_SIZE
-from .base import LedgerMeta, NodeKey, StoredEntry
+from .base import LedgerMeta, NodeKey, StorageProblem, StoredEntry
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -488,6 +488,24 @@ class SqliteStore:
                 )
         return out
 
+    def storage_problems(self, size: int) -> list[StorageProblem]:
+        """What the file holds beside the signed entries that disagrees with them (the
+        :class:`~provchain.store.base.AuditableStorage` capability): schema objects provchain did not
+        create (:meth:`foreign_schema`), index entries that differ from what the bodies give
+        (:meth:`integrity_problems`), and tree rows a ledger of ``size`` entries does not have
+        (:meth:`stray_rows`)."""
+        out = [
+            StorageProblem("schema", None, what, f"the ledger file's schema: {what}; it could change what is read "
+                           "or written")
+            for what in self.foreign_schema()
+        ]  # fmt: skip
+        out += [
+            StorageProblem("index", idx, msg, msg if idx is not None else f"SQLite's integrity check: {msg}")
+            for idx, msg in self.integrity_problems()
+        ]
+        out += [StorageProblem("node", None, what, what) for what in self.stray_rows(size)]
+        return out
+
     def _pragmas(self, durability: str, readonly: bool = False) -> None:
         if durability not in ("full", "normal"):
             raise InputError("durability must be 'full' or 'normal'")
@@ -866,6 +884,8 @@ class SqliteStore:
                     raise _translate(exc, "cannot start a write") from exc
                 time.sleep(delay)
                 delay = min(delay * 2, 0.1)
+            except sqlite3.Error as exc:  # such as a closed connection
+                raise _translate(exc, "cannot start a write") from exc
 
     def _rollback(self, sql: str) -> None:
         with contextlib.suppress(sqlite3.Error):

@@ -28,7 +28,8 @@ __all__ = [
 ]
 
 NodeKey = tuple[int, int]
-"""A node as the plain pair ``(level, index)``."""
+"""A node as the plain pair ``(level, index)``: the complete subtree over leaves
+``[index << level, (index + 1) << level)``."""
 
 
 class NodeID(NamedTuple):

@@ -36,6 +36,7 @@ from ..errors import (
 )
 from ..keys import Signer, is_signer
 from ..ledger import Ledger, now_ms
+from ..store import ledger_location
 from ._http import RateLimit, RateLimiter
 from ._routes import service_routes
 from ._service import MAX_CODE_CHARS, ServiceConfig, _http_exception, _internal_error, _Service
@@ -62,7 +63,8 @@ def _check_config(
     rules: object,
     clock: object,
 ) -> ServiceConfig:
-    path = os.fspath(check_path(ledger, "the ledger", InputError))
+    where = ledger_location(ledger)
+    path = where if isinstance(where, str) else os.fspath(where)
     if operator is not None and not is_signer(operator):
         raise InputError("operator must be a Signer such as a KeyPair")
     if token is not None and (
@@ -70,6 +72,11 @@ def _check_config(
     ):
         raise InputError("the operator token must be at least 16 printable ASCII characters")
     if register is True:
+        if isinstance(where, str):
+            raise InputError(
+                "a ledger in a database has no file beside it for the scan register: name the register's file "
+                "(register=PATH, serve --register FILE), or keep none (register=False, serve --no-register)"
+            )
         reg: str | None = register_path(path)
     elif register is False or register is None:
         reg = None
@@ -125,7 +132,8 @@ def create_app(
     ``operator``: the operator's :class:`~provchain.keys.Signer`, to sign codes and checkpoints (without it the
     service reads, takes party events and keeps the register, but makes no code). ``token``: the bearer token of
     operator actions (signing a checkpoint, reading the register); none, and they are off. ``register``: the
-    scan register's file (True: ``LEDGER.register.db``; False: no register). ``code_url``: codes are URL codes
+    scan register's file (True: ``LEDGER.register.db``, for a ledger file; False: no register). ``ledger`` is a
+    file path or a ``postgresql://`` URL. ``code_url``: codes are URL codes
     on this base address (default: ``PC1:`` text). ``max_body`` (bytes) and ``body_timeout`` (seconds) bound
     every request body; ``rate_limit`` bounds each client's requests (None: no limit). ``threads``: the
     threads that use the ledger. ``country_header``: a header that your reverse proxy sets to the client's

@@ -1,0 +1,989 @@
+"""The PostgreSQL store: one database per ledger, writers on many hosts, psycopg 3 (binary protocol).
+
+Everything lives in one PostgreSQL schema, ``provchain``, of the database a ``postgresql://`` URL names:
+
+* ``entries (idx, body, sig, item, prev, nodes)``: one row per entry. ``body`` and ``sig`` are the signed
+  entry. ``item`` and ``prev`` are indexes: the item and the previous event's leaf hash that the signed body
+  names, filled by this module from the decoded body at each write (PostgreSQL cannot decode msgpack in a
+  generated column without an extension, and an extension would have to be installed on every server), and
+  checked against the body by every reader that acts on them (:meth:`PostgresStore.head`,
+  :meth:`PostgresStore.item_entries`, :meth:`PostgresStore.operator_entries`) and by the audit
+  (:meth:`PostgresStore.storage_problems`). ``nodes`` holds the hashes of the complete subtrees the entry's
+  leaf completes (levels 1, 2, ... bottom up, as :class:`~provchain.store.base.StoredEntry` carries them); a
+  level-0 node is the leaf hash of the row's body. So node ``(level, i)`` lives in row ``((i + 1) << level) - 1``,
+  and any set of nodes is one statement (``WHERE idx = ANY(...)``): a proof is one round trip.
+* ``log``: a single row, locked ``FOR UPDATE`` by every write transaction. That lock is the writer section:
+  writers on any host queue on it, and a transaction that holds it reads the latest committed size and heads
+  (READ COMMITTED: each statement after the lock sees every commit before it). Indexes come from
+  ``max(idx) + 1`` under the lock, never from a SEQUENCE (whose numbers a rollback loses: a gap).
+* a unique index over ``(item, prev)`` (``NULLS NOT DISTINCT``: one first event per item) is the
+  compare-and-swap of an item's head, kept by PostgreSQL itself: two events that name the same previous event
+  cannot both be stored, whatever a writer does, so an item's chain cannot fork.
+* ``checkpoints (size, note)`` and ``meta (key, value)``.
+
+Entries written inside a transaction are queued and sent with one binary ``COPY`` when a read needs them, every
+:data:`_QUEUE_ROWS` rows, and at commit. Large reads inside a transaction or a snapshot stream through a
+server-side cursor.
+
+A commit of entries does not wait for the disk while it holds the lock: it commits with
+``synchronous_commit = off`` (the lock is released at once), then runs a one-record transaction of its own that
+commits synchronously (:data:`_FLUSH`), which returns once the WAL up to it, and so the entries' commit, is on
+disk: only then is the append acknowledged. So concurrent writers' disk flushes overlap (PostgreSQL flushes
+every waiting commit's WAL at once) instead of queueing behind the lock. Another session may see entries a
+moment before they are durable (as with PostgreSQL's own ``synchronous_commit = off``); nothing provchain signs
+depends on that: a transaction that stores a checkpoint commits synchronously, with the lock held, so a stored
+(readable) checkpoint is durable, and with it every entry before it. ``durability="full"`` waits for
+``synchronous_commit = on``; ``"normal"`` for ``local`` (this server's disk, not a synchronous standby): no
+setting acknowledges an append before it is on the primary's disk.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import re
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import msgpack
+
+from ..entries import FORMAT_VERSION, MAX_BODY, Entry, Event, leaf_hash_of
+from ..errors import (
+    DamagedLedgerError,
+    EncodingError,
+    ForeignLedgerError,
+    InputError,
+    LedgerBusyError,
+    LedgerExistsError,
+    LedgerNotFoundError,
+    StaleHeadError,
+    StorageError,
+)
+from ..rules import Head
+from .base import LedgerMeta, NodeKey, StorageProblem, StoredEntry
+
+if TYPE_CHECKING:
+    import psycopg
+
+__all__ = ["SCHEMA", "SCHEMA_VERSION", "PostgresStore"]
+
+SCHEMA = "provchain"
+"""The PostgreSQL schema (namespace) that holds a ledger's tables, in the database the URL names."""
+SCHEMA_VERSION = 1
+_HASH = 32
+_MAX_ENTRIES = 1 << 40
+_QUEUE_ROWS = 2000  # queued entries are sent with one COPY when this many wait
+_CURSOR_ROWS = 2000  # rows per fetch of a server-side cursor
+_MAX_KEYS = 20000  # node keys per statement
+_APP = "provchain"
+
+# The schema, statement by statement; _EXPECTED (below) is how PostgreSQL's catalog describes it, which
+# _schema_objects compares with what a database holds.
+_DDL = (
+    f"CREATE SCHEMA {SCHEMA}",
+    f"CREATE TABLE {SCHEMA}.meta (key text PRIMARY KEY, value text NOT NULL)",
+    f"CREATE TABLE {SCHEMA}.log (id smallint PRIMARY KEY CHECK (id = 1))",
+    f"CREATE TABLE {SCHEMA}.entries (idx bigint PRIMARY KEY CHECK (idx >= 0 AND idx < {_MAX_ENTRIES}), "
+    "body bytea NOT NULL, sig bytea NOT NULL, item text, prev bytea, nodes bytea NOT NULL)",
+    f"CREATE INDEX entries_item ON {SCHEMA}.entries (item, idx) WHERE item IS NOT NULL",
+    f"CREATE UNIQUE INDEX entries_chain ON {SCHEMA}.entries (item, prev) NULLS NOT DISTINCT WHERE item IS NOT NULL",
+    f"CREATE INDEX entries_operator ON {SCHEMA}.entries (idx) WHERE item IS NULL",
+    f"CREATE TABLE {SCHEMA}.checkpoints (size bigint PRIMARY KEY CHECK (size >= 0), note bytea NOT NULL)",
+    f"INSERT INTO {SCHEMA}.log (id) VALUES (1)",
+)
+
+_EXPECTED = frozenset(
+    {
+        ("table", "checkpoints", "size bigint not null, note bytea not null"),
+        ("table", "entries", "idx bigint not null, body bytea not null, sig bytea not null, item text, prev bytea, "
+         "nodes bytea not null"),
+        ("table", "log", "id smallint not null"),
+        ("table", "meta", "key text not null, value text not null"),
+        ("index", "checkpoints_pkey", "CREATE UNIQUE INDEX checkpoints_pkey ON provchain.checkpoints "
+         "USING btree (size)"),
+        ("index", "entries_pkey", "CREATE UNIQUE INDEX entries_pkey ON provchain.entries USING btree (idx)"),
+        ("index", "entries_item", "CREATE INDEX entries_item ON provchain.entries USING btree (item, idx) "
+         "WHERE (item IS NOT NULL)"),
+        ("index", "entries_chain", "CREATE UNIQUE INDEX entries_chain ON provchain.entries USING btree (item, prev) "
+         "NULLS NOT DISTINCT WHERE (item IS NOT NULL)"),
+        ("index", "entries_operator", "CREATE INDEX entries_operator ON provchain.entries USING btree (idx) "
+         "WHERE (item IS NULL)"),
+        ("index", "log_pkey", "CREATE UNIQUE INDEX log_pkey ON provchain.log USING btree (id)"),
+        ("index", "meta_pkey", "CREATE UNIQUE INDEX meta_pkey ON provchain.meta USING btree (key)"),
+        ("constraint", "checkpoints.checkpoints_pkey", "PRIMARY KEY (size)"),
+        ("constraint", "checkpoints.checkpoints_size_check", "CHECK ((size >= 0))"),
+        ("constraint", "entries.entries_pkey", "PRIMARY KEY (idx)"),
+        ("constraint", "entries.entries_idx_check", f"CHECK (((idx >= 0) AND (idx < '{_MAX_ENTRIES}'::bigint)))"),
+        ("constraint", "log.log_pkey", "PRIMARY KEY (id)"),
+        ("constraint", "log.log_id_check", "CHECK ((id = 1))"),
+        ("constraint", "meta.meta_pkey", "PRIMARY KEY (key)"),
+    }
+)  # fmt: skip
+
+# Every object of the schema, and everything attached to its tables from elsewhere (triggers, rules, row
+# security policies), described so that a difference from _EXPECTED can be named.
+_CATALOG = """
+SELECT CASE c.relkind WHEN 'r' THEN 'table' WHEN 'i' THEN 'index' WHEN 'S' THEN 'sequence' WHEN 'v' THEN 'view'
+         WHEN 'm' THEN 'materialized view' WHEN 'p' THEN 'partitioned table' ELSE 'relation' END,
+       c.relname,
+       CASE WHEN c.relkind = 'i' THEN pg_get_indexdef(c.oid)
+            WHEN c.relkind = 'r' THEN (
+              SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
+                                || CASE WHEN a.attnotnull THEN ' not null' ELSE '' END
+                                || CASE WHEN a.attgenerated <> '' THEN ' generated' ELSE '' END
+                                || CASE WHEN a.atthasdef THEN ' default' ELSE '' END, ', ' ORDER BY a.attnum)
+              FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped)
+              || CASE WHEN c.relrowsecurity THEN ' (row security)' ELSE '' END
+            ELSE '' END
+FROM pg_class c WHERE c.relnamespace = %(ns)s::regnamespace
+UNION ALL
+SELECT 'constraint', r.relname || '.' || k.conname, pg_get_constraintdef(k.oid)
+FROM pg_constraint k JOIN pg_class r ON r.oid = k.conrelid WHERE r.relnamespace = %(ns)s::regnamespace
+UNION ALL
+SELECT 'trigger', r.relname || '.' || t.tgname, '' FROM pg_trigger t JOIN pg_class r ON r.oid = t.tgrelid
+WHERE r.relnamespace = %(ns)s::regnamespace AND NOT t.tgisinternal
+UNION ALL
+SELECT 'rule', r.relname || '.' || w.rulename, '' FROM pg_rewrite w JOIN pg_class r ON r.oid = w.ev_class
+WHERE r.relnamespace = %(ns)s::regnamespace AND r.relkind <> 'v' AND r.relkind <> 'm'
+UNION ALL
+SELECT 'policy', r.relname || '.' || p.polname, '' FROM pg_policy p JOIN pg_class r ON r.oid = p.polrelid
+WHERE r.relnamespace = %(ns)s::regnamespace
+UNION ALL
+SELECT 'function', p.proname, '' FROM pg_proc p WHERE p.pronamespace = %(ns)s::regnamespace
+UNION ALL
+SELECT 'type', t.typname, '' FROM pg_type t WHERE t.typnamespace = %(ns)s::regnamespace AND t.typrelid = 0
+  AND t.typelem = 0
+"""
+
+_INSERT = f"INSERT INTO {SCHEMA}.entries (idx, body, sig, item, prev, nodes) VALUES (%s, %s, %s, %s, %s, %s)"
+_COPY = f"COPY {SCHEMA}.entries (idx, body, sig, item, prev, nodes) FROM STDIN (FORMAT BINARY)"
+_COPY_TYPES = ["int8", "bytea", "bytea", "text", "bytea", "bytea"]
+_LOCK = f"SELECT 1 FROM {SCHEMA}.log WHERE id = 1 FOR UPDATE"
+_SIZE = f"SELECT max(idx) FROM {SCHEMA}.entries"
+# A transaction of its own that writes one WAL record (a transactional logical message: no table is touched)
+# and commits synchronously: it returns once the WAL up to it, and so every commit before it, is on disk.
+_FLUSH = "SELECT pg_logical_emit_message(true, 'provchain-flush', '')"
+_NODES = (
+    f"SELECT idx, CASE WHEN idx = ANY(%(leaves)s) THEN body END, nodes FROM {SCHEMA}.entries WHERE idx = ANY(%(rows)s)"
+)
+_SIZE_AND_NODES = f"SELECT -1::bigint, NULL::bytea, NULL::bytea, max(idx) FROM {SCHEMA}.entries UNION ALL " + (
+    f"SELECT idx, CASE WHEN idx = ANY(%(leaves)s) THEN body END, nodes, NULL FROM {SCHEMA}.entries "
+    "WHERE idx = ANY(%(rows)s)"
+)
+
+
+def _decode(body: object) -> dict[str, Any] | None:
+    if type(body) is not bytes:
+        return None
+    try:
+        m = msgpack.unpackb(body, raw=False, strict_map_key=True, max_bin_len=MAX_BODY, max_str_len=MAX_BODY)
+    except Exception:
+        return None
+    return m if type(m) is dict else None
+
+
+def _indexes_of(body: object) -> tuple[str | None, bytes | None]:
+    """The ``item`` and ``prev`` index values of a body as stored: an event's item and previous leaf hash
+    (None for its first event), ``(None, None)`` for any other body or bytes that are no body."""
+    m = _decode(body)
+    if m is None or m.get("kind") != "event" or type(m.get("item")) is not str:
+        return None, None
+    prev = m.get("prev")
+    return m["item"], prev if type(prev) is bytes else None
+
+
+def _completed(index: int) -> int:
+    """How many nodes above the leaf entry ``index`` completes (its trailing one bits)."""
+    return ((index ^ (index + 1)).bit_length()) - 1
+
+
+def where(url: str) -> str:
+    """The server and database a URL names, for messages: ``host:port/dbname as user`` (never a password)."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        d = conninfo_to_dict(url)
+    except Exception:
+        return "the PostgreSQL server (its URL cannot be parsed)"
+    host = str(d.get("host") or d.get("hostaddr") or "localhost")
+    port = str(d.get("port") or "5432")
+    db = str(d.get("dbname") or d.get("user") or "")
+    user = d.get("user")
+    text = f"{host}:{port}/{db}" + (f" as {user}" if user else "")
+    return re.sub(r"[^\x20-\x7e]", "?", text)[:300]
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text[:400] if text else type(exc).__name__
+
+
+def _translate(exc: Exception, what: str) -> Exception:
+    """A psycopg error as the :class:`ProvchainError` the SQLite store raises for its like."""
+    from psycopg import errors as e
+
+    msg = _one_line(exc)
+    if isinstance(exc, e.LockNotAvailable | e.QueryCanceled):
+        return LedgerBusyError(f"{what}: other writers held the ledger longer than the wait allows; try again")
+    if isinstance(exc, e.SerializationFailure | e.DeadlockDetected):
+        return LedgerBusyError(f"{what}: PostgreSQL could not serialize this transaction with others; try again")
+    if isinstance(exc, e.ReadOnlySqlTransaction):
+        return StorageError(f"{what}: the ledger is opened read-only (or the server is a read-only standby); "
+                            "nothing was written")
+    if isinstance(exc, e.DiskFull | e.InsufficientResources):
+        return StorageError(f"{what}: the server's disk is full; nothing was written")
+    if isinstance(exc, e.UniqueViolation) and "entries_chain" in msg:
+        return StaleHeadError(f"{what}: the item already has an event built on the same previous event; "
+                              "nothing was written")
+    if isinstance(exc, e.UndefinedTable | e.UndefinedColumn | e.InvalidSchemaName):
+        return ForeignLedgerError(f"{what}: the database does not hold a provchain ledger of this version ({msg})")
+    if isinstance(exc, e.InsufficientPrivilege):
+        return StorageError(f"{what}: the PostgreSQL role may not do this ({msg})")
+    if isinstance(exc, e.AdminShutdown | e.CrashShutdown | e.CannotConnectNow | e.InterfaceError) or (
+        isinstance(exc, e.OperationalError) and not getattr(exc, "sqlstate", None)
+    ):
+        return StorageError(f"{what}: the connection to PostgreSQL was lost ({msg})")
+    return StorageError(f"{what}: {msg}")
+
+
+def _entry(idx: object, body: object, sig: object) -> Entry:
+    if type(idx) is not int or type(body) is not bytes or type(sig) is not bytes:
+        raise DamagedLedgerError(f"entry {idx!r}: a stored value is not of the type provchain writes; audit it")
+    return Entry(body, sig, idx)
+
+
+def _event_of(entry: Entry, item: str) -> Event:
+    try:
+        content = entry.content
+    except EncodingError as exc:
+        raise DamagedLedgerError(
+            f"entry {entry.index}: the stored body is not a well-formed entry ({exc}); audit the ledger"
+        ) from None
+    if type(content) is not Event or content.item != item:
+        raise DamagedLedgerError(
+            f"entry {entry.index}: the item index lists it under another item than its signed body names; "
+            "the database was edited or damaged (audit it)"
+        )
+    return content
+
+
+class PostgresStore:
+    """A ledger stored in a PostgreSQL database (see the module docstring for the layout and the locking)."""
+
+    def __init__(
+        self, conn: psycopg.Connection[Any], url: str, *, readonly: bool, durability: str, busy_timeout: float
+    ) -> None:
+        self._conn = conn
+        self.durability = durability
+        self.url = url
+        self.location = where(url)
+        self._readonly = readonly
+        self._busy_timeout = busy_timeout
+        self._meta: LedgerMeta | None = None
+        self._created = False
+        self._closed = False
+        self._depth = 0  # write transaction nesting
+        self._snapshot = False
+        self._size: int | None = None  # the size inside the write transaction, queued rows included
+        self._queue: list[tuple[int, bytes, bytes, str | None, bytes | None, bytes]] = []
+        self._queue_heads: dict[str, tuple[int, bytes]] = {}  # item -> (position in the queue, leaf hash)
+        self._failed: StorageError | None = None
+        self._seen = 0  # a size this store has seen: operator entries from there are read with the lock
+        self._prefetched: tuple[int, list[Any]] | None = None  # (from index, rows) read with the lock
+        self._wrote = False  # entries were written in the open transaction
+        self._wrote_checkpoint = False  # and a checkpoint
+        self._cursors = itertools.count()
+
+    # --- connecting -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _connect(url: str, *, readonly: bool, durability: str, busy_timeout: float) -> psycopg.Connection[Any]:
+        if durability not in ("full", "normal"):
+            raise InputError("durability must be 'full' or 'normal'")
+        if not isinstance(busy_timeout, int | float) or not 0 < busy_timeout <= 3600:
+            raise InputError("busy_timeout must be a number of seconds between 0 and 3600")
+        try:
+            import psycopg
+        except ImportError:
+            raise StorageError(
+                "a postgresql:// ledger needs psycopg 3: pip install 'provchain-ledger[postgres]'"
+            ) from None
+        try:
+            conn = psycopg.connect(url, autocommit=True, connect_timeout=max(1, int(busy_timeout)),
+                                   application_name=_APP)  # fmt: skip
+        except psycopg.Error as exc:
+            msg = _one_line(exc)
+            if "does not exist" in msg and "database" in msg:
+                raise LedgerNotFoundError(f"no database {where(url)}: create it first (see the PostgreSQL how-to)")\
+                    from None
+            raise StorageError(f"cannot connect to PostgreSQL at {where(url)}: {msg}") from None
+        except Exception as exc:  # a URL libpq cannot parse
+            raise InputError(f"not a usable PostgreSQL URL ({_one_line(exc)})") from None
+        try:
+            conn.execute(
+                "SELECT set_config('synchronous_commit', %s, false), set_config('lock_timeout', %s, false),"
+                " set_config('default_transaction_read_only', %s, false), set_config('search_path', %s, false)",
+                ("on" if durability == "full" else "local", f"{int(busy_timeout * 1000)}ms",
+                 "on" if readonly else "off", "pg_catalog"),
+            )  # fmt: skip
+        except psycopg.Error as exc:
+            conn.close()
+            raise _translate(exc, f"cannot set up the session with {where(url)}") from None
+        return conn
+
+    @classmethod
+    def create(cls, url: str, meta: LedgerMeta, *, durability: str = "full", busy_timeout: float = 10.0
+               ) -> PostgresStore:  # fmt: skip
+        """Create a ledger in the (existing) database ``url`` names: the ``provchain`` schema, its tables and
+        ``meta``, in one transaction. :class:`LedgerExistsError` when the database already holds one."""
+        import psycopg
+
+        conn = cls._connect(url, readonly=False, durability=durability, busy_timeout=busy_timeout)
+        store = cls(conn, url, readonly=False, durability=durability, busy_timeout=busy_timeout)
+        try:
+            with conn.transaction():
+                found = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (SCHEMA,)).fetchone()
+                if found is not None:
+                    raise LedgerExistsError(
+                        f"the database {store.location} already holds a provchain ledger (schema {SCHEMA!r}); "
+                        "open it instead of creating it"
+                    )
+                for sql in _DDL:
+                    conn.execute(sql)
+                conn.cursor().executemany(
+                    f"INSERT INTO {SCHEMA}.meta (key, value) VALUES (%s, %s)",
+                    [("format", str(meta.format)), ("schema", str(SCHEMA_VERSION)), ("origin", meta.origin),
+                     ("operator", meta.operator_vkey)],
+                )  # fmt: skip
+        except psycopg.errors.DuplicateSchema:
+            conn.close()
+            raise LedgerExistsError(
+                f"the database {store.location} already holds a provchain ledger; open it instead"
+            ) from None
+        except psycopg.Error as exc:
+            conn.close()
+            raise _translate(exc, f"cannot create the ledger in {store.location}") from None
+        except BaseException:
+            conn.close()
+            raise
+        store._created = True
+        store._meta = meta
+        return store
+
+    @classmethod
+    def open(
+        cls,
+        url: str,
+        *,
+        readonly: bool = False,
+        durability: str = "full",
+        busy_timeout: float = 10.0,
+        foreign_schema: bool = False,
+    ) -> PostgresStore:
+        """Open the ledger in the database ``url`` names.
+
+        :class:`LedgerNotFoundError` when it holds none; :class:`ForeignLedgerError` when it holds another
+        schema version or format, or objects in the ``provchain`` schema (or on its tables: triggers, rules,
+        policies) that provchain did not create, which could change what is read or written. With
+        ``foreign_schema=True`` (read-only; the auditor, which reports them) it is opened all the same.
+        """
+        if foreign_schema and not readonly:
+            raise InputError("a ledger with a foreign schema can only be opened read-only")
+        conn = cls._connect(url, readonly=readonly, durability=durability, busy_timeout=busy_timeout)
+        store = cls(conn, url, readonly=readonly, durability=durability, busy_timeout=busy_timeout)
+        try:
+            store.meta()
+            if not foreign_schema:
+                odd = store.foreign_schema()
+                if odd:
+                    more = f" (and {len(odd) - 3} more)" if len(odd) > 3 else ""
+                    raise ForeignLedgerError(
+                        f"the ledger in {store.location} holds schema objects that provchain did not create: "
+                        f"{'; '.join(odd[:3])}{more}; they could change what the ledger reads or writes, so it is "
+                        "not opened (audit it to see them)"
+                    )
+        except BaseException:
+            conn.close()
+            raise
+        return store
+
+    def _alive(self) -> psycopg.Connection[Any]:
+        if self._closed:
+            raise StorageError(f"the ledger store of {self.location} is closed")
+        if self._conn.broken and not self._depth and not self._snapshot:
+            # The server restarted or the network dropped the connection: between transactions nothing is
+            # lost by connecting again (with the same settings).
+            conn = self._connect(self.url, readonly=self._readonly, durability=self.durability,
+                                 busy_timeout=self._busy_timeout)  # fmt: skip
+            self._conn.close()
+            self._conn = conn
+        return self._conn
+
+
+    # --- schema and metadata --------------------------------------------------------------------
+
+    def foreign_schema(self) -> list[str]:
+        """The objects of the ``provchain`` schema (and those attached to its tables) that provchain did
+        not create, or defines otherwise, each described in words (empty for an intact schema)."""
+        rows = self._read(_CATALOG, {"ns": SCHEMA})
+        have = {(str(k), str(n), str(d)) for k, n, d in rows}
+        out = []
+        names = {(k, n) for k, n, _ in _EXPECTED}
+        for kind, name, definition in sorted(have - _EXPECTED):
+            if (kind, name) in names:
+                out.append(f"{kind} {name!r} is not defined as provchain defines it")
+            else:
+                out.append(f"{kind} {name!r} was not created by provchain" + (f" ({definition[:200]})"
+                                                                              if definition else ""))
+        present = {(k, n) for k, n, _ in have}
+        out += [f"{kind} {name!r} is missing" for kind, name in sorted(names - present)]
+        return out
+
+    def meta(self) -> LedgerMeta:
+        """The ledger's metadata (read once, then cached)."""
+        if self._meta is not None:
+            return self._meta
+        import psycopg
+
+        conn = self._alive()
+        try:
+            found = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (SCHEMA,)).fetchone()
+            if found is None:
+                raise LedgerNotFoundError(f"no provchain ledger in the database {self.location}")
+            rows = dict(conn.execute(f"SELECT key, value FROM {SCHEMA}.meta").fetchall())
+        except psycopg.Error as exc:
+            raise ForeignLedgerError(
+                f"the database {self.location} has a schema {SCHEMA!r} that is not a provchain ledger "
+                f"({_one_line(exc)})"
+            ) from None
+        for key in ("format", "origin", "operator", "schema"):
+            value = rows.get(key)
+            if type(value) is not str or not value.isprintable() or len(value) > 1024:
+                raise ForeignLedgerError(
+                    f"the database {self.location}: the meta table's {key!r} value is missing or not text of the "
+                    "expected form; it is not a provchain ledger, or it was edited"
+                )
+        if rows["schema"] != str(SCHEMA_VERSION):
+            raise ForeignLedgerError(
+                f"the ledger in {self.location} uses PostgreSQL ledger schema {rows['schema']!r}; this provchain "
+                f"reads {SCHEMA_VERSION}"
+            )
+        if not rows["format"].isascii() or not rows["format"].isdigit() or len(rows["format"]) > 6:
+            raise ForeignLedgerError(f"the ledger in {self.location}: its format {rows['format']!r} is not a number")
+        if int(rows["format"]) != FORMAT_VERSION:
+            raise ForeignLedgerError(
+                f"the ledger in {self.location} holds entries of format {rows['format']}; this provchain reads "
+                f"{FORMAT_VERSION}"
+            )
+        self._meta = LedgerMeta(int(rows["format"]), rows["origin"], rows["operator"])
+        return self._meta
+
+    # --- reading --------------------------------------------------------------------------------
+
+    def _read(self, sql: str, args: Any = None, *, flush: bool = True) -> list[Any]:
+        if flush and self._queue:  # every read sees every write of the transaction
+            self._flush()
+        import psycopg
+
+        conn = self._alive()
+        try:
+            return conn.execute(sql, args, binary=True).fetchall()
+        except psycopg.Error as exc:
+            raise _translate(exc, "cannot read the ledger") from None
+
+    def size(self) -> int:
+        """The number of entries: ``max(idx) + 1``, a lookup of the primary key's last entry (inside a write
+        transaction: read once under the lock, then counted)."""
+        if self._depth and self._size is not None:
+            return self._size
+        top = self._read(_SIZE, flush=False)[0][0]
+        size = self._size_of(top) + len(self._queue)
+        if self._depth:
+            self._size = size
+        return size
+
+    @staticmethod
+    def _size_of(top: object) -> int:
+        if top is None:
+            return 0
+        if type(top) is not int or not 0 <= top < _MAX_ENTRIES:
+            raise DamagedLedgerError(f"the entries table's largest index is {top!r}; the database was edited")
+        return top + 1
+
+    def entry(self, index: int) -> Entry:
+        """The entry at ``index``."""
+        if type(index) is not int or not 0 <= index < _MAX_ENTRIES:
+            raise IndexError(f"the ledger has no entry {index!r}")
+        for idx, body, sig, *_ in self._queue:
+            if idx == index:
+                return _entry(idx, body, sig)
+        rows = self._read(f"SELECT idx, body, sig FROM {SCHEMA}.entries WHERE idx = %s", (index,), flush=False)
+        if not rows:
+            raise IndexError(f"the ledger has no entry {index}")
+        return _entry(*rows[0])
+
+    def entries(self, start: int = 0, end: int | None = None) -> Iterator[Entry]:
+        """Entries ``[start, end)`` in order. Inside a transaction or a snapshot, through a server-side cursor
+        (one statement, fetched :data:`_CURSOR_ROWS` rows at a time); outside, in pages of as many rows
+        (each page one consistent read)."""
+        stop = _MAX_ENTRIES if end is None else min(end, _MAX_ENTRIES)
+        pos = max(0, start)
+        if self._queue:
+            self._flush()
+        if not (self._depth or self._snapshot):
+            while pos < stop:
+                rows = self._read(
+                    f"SELECT idx, body, sig FROM {SCHEMA}.entries WHERE idx >= %s AND idx < %s ORDER BY idx LIMIT %s",
+                    (pos, stop, _CURSOR_ROWS),
+                )
+                for idx, body, sig in rows:
+                    yield _entry(idx, body, sig)
+                if len(rows) < _CURSOR_ROWS:
+                    return
+                pos = int(rows[-1][0]) + 1
+            return
+        yield from self._stream(
+            f"SELECT idx, body, sig FROM {SCHEMA}.entries WHERE idx >= %s AND idx < %s ORDER BY idx", (pos, stop)
+        )
+
+    def _stream(self, sql: str, args: tuple[object, ...]) -> Iterator[Entry]:
+        import psycopg
+
+        conn = self._alive()
+        cur = conn.cursor(name=f"provchain_{next(self._cursors)}", binary=True)
+        try:
+            cur.itersize = _CURSOR_ROWS
+            cur.execute(sql, args)
+            while True:
+                rows = cur.fetchmany(_CURSOR_ROWS)
+                for idx, body, sig in rows:
+                    yield _entry(idx, body, sig)
+                if len(rows) < _CURSOR_ROWS:
+                    return
+        except psycopg.Error as exc:
+            raise _translate(exc, "cannot read the ledger") from None
+        finally:
+            with contextlib.suppress(psycopg.Error):
+                cur.close()
+
+    def item_entries(self, item: str) -> list[Entry]:
+        """The events of ``item`` in order, each checked by its signed body to be an event of ``item`` and to
+        name the one before it as its ``prev``."""
+        rows = self._read(f"SELECT idx, body, sig FROM {SCHEMA}.entries WHERE item = %s ORDER BY idx", (item,))
+        out = [_entry(i, b, s) for i, b, s in rows]
+        prev = None
+        for e in out:
+            if _event_of(e, item).prev != prev:
+                raise DamagedLedgerError(
+                    f"entry {e.index}: the item index lists the events of {item!r} with one missing before it "
+                    "(its signed body names another previous event); the database was edited (audit it)"
+                )
+            prev = e.leaf_hash
+        return out
+
+    def head(self, item: str) -> Head | None:
+        """The last event of ``item``, its stage and time read from its signed body."""
+        queued = self._queue_heads.get(item)
+        if queued is not None:
+            pos, leaf = queued
+            idx, body, sig, *_ = self._queue[pos]
+            ev = _event_of(_entry(idx, body, sig), item)
+            return Head(idx, leaf, ev.stage, ev.at)
+        # Queued rows all come after the stored ones and none is the item's: no need to send them first.
+        rows = self._read(
+            f"SELECT idx, body, sig FROM {SCHEMA}.entries WHERE item = %s ORDER BY idx DESC LIMIT 1", (item,),
+            flush=False,
+        )  # fmt: skip
+        if not rows:
+            return None
+        e = _entry(*rows[0])
+        ev = _event_of(e, item)
+        return Head(e.index or 0, e.leaf_hash, ev.stage, ev.at)
+
+    def operator_entries(self, start: int = 0) -> Iterator[Entry]:
+        """Registrations, revocations and policies at index >= ``start``, each checked by its body to be no
+        event."""
+        pre = self._prefetched
+        if pre is not None and self._depth and not self._wrote and start >= pre[0]:
+            rows = [r for r in pre[1] if r[0] >= start]  # read with the lock: nobody else wrote since
+        else:
+            rows = self._read(
+                f"SELECT idx, body, sig FROM {SCHEMA}.entries WHERE item IS NULL AND idx >= %s ORDER BY idx",
+                (max(0, start),),
+            )
+        for idx, body, sig in rows:
+            e = _entry(idx, body, sig)
+            try:
+                is_event = type(e.content) is Event
+            except EncodingError:
+                is_event = False
+            if is_event:
+                raise DamagedLedgerError(
+                    f"entry {idx}: the operator index lists an event; the database was edited (audit it)"
+                )
+            yield e
+
+    def nodes(self, keys: Iterable[NodeKey]) -> dict[NodeKey, bytes]:
+        """Complete-subtree hashes: node ``(level, i)`` from row ``((i + 1) << level) - 1`` (a leaf hash from
+        the row's body), all in one statement."""
+        return self._nodes(keys, False)[1]
+
+    def size_and_nodes(self, keys: Iterable[NodeKey]) -> tuple[int, dict[NodeKey, bytes]]:
+        """The size and :meth:`nodes`, from one statement."""
+        return self._nodes(keys, True)
+
+    def _nodes(self, keys: Iterable[NodeKey], with_size: bool) -> tuple[int, dict[NodeKey, bytes]]:
+        wanted: dict[int, list[int]] = {}  # row -> levels asked of it
+        for level, index in keys:
+            if type(level) is not int or type(index) is not int or not 0 <= level <= 40 or index < 0:
+                continue
+            row = ((index + 1) << level) - 1
+            if row < _MAX_ENTRIES:
+                wanted.setdefault(row, []).append(level)
+        rows_ids = list(wanted)
+        found: list[Any] = []
+        size = -1
+        if with_size and len(rows_ids) <= _MAX_KEYS:
+            leaves = [r for r in rows_ids if 0 in wanted[r]]
+            got = self._read(_SIZE_AND_NODES, {"rows": rows_ids, "leaves": leaves})
+            for idx, body, nodes, top in got:
+                if idx == -1:
+                    size = self._size_of(top)
+                else:
+                    found.append((idx, body, nodes))
+        else:
+            if with_size:
+                size = self.size()
+            for k in range(0, len(rows_ids), _MAX_KEYS):
+                chunk = rows_ids[k : k + _MAX_KEYS]
+                leaves = [r for r in chunk if 0 in wanted[r]]
+                found += self._read(_NODES, {"rows": chunk, "leaves": leaves})
+        out: dict[NodeKey, bytes] = {}
+        for idx, body, nodes in found:
+            if type(nodes) is not bytes:
+                raise DamagedLedgerError(f"entry {idx}: the entries.nodes column does not hold hashes; audit it")
+            for level in wanted.get(idx, ()):
+                if level == 0:
+                    if type(body) is bytes:
+                        out[(0, idx)] = leaf_hash_of(body)
+                    continue
+                h = nodes[_HASH * (level - 1) : _HASH * level]
+                if len(h) == _HASH:  # a row cut short holds no node: it is missing (the audit reports it)
+                    out[(level, idx >> level)] = h
+        return size, out
+
+    def checkpoints(self, *, newest_first: bool = False, chunk: int = 256) -> Iterator[tuple[int, bytes]]:
+        """Stored checkpoints by size (largest first with ``newest_first``), ``chunk`` rows at a time."""
+        order, cmp = ("DESC", "<") if newest_first else ("ASC", ">")
+        bound = (1 << 63) - 1 if newest_first else -1
+        while True:
+            rows = self._read(
+                f"SELECT size, note FROM {SCHEMA}.checkpoints WHERE size {cmp} %s ORDER BY size {order} LIMIT %s",
+                (bound, chunk),
+            )
+            for size, note in rows:
+                yield self._checkpoint_row(size, note)
+            if len(rows) < chunk:
+                return
+            bound = int(rows[-1][0])
+
+    @staticmethod
+    def _checkpoint_row(size: object, note: object) -> tuple[int, bytes]:
+        if type(size) is not int or type(note) is not bytes:
+            raise DamagedLedgerError("the checkpoints table holds a value provchain does not write; audit it")
+        return size, note
+
+    def checkpoint(self, size: int) -> bytes | None:
+        """The stored checkpoint note of ``size``, or None."""
+        if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size < (1 << 63):
+            return None
+        rows = self._read(f"SELECT size, note FROM {SCHEMA}.checkpoints WHERE size = %s", (size,))
+        return self._checkpoint_row(*rows[0])[1] if rows else None
+
+    def latest_checkpoint(self) -> tuple[int, bytes] | None:
+        """The stored checkpoint with the largest size."""
+        rows = self._read(f"SELECT size, note FROM {SCHEMA}.checkpoints ORDER BY size DESC LIMIT 1")
+        return self._checkpoint_row(*rows[0]) if rows else None
+
+    # --- transactions ---------------------------------------------------------------------------
+
+    def _exec(self, sql: str, what: str) -> None:
+        import psycopg
+
+        try:
+            self._alive().execute(sql)
+        except psycopg.Error as exc:
+            raise _translate(exc, what) from None
+
+    def _rollback(self, sql: str) -> None:
+        import psycopg
+
+        with contextlib.suppress(psycopg.Error):
+            self._conn.execute(sql)
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """``BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY`` ... ``COMMIT``: every statement inside reads one
+        committed state. Inside a transaction or another snapshot it adds nothing."""
+        if self._depth or self._snapshot:
+            yield
+            return
+        self._exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "cannot read the ledger")
+        self._snapshot = True
+        try:
+            yield
+        finally:
+            self._snapshot = False
+            self._rollback("COMMIT")
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """``BEGIN`` (READ COMMITTED), the ``log`` row locked ``FOR UPDATE`` (other writers wait for it, for
+        at most ``busy_timeout`` seconds: :class:`LedgerBusyError`), ... ``COMMIT``; inside an open
+        transaction, a savepoint. A write that failed dooms the transaction (leaving the block rolls back)."""
+        if self._snapshot:
+            raise StorageError("cannot write inside a read snapshot of the ledger")
+        if self._depth:
+            self._flush()
+            name = f"sp{self._depth}"
+            self._exec(f"SAVEPOINT {name}", "cannot write")
+            failed, size = self._failed, self._size
+            self._depth += 1
+            try:
+                yield
+                self._flush()
+            except BaseException:
+                self._depth -= 1
+                self._queue, self._queue_heads = [], {}
+                self._rollback(f"ROLLBACK TO SAVEPOINT {name}")
+                self._failed, self._size = failed, size
+                self._rollback(f"RELEASE SAVEPOINT {name}")
+                raise
+            self._depth -= 1
+            self._exec(f"RELEASE SAVEPOINT {name}", "cannot write")
+            return
+        # One round trip: the simple query protocol runs the three statements in order, so the lock is held
+        # before the size is read (READ COMMITTED: that statement sees every commit before it).
+        import psycopg
+
+        conn = self._alive()
+        try:
+            # ... and the operator entries written since this store last looked: the ledger asks for them
+            # (to apply new registrations) whenever other writers moved the log on, as they do all the time.
+            seen = int(self._seen)
+            cur = conn.execute(
+                f"BEGIN ISOLATION LEVEL READ COMMITTED; {_LOCK}; {_SIZE}; "
+                f"SELECT idx, body, sig FROM {SCHEMA}.entries WHERE item IS NULL AND idx >= {seen} ORDER BY idx"
+            )
+            results = []
+            while True:
+                if cur.description is not None:
+                    results.append(cur.fetchall())
+                if not cur.nextset():
+                    break
+            top = results[-2][0] if len(results) >= 2 and results[-2] else None
+            self._prefetched = (seen, results[-1]) if results else None
+        except psycopg.Error as exc:
+            self._rollback("ROLLBACK")
+            raise _translate(exc, "cannot start a write") from None
+        self._depth = 1
+        self._size = None
+        try:
+            self._size = self._size_of(top[0] if top else None)
+            yield
+            last = self._queue if len(self._queue) == 1 else []  # one row: sent with the commit, below
+            if last:
+                self._queue, self._queue_heads = [], {}
+            else:
+                self._flush()
+            if self._failed is not None:
+                raise StorageError(f"the transaction was rolled back because a write in it failed: {self._failed}")
+        except BaseException:
+            self._end()
+            self._rollback("ROLLBACK")
+            raise
+        # Entries only: commit without waiting for the disk (the lock is released at once), then wait for
+        # the disk outside the lock (_FLUSH), so that the flushes of concurrent writers overlap (PostgreSQL
+        # flushes the WAL of every waiting commit at once). The append is acknowledged after both. A
+        # checkpoint commits synchronously: nobody may read a stored checkpoint that a crash could lose.
+        lazy = self._wrote and not self._wrote_checkpoint
+        self._end()
+        try:
+            with conn.pipeline():
+                if last:
+                    conn.execute(_INSERT, last[0], binary=True)
+                if lazy:
+                    conn.execute("SET LOCAL synchronous_commit TO off")
+                conn.execute("COMMIT")
+                if lazy:
+                    conn.execute(_FLUSH)
+        except psycopg.Error as exc:
+            self._rollback("ROLLBACK")
+            if getattr(exc, "sqlstate", None) and not isinstance(exc, psycopg.errors.AdminShutdown):
+                raise _translate(exc, "cannot write the entry") from None
+            raise _translate(exc, "cannot commit (the transaction may or may not have been committed)") from None
+
+    def _end(self) -> None:
+        if self._size is not None:
+            self._seen = self._size
+        self._prefetched = None
+        self._wrote = self._wrote_checkpoint = False
+        self._depth = 0
+        self._failed = None
+        self._size = None
+        self._queue, self._queue_heads = [], {}
+
+    def add_entry(self, index: int, stored: StoredEntry) -> None:
+        """Queue one entry row (sent by :meth:`_flush`). Outside a transaction it is one of its own."""
+        if not self._depth:
+            with self.transaction():
+                self.add_entry(index, stored)
+            return
+        if self._failed is not None:
+            raise StorageError(f"an earlier write in this transaction failed ({self._failed}); it will be rolled back")
+        if self._readonly:
+            raise StorageError("cannot write the entry: the ledger is opened read-only; nothing was written")
+        e = stored.entry
+        content = e.__dict__.get("content")  # the ledger hands over parsed entries; others are parsed here
+        if content is None:
+            try:
+                content = e.content
+            except EncodingError:
+                content = None
+        if type(content) is Event:
+            item: str | None = content.item
+            prev = content.prev
+        else:
+            item, prev = None, None
+        self._queue.append((index, e.body, e.signature, item, prev, stored.nodes))
+        self._wrote = True
+        if item is not None:
+            self._queue_heads[item] = (len(self._queue) - 1, e.leaf_hash)
+        if self._size is not None:
+            self._size = max(self._size, index + 1)
+        if len(self._queue) >= _QUEUE_ROWS:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Send the queued rows: one INSERT, or one binary COPY. A failure dooms the transaction."""
+        rows = self._queue
+        if not rows:
+            return
+        self._queue, self._queue_heads = [], {}
+        import psycopg
+
+        try:
+            conn = self._alive()
+            if len(rows) == 1:
+                conn.execute(_INSERT, rows[0], binary=True)
+            else:
+                with conn.cursor(binary=True) as cur, cur.copy(_COPY) as copy:
+                    copy.set_types(_COPY_TYPES)
+                    for row in rows:
+                        copy.write_row(row)
+        except psycopg.Error as exc:
+            err = _translate(exc, "cannot write the entry")
+            if self._depth:
+                self._failed = err if isinstance(err, StorageError) else StorageError(str(err))
+            raise err from None
+
+    def add_checkpoint(self, size: int, note: bytes) -> None:
+        """Insert a signed checkpoint, replacing one of the same size."""
+        if self._readonly:
+            raise StorageError("cannot write the checkpoint: the ledger is opened read-only")
+        sql = (
+            f"INSERT INTO {SCHEMA}.checkpoints (size, note) VALUES (%s, %s) "
+            "ON CONFLICT (size) DO UPDATE SET note = EXCLUDED.note"
+        )
+        if not self._depth:
+            with self.transaction():
+                self.add_checkpoint(size, note)
+            return
+        self._flush()
+        self._wrote_checkpoint = True
+        import psycopg
+
+        try:
+            self._alive().execute(sql, (size, note), binary=True)
+        except psycopg.Error as exc:
+            err = _translate(exc, "cannot write the checkpoint")
+            self._failed = err if isinstance(err, StorageError) else StorageError(str(err))
+            raise err from None
+
+    # --- the audit's view of the storage ----------------------------------------------------------
+
+    def storage_problems(self, size: int) -> list[StorageProblem]:
+        """What the database holds beside the signed entries that disagrees with them: schema objects
+        provchain did not create, ``item``/``prev`` index values that differ from what the bodies name, a
+        ``nodes`` value of another length than the nodes its entry completes, and a ``log`` table that is not
+        the one lock row. The stored node hashes themselves are compared with the recomputed tree by the
+        auditor. Read in one snapshot (the caller's, if it holds one)."""
+        with self.snapshot():
+            return self._storage_problems(size)
+
+    def _storage_problems(self, size: int) -> list[StorageProblem]:
+        out = [
+            StorageProblem("schema", None, what, f"the ledger's PostgreSQL schema: {what}; it could change what is "
+                           "read or written")
+            for what in self.foreign_schema()
+        ][:1000]  # fmt: skip
+        index: list[StorageProblem] = []
+        node: list[StorageProblem] = []
+        locks = self._read(f"SELECT count(*) FROM {SCHEMA}.log")[0][0] if not any(
+            "log" in p.found for p in out) else 1  # fmt: skip
+        if locks != 1:
+            index.append(StorageProblem("index", None, f"{locks} rows in the log table",
+                                        f"the log table holds {locks} rows, not the one row writers lock"))
+        import psycopg
+
+        conn = self._alive()
+        cur = conn.cursor(name=f"provchain_{next(self._cursors)}", binary=True)
+        try:
+            cur.execute(f"SELECT idx, body, item, prev, nodes FROM {SCHEMA}.entries ORDER BY idx")
+            while len(index) < 1000 or len(node) < 1000:
+                rows = cur.fetchmany(_CURSOR_ROWS)
+                for idx, body, item, prev, nodes in rows:
+                    want_item, want_prev = _indexes_of(body)
+                    if (item, prev) != (want_item, want_prev) and len(index) < 1000:
+                        if item != want_item:
+                            found = "no item" if item is None else f"an item of {len(item)} characters"
+                            msg = (f"the item index lists entry {idx} under {found}, not what its signed body "
+                                   f"names ({'no item' if want_item is None else 'another item'})")
+                        else:
+                            msg = f"the chain index of entry {idx} names another previous event than its body"
+                        index.append(StorageProblem("index", idx, "index value differs from the body", msg))
+                    want = _HASH * _completed(idx) if type(idx) is int and idx < size else 0
+                    if (type(nodes) is not bytes or len(nodes) != want) and len(node) < 1000:
+                        length = len(nodes) if type(nodes) is bytes else 0
+                        node.append(StorageProblem(
+                            "node", idx, f"{length} bytes of nodes",
+                            f"entry {idx} stores {length} bytes of tree nodes where a ledger of {size} entries has "
+                            f"{want}",
+                        ))  # fmt: skip
+                if len(rows) < _CURSOR_ROWS:
+                    break
+        except psycopg.Error as exc:
+            raise _translate(exc, "cannot read the ledger") from None
+        finally:
+            with contextlib.suppress(psycopg.Error):
+                cur.close()
+        return out + index + node
+
+    # --- closing --------------------------------------------------------------------------------
+
+    def discard(self) -> None:
+        """Drop the ledger this store created (its schema and everything in it) and close the store."""
+        if not self._created:
+            raise InputError("only a ledger this store object created can be discarded")
+        self._end()
+        self._rollback("ROLLBACK")
+        self._exec(f"DROP SCHEMA {SCHEMA} CASCADE", "cannot remove the unfinished ledger")
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection (an open transaction is rolled back)."""
+        import psycopg
+
+        self._closed = True
+        with contextlib.suppress(psycopg.Error):
+            self._conn.close()

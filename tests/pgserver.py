@@ -1,0 +1,188 @@
+"""A throwaway PostgreSQL 15 server for the tests and the benchmarks (``bench/append.py --store postgresql``).
+
+It runs Debian's server binaries (``/usr/lib/postgresql/15/bin``: initdb, pg_ctl, postgres) on a data
+directory and a socket directory under a fresh temporary directory, listening on a free port of 127.0.0.1
+only, with trust authentication for 127.0.0.1 and the private socket and nothing else. PostgreSQL refuses to
+run as root, so when the tests run as root (CI does) every server command runs as the ``postgres`` user
+(``runuser``), and the temporary directory is handed to that user. ``fsync`` stays on: the crash tests
+count on real durability.
+
+``PROVCHAIN_TEST_POSTGRES=postgresql://user@host:port/db`` names an existing server instead (its user must
+be allowed to create databases); such a server cannot be restarted by the tests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+BIN = Path(os.environ.get("PROVCHAIN_PG_BIN", "/usr/lib/postgresql/15/bin"))
+ENV_URL = "PROVCHAIN_TEST_POSTGRES"
+
+
+def binaries_present() -> bool:
+    """Whether the PostgreSQL server binaries are installed."""
+    return all((BIN / name).exists() for name in ("initdb", "pg_ctl", "postgres"))
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class PgServer:
+    """One PostgreSQL server: started here (``start``), or an existing one named by a URL (``external``)."""
+
+    def __init__(self, admin_url: str, *, base: Path | None = None, port: int = 0) -> None:
+        self.admin_url = admin_url  # a URL of the maintenance database, as a user who may create databases
+        self.base = base  # None for an external server
+        self.port = port
+
+    # --- starting and stopping -----------------------------------------------------------------
+
+    @classmethod
+    def start(cls) -> PgServer:
+        """initdb and start a server in a new temporary directory; raises RuntimeError with the server's
+        log when it does not come up."""
+        if not binaries_present():
+            raise RuntimeError(f"PostgreSQL 15 server binaries are not installed in {BIN} (apt install postgresql-15)")
+        base = Path(tempfile.mkdtemp(prefix="provchain-pg-"))
+        server = cls("", base=base)
+        try:
+            if os.geteuid() == 0:
+                shutil.chown(base, "postgres", "postgres")
+            os.chmod(base, 0o700)
+            server._run(
+                [str(BIN / "initdb"), "-D", str(server.data), "-U", "postgres", "-A", "trust", "-E", "UTF8",
+                 "--locale=C", "--no-sync"]
+            )  # fmt: skip
+            (server.data / "pg_hba.conf").write_text(
+                "# provchain tests: the private socket directory and 127.0.0.1 only, no password\n"
+                "local all all trust\nhost all all 127.0.0.1/32 trust\n"
+            )
+            for attempt in range(5):
+                server.port = _free_port()
+                (server.data / "postgresql.auto.conf").write_text(
+                    f"listen_addresses = '127.0.0.1'\nport = {server.port}\n"
+                    f"unix_socket_directories = '{base}'\nfsync = on\nsynchronous_commit = on\n"
+                    "max_connections = 60\nshared_buffers = 32MB\nmax_wal_size = 256MB\n"
+                )
+                if server._pg_ctl("start", check=False).returncode == 0:
+                    break
+                if attempt == 4:
+                    raise RuntimeError(f"PostgreSQL did not start:\n{server.log_tail()}")
+            server.admin_url = f"postgresql://postgres@127.0.0.1:{server.port}/postgres"
+        except BaseException:
+            server.stop()
+            raise
+        return server
+
+    @classmethod
+    def external(cls, url: str) -> PgServer:
+        """An existing server, named by the URL of a database its user may create databases from."""
+        return cls(url)
+
+    @property
+    def restartable(self) -> bool:
+        """Whether the tests may crash and restart this server (only one they started)."""
+        return self.base is not None
+
+    @property
+    def data(self) -> Path:
+        assert self.base is not None
+        return self.base / "data"
+
+    def _as_owner(self, argv: list[str]) -> list[str]:
+        return ["runuser", "-u", "postgres", "--", *argv] if os.geteuid() == 0 else argv
+
+    def _run(self, argv: list[str], check: bool = True) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(self._as_owner(argv), capture_output=True, text=True, timeout=120)
+        if check and proc.returncode:
+            raise RuntimeError(f"{' '.join(argv)} failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}")
+        return proc
+
+    def _pg_ctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        assert self.base is not None
+        return self._run(
+            [str(BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.base / "server.log"), "-w", "-t", "60", *args],
+            check=check,
+        )
+
+    def log_tail(self, lines: int = 30) -> str:
+        """The end of the server's log (for failure messages)."""
+        if self.base is None:
+            return ""
+        try:
+            return "\n".join((self.base / "server.log").read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def restart_immediate(self) -> None:
+        """Crash the server (``pg_ctl restart -m immediate``: no shutdown checkpoint, every backend killed,
+        crash recovery from the WAL at start) and wait until it accepts connections again."""
+        if not self.restartable:
+            raise RuntimeError("an external server (PROVCHAIN_TEST_POSTGRES) is not restarted by the tests")
+        self._pg_ctl("restart", "-m", "immediate")
+
+    def stop(self) -> None:
+        """Stop the server (fast) and remove its directory. An external server is left alone."""
+        if self.base is None:
+            return
+        if (self.data / "postmaster.pid").exists():
+            self._pg_ctl("stop", "-m", "fast", check=False)
+        shutil.rmtree(self.base, ignore_errors=True)
+        self.base = None
+
+    # --- databases -----------------------------------------------------------------------------
+
+    def url(self, dbname: str) -> str:
+        """The URL of database ``dbname`` on this server, as the admin user."""
+        head, _, _ = self.admin_url.partition("?")
+        prefix = head.rsplit("/", 1)[0] if head.count("/") > 2 else head
+        query = self.admin_url[len(head) :]
+        return f"{prefix}/{dbname}{query}"
+
+    def create_database(self, prefix: str = "t") -> str:
+        """A new, empty database; returns its URL."""
+        import psycopg
+
+        name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(self.admin_url, autocommit=True, connect_timeout=30) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+    def drop_database(self, url: str) -> None:
+        """Drop a database made by :meth:`create_database`, disconnecting whoever still uses it."""
+        import psycopg
+
+        name = url.partition("?")[0].rsplit("/", 1)[1]
+        with contextlib.suppress(psycopg.Error), psycopg.connect(self.admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Wait until the server accepts connections (after a restart by another process)."""
+        import psycopg
+
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with psycopg.connect(self.admin_url, connect_timeout=5):
+                    return
+            except psycopg.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
+
+def server_from_env() -> PgServer:
+    """The server ``PROVCHAIN_TEST_POSTGRES`` names, or a new throwaway one."""
+    url = os.environ.get(ENV_URL)
+    return PgServer.external(url) if url else PgServer.start()
