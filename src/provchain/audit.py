@@ -10,9 +10,10 @@ history). :func:`audit_path` does the same for a ledger file: the SQLite databas
 
 The rules are :class:`provchain.rules.Registry`'s, the very code that admits entries to a ledger; the
 signatures go through :func:`provchain.keys.verify_signature`, the one strict Ed25519 verification of
-provchain. Event signatures are checked in worker processes, in chunks, while the main process parses
-and judges; operator entries are verified in the main process before they take effect, so a forged
-registration never registers a key.
+provchain. The work on an entry that does not depend on the entries before it (hashing, parsing, the event
+signature) is done in worker processes, in jobs of a few thousand entries; the main process keeps the
+rules that do (registry, item chains, policy) and the tree. Operator entries are verified in the main
+process before they take effect, so a forged registration never registers a key.
 
 Findings do not cascade: an event that fails a check still becomes its item's head (so the next event
 is judged against what is actually stored), and a chain break right after an entry whose signature
@@ -63,7 +64,6 @@ NodeLookup = _replay.NodeLookup
 CHECKS: dict[str, str] = _replay.CHECKS
 """Every check's name and what it asserts."""
 
-_PROGRESS_EVERY = 2000
 _AUTO_INLINE_BELOW = 20000  # with workers=None, smaller ledgers are verified without a pool
 
 
@@ -269,23 +269,14 @@ def audit_entries(
         Registry(origin, op_name, op_key), now=now, workers=workers, nodes=stored_nodes, report=found.record
     )
     cps = _replay.CheckpointChecks(replay, origin, operator_vkey, checkpoints, saved)
+    tick = None if progress is None else (lambda done: progress(done, expected_size))
     replay.start_pool()
     try:
-        tree = replay.tree
-        for entry in _entries(entries):
-            replay.feed(entry)
-            cps.at(tree.size)
-            if progress is not None and tree.size % _PROGRESS_EVERY == 0:
-                progress(tree.size, expected_size)
-        replay.drain()
-        replay.flush_nodes()
+        replay.run(_entries(entries), cps, tick)
     finally:
         replay.close()
     root = replay.tree.root()
     cps.finish(replay.tree.size)
-    for pending in replay.deferred.values():  # pragma: no cover - every deferral is resolved by drain()
-        for args in pending:
-            found.record(*args)
     if progress is not None:
         progress(replay.tree.size, expected_size)
     tree_text = Checkpoint(origin, replay.tree.size, root).format().decode("utf-8")
