@@ -8,6 +8,7 @@ the C2SP verifier key string ``name+hex(key_id)+base64(0x01 || public_key)``.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import os
 import stat
@@ -79,8 +80,18 @@ def check_key_name(name: object) -> str:
 
 def key_id(name: str, public_key: bytes) -> bytes:
     """The 4-byte C2SP key id of an Ed25519 key: ``SHA-256(name || 0x0A || 0x01 || pub)[:4]``."""
+    if not isinstance(name, str) or not isinstance(public_key, bytes) or len(public_key) != 32:
+        check_key_name(name)  # a bad name is named first
+        _check_public_key(public_key)
+    return _key_id(name, public_key)
+
+
+@functools.lru_cache(maxsize=4096)
+def _key_id(name: str, public_key: bytes) -> bytes:
+    # Remembered: a registration's key id is asked for several times as it is judged and applied (a ledger
+    # with thousands of parties applies them all at open). Only valid names are remembered (an exception
+    # is not), so check_key_name runs for every name that is not.
     check_key_name(name)
-    _check_public_key(public_key)
     return hashlib.sha256(name.encode("utf-8") + b"\n" + bytes([ALG_ED25519]) + public_key).digest()[:4]
 
 
