@@ -19,7 +19,6 @@ from nacl.bindings import crypto_sign_open as _sodium_open
 from nacl.exceptions import BadSignatureError
 
 from ._internal import ed25519_strict
-from ._internal.files import write_atomic
 from ._internal.text import describe, escape, identifier_problem
 from ._internal.validate import canonical_b64decode, check_path, format_key_id, parse_key_id_hex
 from .errors import (
@@ -296,6 +295,8 @@ class KeyPair:
             raise KeyFileError(f"key file {p} already exists; not overwriting it")
         # A temporary file of mode 0600 from its creation, linked into place: never written through a
         # link, never over a file that appeared meanwhile, never left half written.
+        from ._internal.files import write_atomic  # here: it imports tempfile, which a verifier needs not
+
         try:
             write_atomic(p, data, private=True)
         except ProvchainError as exc:
