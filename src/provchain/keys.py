@@ -193,7 +193,7 @@ class Signer(Protocol):
 
 def is_signer(obj: object) -> bool:
     """True if ``obj`` has the :class:`Signer` attributes (a cheap structural check for hot paths)."""
-    return callable(getattr(obj, "sign", None)) and hasattr(obj, "key_id")
+    return type(obj) is KeyPair or (callable(getattr(obj, "sign", None)) and hasattr(obj, "key_id"))
 
 
 class KeyPair:
