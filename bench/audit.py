@@ -4,7 +4,10 @@ The raw verify loop is the bottleneck the audit cannot beat: one Ed25519 verific
 libsodium (PyNaCl's ``crypto_sign_open``, the backend of ``keys.verify_signature``) and nothing else
 (no parsing, no rules, no Merkle tree, no I/O),
 measured in the same run on signatures of the same shape. Each audit runs in a fresh process, so its
-peak RSS (main process, and the largest worker) is its own.
+peak RSS (main process, and the largest worker) is its own. Each line also gives the CPU time per entry of
+the main process (the serial part: reading, the rules, the tree; start-up included) and of the workers
+(hashing, parsing, signatures), which on a loaded machine say more than the wall time: on ``c`` idle cores
+the audit takes about ``max(main, (main + workers) / c)`` per entry.
 
     python bench/audit.py [--sizes 100000,1000000] [--workers 1,0] [--dir DIR]
 
