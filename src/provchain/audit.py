@@ -246,8 +246,9 @@ def audit_entries(
 
     ``operator_vkey`` is the pinned operator key; ``origin`` defaults to its name (a ledger's operator key
     is named after its origin). ``checkpoints`` are the stored ``(size, note)`` pairs to check; ``since``
-    is a checkpoint the auditor saved (see :func:`read_saved_checkpoint`). ``workers`` processes verify
-    event signatures (default: every core; 1 verifies inline). ``now`` (ms) enables the check that no
+    is a checkpoint the auditor saved (see :func:`read_saved_checkpoint`). ``workers`` processes hash,
+    parse and verify the entries in jobs (default: every core, or 1 when ``expected_size`` is below
+    20,000; 1 does it all in this process); the findings do not depend on it. ``now`` (ms) enables the check that no
     event is dated in the future. ``stored_nodes`` looks up a store's Merkle nodes, which are then
     compared with the recomputed ones. Only the first ``max_findings`` findings are kept (all are counted).
     With ``witnesses`` (a :class:`~provchain.witness.WitnessPolicy`), the latest stored checkpoint that
