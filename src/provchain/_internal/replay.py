@@ -1,7 +1,8 @@
 """The auditor's replay machinery: the state of one audit, fed entries in jobs of a few thousand.
 
-:func:`prepare` does, in worker processes, the work on an entry that does not depend on the entries before
-it: the leaf hash and the subtrees over the job's leaves, parsing the body, verifying the signature.
+:func:`provchain._internal.jobs.prepare` does, in worker processes, the work on an entry that does not
+depend on the entries before it: the leaf hash and the subtrees over the job's leaves, parsing the body,
+verifying the signature.
 :class:`Replay` keeps what is inherently serial: it judges each entry by :class:`provchain.rules.Registry`
 (the code that admits entries to a ledger), folds the jobs' subtrees into the Merkle frontier and compares
 the nodes with a store's; :class:`CheckpointChecks` compares the recomputed root with the stored
@@ -17,13 +18,12 @@ import multiprocessing
 import os
 import struct
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, replace
-from hashlib import sha256 as _sha256
 
 from ..checkpoint import Checkpoint, open_checkpoint
-from ..entries import ENTRY_DOMAIN, Body, Entry, Event, PartyRegistration, decode_body, leaf_hash_of, ms_to_iso
+from ..entries import Body, Entry, Event, PartyRegistration, decode_body, leaf_hash_of, ms_to_iso
 from ..errors import (
     ChainError,
     EncodingError,
@@ -42,10 +42,11 @@ from ..errors import (
     VerificationError,
 )
 from ..keys import verify_signature
-from ..merkle import EMPTY_ROOT, NODE_PREFIX
+from ..merkle import EMPTY_ROOT
 from ..note import new_verifier
 from ..rules import CLOCK_TOLERANCE_MS, Head, Registry
 from ..store.base import NodeKey
+from .jobs import HASH, Facts, Frontier, Prepared, Row, fold_subtrees, prepare, prepare_job, subtrees_within
 
 # NodeLookup and CHECKS are documented, and exported, by provchain.audit.
 NodeLookup = Callable[[Sequence[NodeKey]], dict[NodeKey, bytes]]
@@ -107,149 +108,11 @@ _INFLIGHT_PER_WORKER = 3  # jobs queued per worker: enough to keep it busy, few 
 _ALLOWED_MAX = 65536  # stage transitions remembered as allowed (cleared when the registry changes)
 _HEAD = struct.Struct(">Q32sQH?")  # index, leaf hash, time, stage number, altered
 _EVENT_MARK = b"\xa4kind\xa5event"  # "kind": "event" in msgpack: in every event body
-_HASH = 32
-
-Row = tuple[int, bytes, bytes]
-"""One entry as a job carries it: its index, body and signature."""
-
-Facts = tuple[str, str, int, "bytes | None", bytes, "bytes | None", "str | None"]
-"""What a worker read from an event body: item, stage, time, prev and signer; then the public key the
-signature was verified by (None when the worker knew no key for the signer) and the failure's reason
-(None when the signature verified)."""
-
-Prepared = tuple[list[bytes], list["Facts | None"]]
-"""A prepared job: the hashes of every complete subtree inside the job's span, per level (level 0 holds
-the leaf hashes), each level's hashes concatenated; and each entry's :data:`Facts`, or None for an entry
-that is not a well-formed event of this ledger (the main process judges it from its body)."""
-
-
-# --- the work that does not depend on earlier entries: in worker processes ---------------------------
-
-
-def prepare(origin: str, rows: Sequence[Row], keys: Mapping[bytes, bytes]) -> Prepared:
-    """Hash, parse and verify the entries of one job: everything about them that does not depend on the
-    entries before them.
-
-    ``keys`` maps key ids to the public keys that registrations read so far name. They are candidates,
-    not facts: the main process uses a verdict only when the key it was reached by is the key the rules,
-    applied in log order, name for the event (see :meth:`Replay.judge_fast`).
-    """
-    leaves: list[bytes] = []
-    facts: list[Facts | None] = []
-    for _, body, signature in rows:
-        leaves.append(leaf_hash_of(body))
-        try:
-            content = decode_body(body)
-        except EncodingError:
-            facts.append(None)
-            continue
-        if type(content) is not Event or content.origin != origin:
-            facts.append(None)
-            continue
-        public_key = keys.get(content.signer)
-        reason = None
-        if public_key is not None:
-            try:
-                verify_signature(public_key, ENTRY_DOMAIN + body, signature)
-            except SignatureError as exc:
-                reason = str(exc)
-        facts.append((content.item, content.stage, content.at, content.prev, content.signer, public_key, reason))
-    return _levels(leaves), facts
-
-
-def _levels(leaves: list[bytes]) -> list[bytes]:
-    """The complete subtrees over ``leaves`` (the first one's position a multiple of a power of two at
-    least their count), level by level, each level's hashes concatenated."""
-    out = [b"".join(leaves)]
-    level = leaves
-    while len(level) > 1:
-        level = [_sha256(NODE_PREFIX + level[k] + level[k + 1]).digest() for k in range(0, len(level) - 1, 2)]
-        out.append(b"".join(level))
-    return out
-
-
-class _KeyBook:
-    """A worker's candidate keys, learnt from the main process's list of registrations as jobs bring it."""
-
-    def __init__(self) -> None:
-        self.token = b""
-        self.keys: dict[bytes, bytes] = {}
-        self.size = 0
-
-    def learn(self, token: bytes, at: int, candidates: Sequence[tuple[bytes, bytes]]) -> None:
-        if token != self.token:  # another audit's pool: forget everything
-            self.token, self.keys, self.size = token, {}, 0
-        if at > self.size:  # pragma: no cover - the main process sends from the least size any worker has
-            return
-        for key_id, public_key in candidates[self.size - at :]:
-            self.keys.setdefault(key_id, public_key)
-        self.size = max(self.size, at + len(candidates))
-
-
-_BOOK = _KeyBook()  # in a worker process
-
-
-def _prepare_job(
-    token: bytes, at: int, candidates: list[tuple[bytes, bytes]], origin: str, rows: list[Row]
-) -> tuple[int, int, Prepared]:
-    """A worker's job: learn the new candidate keys, :func:`prepare` the rows; say who did it and how many
-    candidates it knows."""
-    _BOOK.learn(token, at, candidates)
-    return os.getpid(), _BOOK.size, prepare(origin, rows, _BOOK.keys)
-
-
 @dataclass
 class _Job:
     future: Future[tuple[int, int, Prepared]]
     start: int  # the position of its first entry
     rows: list[Row]
-
-
-# --- the recomputed tree ------------------------------------------------------------------------------
-
-
-class _Frontier:
-    """The right edge of the recomputed tree, grown by whole aligned subtrees: per level, the latest
-    complete subtree (the hashes the root and the next subtrees need)."""
-
-    __slots__ = ("nodes", "size")
-
-    def __init__(self) -> None:
-        self.nodes: dict[int, tuple[int, bytes]] = {}
-        self.size = 0
-
-    def add(self, level: int, h: bytes) -> list[tuple[int, int, bytes]]:
-        """Append a complete subtree of ``2**level`` leaves (the size must be a multiple of that); return
-        ``(level, index, hash)`` of the nodes above it that became complete."""
-        i = self.size >> level
-        self.size += 1 << level
-        created = []
-        while i & 1:
-            h = _sha256(NODE_PREFIX + self.nodes[level][1] + h).digest()
-            level += 1
-            i >>= 1
-            created.append((level, i, h))
-        self.nodes[level] = (i, h)
-        return created
-
-    def subtrees(self) -> list[bytes]:
-        """The hashes of the complete subtrees the tree decomposes into, left to right."""
-        size = self.size
-        return [self.nodes[lv][1] for lv in range(size.bit_length() - 1, -1, -1) if size >> lv & 1]
-
-    def root(self) -> bytes:
-        """The root of the tree of the leaves added so far."""
-        return _fold(self.subtrees())
-
-
-def _fold(subtrees: list[bytes]) -> bytes:
-    """The root over complete subtrees given left to right, largest first (RFC 9162)."""
-    if not subtrees:
-        return EMPTY_ROOT
-    h = subtrees[-1]
-    for left in reversed(subtrees[:-1]):
-        h = _sha256(NODE_PREFIX + left + h).digest()
-    return h
 
 
 # --- the replay ---------------------------------------------------------------------------------------
@@ -285,7 +148,7 @@ class Replay:
         self.reg = registry
         self.now = now
         self.finding: Report = report
-        self.tree = _Frontier()
+        self.tree = Frontier()
         self.expected_index = 0
         self.heads: dict[str, bytes] = {}
         self.stage_names: list[str] = []
@@ -392,7 +255,7 @@ class Replay:
         while len(self.jobs) >= self.workers * _INFLIGHT_PER_WORKER:
             self.finish(self.jobs.popleft())
         at = min(self.known.values()) if len(self.known) >= self.workers else 0
-        future = self.pool.submit(_prepare_job, self.token, at, self.candidates[at:], self.reg.origin, rows)
+        future = self.pool.submit(prepare_job, self.token, at, self.candidates[at:], self.reg.origin, rows)
         self.jobs.append(_Job(future, start, rows))
 
     def finish(self, job: _Job) -> None:
@@ -415,7 +278,7 @@ class Replay:
                 if self.node_stop is None:  # stored nodes are numbered by index: comparing them would repeat this
                     self.node_stop = start + j
             self.expected_index = index + 1
-            leaf = leaves[_HASH * j : _HASH * (j + 1)]
+            leaf = leaves[HASH * j : HASH * (j + 1)]
             f = facts[j]
             if f is None or not self.judge_fast(index, leaf, f):
                 self.judge_slow(index, row, leaf, f)
@@ -424,7 +287,7 @@ class Replay:
         due = [] if cps is None else cps.sizes_in(start, end)
         for size in due:
             if size < end:
-                cps.at(size, _fold(self.tree.subtrees() + _within(start, size, levels)))  # type: ignore[union-attr]
+                cps.at(size, fold_subtrees(self.tree.subtrees() + subtrees_within(start, size, levels)))  # type: ignore[union-attr]
         self.fold(start, len(rows), levels)
         if due and due[-1] == end:
             cps.at(end, self.tree.root())  # type: ignore[union-attr]
@@ -584,7 +447,7 @@ class Replay:
         for level in range(len(levels) - 1, -1, -1):
             if n >> level & 1:
                 j = offset >> level
-                created += self.tree.add(level, levels[level][_HASH * j : _HASH * (j + 1)])
+                created += self.tree.add(level, levels[level][HASH * j : HASH * (j + 1)])
                 offset += 1 << level
         if self.nodes is not None:
             self.compare_nodes(start, levels, created)
@@ -598,11 +461,11 @@ class Replay:
         computed: list[bytes] = []
         for level, blob in enumerate(levels):
             first = start >> level
-            count = len(blob) // _HASH
+            count = len(blob) // HASH
             if stop is not None:  # node (level, i) is over leaves before stop when i < stop >> level
                 count = max(0, min(count, (stop >> level) - first))
             keys += [(level, first + j) for j in range(count)]
-            computed += [blob[_HASH * j : _HASH * (j + 1)] for j in range(count)]
+            computed += [blob[HASH * j : HASH * (j + 1)] for j in range(count)]
         for level, i, h in created:
             if stop is None or (i + 1) << level <= stop:
                 keys.append((level, i))
@@ -638,19 +501,6 @@ class Replay:
                     f"stored Merkle node (level {level}, index {i}) over entries {first}.."
                     f"{first + (1 << level) - 1} is not the hash of its children",
                 )
-
-
-def _within(start: int, size: int, levels: list[bytes]) -> list[bytes]:
-    """The complete subtrees of a job starting at ``start`` that the tree of ``size`` leaves decomposes into
-    after the job's start, left to right."""
-    out = []
-    n, offset = size - start, 0
-    for level in range(len(levels) - 1, -1, -1):
-        if n >> level & 1:
-            j = offset >> level
-            out.append(levels[level][_HASH * j : _HASH * (j + 1)])
-            offset += 1 << level
-    return out
 
 
 def _explain(check: str, reg: Registry, c: Body, head: Head | None, now: int | None, msg: str) -> tuple[str, str]:
