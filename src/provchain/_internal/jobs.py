@@ -156,7 +156,6 @@ def fold_subtrees(subtrees: list[bytes]) -> bytes:
     return h
 
 
-
 def subtrees_within(start: int, size: int, levels: list[bytes]) -> list[bytes]:
     """The complete subtrees of a job starting at ``start`` that the tree of ``size`` leaves decomposes into
     after the job's start, left to right."""
