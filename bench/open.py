@@ -52,16 +52,17 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=20000)
     ap.add_argument("--runs", type=int, default=7)
     args = ap.parse_args()
-    path = Path(tempfile.mkdtemp(prefix="pc-bench-open-")) / "open.db"
-    build(path, args.parties, args.events)
     vouch_min = ledger_mod._VOUCH_MIN
     times: dict[str, list[float]] = {"vouched": [], "every signature": []}
-    for _ in range(args.runs):
+    with tempfile.TemporaryDirectory(prefix="pc-bench-open-") as folder:
+        path = Path(folder) / "open.db"
+        build(path, args.parties, args.events)
+        for _ in range(args.runs):
+            ledger_mod._VOUCH_MIN = vouch_min
+            times["vouched"].append(open_once(path))
+            ledger_mod._VOUCH_MIN = 1 << 62  # never vouch: verify every signature
+            times["every signature"].append(open_once(path))
         ledger_mod._VOUCH_MIN = vouch_min
-        times["vouched"].append(open_once(path))
-        ledger_mod._VOUCH_MIN = 1 << 62  # never vouch: verify every signature
-        times["every signature"].append(open_once(path))
-    ledger_mod._VOUCH_MIN = vouch_min
     med = {k: statistics.median(v) * 1000 for k, v in times.items()}
     print(f"{args.parties + 1} operator entries, {args.events} events, checkpoint over all; medians of {args.runs}:")
     print(f"  open + parties, every signature verified: {med['every signature']:8.1f} ms")
