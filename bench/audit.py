@@ -4,7 +4,10 @@ The raw verify loop is the bottleneck the audit cannot beat: one Ed25519 verific
 libsodium (PyNaCl's ``crypto_sign_open``, the backend of ``keys.verify_signature``) and nothing else
 (no parsing, no rules, no Merkle tree, no I/O),
 measured in the same run on signatures of the same shape. Each audit runs in a fresh process, so its
-peak RSS (main process, and the largest worker) is its own.
+peak RSS (main process, and the largest worker) is its own. Each line also gives the CPU time per entry of
+the main process (the serial part: reading, the rules, the tree; start-up included) and of the workers
+(hashing, parsing, signatures), which on a loaded machine say more than the wall time: on ``c`` idle cores
+the audit takes about ``max(main, (main + workers) / c)`` per entry.
 
     python bench/audit.py [--sizes 100000,1000000] [--workers 1,0] [--dir DIR]
 
@@ -119,8 +122,8 @@ def child(path: str, workers: int) -> None:
     report = audit_path(path, op.vkey, workers=workers)
     dt = time.perf_counter() - t
     assert report.clean, report.summary()
-    self_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    kids_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    self_rss, kids_rss = me.ru_maxrss / 1024, kids.ru_maxrss / 1024
     print(
         json.dumps(
             {
@@ -130,6 +133,9 @@ def child(path: str, workers: int) -> None:
                 "workers": report.workers,
                 "rss_main_mb": self_rss,
                 "rss_worker_mb": kids_rss,
+                # CPU time per entry (whole process, start-up included): the serial share and the workers'
+                "cpu_main_us": (me.ru_utime + me.ru_stime) / report.size * 1e6,
+                "cpu_workers_us": (kids.ru_utime + kids.ru_stime) / report.size * 1e6,
             }
         )
     )
@@ -176,7 +182,9 @@ def main() -> None:
                 f"  workers={w}: {r['rate']:>8,.0f} entries/s  ({r['seconds']:.1f} s)  "
                 f"{r['rate'] / base:.2f} of raw single-core libsodium, {r['rate'] / base / w:.2f} per worker "
                 f"(raw {before:,.0f}/s before, {after:,.0f}/s after)  "
-                f"peak RSS main {r['rss_main_mb']:.0f} MB, worker {r['rss_worker_mb']:.0f} MB"
+                f"peak RSS main {r['rss_main_mb']:.0f} MB, worker {r['rss_worker_mb']:.0f} MB; "
+                f"CPU per entry: main {r['cpu_main_us']:.1f} us, workers {r['cpu_workers_us']:.1f} us "
+                f"(raw verify {1e6 / base:.1f} us)"
             )
             if 1 in rates and w != 1:
                 line += f"  speed-up x{r['rate'] / rates[1]:.2f} over 1 worker"

@@ -172,7 +172,7 @@ def test_01_edited_event_field(built: Path, operator: KeyPair) -> None:
 def test_02_edited_appraisal_verdict_gives_one_finding(
     built: Path, operator: KeyPair, workers: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(replay_mod, "_CHUNK", 3)  # several jobs in flight: the deferred chain check is exercised
+    monkeypatch.setattr(replay_mod, "_CHUNK", 3)  # several jobs: the verdict that explains the break is another job's
     idx = index_of(built, "BAG-A", "appraisal")
     edit_body(built, idx, lambda m: m["data"].update(verdict="counterfeit"))
     # the next event (delivery) names the original appraisal: its chain break is explained by this one

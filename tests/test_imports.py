@@ -23,6 +23,12 @@ from provchain.ledger import Ledger
 STORAGE = ("provchain.ledger", "provchain.store", "provchain.store.sqlite", "sqlite3", "sqlite_utils")
 HEAVY = (*STORAGE, "provchain.audit", "provchain.export")
 IMAGING = ("PIL", "zxingcpp", "provchain.qr")
+# What a scan has no use for, which the CLI's other commands load when they run: the EPCIS package (GS1's
+# schema), the evidence comparison, the writing of files (tempfile), rich's console and table (a table is
+# laid out with rich's cell measure alone).
+UNUSED_BY_SCAN = (
+    "provchain.epcis", "provchain.equivocation", "tempfile", "rich.console", "rich.table",
+)  # fmt: skip
 
 
 def _loaded(statement: str, *args: str) -> set[str]:
@@ -115,6 +121,14 @@ def test_scan_of_a_code_text_loads_no_storage_and_no_imaging(code_file: Path, op
     assert "provchain.code" in loaded
     assert loaded.isdisjoint(HEAVY), sorted(loaded & set(HEAVY))
     assert loaded.isdisjoint(IMAGING), sorted(loaded & set(IMAGING))
+    assert loaded.isdisjoint(UNUSED_BY_SCAN), sorted(loaded & set(UNUSED_BY_SCAN))
+
+
+def test_the_cli_knows_the_epcis_size_cap_without_importing_epcis() -> None:
+    from provchain import epcis
+    from provchain.cli import _epcis
+
+    assert _epcis._MAX_DOCUMENT == epcis.MAX_DOCUMENT
 
 
 def test_a_refused_scan_loads_no_storage_either(code_file: Path) -> None:

@@ -11,9 +11,10 @@ portable export.
 
 The rules are :class:`provchain.rules.Registry`'s, the very code that admits entries to a ledger; the
 signatures go through :func:`provchain.keys.verify_signature`, the one strict Ed25519 verification of
-provchain. Event signatures are checked in worker processes, in chunks, while the main process parses
-and judges; operator entries are verified in the main process before they take effect, so a forged
-registration never registers a key.
+provchain. The work on an entry that does not depend on the entries before it (hashing, parsing, the event
+signature) is done in worker processes, in jobs of a few thousand entries; the main process keeps the
+rules that do (registry, item chains, policy) and the tree. Operator entries are verified in the main
+process before they take effect, so a forged registration never registers a key.
 
 Findings do not cascade: an event that fails a check still becomes its item's head (so the next event
 is judged against what is actually stored), and a chain break right after an entry whose signature
@@ -64,7 +65,6 @@ NodeLookup = _replay.NodeLookup
 CHECKS: dict[str, str] = _replay.CHECKS
 """Every check's name and what it asserts."""
 
-_PROGRESS_EVERY = 2000
 _AUTO_INLINE_BELOW = 20000  # with workers=None, smaller ledgers are verified without a pool
 
 
@@ -247,8 +247,9 @@ def audit_entries(
 
     ``operator_vkey`` is the pinned operator key; ``origin`` defaults to its name (a ledger's operator key
     is named after its origin). ``checkpoints`` are the stored ``(size, note)`` pairs to check; ``since``
-    is a checkpoint the auditor saved (see :func:`read_saved_checkpoint`). ``workers`` processes verify
-    event signatures (default: every core; 1 verifies inline). ``now`` (ms) enables the check that no
+    is a checkpoint the auditor saved (see :func:`read_saved_checkpoint`). ``workers`` processes hash,
+    parse and verify the entries in jobs (default: every core, or 1 when ``expected_size`` is below
+    20,000; 1 does it all in this process); the findings do not depend on it. ``now`` (ms) enables the check that no
     event is dated in the future. ``stored_nodes`` looks up a store's Merkle nodes, which are then
     compared with the recomputed ones. Only the first ``max_findings`` findings are kept (all are counted).
     With ``witnesses`` (a :class:`~provchain.witness.WitnessPolicy`), the latest stored checkpoint that
@@ -270,23 +271,14 @@ def audit_entries(
         Registry(origin, op_name, op_key), now=now, workers=workers, nodes=stored_nodes, report=found.record
     )
     cps = _replay.CheckpointChecks(replay, origin, operator_vkey, checkpoints, saved)
+    tick = None if progress is None else (lambda done: progress(done, expected_size))
     replay.start_pool()
     try:
-        tree = replay.tree
-        for entry in _entries(entries):
-            replay.feed(entry)
-            cps.at(tree.size)
-            if progress is not None and tree.size % _PROGRESS_EVERY == 0:
-                progress(tree.size, expected_size)
-        replay.drain()
-        replay.flush_nodes()
+        replay.run(_entries(entries), cps, tick)
     finally:
         replay.close()
     root = replay.tree.root()
     cps.finish(replay.tree.size)
-    for pending in replay.deferred.values():  # pragma: no cover - every deferral is resolved by drain()
-        for args in pending:
-            found.record(*args)
     if progress is not None:
         progress(replay.tree.size, expected_size)
     tree_text = Checkpoint(origin, replay.tree.size, root).format().decode("utf-8")

@@ -8,6 +8,7 @@ the C2SP verifier key string ``name+hex(key_id)+base64(0x01 || public_key)``.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import os
 import stat
@@ -18,7 +19,6 @@ from nacl.bindings import crypto_sign_open as _sodium_open
 from nacl.exceptions import BadSignatureError
 
 from ._internal import ed25519_strict
-from ._internal.files import write_atomic
 from ._internal.text import describe, escape, identifier_problem
 from ._internal.validate import canonical_b64decode, check_path, format_key_id, parse_key_id_hex
 from .errors import (
@@ -79,8 +79,18 @@ def check_key_name(name: object) -> str:
 
 def key_id(name: str, public_key: bytes) -> bytes:
     """The 4-byte C2SP key id of an Ed25519 key: ``SHA-256(name || 0x0A || 0x01 || pub)[:4]``."""
+    if not isinstance(name, str) or not isinstance(public_key, bytes) or len(public_key) != 32:
+        check_key_name(name)  # a bad name is named first
+        _check_public_key(public_key)
+    return _key_id(name, public_key)
+
+
+@functools.lru_cache(maxsize=4096)
+def _key_id(name: str, public_key: bytes) -> bytes:
+    # Remembered: a registration's key id is asked for several times as it is judged and applied (a ledger
+    # with thousands of parties applies them all at open). Only valid names are remembered (an exception
+    # is not), so check_key_name runs for every name that is not.
     check_key_name(name)
-    _check_public_key(public_key)
     return hashlib.sha256(name.encode("utf-8") + b"\n" + bytes([ALG_ED25519]) + public_key).digest()[:4]
 
 
@@ -183,7 +193,7 @@ class Signer(Protocol):
 
 def is_signer(obj: object) -> bool:
     """True if ``obj`` has the :class:`Signer` attributes (a cheap structural check for hot paths)."""
-    return callable(getattr(obj, "sign", None)) and hasattr(obj, "key_id")
+    return type(obj) is KeyPair or (callable(getattr(obj, "sign", None)) and hasattr(obj, "key_id"))
 
 
 class KeyPair:
@@ -285,6 +295,8 @@ class KeyPair:
             raise KeyFileError(f"key file {p} already exists; not overwriting it")
         # A temporary file of mode 0600 from its creation, linked into place: never written through a
         # link, never over a file that appeared meanwhile, never left half written.
+        from ._internal.files import write_atomic  # here: it imports tempfile, which a verifier needs not
+
         try:
             write_atomic(p, data, private=True)
         except ProvchainError as exc:

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import itertools
 import os
@@ -55,6 +56,7 @@ from .errors import (
     OperatorKeyError,
     ProvchainError,
     StaleHeadError,
+    StorageError,
     UnknownKeyError,
     VerificationError,
     WrongKeyError,
@@ -70,6 +72,7 @@ from .tree.frontier import Frontier
 __all__ = ["HistoryEvent", "Ledger", "Time", "now_ms", "to_ms"]
 
 _MAX_INDEX = 2**63 - 1  # the largest SQLite integer: no entry index can be larger
+_VOUCH_MIN = 4  # fewer operator entries to apply than this: verifying their signatures costs no more
 
 Time = int | datetime
 """A time: integer milliseconds since 1970 UTC, or a timezone-aware datetime."""
@@ -336,16 +339,52 @@ class Ledger:
     # --- internal: registry and tree ------------------------------------------------------------
 
     def _sync(self, size: int) -> None:
-        """Apply operator entries written since the last sync (by this or another process)."""
+        """Apply operator entries written since the last sync (by this or another process).
+
+        Each is judged by the rules. Its signature is verified unless the latest stored checkpoint vouches for
+        its bytes (:meth:`_vouched`): then the operator's signature on that checkpoint stands for it.
+        """
         if size <= self._synced:
             return
+        pending = []
         for e in self._store.operator_entries(self._synced):
             assert e.index is not None
             if e.index >= size:
                 break
-            content = self._registry.check(e, None)
+            pending.append(e)
+        vouched = self._vouched(pending) if len(pending) >= _VOUCH_MIN else set()
+        for e in pending:
+            assert e.index is not None
+            content = self._registry.check(e, None, verify=e.index not in vouched)
             self._registry.apply(content, e.index)
         self._synced = size
+
+    def _vouched(self, pending: list[Entry]) -> set[int]:
+        """The indices of the ``pending`` entries that the latest stored checkpoint commits to.
+
+        The checkpoint's operator signature is verified; the entries below its size are then put into its
+        tree as leaves, each hash recomputed from the entry's stored body at the entry's stored index, and
+        every other complete subtree is read from the store: when that tree's root is the signed root, every
+        one of those bodies is byte for byte what the operator's ledger held at that index when it signed
+        (the ledger signs a checkpoint only after checking every entry below it, signatures included;
+        docs/security.md, "Opening a ledger"). A root that differs, a node that is missing or damaged, or a
+        checkpoint that does not verify vouches for nothing: the signatures are verified as before.
+        """
+        latest = self._store.latest_checkpoint()
+        if latest is None:
+            return set()
+        try:
+            cp = self._open_stored_checkpoint(*latest)
+        except DamagedLedgerError:
+            return set()
+        leaves = {e.index: e.leaf_hash for e in pending if e.index is not None and e.index < cp.size}
+        if not leaves:
+            return set()
+        try:
+            root = _root_with_leaves(cp.size, leaves, self._tree.nodes)
+        except (StorageError, DamagedLedgerError):
+            return set()
+        return set(leaves) if root == cp.root else set()
 
     def _reset(self) -> None:
         """Forget cached state after a failed write (it may describe rolled-back rows)."""
@@ -1018,3 +1057,39 @@ class Ledger:
                 f"(history was rewritten): {exc}"
             ) from exc
         return format_tlog_proof(proof)
+
+
+def _root_with_leaves(
+    size: int, leaves: Mapping[int, bytes], read: Callable[[Sequence[NodeKey]], Mapping[NodeKey, bytes]]
+) -> bytes:
+    """``MTH`` of the first ``size`` leaves, given the hashes of some of them (``leaves``: position -> leaf
+    hash, every position below ``size``) and, read in one call, the stored hash of every complete subtree
+    that holds none of them: the inclusion proofs of all of ``leaves`` at once, each shared node read and
+    hashed once. ``read`` must return 32-byte hashes (:meth:`StoredTree.nodes` checks them)."""
+    positions = sorted(leaves)
+    need: list[NodeKey] = []
+
+    def split(lo: int, hi: int) -> int:
+        return lo + (1 << ((hi - lo - 1).bit_length() - 1))  # RFC 9162: the largest power of two below hi - lo
+
+    def plan(lo: int, hi: int, a: int, b: int) -> None:  # positions[a:b] lie in [lo, hi)
+        if a == b:
+            need.extend(merkle.subtree_nodes(lo, hi))
+        elif hi - lo > 1:
+            mid = split(lo, hi)
+            m = bisect.bisect_left(positions, mid, a, b)
+            plan(lo, mid, a, m)
+            plan(mid, hi, m, b)
+
+    def fold(lo: int, hi: int, a: int, b: int) -> bytes:
+        if a == b:
+            return merkle.fold([found[k] for k in merkle.subtree_nodes(lo, hi)])
+        if hi - lo == 1:
+            return leaves[lo]
+        mid = split(lo, hi)
+        m = bisect.bisect_left(positions, mid, a, b)
+        return merkle.node_hash(fold(lo, mid, a, m), fold(mid, hi, m, b))
+
+    plan(0, size, 0, len(positions))
+    found = read(need)
+    return fold(0, size, 0, len(positions))

@@ -25,7 +25,6 @@ import contextlib
 import errno
 import os
 import stat
-import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO
@@ -188,6 +187,8 @@ def atomic_output(
     """
     target = check_output(path, force=force, protect=protect)
     directory = target.parent
+    import tempfile  # here: a command that writes no file does not load it (nor shutil and random)
+
     try:
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{target.name}.", suffix=".tmp")
     except OSError as exc:

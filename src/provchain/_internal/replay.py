@@ -1,9 +1,12 @@
-"""The auditor's replay machinery: the state of one audit, fed one entry at a time.
+"""The auditor's replay machinery: the state of one audit, fed entries in jobs of a few thousand.
 
-:class:`Replay` judges each entry by :class:`provchain.rules.Registry` (the code that admits entries to a
-ledger), grows the Merkle frontier and compares it with a store's nodes, and has event signatures verified
-by :func:`_verify_chunk` in worker processes; :class:`CheckpointChecks` compares the recomputed root with
-the stored checkpoints and the auditor's saved one as the tree grows. What is found wrong goes to a
+:func:`provchain._internal.jobs.prepare` does, in worker processes, the work on an entry that does not
+depend on the entries before it: the leaf hash and the subtrees over the job's leaves, parsing the body,
+verifying the signature.
+:class:`Replay` keeps what is inherently serial: it judges each entry by :class:`provchain.rules.Registry`
+(the code that admits entries to a ledger), folds the jobs' subtrees into the Merkle frontier and compares
+the nodes with a store's; :class:`CheckpointChecks` compares the recomputed root with the stored
+checkpoints and the auditor's saved one as the tree grows. What is found wrong goes to a
 ``report`` callback, which :mod:`provchain.audit` turns into :class:`provchain.audit.Finding`; that module
 is the public surface (it re-exports :data:`CHECKS` and :data:`NodeLookup`).
 """
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import collections
 import multiprocessing
+import os
 import struct
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -19,7 +23,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, replace
 
 from ..checkpoint import Checkpoint, open_checkpoint
-from ..entries import ENTRY_DOMAIN, Body, Entry, Event, decode_body, leaf_hash_of, ms_to_iso
+from ..entries import Body, Entry, Event, PartyRegistration, decode_body, leaf_hash_of, ms_to_iso
 from ..errors import (
     ChainError,
     EncodingError,
@@ -38,10 +42,13 @@ from ..errors import (
     VerificationError,
 )
 from ..keys import verify_signature
+from ..merkle import EMPTY_ROOT
 from ..note import new_verifier
 from ..rules import CLOCK_TOLERANCE_MS, Head, Registry
 from ..store.base import NodeKey
 from ..tree.frontier import Frontier
+from ..tree.hashing import fold
+from .jobs import HASH, Facts, Prepared, Row, prepare, prepare_job, subtrees_within
 
 # NodeLookup and CHECKS are documented, and exported, by provchain.audit.
 NodeLookup = Callable[[Sequence[NodeKey]], dict[NodeKey, bytes]]
@@ -98,33 +105,24 @@ _EXCEPTION_CHECKS: tuple[tuple[type[Exception], str], ...] = (
     (VerificationError, "registration"),
 )
 
-_CHUNK = 4000  # entries per signature job sent to a worker
+_CHUNK = 4096  # entries per job: rounded up to a power of two, so that a job's subtrees are aligned
 _INFLIGHT_PER_WORKER = 3  # jobs queued per worker: enough to keep it busy, few enough for flat memory
-_NODE_BATCH = 8192  # Merkle nodes compared with the store per lookup
+_ALLOWED_MAX = 65536  # stage transitions remembered as allowed (cleared when the registry changes)
 _HEAD = struct.Struct(">Q32sQH?")  # index, leaf hash, time, stage number, altered
-
-
-# --- signatures in worker processes -----------------------------------------------------------------
-
-
-def _verify_chunk(jobs: list[tuple[int, bytes, bytes, bytes]]) -> list[tuple[int, str]]:
-    """Verify ``(index, public key, body, signature)`` jobs; return ``(index, reason)`` of the failures."""
-    bad = []
-    for index, public_key, body, signature in jobs:
-        try:
-            verify_signature(public_key, ENTRY_DOMAIN + body, signature)
-        except SignatureError as exc:
-            bad.append((index, str(exc)))
-    return bad
-
-
+_EVENT_MARK = b"\xa4kind\xa5event"  # "kind": "event" in msgpack: in every event body
 @dataclass
 class _Job:
-    future: Future[list[tuple[int, str]]]
-    meta: list[tuple[int, str, str]]  # index, item, signer description
+    future: Future[tuple[int, int, Prepared]]
+    start: int  # the position of its first entry
+    rows: list[Row]
 
 
-# --- the replay -------------------------------------------------------------------------------------
+# --- the replay ---------------------------------------------------------------------------------------
+
+
+def _fold(subtrees: list[bytes]) -> bytes:
+    """The root over complete subtrees given left to right (the empty tree's root for none)."""
+    return fold(subtrees) if subtrees else EMPTY_ROOT
 
 
 def _check_of(exc: Exception) -> str:
@@ -135,10 +133,14 @@ def _check_of(exc: Exception) -> str:
 
 
 class Replay:
-    """The state of one audit: registry, item heads, Merkle frontier, pending signature jobs.
+    """The state of one audit: registry, item heads, the recomputed tree, the jobs in flight.
 
-    Each finding's fields go to ``report`` as it is found, except a chain break after an event whose
-    signature is still being verified: it waits in :attr:`deferred` until that verdict is known.
+    The entries go out in jobs of :data:`_CHUNK` (to worker processes, or prepared in this process with
+    one worker): each is hashed, parsed, and its signature verified by a candidate key (:func:`prepare`).
+    The results come back in log order, and this process keeps only what is inherently serial: the rules
+    that depend on the entries before (registry, item heads, policy), the Merkle frontier, folded from the
+    jobs' subtrees, and the comparison of stored nodes and checkpoints with it. The findings are the same
+    whatever the number of workers: every verdict is known before the entry is judged.
     """
 
     def __init__(
@@ -159,18 +161,23 @@ class Replay:
         self.stage_names: list[str] = []
         self.stage_ids: dict[str, int] = {}
         self.signatures = 0
+        self.allowed: set[tuple[str, str | None, bytes]] = set()  # (stage, previous stage, signer) judged fine
         # Merkle node check against the store
         self.nodes = nodes
-        self.node_buffer: list[tuple[NodeKey, bytes]] = []
+        self.node_stop: int | None = None  # after an index finding: nodes over leaves from here are not compared
         self.bad_nodes: set[NodeKey] = set()
-        # worker pool
+        # jobs
+        self.chunk = 1 << max(0, _CHUNK - 1).bit_length()
         self.workers = workers
         self.pool: ProcessPoolExecutor | None = None
-        self.batch: list[tuple[int, bytes, bytes, bytes]] = []
-        self.batch_meta: list[tuple[int, str, str]] = []
         self.jobs: collections.deque[_Job] = collections.deque()
-        self.inflight: set[int] = set()
-        self.deferred: dict[int, list[FindingArgs]] = {}
+        self.submitted = 0
+        self.candidates: list[tuple[bytes, bytes]] = []  # (key id, key) of every registration read so far
+        self.inline_keys: dict[bytes, bytes] = {}  # the same, for jobs prepared in this process
+        self.known: dict[int, int] = {}  # worker pid -> how many candidates it has learnt
+        self.token = os.urandom(16)
+        self.checkpoints: CheckpointChecks | None = None
+        self.progress: Callable[[int], None] | None = None
 
     # item heads (packed: about 100 bytes per item) -----------------------------------------------
 
@@ -195,59 +202,7 @@ class Replay:
             if h_index == index:
                 self.heads[item] = _HEAD.pack(h_index, leaf, at, sid, True)
 
-    # the Merkle tree -------------------------------------------------------------------------------
-
-    def grow(self, leaf: bytes) -> None:
-        position = self.tree.size
-        parents = self.tree.append(leaf)
-        if self.nodes is None:
-            return
-        buf = self.node_buffer
-        buf.append(((0, position), leaf))
-        for level, i, h in parents:
-            buf.append(((level, i), h))
-        if len(buf) >= _NODE_BATCH:
-            self.flush_nodes()
-
-    def stop_node_check(self) -> None:
-        self.nodes = None
-        self.node_buffer.clear()
-
-    def flush_nodes(self) -> None:
-        if self.nodes is None or not self.node_buffer:
-            return
-        buf, self.node_buffer = self.node_buffer, []
-        stored = self.nodes([k for k, _ in buf])
-        bad = self.bad_nodes
-        for key, computed in buf:
-            level, i = key
-            children_bad = False
-            if level:
-                for child in ((level - 1, 2 * i), (level - 1, 2 * i + 1)):
-                    if child in bad:
-                        bad.discard(child)
-                        children_bad = True
-            have = stored.get(key)
-            if have == computed:
-                continue
-            bad.add(key)
-            if children_bad:
-                continue  # the difference comes from below, already reported
-            first = i << level
-            shown = "missing" if have is None else have.hex()
-            if level == 0:
-                self.finding(
-                    i, None, "leaf-hash", computed.hex(), shown,
-                    f"the stored leaf hash of entry {i} is not the hash of its body",
-                )
-            else:
-                self.finding(
-                    first, None, "merkle-node", computed.hex(), shown,
-                    f"stored Merkle node (level {level}, index {i}) over entries {first}.."
-                    f"{first + (1 << level) - 1} is not the hash of its children",
-                )
-
-    # signatures ------------------------------------------------------------------------------------
+    # the jobs --------------------------------------------------------------------------------------
 
     def start_pool(self) -> None:
         if self.workers > 1:
@@ -257,80 +212,151 @@ class Replay:
             ctx = multiprocessing.get_context("fork" if sys.platform == "linux" and "fork" in methods else "spawn")
             self.pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx)
 
-    def verify_event(self, index: int, item: str, who: str, public_key: bytes, entry: Entry) -> None:
-        self.signatures += 1
-        if self.pool is None:
-            try:
-                verify_signature(public_key, ENTRY_DOMAIN + entry.body, entry.signature)
-            except SignatureError as exc:
-                self.signature_failed(index, item, who, str(exc))
-            return
-        self.batch.append((index, public_key, entry.body, entry.signature))
-        self.batch_meta.append((index, item, who))
-        self.inflight.add(index)
-        if len(self.batch) >= _CHUNK:
-            self.submit()
-
-    def submit(self) -> None:
-        if not self.batch or self.pool is None:
-            return
-        while len(self.jobs) >= self.workers * _INFLIGHT_PER_WORKER:
-            self.merge(self.jobs.popleft())
-        future = self.pool.submit(_verify_chunk, self.batch)
-        self.jobs.append(_Job(future, self.batch_meta))
-        self.batch, self.batch_meta = [], []
-
-    def merge(self, job: _Job) -> None:
-        failures = dict(job.future.result())
-        for index, item, who in job.meta:
-            self.inflight.discard(index)
-            reason = failures.get(index)
-            if reason is not None:
-                self.signature_failed(index, item, who, reason)
-                self.deferred.pop(index, None)
-            else:
-                for args in self.deferred.pop(index, ()):
-                    self.finding(*args)
-
-    def drain(self) -> None:
-        self.submit()
-        while self.jobs:
-            self.merge(self.jobs.popleft())
-
     def close(self) -> None:
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
             self.pool = None
 
-    def signature_failed(self, index: int, item: str, who: str, reason: str) -> None:
-        self.mark_altered(item, index)
-        self.finding(
-            index, item, "signature", f"a valid signature by {who}", reason,
-            f"the signature of this event does not verify by {who}: the entry was altered or forged",
-        )
+    def run(
+        self, entries: Iterable[Entry], checkpoints: CheckpointChecks, progress: Callable[[int], None] | None
+    ) -> None:
+        """Replay ``entries`` in log order; compare the tree with ``checkpoints`` as it grows; call
+        ``progress(done)`` after each job."""
+        self.checkpoints, self.progress = checkpoints, progress
+        rows: list[Row] = []
+        chunk = self.chunk
+        for position, entry in enumerate(entries):
+            body, signature, index = entry.body, entry.signature, entry.index
+            if type(body) is not bytes:
+                leaf_hash_of(body)  # raises InputError unless it is bytes
+                body = bytes(body)
+            if type(signature) is not bytes:  # not 64 bytes either way: the same verdict
+                signature = bytes(signature) if isinstance(signature, bytes) else b""
+            if _EVENT_MARK not in body:
+                self.candidate(body)
+            rows.append((position if index is None else index, body, signature))
+            if len(rows) == chunk:
+                self.submit(rows)
+                rows = []
+        if rows:
+            self.submit(rows)
+        while self.jobs:
+            self.finish(self.jobs.popleft())
 
-    # judging one entry -----------------------------------------------------------------------------
-
-    def feed(self, entry: Entry) -> None:
-        position = self.tree.size
-        index = position if entry.index is None else entry.index
-        if index != self.expected_index:
-            self.finding(
-                index, None, "index", str(self.expected_index), str(index),
-                f"entry {index} comes where entry {self.expected_index} belongs (a gap, repeat or reordering)",
-            )
-            self.stop_node_check()  # stored nodes are numbered by index: comparing them would only repeat this
-        self.expected_index = index + 1
-        body = entry.body
-        leaf = leaf_hash_of(body)
-        self.grow(leaf)
+    def candidate(self, body: bytes) -> None:
+        """Note the key a body that may be a registration names, for the workers to verify events by."""
         try:
-            content = decode_body(body)  # (not entry.content: its cached_property lock costs more than it saves)
+            content = decode_body(body)
+        except EncodingError:
+            return
+        if isinstance(content, PartyRegistration):
+            self.candidates.append((content.key_id, content.key))
+            self.inline_keys.setdefault(content.key_id, content.key)
+
+    def submit(self, rows: list[Row]) -> None:
+        start = self.submitted
+        self.submitted += len(rows)
+        if self.pool is None:
+            self.judge_chunk(start, rows, prepare(self.reg.origin, rows, self.inline_keys))
+            return
+        while len(self.jobs) >= self.workers * _INFLIGHT_PER_WORKER:
+            self.finish(self.jobs.popleft())
+        at = min(self.known.values()) if len(self.known) >= self.workers else 0
+        future = self.pool.submit(prepare_job, self.token, at, self.candidates[at:], self.reg.origin, rows)
+        self.jobs.append(_Job(future, start, rows))
+
+    def finish(self, job: _Job) -> None:
+        pid, learnt, prepared = job.future.result()
+        self.known[pid] = learnt
+        self.judge_chunk(job.start, job.rows, prepared)
+
+    # judging the entries of one job ----------------------------------------------------------------
+
+    def judge_chunk(self, start: int, rows: list[Row], prepared: Prepared) -> None:
+        levels, facts = prepared
+        leaves = levels[0]
+        for j, row in enumerate(rows):
+            index = row[0]
+            if index != self.expected_index:
+                self.finding(
+                    index, None, "index", str(self.expected_index), str(index),
+                    f"entry {index} comes where entry {self.expected_index} belongs (a gap, repeat or reordering)",
+                )
+                if self.node_stop is None:  # stored nodes are numbered by index: comparing them would repeat this
+                    self.node_stop = start + j
+            self.expected_index = index + 1
+            leaf = leaves[HASH * j : HASH * (j + 1)]
+            f = facts[j]
+            if f is None or not self.judge_fast(index, leaf, f):
+                self.judge_slow(index, row, leaf, f)
+        end = start + len(rows)
+        cps = self.checkpoints
+        due = [] if cps is None else cps.sizes_in(start, end)
+        for size in due:
+            if size < end:
+                cps.at(size, _fold(self.tree.subtrees() + subtrees_within(start, size, levels)))  # type: ignore[union-attr]
+        self.fold(start, len(rows), levels)
+        if due and due[-1] == end:
+            cps.at(end, self.tree.root())  # type: ignore[union-attr]
+        if self.progress is not None:
+            self.progress(end)
+
+    def judge_fast(self, index: int, leaf: bytes, f: Facts) -> bool:
+        """Judge an event whose every check passes, from its facts; False (and nothing done) if one does not.
+
+        The checks are :meth:`Registry.check_content`'s for an event, in the same terms, and the signature's
+        verdict is the worker's only when it was reached by the key the registry names: anything else goes
+        to :meth:`judge_slow`, which judges the body as it always did.
+        """
+        item, stage, at, prev, signer, public_key, reason = f
+        rec = self.reg.keys.get(signer)
+        if (
+            rec is None
+            or rec.revoked_index is not None
+            or at < rec.valid_from
+            or (rec.valid_until is not None and at >= rec.valid_until)
+            or public_key != rec.public_key
+        ):
+            return False
+        policy = self.reg.policy
+        if policy is None or (self.now is not None and at > self.now + CLOCK_TOLERANCE_MS):
+            return False
+        packed = self.heads.get(item)
+        previous: str | None = None
+        if packed is None:
+            if prev is not None:
+                return False
+        else:
+            _, head_leaf, head_at, sid, _ = _HEAD.unpack(packed)
+            if prev != head_leaf or at < head_at:
+                return False
+            previous = self.stage_names[sid]
+        step = (stage, previous, signer)
+        if step not in self.allowed:
+            try:
+                policy.check(stage, previous, rec.roles, rec.describe())
+            except VerificationError:
+                return False
+            if len(self.allowed) >= _ALLOWED_MAX:
+                self.allowed.clear()
+            self.allowed.add(step)
+        self.set_head(item, index, leaf, stage, at)
+        self.signatures += 1
+        if reason is not None:
+            self.signature_failed(index, item, rec.describe(), reason)
+        return True
+
+    def judge_slow(self, index: int, row: Row, leaf: bytes, f: Facts | None) -> None:
+        """Judge an entry from its body: an operator entry, an event that fails a check, a malformed body."""
+        _, body, signature = row
+        entry = Entry(body, signature, index)
+        try:
+            content = decode_body(body)
         except EncodingError as exc:
             self.finding(index, None, "encoding", "a canonical entry body", str(exc), f"the body is unreadable: {exc}")
             return
         if isinstance(content, Event):
-            self.judge_event(index, entry, content, leaf)
+            self.judge_event(index, entry, content, leaf, f)
         else:
             self.judge_operator(index, entry, content)
 
@@ -351,8 +377,9 @@ class Replay:
             )
             return
         self.reg.apply(content, index)
+        self.allowed.clear()
 
-    def judge_event(self, index: int, entry: Entry, ev: Event, leaf: bytes) -> None:
+    def judge_event(self, index: int, entry: Entry, ev: Event, leaf: bytes, f: Facts | None) -> None:
         head, altered = self.head(ev.item)
         public_key: bytes | None = None
         try:
@@ -365,9 +392,26 @@ class Replay:
         except VerificationError as exc:
             self.rule_failed(index, ev.item, ev, head, exc)
         self.set_head(ev.item, index, leaf, ev.stage, ev.at)
-        if public_key is not None:
-            rec = self.reg.keys[ev.signer]
-            self.verify_event(index, ev.item, rec.describe(), public_key, entry)
+        if public_key is None:
+            return
+        self.signatures += 1
+        if f is not None and f[5] == public_key:  # the worker verified it by this very key
+            reason = f[6]
+        else:
+            try:
+                verify_signature(public_key, entry.signed_message, entry.signature)
+                reason = None
+            except SignatureError as exc:
+                reason = str(exc)
+        if reason is not None:
+            self.signature_failed(index, ev.item, self.reg.keys[ev.signer].describe(), reason)
+
+    def signature_failed(self, index: int, item: str, who: str, reason: str) -> None:
+        self.mark_altered(item, index)
+        self.finding(
+            index, item, "signature", f"a valid signature by {who}", reason,
+            f"the signature of this event does not verify by {who}: the entry was altered or forged",
+        )
 
     def chain_break(self, index: int, ev: Event, head: Head, altered: bool) -> bytes | None:
         """Report that ``ev.prev`` is not the item's head; return the key to verify the event by, if any.
@@ -384,15 +428,11 @@ class Replay:
             except VerificationError as exc:
                 self.rule_failed(index, ev.item, ev, head, exc)
                 return None
-        args: FindingArgs = (
+        self.finding(
             index, ev.item, "chain", head.leaf_hash.hex(), ev.prev.hex(),
             f"prev does not name the item's previous entry {head.index} (an entry was removed, inserted, "
             "reordered or altered)",
         )
-        if head.index in self.inflight:  # the head's signature is still being checked: decide later
-            self.deferred.setdefault(head.index, []).append(args)
-        else:
-            self.finding(*args)
         try:
             return self.reg.signer_key(ev)
         except VerificationError as exc:
@@ -403,6 +443,71 @@ class Replay:
         check = _check_of(exc)
         expected, found = _explain(check, self.reg, content, head, self.now, str(exc))
         self.finding(index, item, check, expected, found, str(exc))
+
+    # the tree --------------------------------------------------------------------------------------
+
+    def fold(self, start: int, n: int, levels: list[bytes]) -> None:
+        """Add a job's ``n`` leaves to the frontier as its complete subtrees, largest first; compare every
+        node the job completed with the store's."""
+        created: list[tuple[int, int, bytes]] = []
+        offset = 0
+        for level in range(len(levels) - 1, -1, -1):
+            if n >> level & 1:
+                j = offset >> level
+                created += self.tree.add_subtree(level, levels[level][HASH * j : HASH * (j + 1)])
+                offset += 1 << level
+        if self.nodes is not None:
+            self.compare_nodes(start, levels, created)
+
+    def compare_nodes(self, start: int, levels: list[bytes], created: list[tuple[int, int, bytes]]) -> None:
+        """Compare the nodes a job completed (children before parents) with the stored ones. A node that
+        differs is reported unless one of its children differs too (the difference comes from below)."""
+        assert self.nodes is not None
+        stop = self.node_stop
+        keys: list[NodeKey] = []
+        computed: list[bytes] = []
+        for level, blob in enumerate(levels):
+            first = start >> level
+            count = len(blob) // HASH
+            if stop is not None:  # node (level, i) is over leaves before stop when i < stop >> level
+                count = max(0, min(count, (stop >> level) - first))
+            keys += [(level, first + j) for j in range(count)]
+            computed += [blob[HASH * j : HASH * (j + 1)] for j in range(count)]
+        for level, i, h in created:
+            if stop is None or (i + 1) << level <= stop:
+                keys.append((level, i))
+                computed.append(h)
+        if not keys:
+            return
+        stored = self.nodes(keys)
+        bad = self.bad_nodes
+        for key, h in zip(keys, computed, strict=True):
+            have = stored.get(key)
+            level, i = key
+            children_bad = False
+            if level:
+                for child in ((level - 1, 2 * i), (level - 1, 2 * i + 1)):
+                    if child in bad:
+                        bad.discard(child)
+                        children_bad = True
+            if have == h:
+                continue
+            bad.add(key)
+            if children_bad:
+                continue  # the difference comes from below, already reported
+            first = i << level
+            shown = "missing" if have is None else have.hex()
+            if level == 0:
+                self.finding(
+                    i, None, "leaf-hash", h.hex(), shown,
+                    f"the stored leaf hash of entry {i} is not the hash of its body",
+                )
+            else:
+                self.finding(
+                    first, None, "merkle-node", h.hex(), shown,
+                    f"stored Merkle node (level {level}, index {i}) over entries {first}.."
+                    f"{first + (1 << level) - 1} is not the hash of its children",
+                )
 
 
 def _explain(check: str, reg: Registry, c: Body, head: Head | None, now: int | None, msg: str) -> tuple[str, str]:
@@ -480,12 +585,24 @@ class CheckpointChecks:
         self.due = due
         if saved is not None:
             due.setdefault(saved.size, [])
-        self.at(0)
+        self.pending = sorted(due)
+        self.next = 0  # self.pending[self.next:] are the sizes not reached yet
+        if self.pending and self.pending[0] == 0:
+            self.next = 1
+            self.at(0, EMPTY_ROOT)
 
-    def at(self, size: int) -> None:
+    def sizes_in(self, start: int, end: int) -> list[int]:
+        """The sizes to check in ``(start, end]``, in order (each size is given once)."""
+        first = self.next
+        pending = self.pending
+        while self.next < len(pending) and pending[self.next] <= end:
+            self.next += 1
+        return pending[first : self.next]
+
+    def at(self, size: int, root: bytes) -> None:
+        """Compare the checkpoints of ``size`` with ``root``, the recomputed root at that size."""
         if size not in self.due:
             return
-        root = self.replay.tree.root()
         for cp, note in self.due.pop(size):
             self.checked += 1
             if cp.root != root:

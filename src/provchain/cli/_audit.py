@@ -26,7 +26,10 @@ from ._witnessopts import witness_options
 from ._witnessopts import witness_policy as witness_policy_from
 
 WORKERS = click.option(
-    "--workers", default=None, type=click.IntRange(min=1), help="Processes for signatures (default: all cores)."
+    "--workers",
+    default=None,
+    type=click.IntRange(min=1),
+    help="Processes that hash, parse and verify the entries (default: all cores).",
 )
 
 

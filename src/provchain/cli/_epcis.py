@@ -7,7 +7,6 @@ from pathlib import Path
 
 import click
 
-from .. import epcis
 from .._internal.files import check_output, write_atomic
 from .._internal.text import escape
 from ..errors import EpcisError, InputError
@@ -36,10 +35,12 @@ def _stage_map(pairs: Sequence[str]) -> dict[str, str]:
     return out
 
 
+_MAX_DOCUMENT = 64 * 1024 * 1024  # epcis.MAX_DOCUMENT, which imports the EPCIS package (tests/test_imports.py)
+
 MAX_BYTES = click.option(
     "--max-bytes",
     type=click.IntRange(1, 2**40),
-    default=epcis.MAX_DOCUMENT,
+    default=_MAX_DOCUMENT,
     show_default=True,
     help="Refuse a larger document before reading it.",
 )
@@ -63,6 +64,7 @@ def export_cmd(ledger: str, items: tuple[str, ...], output: str, no_proofs: bool
     One ObjectEvent per event, with its CBV business step and disposition, and provchain's evidence (party,
     key id, signed body, signature, leaf hash, log index, inclusion proof against the latest checkpoint).
     """
+    from .. import epcis  # here: the package loads GS1's schema and its validator
     from ..ledger import Ledger
 
     check_output(output, force=force, protect=[ledger])
@@ -97,6 +99,7 @@ def import_cmd(
 
     The document is checked against GS1's JSON Schema and every event mapped before anything is written.
     """
+    from .. import epcis  # here: the package loads GS1's schema and its validator
     from ..ledger import Ledger
 
     table = _stage_map(stages)
@@ -115,6 +118,8 @@ def import_cmd(
 @MAX_BYTES
 def validate_cmd(file: str, max_bytes: int) -> None:
     """Check FILE against GS1's EPCIS 2.0 JSON Schema (with format checking); exit 1 if it breaks it."""
+    from .. import epcis  # here: the package loads GS1's schema and its validator
+
     data = _read(file, max_bytes)
     repeated: list[str] = []
     doc = epcis.load_json(data, max_bytes=max_bytes, duplicates=repeated)
@@ -137,6 +142,8 @@ def validate_cmd(file: str, max_bytes: int) -> None:
 @MAX_BYTES
 def check_cmd(file: str, operator_vkey: str, max_bytes: int) -> None:
     """Check an exported document's evidence: each event against its signed body and the signed checkpoint."""
+    from .. import epcis  # here: the package loads GS1's schema and its validator
+
     doc = epcis.load_json(_read(file, max_bytes), max_bytes=max_bytes)
     report = epcis.check_evidence(doc, operator_vkey)  # checks GS1's schema first
     size = report.checkpoint_size

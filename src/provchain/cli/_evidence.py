@@ -8,7 +8,6 @@ from pathlib import Path
 import click
 
 from .._internal.validate import canonical_b64decode
-from ..equivocation import Comparison, check_evidence, compare, compare_with_ledger
 from ..errors import InputError, ProofFormatError
 from . import EXIT_FINDINGS, LEDGER, check_ledger, cli, operator_option
 
@@ -69,6 +68,7 @@ def compare_command(
     --proof). With one file, NOTE_A is an evidence file: exit 1 and print its statement when it proves
     equivocation.
     """
+    from ..equivocation import Comparison, check_evidence, compare, compare_with_ledger
     from ..ledger import Ledger
 
     if note_b is None:

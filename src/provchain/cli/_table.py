@@ -1,26 +1,22 @@
-"""Plain-text tables for the CLI, drawn by rich (imported only when a table is drawn).
+"""Plain-text tables for the CLI, laid out by terminal cells as rich measures them.
 
 Cells must already be display-safe: every untrusted text goes through
 :func:`provchain._internal.text.escape` or :func:`~provchain._internal.text.quote` before it gets here.
-This module adds no interpretation of its own on top: each cell is a :class:`rich.text.Text`, so rich
-markup (``[red]``, ``[link=...]``) and emoji codes (``:smile:``) are shown as typed, never rendered; no
-colour or control sequence is written, on a terminal or not; and a row is one line whatever its length
-(the table is laid out on a console as wide as the table itself, so no cell is wrapped or cut). Columns
-are aligned by the width a terminal gives each character (a CJK character takes two cells, an isolate
-or a combining mark none), which is why long or wide names keep the columns after them in line.
+This module adds no interpretation of its own on top: a cell is shown as typed (rich markup such as
+``[red]`` or ``[link=...]`` and emoji codes such as ``:smile:`` are text like any other), no colour or
+control sequence is written, on a terminal or not, and a row is one line whatever its length (nothing is
+wrapped or cut, whatever the terminal's width). Columns are aligned by the width a terminal gives each
+character (a CJK character takes two cells, an isolate or a combining mark none), measured by
+:func:`rich.cells.cell_len`, which is why long or wide names keep the columns after them in line.
+
+The layout is rich's ``Table`` with the ``SIMPLE_HEAD`` box and no edge (tests/test_tables.py compares the
+two on escaped text), drawn here: importing rich's console and table took about a third of a scan's
+start-up, and the measure alone is a light import, made when a table is drawn.
 """
 
 from __future__ import annotations
 
-import io
 from collections.abc import Collection, Sequence
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from rich.console import JustifyMethod
-
-# Wide enough that rich never shrinks, wraps or crops a column: the table keeps its natural width.
-_UNLIMITED = 1_000_000
 
 
 def draw(header: Sequence[str], rows: Sequence[Sequence[str]], *, right: Collection[int] = (), indent: str = "") -> str:
@@ -28,32 +24,20 @@ def draw(header: Sequence[str], rows: Sequence[Sequence[str]], *, right: Collect
 
     Each line is prefixed with ``indent`` and has no trailing spaces; there is no final newline.
     """
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
-
     for row in rows:
         if len(row) != len(header):
             raise ValueError(f"a table row has {len(row)} cells for {len(header)} columns")
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="none", highlight=False)
-    sides: list[JustifyMethod] = ["right" if n in right else "left" for n in range(len(header))]
-    for title, side in zip(header, sides, strict=True):
-        table.add_column(Text(title, justify=side), no_wrap=True, overflow="ignore", justify=side)
-    for row in rows:
-        table.add_row(*(Text(cell, justify=side) for cell, side in zip(row, sides, strict=True)))
-    out = io.StringIO()
-    console = Console(
-        file=out,
-        width=_UNLIMITED,
-        color_system=None,
-        force_terminal=False,
-        force_interactive=False,
-        no_color=True,
-        markup=False,
-        emoji=False,
-        highlight=False,
-        soft_wrap=False,
-    )
-    console.print(table)
-    return "\n".join(indent + line.rstrip() for line in out.getvalue().rstrip("\n").split("\n"))
+    from rich.cells import cell_len
+
+    lines = [header, *rows]
+    widths = [max(cell_len(line[n]) for line in lines) for n in range(len(header))]
+    out = []
+    for line in lines:
+        cells = []
+        for n, (cell, width) in enumerate(zip(line, widths, strict=True)):
+            pad = " " * (width - cell_len(cell))
+            cells.append(pad + cell if n in right else cell + pad)
+        out.append(indent + "   ".join(cells).rstrip())
+    # the rule under the header spans the columns and the padding between them (one space on each side)
+    out.insert(1, indent + "\u2500" * max(1, sum(widths) + 3 * (len(widths) - 1)))  # rich's is never empty
+    return "\n".join(out)

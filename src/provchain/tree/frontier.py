@@ -139,6 +139,34 @@ class Frontier:
         self.size = index + 1
         return parts
 
+    def add_subtree(self, level: int, h: bytes) -> list[tuple[int, int, bytes]]:
+        """Append a whole complete subtree of ``2**level`` leaves with hash ``h`` (the size must be a
+        multiple of ``2**level``), as the auditor's workers hand them over; return ``(level, index, hash)``
+        of the nodes above it that became complete, bottom up."""
+        if type(level) is not int or not 0 <= level < 64 or self.size & ((1 << level) - 1):
+            raise InputError(f"a subtree of level {level!r} cannot follow {self.size} leaves")
+        need_hash(h, "the subtree hash", InputError)
+        edge = self._edge
+        i = self.size >> level
+        self.size += 1 << level
+        created = []
+        while i & 1:
+            left = edge.get(level)
+            if left is None or left[0] != i - 1:
+                raise InputError(f"the frontier lacks node {(level, i - 1)}, a left sibling of the subtree")
+            h = _sha256(NODE_PREFIX + left[1] + h).digest()
+            level += 1
+            i >>= 1
+            created.append((level, i, h))
+        edge[level] = (i, h)
+        return created
+
+    def subtrees(self) -> list[bytes]:
+        """The hashes of the complete subtrees the tree of :attr:`size` leaves decomposes into, left to
+        right (``subtree_nodes(0, size)``; each must be held)."""
+        size = self.size
+        return [self._edge[lv][1] for lv in range(size.bit_length() - 1, -1, -1) if size >> lv & 1]
+
     def root(self) -> bytes:
         """The root of the tree of the leaves added so far (every node it folds must be held)."""
         size = self.size
