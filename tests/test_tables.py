@@ -153,7 +153,8 @@ def test_any_escaped_text_makes_one_line_per_row_and_is_shown_verbatim(rows: lis
     out = draw(["left", "right"], [list(r) for r in rows]).split("\n")
     assert len(out) == 2 + len(rows)
     for (a, b), line in zip(rows, out[2:], strict=True):
-        assert line.startswith(a) and line.endswith(b.rstrip())
+        # lines carry no trailing blanks: with nothing visible on the right, the left cell's are gone too
+        assert line.startswith(a if b.rstrip() else a.rstrip()) and line.endswith(b.rstrip())
         assert "\x1b" not in line
 
 

@@ -60,6 +60,7 @@ from ..errors import (
     StorageError,
 )
 from ..rules import Head
+from ._checks import chain_of, event_of, head_of, non_events
 from .base import LedgerMeta, NodeKey, StorageProblem, StoredEntry
 
 if TYPE_CHECKING:
@@ -252,19 +253,7 @@ def _entry(idx: object, body: object, sig: object) -> Entry:
     return Entry(body, sig, idx)
 
 
-def _event_of(entry: Entry, item: str) -> Event:
-    try:
-        content = entry.content
-    except EncodingError as exc:
-        raise DamagedLedgerError(
-            f"entry {entry.index}: the stored body is not a well-formed entry ({exc}); audit the ledger"
-        ) from None
-    if type(content) is not Event or content.item != item:
-        raise DamagedLedgerError(
-            f"entry {entry.index}: the item index lists it under another item than its signed body names; "
-            "the database was edited or damaged (audit it)"
-        )
-    return content
+_DAMAGED = "the database was edited or damaged"
 
 
 class PostgresStore:
@@ -570,16 +559,7 @@ class PostgresStore:
         """The events of ``item`` in order, each checked by its signed body to be an event of ``item`` and to
         name the one before it as its ``prev``."""
         rows = self._read(f"SELECT idx, body, sig FROM {SCHEMA}.entries WHERE item = %s ORDER BY idx", (item,))
-        out = [_entry(i, b, s) for i, b, s in rows]
-        prev = None
-        for e in out:
-            if _event_of(e, item).prev != prev:
-                raise DamagedLedgerError(
-                    f"entry {e.index}: the item index lists the events of {item!r} with one missing before it "
-                    "(its signed body names another previous event); the database was edited (audit it)"
-                )
-            prev = e.leaf_hash
-        return out
+        return chain_of([_entry(i, b, s) for i, b, s in rows], item, _DAMAGED)
 
     def head(self, item: str) -> Head | None:
         """The last event of ``item``, its stage and time read from its signed body."""
@@ -587,18 +567,14 @@ class PostgresStore:
         if queued is not None:
             pos, leaf = queued
             idx, body, sig, *_ = self._queue[pos]
-            ev = _event_of(_entry(idx, body, sig), item)
+            ev = event_of(_entry(idx, body, sig), item, _DAMAGED)
             return Head(idx, leaf, ev.stage, ev.at)
         # Queued rows all come after the stored ones and none is the item's: no need to send them first.
         rows = self._read(
             f"SELECT idx, body, sig FROM {SCHEMA}.entries WHERE item = %s ORDER BY idx DESC LIMIT 1", (item,),
             flush=False,
         )  # fmt: skip
-        if not rows:
-            return None
-        e = _entry(*rows[0])
-        ev = _event_of(e, item)
-        return Head(e.index or 0, e.leaf_hash, ev.stage, ev.at)
+        return head_of(_entry(*rows[0]), item, _DAMAGED) if rows else None
 
     def operator_entries(self, start: int = 0) -> Iterator[Entry]:
         """Registrations, revocations and policies at index >= ``start``, each checked by its body to be no
@@ -611,17 +587,7 @@ class PostgresStore:
                 f"SELECT idx, body, sig FROM {SCHEMA}.entries WHERE item IS NULL AND idx >= %s ORDER BY idx",
                 (max(0, start),),
             )
-        for idx, body, sig in rows:
-            e = _entry(idx, body, sig)
-            try:
-                is_event = type(e.content) is Event
-            except EncodingError:
-                is_event = False
-            if is_event:
-                raise DamagedLedgerError(
-                    f"entry {idx}: the operator index lists an event; the database was edited (audit it)"
-                )
-            yield e
+        yield from non_events((_entry(i, b, s) for i, b, s in rows), _DAMAGED)
 
     def nodes(self, keys: Iterable[NodeKey]) -> dict[NodeKey, bytes]:
         """Complete-subtree hashes: node ``(level, i)`` from row ``((i + 1) << level) - 1`` (a leaf hash from

@@ -23,7 +23,6 @@ import msgpack
 from ..entries import FORMAT_VERSION, MAX_BODY, Entry, Event, leaf_hash_of
 from ..errors import (
     DamagedLedgerError,
-    EncodingError,
     ForeignLedgerError,
     InputError,
     LedgerBusyError,
@@ -51,6 +50,7 @@ from ..tree.blocks import (
     tile_nodes,
 )
 from ..tree.hashing import HASH_SIZE
+from ._checks import chain_of, event_of, head_of, non_events
 from .base import LedgerMeta, NodeKey, StorageProblem, StoredEntry
 
 __all__ = [
@@ -265,21 +265,7 @@ def _checkpoint_row(size: object, note: object) -> tuple[int, bytes]:
     return size, note
 
 
-def _event_of(entry: Entry, item: str) -> Event:
-    """The body of an entry that the item index lists under ``item``, checked to be an event of ``item``."""
-    try:
-        content = entry.content
-    except EncodingError as exc:
-        raise DamagedLedgerError(
-            f"entry {entry.index}: the stored body is not a well-formed entry ({exc}); audit the ledger"
-        ) from None
-    if type(content) is not Event or content.item != item:
-        raise DamagedLedgerError(
-            f"entry {entry.index}: the item index lists it under another item than its signed body names; "
-            "the ledger file was edited or damaged (audit it)"
-        )
-    return content
-
+_DAMAGED = "the ledger file was edited or damaged"
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 """The first 16 bytes of every SQLite database file."""
@@ -619,16 +605,7 @@ class SqliteStore:
         name the one before it as its ``prev``: an index that leaves out an event of the item (built by a
         connection whose ``pc_item`` lied) is found here, not passed on as a shorter journey."""
         rows = self._query("SELECT idx, body, sig FROM entries WHERE item = ? ORDER BY idx", (item,))
-        out = [_entry(i, b, s) for i, b, s in rows]
-        prev = None
-        for e in out:
-            if _event_of(e, item).prev != prev:
-                raise DamagedLedgerError(
-                    f"entry {e.index}: the item index lists the events of {item!r} with one missing before it "
-                    "(its signed body names another previous event); the ledger file was edited or damaged (audit it)"
-                )
-            prev = e.leaf_hash
-        return out
+        return chain_of([_entry(i, b, s) for i, b, s in rows], item, _DAMAGED)
 
     def head(self, item: str) -> Head | None:
         """The last entry of ``item``, its stage and time read from its signed body."""
@@ -636,7 +613,7 @@ class SqliteStore:
         if queued is not None:
             pos, leaf = queued
             idx, body, sig = self._queue[pos]
-            ev = _event_of(_entry(idx, body, sig), item)
+            ev = event_of(_entry(idx, body, sig), item, _DAMAGED)
             return Head(idx, leaf, ev.stage, ev.at)
         # Every queued row comes after every row SQLite holds, and none of them is the item's: the query
         # need not wait for the queue (an append reads the head of each new item; a write there would
@@ -647,27 +624,13 @@ class SqliteStore:
             ).fetchall()
         except sqlite3.Error as exc:
             raise _translate(exc, "cannot read the ledger") from exc
-        if not rows:
-            return None
-        e = _entry(*rows[0])
-        ev = _event_of(e, item)
-        return Head(e.index or 0, e.leaf_hash, ev.stage, ev.at)
+        return head_of(_entry(*rows[0]), item, _DAMAGED) if rows else None
 
     def operator_entries(self, start: int = 0) -> Iterator[Entry]:
         """Registrations, revocations and policies at index >= ``start``, each checked by its body to be no
         event (an operator index that lists an event was written by a lying ``pc_item``)."""
         rows = self._query("SELECT idx, body, sig FROM entries WHERE item IS NULL AND idx >= ? ORDER BY idx", (start,))
-        for idx, body, sig in rows:
-            e = _entry(idx, body, sig)
-            try:
-                is_event = type(e.content) is Event
-            except EncodingError:
-                is_event = False  # a malformed body: the caller, which parses it, names it
-            if is_event:
-                raise DamagedLedgerError(
-                    f"entry {idx}: the operator index lists an event; the ledger file was edited or damaged (audit it)"
-                )
-            yield e
+        yield from non_events((_entry(i, b, s) for i, b, s in rows), _DAMAGED)
 
     def nodes(self, keys: Iterable[NodeKey]) -> dict[NodeKey, bytes]:
         """Complete-subtree hashes (see :func:`node_place`); a node that is not stored, or whose stored hash
