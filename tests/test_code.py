@@ -537,8 +537,9 @@ def test_vector(path: Path) -> None:
     v = json.loads(path.read_text(encoding="utf-8"))
     assert v["desc"]
     policy = _vector_policy(v)
+    log = None if v.get("log") is None else VECTORS / v["log"]  # a published log beside the vectors
     if v["want_error"] is None:
-        report = code.verify(v["payload"], v["operator_vkey"], at=v["at"], witnesses=policy)
+        report = code.verify(v["payload"], v["operator_vkey"], at=v["at"], witnesses=policy, log=log)
         assert report.to_json() == v["want_report"]
         if code.is_url(v["payload"]):
             assert digits.decode(v["payload"].partition("#")[2][2:]).hex() == v["bundle_hex"]
@@ -546,7 +547,7 @@ def test_vector(path: Path) -> None:
             assert base45.decode(v["payload"][4:]).hex() == v["bundle_hex"]
     else:
         with pytest.raises(errors.ProvchainError) as info:
-            code.verify(v["payload"], v["operator_vkey"], at=v["at"], witnesses=policy)
+            code.verify(v["payload"], v["operator_vkey"], at=v["at"], witnesses=policy, log=log)
         assert type(info.value).__name__ == v["want_error"]
 
 
@@ -559,6 +560,11 @@ def test_vectors_are_up_to_date() -> None:
     assert sorted(f"{name}.json" for name in generated) == [p.name for p in _vector_files()]
     for name, vector in generated.items():
         assert json.loads((VECTORS / f"{name}.json").read_text(encoding="utf-8")) == vector, name
+    for name, files in module.published_logs().items():  # the published logs the vectors name
+        here = VECTORS / name
+        assert sorted(p.relative_to(here).as_posix() for p in here.rglob("*") if p.is_file()) == sorted(files), name
+        for rel, data in files.items():
+            assert (here / rel).read_bytes() == data, f"{name}/{rel}"
 
 
 # --- make: the operator's entries replayed ----------------------------------------------------------

@@ -88,10 +88,17 @@ def _policy(witnesses: Witnesses) -> WitnessPolicy | None:
     return None if witnesses is None else WitnessPolicy.from_witnesses(witnesses["keys"], witnesses["quorum"])
 
 
-def python_verdict(payload: str, vkey: str, at: int, witnesses: Witnesses = None) -> dict[str, Any]:
+LOGS = VECTORS / "code"
+"""Where the vectors' published logs are (log-a: the genuine ledger, log-b: its fork, log-no-tiles)."""
+
+
+def python_verdict(
+    payload: str, vkey: str, at: int, witnesses: Witnesses = None, log: str | None = None
+) -> dict[str, Any]:
     """Python's verdict in the shape of the JavaScript ``verifyCode`` result (without messages)."""
+    directory = None if log is None else LOGS / log
     try:
-        report = code.verify(payload, vkey, at=at, witnesses=_policy(witnesses))
+        report = code.verify(payload, vkey, at=at, witnesses=_policy(witnesses), log=directory)
         return {"verdict": "VERIFIED", "report": report.to_json()}
     except ProvchainError as exc:
         return {"verdict": "REFUSED", "error": type(exc).__name__}
@@ -103,17 +110,31 @@ def js_verdict(answer: dict[str, Any]) -> dict[str, Any]:
     return {"verdict": answer["verdict"], "error": answer["error"]["type"]}
 
 
-Case = tuple[str, str, int, Witnesses]
+Case = tuple[str, str, int, Witnesses] | tuple[str, str, int, Witnesses, str | None]
+
+
+def _log(case: Case) -> str | None:
+    """The published log a case is verified with: its fifth element (a directory under tests/vectors/code, or
+    None for no log), by default log-a (which only witnessed-published codes read)."""
+    return case[4] if len(case) == 5 else "log-a"
 
 
 def compare(cases: list[Case]) -> tuple[list[tuple[int, Any, Any]], Counter[str]]:
-    """Verify every ``(payload, vkey, at, witnesses)`` in both implementations; return the disagreements and
-    a count of Python's verdicts."""
-    answers = run_node([{"payload": p, "vkey": k, "at": a, "witnesses": w} for p, k, a, w in cases])
+    """Verify every ``(payload, vkey, at, witnesses[, log])`` in both implementations; return the
+    disagreements and a count of Python's verdicts."""
+    requests = []
+    for case in cases:
+        log = _log(case)
+        requests.append(
+            {"payload": case[0], "vkey": case[1], "at": case[2], "witnesses": case[3]}
+            | ({} if log is None else {"log": str(LOGS / log)})
+        )
+    answers = run_node(requests)
     bad: list[tuple[int, Any, Any]] = []
     verdicts: Counter[str] = Counter()
-    for n, ((payload, vkey, at, witnesses), answer) in enumerate(zip(cases, answers, strict=True)):
-        want = python_verdict(payload, vkey, at, witnesses)
+    for n, (case, answer) in enumerate(zip(cases, answers, strict=True)):
+        payload, vkey, at, witnesses = case[:4]
+        want = python_verdict(payload, vkey, at, witnesses, _log(case))
         verdicts[want.get("error", "VERIFIED")] += 1
         got = js_verdict(answer)
         if got != want:
@@ -131,6 +152,7 @@ def test_every_code_vector_gets_pythons_verdict_and_report() -> None:
     answers = run_node(
         [
             {"payload": v["payload"], "vkey": v["operator_vkey"], "at": v["at"], "witnesses": v.get("witnesses")}
+            | ({"log": str(LOGS / v["log"])} if v.get("log") else {})
             for v in vectors
         ]
     )
@@ -139,7 +161,8 @@ def test_every_code_vector_gets_pythons_verdict_and_report() -> None:
             assert answer["verdict"] == "VERIFIED", (f.name, answer)
             assert answer["report"] == v["want_report"], f.name
             policy = _policy(v.get("witnesses"))
-            report = code.verify(v["payload"], v["operator_vkey"], at=v["at"], witnesses=policy)
+            log = None if v.get("log") is None else LOGS / v["log"]
+            report = code.verify(v["payload"], v["operator_vkey"], at=v["at"], witnesses=policy, log=log)
             assert answer["report"] == report.to_json()
         else:
             assert answer["verdict"] == "REFUSED", (f.name, answer)
@@ -584,7 +607,7 @@ def _cosignature_mutations(genuine: dict[str, str], rng: random.Random, count: i
     policies = _policies()
     made = 0
     while made < count:
-        name = rng.choice(["witnessed", "url_witnessed"])
+        name = rng.choice(["witnessed", "url_witnessed", "witnessed-published", "url_witnessed-published"])
         b = code.parse(genuine[name], GEN.ORIGIN)
         a = b.anchor
         cosigs = list(a.cosignatures)
@@ -658,7 +681,15 @@ def test_differential_corpus_has_no_disagreement(capsys: pytest.CaptureFixture[s
     resigned: list[Case] = [(p, op.vkey, at, None) for p in _resigned_mutations(genuine, rng, 800)]
     resigned += [(p, op.vkey, at, rng.choice(policies)) for p in _resigned_mutations(genuine, rng, 150)]
     witnessed = [(p, op.vkey, at, w) for p, w in _cosignature_mutations(genuine, rng, 300)]
-    cases += resigned + witnessed
+    # witnessed-published codes changed and re-signed, each checked against a published log: the genuine
+    # one, the fork's, one without tiles, or none.
+    published = {k: v for k, v in genuine.items() if k.endswith("witnessed-published")}
+    logs = ["log-a", "log-a", "log-b", "log-no-tiles", None]
+    on_logs: list[Case] = [
+        (p, op.vkey, at, rng.choice(policies), rng.choice(logs)) for p in _resigned_mutations(published, rng, 150)
+    ]
+    on_logs += [(p, op.vkey, at, w, log) for p in published.values() for w in policies for log in logs]
+    cases += resigned + witnessed + on_logs
     bad, verdicts = compare(cases)
     with capsys.disabled():
         sys.stdout.write(
@@ -674,6 +705,7 @@ def test_differential_corpus_has_no_disagreement(capsys: pytest.CaptureFixture[s
     assert verdicts["VERIFIED"] > 50
     assert verdicts["InclusionError"] > 0 and verdicts["RevokedKeyError"] > 0
     assert verdicts["QuorumError"] > 0 and verdicts["CosignatureError"] > 0
+    assert verdicts["ProofUnavailableError"] > 0
 
 
 def test_verify_time_in_node(capsys: pytest.CaptureFixture[str]) -> None:

@@ -56,7 +56,7 @@ __all__ = [
 # The constants of the layout. The public ones are documented where they are public: provchain.code.
 PREFIX: Final = "PC1:"
 CODE_DOMAIN: Final = b"provchain/v1/code\n"
-PROFILES: Final = ("compact", "full", "witnessed")
+PROFILES: Final = ("compact", "full", "witnessed", "witnessed-published")
 MAX_CODE_CHARS: Final = 3391
 MAX_EVENTS: Final = 255
 HINT_SIZE: Final = 4
@@ -79,6 +79,9 @@ _PLACE_RULE: Final = "a valid place (1 to 128 bytes of printable UTF-8)"
 _DATA_RULE: Final = "valid stage data (at most 16 keys [a-z][a-z0-9_.-]{0,31}, text or 64-bit integer values)"
 
 _PROFILE_NUMBER = {name: n for n, name in enumerate(PROFILES)}
+_WITNESSED: Final = ("witnessed", "witnessed-published")
+ANCHOR_LENGTHS: Final = {"compact": 6, "full": 8, "witnessed": 8, "witnessed-published": 7}
+"""How many elements the anchor of each profile has (version 1; version 2 leaves the root out)."""
 _SIG = 64
 _HASH = 32
 
@@ -197,8 +200,15 @@ class Bundle:
 
     @property
     def witnessed(self) -> bool:
-        """True for the witnessed profile (compact rows, the inclusion proof and cosignatures)."""
-        return self.profile == "witnessed"
+        """True for the profiles that carry witness cosignatures: ``witnessed`` (compact rows, the inclusion
+        proof and cosignatures) and ``witnessed-published`` (the same without the proof)."""
+        return self.profile in _WITNESSED
+
+    @property
+    def proof_published(self) -> bool:
+        """True for the ``witnessed-published`` profile: the head's inclusion proof is not carried; the
+        verifier builds it from the log's published tiles."""
+        return self.profile == "witnessed-published"
 
     def _unsigned_value(self) -> list[Any]:
         full = self.full
@@ -241,6 +251,8 @@ class Bundle:
         anchor: list[Any] = [a.operator_key_id, a.head_hint, a.head_index, a.tree_size, a.root, a.issued - head_at]
         if full:
             anchor += [list(a.proof), a.checkpoint_signature or b""]
+        elif self.proof_published:
+            anchor.append([c.raw for c in a.cosignatures])
         elif self.witnessed:
             anchor += [list(a.proof), [c.raw for c in a.cosignatures]]
         policy = {} if self.policy == DEFAULT_POLICY else self.policy.to_map()
@@ -450,7 +462,7 @@ def _event(
 
 
 def _anchor(value: object, profile: str, head_at: int) -> Anchor:
-    a = _list(value, "the anchor", [6] if profile == "compact" else [8])
+    a = _list(value, "the anchor", [ANCHOR_LENGTHS[profile]])
     kid = _bytes(a[0], "the operator key id", 4)
     hint = _bytes(a[1], "the head hint", HINT_SIZE)
     size = _int(a[3], "the tree size", 1, 2**64 - 1)
@@ -459,6 +471,8 @@ def _anchor(value: object, profile: str, head_at: int) -> Anchor:
     issued = _time(head_at + _int(a[5], "the issue time", -MAX_TIME, MAX_TIME), "the issue time")
     if profile == "compact":
         return Anchor(kid, hint, index, size, root, issued)
+    if profile == "witnessed-published":  # the proof is published with the log, not carried
+        return Anchor(kid, hint, index, size, root, issued, (), None, _cosignatures(a[6]))
     proof = a[6]
     if not isinstance(proof, list) or len(proof) > MAX_PROOF:
         raise malformed(f"the inclusion proof must be an array of at most {MAX_PROOF} hashes")

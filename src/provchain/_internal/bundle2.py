@@ -170,7 +170,7 @@ def _version1_value(body: object, root: bytes, signature: bytes) -> list[Any]:
             row[3] = previous_country
         previous_country = row[3]
         out_events.append(row)
-    anchor = _row(top[5], "the anchor", (5,) if top[0] == 0 else (7,))
+    anchor = _row(top[5], "the anchor", (5,) if top[0] == 0 else (6,) if top[0] == 3 else (7,))
     out_anchor = [*anchor[:4], root, _untag(anchor[4], "the issue time"), *anchor[5:]]
     return [top[0], top[1], top[2], out_parties, out_events, out_anchor, signature]
 

@@ -16,7 +16,8 @@ export const MAX_CODE_CHARS = 3391;
 export const MAX_EVENTS = 255;
 export const MAX_PROOF = 64;
 export const MAX_INFLATED = 4096;
-export const PROFILES = ['compact', 'full', 'witnessed'];
+export const PROFILES = ['compact', 'full', 'witnessed', 'witnessed-published'];
+const ANCHOR_LENGTHS = { compact: 6, full: 8, witnessed: 8, 'witnessed-published': 7 };
 export const MAX_COSIGNATURES = 32;
 const COSIGNATURE_BYTES = 76;
 const SIG = 64;
@@ -155,7 +156,7 @@ function cosignatures(value) {
 }
 
 function anchor(value, profile, headAt) {
-  const a = list(value, 'the anchor', profile === 'compact' ? [6] : [8]);
+  const a = list(value, 'the anchor', [ANCHOR_LENGTHS[profile]]);
   const operatorKeyId = bin(a[0], 'the operator key id', 4);
   const headHint = bin(a[1], 'the head hint', 4);
   const treeSize = int(a[3], 'the tree size', 1, 2n ** 64n - 1n);
@@ -165,7 +166,9 @@ function anchor(value, profile, headAt) {
   const out = {
     operatorKeyId, headHint, headIndex, treeSize, root, issued, proof: [], checkpointSignature: null, cosignatures: [],
   };
-  if (profile !== 'compact') {
+  if (profile === 'witnessed-published') {
+    out.cosignatures = cosignatures(a[6]); // the proof is published with the log, not carried
+  } else if (profile !== 'compact') {
     if (!Array.isArray(a[6]) || a[6].length > MAX_PROOF) {
       throw malformed(`the inclusion proof must be an array of at most ${MAX_PROOF} hashes`);
     }
@@ -241,6 +244,7 @@ export function unsignedValue(b) {
   const anc = [a.operatorKeyId, a.headHint, a.headIndex, a.treeSize, a.root, a.issued - b.events[b.events.length - 1].at];
   if (b.full) anc.push([...a.proof], a.checkpointSignature);
   else if (b.profile === 'witnessed') anc.push([...a.proof], a.cosignatures.map((c) => c.raw));
+  else if (b.profile === 'witnessed-published') anc.push(a.cosignatures.map((c) => c.raw));
   const policy = samePolicy(b.policy, DEFAULT_POLICY) ? new Map() : policyMap(b.policy);
   return [PROFILES.indexOf(b.profile), b.item, policy, parties, events, anc];
 }
@@ -345,7 +349,7 @@ function version1Value(body, root, signature) {
     previousCountry = r[3];
     return r;
   });
-  const anc = row(top[5], 'the anchor', top[0] === 0 || top[0] === false ? [5] : [7]);
+  const anc = row(top[5], 'the anchor', top[0] === 0 || top[0] === false ? [5] : top[0] === 3 ? [6] : [7]);
   const outAnchor = [...anc.slice(0, 4), root, untag(anc[4], 'the issue time'), ...anc.slice(5)];
   return [top[0], top[1], top[2], outParties, outEvents, outAnchor, signature];
 }

@@ -17,6 +17,7 @@ export const CLOCK_TOLERANCE_MS = 5 * 60 * 1000;
 export const MAX_BASE_CHARS = 200;
 export const MAX_URL_CHARS = MAX_BASE_CHARS + 1 + 7089;
 const PREFIX = 'PC1:';
+const WITNESSED = ['witnessed', 'witnessed-published'];
 const CODE_DOMAIN = utf8('provchain/v1/code\n');
 const CODE_DOMAIN_V2 = utf8('provchain/v2/code\n');
 const ENTRY_DOMAIN = utf8('provchain/v1/entry\n');
@@ -197,8 +198,15 @@ function isoTime(ms) {
   return new Date(ms).toISOString();
 }
 
+// Where a witnessed-published code's proof comes from: `proofs` is null (none: the code is refused,
+// ProofUnavailableError) or a function (op, headIndex, treeSize) -> proof array, which throws a CodeError
+// when the proof cannot be had. verifyCode (index.js) fetches the proof from the published log first.
+export const PUBLISHED_PROOF_MISSING =
+  "this code's inclusion proof is published with the log, not carried, and no log is known to this verifier " +
+  '(a verifier page: provchain verifier-page --log-url)';
+
 // verifyCode's work: returns the report (CodeReport.to_json) or throws a CodeError.
-export function verifyOrThrow(payload, operators, now, witnesses = null) {
+export function verifyOrThrow(payload, operators, now, witnesses = null, proofs = null) {
   // (1) The time and the pinned keys.
   if (typeof now !== 'number' || !Number.isInteger(now) || now < 0 || now >= MAX_TIME) {
     throw fail('InputError', 'at must be integer milliseconds since 1970 (UTC)');
@@ -250,6 +258,15 @@ export function verifyOrThrow(payload, operators, now, witnesses = null) {
       throw fail('SignatureError', 'the checkpoint signature does not verify');
     }
     Object.assign(checks, { party_signatures: 'ok', inclusion_proof: 'ok', checkpoint_signature: 'ok' });
+  } else if (bundle.profile === 'witnessed-published') {
+    // (6) (witnessed-published) The same, with the proof built from the published log.
+    const a = bundle.anchor;
+    if (proofs === null) throw fail('ProofUnavailableError', PUBLISHED_PROOF_MISSING);
+    const proof = proofs(op, a.headIndex, a.treeSize);
+    if (!verifyInclusion(head, a.headIndex, a.treeSize, proof, a.root)) {
+      throw fail('InclusionError', "the inclusion proof of the head does not lead to the code's tree root");
+    }
+    checks.inclusion_proof = 'ok';
   } else if (bundle.profile === 'witnessed') {
     // (6) (witnessed) The head is in the tree the witnesses cosigned.
     const a = bundle.anchor;
@@ -261,7 +278,8 @@ export function verifyOrThrow(payload, operators, now, witnesses = null) {
   // (7) The witnesses: a quorum of trusted witnesses cosigned the checkpoint (origin, tree size, root).
   const a = bundle.anchor;
   const counted = checkWitnesses(bundle, policy, checkpointText(bundle.origin, a.treeSize, a.root), now);
-  if (policy !== null && bundle.profile === 'witnessed') checks.cosignatures = 'ok';
+  const witnessed = WITNESSED.includes(bundle.profile);
+  if (policy !== null && witnessed) checks.cosignatures = 'ok';
   // (8) The journey rules.
   checkRules(bundle, registry);
   checks.rules = 'ok';
@@ -275,7 +293,7 @@ export function verifyOrThrow(payload, operators, now, witnesses = null) {
   }
   checks.time = 'ok';
   const out = report(bundle, formatVkey(op.name, op.key), rebuilt, checks, Math.max(0, latest - now));
-  if (policy !== null || bundle.profile === 'witnessed') out.witnesses = witnessReport(bundle, policy, counted, now);
+  if (policy !== null || witnessed) out.witnesses = witnessReport(bundle, policy, counted, now);
   return out;
 }
 

@@ -139,7 +139,7 @@ function cosigns(verifier, text, c) {
 // {witness, name, keyId, timestamp (BigInt, seconds)}, or a QuorumError / CosignatureError.
 export function checkWitnesses(bundle, policy, text, nowMs) {
   if (policy === null) return [];
-  if (bundle.profile !== 'witnessed') {
+  if (bundle.profile !== 'witnessed' && bundle.profile !== 'witnessed-published') {
     if (requiresWitnesses(policy)) {
       throw fail('QuorumError', `this ${bundle.profile} code carries no witness cosignatures; this verifier requires ${describe(policy)} (make a witnessed code: provchain code --profile witnessed)`);
     }
