@@ -1,0 +1,341 @@
+"""Witnessed-published item codes (profile 3): the witnessed anchor without the inclusion proof, which the
+verifier builds from the operator's published tiles. Made and verified against real published logs (a
+directory, and a real HTTP server on loopback), refused without the log, with a log that is older or lacks
+tiles, with tiles that lie, and for a forked operator's code; the anchor parser fuzzed."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import shutil
+import threading
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import HOUR, ORIGIN, T0, Clock, journey
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from witnessing import policy, store_cosigned, witness_keys
+
+from provchain import base45, code, digits, encoding, errors, qr
+from provchain._internal import bundle2
+from provchain.cli import cli
+from provchain.keys import KeyPair
+from provchain.ledger import Ledger
+from provchain.tlog import DirFetcher, TiledLog, publish, tile_path
+
+ITEM = "SERUM-0001"
+ISSUED = T0 + 10 * HOUR
+AT = T0 + 24 * HOUR
+BASE = "https://verify.example/"
+PUBLISHED = "witnessed-published"
+
+
+@pytest.fixture
+def recorded(ledger: Ledger, parties: dict[str, KeyPair]) -> Ledger:
+    journey(ledger, parties, ITEM)
+    store_cosigned(ledger, witness_keys())
+    return ledger
+
+
+@pytest.fixture
+def log(recorded: Ledger, ledger_path: Path, tmp_path: Path) -> Path:
+    publish(ledger_path, tmp_path / "log")
+    return tmp_path / "log"
+
+
+# --- making ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url", [None, BASE])
+def test_the_proof_is_left_out_and_nothing_else(
+    recorded: Ledger, operator: KeyPair, log: Path, url: str | None
+) -> None:
+    witnessed = code.parse(code.make(recorded, ITEM, "witnessed", at=ISSUED, url=url), ORIGIN)
+    text = code.make(recorded, ITEM, PUBLISHED, at=ISSUED, url=url)
+    published = code.parse(text, ORIGIN)
+    assert published.profile == PUBLISHED and published.anchor.proof == ()
+    assert replace(published.anchor, proof=witnessed.anchor.proof) == witnessed.anchor
+    assert published.events == witnessed.events and published.parties == witnessed.parties
+    assert published.payload(url and code.check_base(url)) == text  # one encoding, both versions
+    # The bytes saved are the proof's: 34 per hash and the array header (less after DEFLATE for a URL code).
+    saved = len(witnessed.to_bytes()) - len(published.to_bytes())
+    if url is None:
+        assert saved == 2 + 34 * len(witnessed.anchor.proof) - 1  # the anchor array loses one element, not its header
+    else:
+        assert saved > 30 * len(witnessed.anchor.proof)
+    report = code.verify(text, operator.vkey, at=AT, witnesses=policy(witness_keys(), 2), log=log)
+    assert report.profile == PUBLISHED and report.checks["inclusion_proof"] == "ok"
+    assert report.checks["cosignatures"] == "ok" and len(report.witnesses) == 3
+    assert report.to_json()["witnesses"]["carried"] == 3
+    assert qr.qr_version(text) <= qr.qr_version(code.make(recorded, ITEM, "witnessed", at=ISSUED, url=url))
+
+
+def test_make_needs_a_cosigned_checkpoint_and_keeps_a_policy(ledger: Ledger, parties: dict[str, KeyPair]) -> None:
+    journey(ledger, parties, ITEM)
+    with pytest.raises(errors.QuorumError, match="--witness"):
+        code.make(ledger, ITEM, PUBLISHED, at=ISSUED)
+    w1, w2, w3 = witness_keys()
+    store_cosigned(ledger, [w1, w2])
+    text = code.make(ledger, ITEM, PUBLISHED, at=ISSUED, witnesses=policy([w2, w3], 1))
+    assert [c.key_id for c in code.parse(text, ORIGIN).anchor.cosignatures] == [w2.key_id]
+    with pytest.raises(errors.QuorumError):
+        code.make(ledger, ITEM, PUBLISHED, at=ISSUED, witnesses=policy([w3], 1))
+
+
+# --- verifying against a published log ------------------------------------------------------------
+
+
+def test_without_the_log_the_code_is_refused_not_passed(recorded: Ledger, operator: KeyPair) -> None:
+    text = code.make(recorded, ITEM, PUBLISHED, at=ISSUED)
+    for witnesses in (None, policy(witness_keys(), 1)):
+        with pytest.raises(errors.ProofUnavailableError, match="published with the log, not carried"):
+            code.verify(text, operator.vkey, at=AT, witnesses=witnesses)
+
+
+def test_a_log_published_later_gives_the_proof_of_the_older_tree(
+    recorded: Ledger, operator: KeyPair, parties: dict[str, KeyPair], ledger_path: Path, tmp_path: Path
+) -> None:
+    """The code's checkpoint was never published at its own size: the tiles of the grown tree hold every
+    node of the older one (its partial tiles are not needed)."""
+    text = code.make(recorded, ITEM, PUBLISHED, at=ISSUED)
+    size = code.parse(text, ORIGIN).anchor.tree_size
+    for n in range(300):  # past a full tile: the proof's nodes come from full and higher-level tiles
+        recorded.append(f"OTHER-{n}", "origin", parties["origin"], country="FR", at=T0 + 11 * HOUR)
+    recorded.checkpoint()
+    publish(ledger_path, tmp_path / "grown")
+    assert not (tmp_path / "grown" / tile_path(0, 0, size)).exists()
+    assert code.verify(text, operator.vkey, at=AT, log=tmp_path / "grown").tree_size == size
+    with TiledLog(DirFetcher(tmp_path / "grown")) as tiled:  # a TiledLog is taken as it is, and left open
+        head = code.parse(text, ORIGIN).anchor.head_index
+        assert code.verify(text, operator.vkey, at=AT, log=tiled).head_index == head
+        assert tiled.fetched >= 1  # the tiles it read (the checkpoint is not counted)
+
+
+def test_heads_across_tile_levels(
+    tmp_path: Path, operator: KeyPair, parties: dict[str, KeyPair]
+) -> None:
+    """Items whose heads lie in the first, a middle and the last (partial) tile of a tree of 600 entries,
+    anchored on a checkpoint of an odd size: proofs whose nodes sit at levels 0 to 9, hashed up from level 0
+    and level 1 tiles."""
+    led = Ledger.create(tmp_path / "big.db", origin=ORIGIN, operator=operator, at=T0, clock=Clock(ISSUED))
+    for role, kp in parties.items():
+        led.register_party(kp.name, [role], kp.public_key, at=T0, valid_from=T0)
+    heads = {3: "EARLY", 300: "MIDDLE", 594: "LATE"}
+    for n in range(595):
+        led.append(heads.get(n, f"FILL-{n}"), "origin", parties["origin"], country="FR", at=T0 + HOUR)
+    store_cosigned(led, witness_keys(1), note=led.checkpoint())
+    texts = {item: code.make(led, item, PUBLISHED, at=ISSUED) for item in heads.values()}
+    led.close()
+    publish(tmp_path / "big.db", tmp_path / "log")
+    assert (tmp_path / "log" / "tile" / "1" / "000.p" / "2").exists()
+    for text in texts.values():
+        report = code.verify(text, operator.vkey, at=AT, witnesses=policy(witness_keys(1)), log=tmp_path / "log")
+        assert report.tree_size == 601 and report.checks["inclusion_proof"] == "ok"
+
+
+def test_an_older_or_incomplete_log_is_refused(
+    recorded: Ledger, operator: KeyPair, parties: dict[str, KeyPair], ledger_path: Path, tmp_path: Path, log: Path
+) -> None:
+    text = code.make(recorded, ITEM, PUBLISHED, at=ISSUED)
+    # Published before the code's checkpoint: a smaller tree.
+    recorded.append("OTHER", "origin", parties["origin"], country="FR", at=T0 + 7 * HOUR)
+    store_cosigned(recorded, witness_keys(), note=recorded.checkpoint())
+    newer = code.make(recorded, "OTHER", PUBLISHED, at=ISSUED)
+    with pytest.raises(errors.ProofUnavailableError, match="fewer than"):
+        code.verify(newer, operator.vkey, at=AT, log=log)
+    # A tile missing.
+    holed = tmp_path / "holed"
+    shutil.copytree(log, holed)
+    next(p for p in (holed / "tile" / "0").rglob("*") if p.is_file()).unlink()
+    with pytest.raises(errors.ProofUnavailableError, match="missing"):
+        code.verify(text, operator.vkey, at=AT, log=holed)
+    # No log there at all, and a directory that does not exist.
+    (tmp_path / "empty").mkdir()
+    for where in (tmp_path / "empty", tmp_path / "nowhere"):
+        with pytest.raises(errors.ProofUnavailableError, match="could not get"):
+            code.verify(text, operator.vkey, at=AT, log=where)
+    # A checkpoint another operator key signed.
+    other = KeyPair.from_seed(ORIGIN, bytes([0xEE]) * 32)
+    foreign = tmp_path / "foreign"
+    shutil.copytree(log, foreign)
+    with Ledger.create(tmp_path / "f.db", origin=ORIGIN, operator=other, at=T0) as f:
+        (foreign / "checkpoint").write_bytes(f.checkpoint())
+    with pytest.raises(errors.ProofUnavailableError, match="does not verify"):
+        code.verify(text, operator.vkey, at=AT, log=foreign)
+    with pytest.raises(errors.InputError):
+        code.verify(text, operator.vkey, at=AT, log=42)  # type: ignore[arg-type]
+
+
+def test_tiles_that_lie_get_the_code_refused(recorded: Ledger, operator: KeyPair, log: Path, tmp_path: Path) -> None:
+    """Nothing published is trusted: a changed hash in a tile makes a proof that does not reach the cosigned
+    root; a tile of the wrong length is refused as unreadable."""
+    text = code.make(recorded, ITEM, PUBLISHED, at=ISSUED)
+    tile = next(p for p in (log / "tile" / "0").rglob("*") if p.is_file())
+    data = tile.read_bytes()
+    for n in range(len(data) // 32):
+        lying = tmp_path / f"lying-{n}"
+        shutil.copytree(log, lying)
+        changed = bytearray(data)
+        changed[n * 32] ^= 1
+        (lying / tile.relative_to(log)).write_bytes(bytes(changed))
+        try:
+            code.verify(text, operator.vkey, at=AT, log=lying)
+        except errors.InclusionError:
+            continue
+        # a hash the proof does not use: the code still verifies, and only then
+        head = code.parse(text, ORIGIN).anchor.head_index
+        assert n == head or n > head  # the head itself, and leaves right of it folded into one node, are not read
+    short = tmp_path / "short"
+    shutil.copytree(log, short)
+    (short / tile.relative_to(log)).write_bytes(data[:-1])
+    with pytest.raises(errors.ProofUnavailableError):
+        code.verify(text, operator.vkey, at=AT, log=short)
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def served(log: Path) -> Iterator[str]:
+    """``log`` served by a real HTTP server on a free loopback port."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(log)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+def test_over_http_and_offline(recorded: Ledger, operator: KeyPair, served: str) -> None:
+    text = code.make(recorded, ITEM, PUBLISHED, at=ISSUED, url=BASE)
+    assert code.verify(text, operator.vkey, at=AT, log=served).checks["inclusion_proof"] == "ok"
+    with pytest.raises(errors.ProofUnavailableError, match="could not get"):
+        code.verify(text, operator.vkey, at=AT, log=served + "nothing/")
+
+
+def test_a_forked_operator_cannot_anchor_fork_b_on_fork_a(
+    tmp_path: Path, operator: KeyPair, parties: dict[str, KeyPair]
+) -> None:
+    """Fork B's code (another verdict, same size) as witnessed-published, anchored by the operator on fork
+    A's cosigned checkpoint: the proof built from A's published tiles, or from B's (what a forking operator
+    publishes), does not lead to A's cosigned root; and make refuses to produce it."""
+    keys = witness_keys()
+    forks = {}
+    for name, start in (("a", T0 + HOUR), ("b", T0 + HOUR + 60_000)):
+        led = Ledger.create(tmp_path / f"{name}.db", origin=ORIGIN, operator=operator, at=T0, clock=Clock(ISSUED))
+        for role, kp in parties.items():
+            led.register_party(kp.name, [role], kp.public_key, at=T0, valid_from=T0)
+        journey(led, parties, ITEM, start=start)
+        forks[name] = led
+    a, b = forks["a"], forks["b"]
+    a_note = store_cosigned(a, keys)
+    b.checkpoint()
+    publish(tmp_path / "b.db", tmp_path / "log-b")
+    b.store.add_checkpoint(a.size, a_note)
+    with pytest.raises(errors.InclusionError):
+        code.make(b, ITEM, PUBLISHED, at=ISSUED)  # make checks with B's own tree
+    publish(tmp_path / "a.db", tmp_path / "log-a")
+    genuine = code.parse(code.make(a, ITEM, PUBLISHED, at=ISSUED), ORIGIN)
+    forged = code.parse(code.make(b, ITEM, "compact", at=ISSUED), ORIGIN)
+    anchor = replace(forged.anchor, root=genuine.anchor.root, cosignatures=genuine.anchor.cosignatures)
+    payload = code.sign_bundle(replace(forged, profile=PUBLISHED, anchor=anchor), operator).payload()
+    for where in ("log-a", "log-b"):
+        for witnesses in (None, policy(keys, 2)):
+            with pytest.raises(errors.InclusionError):
+                code.verify(payload, operator.vkey, at=AT, witnesses=witnesses, log=tmp_path / where)
+    a.close()
+    b.close()
+
+
+# --- the CLI --------------------------------------------------------------------------------------
+
+
+def test_scan_and_check_published(
+    recorded: Ledger, operator: KeyPair, ledger_path: Path, tmp_path: Path, log: Path, served: str
+) -> None:
+    runner = CliRunner()
+    text = code.make(recorded, ITEM, PUBLISHED, at=ISSUED, url=BASE)
+    at = ["--at", "2025-10-10T08:53:20Z"]
+    w = [arg for k in witness_keys() for arg in ("--witness", k.vkey)]
+    offline = runner.invoke(cli, ["scan", text, "--operator", operator.vkey, *at, *w])
+    assert offline.exit_code == 1 and "ProofUnavailableError" in offline.output and "--log" in offline.output
+    for where in (str(log), served):
+        ok = runner.invoke(cli, ["scan", text, "--operator", operator.vkey, *at, *w, "--log", where])
+        assert ok.exit_code == 0, ok.output
+        assert "witnesses: 3 counted" in ok.output and "built from the log published at" in ok.output
+        checked = runner.invoke(cli, ["check-published", text, "--operator", operator.vkey, *at, "--log", where])
+        assert checked.exit_code == 0, checked.output
+        assert checked.output.startswith("VERIFIED")
+    missing = runner.invoke(cli, ["scan", text, "--operator", operator.vkey, *at, "--log", str(tmp_path / "no")])
+    assert missing.exit_code == 2 and "Traceback" not in missing.output
+    holed = tmp_path / "holed"
+    shutil.copytree(log, holed)
+    shutil.rmtree(holed / "tile" / "0")
+    refused = runner.invoke(cli, ["scan", text, "--operator", operator.vkey, *at, "--log", str(holed)])
+    assert refused.exit_code == 1 and "REFUSED  ProofUnavailableError" in refused.output
+    made = runner.invoke(
+        cli,
+        ["code", str(ledger_path), ITEM, "-o", str(tmp_path / "p.txt"), "--profile", PUBLISHED, "--at",
+         "2025-10-09T18:53:20Z", "--operator-key", str(tmp_path / "op.key"), *w],
+    )
+    assert made.exit_code == 2 and "op.key" in made.output  # no key file: could not run, one line
+
+
+# --- hostile anchors ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def published_code(recorded: Ledger) -> str:
+    return code.make(recorded, ITEM, PUBLISHED, at=ISSUED)
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    anchor=st.lists(
+        st.one_of(
+            st.binary(max_size=80),
+            st.integers(-(2**63), 2**64 - 1),
+            st.lists(st.binary(min_size=76, max_size=76), max_size=3),
+            st.lists(st.binary(min_size=32, max_size=32), max_size=3),
+        ),
+        min_size=5,
+        max_size=9,
+    ),
+    profile=st.sampled_from([0, 1, 2, 3, 4]),
+)
+def test_fuzz_profile_3_anchors(published_code: str, operator: KeyPair, anchor: list[object], profile: int) -> None:
+    """Any anchor under any profile number: refused as malformed, or parsed into exactly what was written
+    (for profile 3: seven elements, cosignatures last, no proof); never verified without the log."""
+    value = encoding.decode(base45.decode(published_code[4:]))
+    value[0] = profile
+    value[5] = anchor
+    payload = code.PREFIX + base45.encode(encoding.encode(value))
+    try:
+        bundle = code.parse(payload, ORIGIN)
+    except errors.BundleFormatError:
+        return
+    assert bundle.payload() == payload
+    if bundle.profile == PUBLISHED:
+        assert len(anchor) == 7 and bundle.anchor.proof == ()
+        with pytest.raises(errors.ProvchainError):
+            code.verify(code.sign_bundle(bundle, operator).payload(), operator.vkey, at=AT)
+
+
+def test_url_anchor_lengths(published_code: str) -> None:
+    """The version 2 body of profile 3 has a six-element anchor (no root, no proof); five or seven are refused."""
+    bundle = code.parse(published_code, ORIGIN)
+    url = replace(bundle, version=2).payload(code.check_base(BASE))
+    raw = digits.decode(url.partition("#")[2][2:])
+    body = encoding.decode(bundle2._inflate(raw[96:]))
+    assert body[0] == 3 and len(body[5]) == 6
+    for anchor in (body[5][:5], [*body[5][:5], [], body[5][5]]):
+        changed = [*body[:5], anchor]
+        text = url.partition("#")[0] + "#02" + digits.encode(raw[:96] + bundle2._deflate(encoding.encode(changed)))
+        with pytest.raises(errors.BundleFormatError):
+            code.parse(text, ORIGIN)
