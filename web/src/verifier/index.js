@@ -26,7 +26,7 @@ export { fetchReader, inclusionPlan, OFFLINE, tilePath } from './tiles.js';
 // fetchReader("https://verify.example/log/"). Only a witnessed-published code needs it: its inclusion
 // proof is not carried but built from the log's hash tiles, fetched once the operator's signature of the
 // code has verified. Without a log, or when the log cannot be fetched or lacks a tile, such a code is
-// REFUSED (ProofUnavailableError), never verified.
+// REFUSED (ProofUnavailableError), never verified. The result then also says `fetched: true`.
 export async function verifyCode(text, { operators, now, witnesses = null, log = null } = {}) {
   // The first pass stops at the proof step of a witnessed-published code and says which proof it needs.
   let needed = null;
@@ -41,7 +41,7 @@ export async function verifyCode(text, { operators, now, witnesses = null, log =
     if (got.error) throw fail(got.error.type, got.error.message);
     return got.proof;
   };
-  return verifySync(text, { operators, now, witnesses, proofs: give });
+  return { ...verifySync(text, { operators, now, witnesses, proofs: give }), fetched: true };
 }
 
 class NeedProof extends Error {}
