@@ -24,8 +24,11 @@ Ledger.add_cosignatures, as the operator's collection stores a cosigned note), a
 journeys it prints the
 witnessed code's bytes, characters and QR version as ``PC1:`` and as a URL code, the bytes each
 cosignature adds, and the cost of the inclusion proof (the witnessed code with one cosignature, less
-the compact code and that cosignature). The timings include the witnessed code, verified with a policy
-of all its witnesses.
+the compact code and that cosignature). The same for the witnessed-published profile (profile 3: the
+witnessed anchor without the proof, which the verifier builds from the published tiles): its size must not
+depend on the ledger's size but through the digits of the head index and tree size. The timings include
+the witnessed codes, verified with a policy of all their witnesses (witnessed-published: with its proof
+built from the ledger published to a local directory, ``provchain publish``).
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from provchain._internal import bundle2
 from provchain.errors import InputError
 from provchain.keys import KeyPair
 from provchain.ledger import Ledger
+from provchain.tlog import publish
 from provchain.witness import WitnessKey, WitnessPolicy, split_note
 
 ORIGIN = "example.com/acme-ledger"
@@ -218,19 +222,22 @@ def main() -> None:
             at = T0 + 100 * HOUR
             witness_sizes(led, op, at, args.base)  # leaves the checkpoint cosigned by 5 witnesses
             policy = WitnessPolicy.from_witnesses([k.vkey for k in _witness_keys(5)])
+            log = Path(tmp) / "log"
+            publish(Path(tmp) / "ledger.db", log)  # where witnessed-published codes' proofs are read
             print(f"ledger: {led.size} entries")
-            print(f"{'profile':<8} {'events':>6} {'bytes':>6} {'chars':>6} {'QR (M)':>7}")
+            print(f"{'profile':<19} {'events':>6} {'bytes':>6} {'chars':>6} {'QR (M)':>7}")
             for profile in code.PROFILES:
                 for events in JOURNEYS:
                     bundle = _bundle(led, f"ITEM-{events}", profile, at)  # witnessed: 5 cosignatures
                     if bundle is None:
-                        print(f"{profile:<8} {events:>6}  does not fit a QR code (version 40, level M)")
+                        print(f"{profile:<19} {events:>6}  does not fit a QR code (version 40, level M)")
                         continue
                     raw, text = bundle
-                    print(f"{profile:<8} {events:>6} {len(raw):>6} {len(text):>6} {'v' + str(qr.qr_version(text)):>7}")
+                    version = "v" + str(qr.qr_version(text))
+                    print(f"{profile:<19} {events:>6} {len(raw):>6} {len(text):>6} {version:>7}")
             print()
             print(f"six-event journey, median of {args.repeat} runs (ms)")
-            print(f"{'profile':<8} {'build':>7} {'render':>7} {'decode':>7} {'verify':>7} {'dec+ver':>8}")
+            print(f"{'profile':<19} {'build':>7} {'render':>7} {'decode':>7} {'verify':>7} {'dec+ver':>8}")
             for profile in code.PROFILES:
                 text = code.make(led, "ITEM-6", profile, at=at)
                 png = qr.render_png(text)
@@ -238,10 +245,14 @@ def main() -> None:
                 build = _median_ms(lambda p=profile: code.make(led, "ITEM-6", p, at=at), args.repeat)  # type: ignore[misc]
                 render = _median_ms(lambda t=text: qr.render_png(t), args.repeat)  # type: ignore[misc]
                 decode = _median_ms(lambda p=png: qr.read_image(p), args.repeat)  # type: ignore[misc]
-                w = policy if profile == "witnessed" else None
-                verify = _median_ms(lambda t=text, w=w: code.verify(t, op.vkey, at=at, witnesses=w), args.repeat)  # type: ignore[misc]
+                w = policy if profile.startswith("witnessed") else None
+                lg = log if profile == "witnessed-published" else None
+                verify = _median_ms(
+                    lambda t=text, w=w, lg=lg: code.verify(t, op.vkey, at=at, witnesses=w, log=lg),  # type: ignore[misc]
+                    args.repeat,
+                )
                 print(
-                    f"{profile:<8} {build:>7.2f} {render:>7.2f} {decode:>7.2f} {verify:>7.2f} {decode + verify:>8.2f}"
+                    f"{profile:<19} {build:>7.2f} {render:>7.2f} {decode:>7.2f} {verify:>7.2f} {decode + verify:>8.2f}"
                 )
 
 
@@ -265,30 +276,37 @@ def _sizes(text: str) -> tuple[int, int, int]:
 
 
 def witness_sizes(led: Ledger, op: KeyPair, at: int, base: str) -> None:
-    """Print the witnessed profile's size with 1, 2, 3 and 5 cosignatures, per cosignature, and the proof's cost."""
+    """Print the witnessed profiles' sizes with 1, 2, 3 and 5 cosignatures, per cosignature, and the proof's
+    cost (witnessed) or saving (witnessed-published, whose proof is published with the log)."""
     note = led.checkpoint()
     counts = (1, 2, 3, 5)
-    print(f"witnessed profile, ledger of {led.size} entries: bytes / characters / QR version at level M")
-    header = f"{'code':<22}" + f"{'compact':>20}" + "".join(f"{f'{n} cosig.':>20}" for n in counts)
-    print(header + f"{'per cosig.':>12}{'proof':>8}")
-    table: dict[tuple[int, str], list[tuple[int, int, int]]] = {}
+    profiles = ("witnessed", "witnessed-published")
+    table: dict[tuple[str, int, str], list[tuple[int, int, int]]] = {}
     for n in counts:
         policy = _cosign(led, note, n, at // 1000 - 60)
+        for profile in profiles:
+            for events in (1, 6):
+                for form, url in (("PC1:", None), ("URL", base)):
+                    text = code.make(led, f"ITEM-{events}", profile, at=at, url=url, witnesses=policy)
+                    assert qr.read_image(qr.render_png(text)) == text  # make verified it (witnessed-published:
+                    table.setdefault((profile, events, form), []).append(_sizes(text))  # with the ledger's proof)
+    for profile in profiles:
+        print(f"{profile} profile, ledger of {led.size} entries: bytes / characters / QR version at level M")
+        last = "proof" if profile == "witnessed" else "saved"
+        header = f"{'code':<22}" + f"{'compact':>20}" + "".join(f"{f'{n} cosig.':>20}" for n in counts)
+        print(header + f"{'per cosig.':>12}{last:>8}")
         for events in (1, 6):
             for form, url in (("PC1:", None), ("URL", base)):
-                text = code.make(led, f"ITEM-{events}", "witnessed", at=at, url=url, witnesses=policy)
-                assert qr.read_image(qr.render_png(text)) == text
-                code.verify(text, op.vkey, at=at, witnesses=policy)
-                table.setdefault((events, form), []).append(_sizes(text))
-    for events in (1, 6):
-        for form, url in (("PC1:", None), ("URL", base)):
-            compact = _sizes(code.make(led, f"ITEM-{events}", at=at, url=url))
-            rows = table[(events, form)]
-            per = (rows[3][0] - rows[0][0]) / (counts[3] - counts[0])
-            proof = rows[0][0] - per - compact[0]
-            cells = "".join(f"{f'{b} B / {c} / v{v}':>20}" for b, c, v in [compact, *rows])
-            print(f"{f'{events} event(s), {form}':<22}{cells}{per:>10.1f} B{proof:>6.0f} B")
-    print()
+                compact = _sizes(code.make(led, f"ITEM-{events}", at=at, url=url))
+                rows = table[(profile, events, form)]
+                per = (rows[3][0] - rows[0][0]) / (counts[3] - counts[0])
+                if profile == "witnessed":
+                    proof = rows[0][0] - per - compact[0]  # the proof's bytes in the witnessed code
+                else:
+                    proof = table[("witnessed", events, form)][0][0] - rows[0][0]  # what leaving it out saves
+                cells = "".join(f"{f'{b} B / {c} / v{v}':>20}" for b, c, v in [compact, *rows])
+                print(f"{f'{events} event(s), {form}':<22}{cells}{per:>10.1f} B{proof:>6.0f} B")
+        print()
 
 
 def _bundle(led: Ledger, item: str, profile: str, at: int) -> tuple[bytes, str] | None:

@@ -795,10 +795,10 @@ def make(
     checkpoint will do). With ``witnesses``, a policy, only the cosignatures valid under it are carried and
     the checkpoint must satisfy its quorum (the code is then verified with it); without, every cosignature
     of the stored note is carried. The ``witnessed-published`` profile is the same without the inclusion
-    proof, which makes it 186 to 560 bytes smaller (a six-event URL code with one or two cosignatures fits
-    QR version 18): its verifier builds the proof from the log the operator publishes
-    (``provchain publish``; :func:`verify`'s ``log``). ``at`` (ms) is the code's issue time (default:
-    now). The code is verified before it is returned. Raises :class:`InputError` for an unknown profile,
+    proof, which makes it 171 to 394 bytes smaller (measured at 25 and 100,025 entries; the six-event
+    URL code with one cosignature is QR version 17): its verifier builds the proof from the log the
+    operator publishes (``provchain publish``; :func:`verify`'s ``log``). ``at`` (ms) is the code's issue
+    time (default: now). The code is verified before it is returned. Raises :class:`InputError` for an unknown profile,
     an item without events, a journey that spans a change of policy, or a code too large for a QR code
     (try ``compact``), and :class:`RevokedKeyError` if an event was signed after its key's revocation (a
     damaged ledger).
