@@ -609,6 +609,7 @@ def test_witnessed_published_codes_fetch_their_proof(page: Any, site: tuple[Path
     finally:
         page.context.set_offline(False)
     assert shown["verdict"] == "REFUSED" and shown["item"] is None
+    assert "but the log's proof could not be fetched" in shown["text"]
     offline = "ProofUnavailableError: could not fetch the log's proof: connect to the internet and scan again"
     assert offline in shown["why"]
     # A page without --log-url cannot check such a code at all.

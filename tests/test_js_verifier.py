@@ -708,6 +708,54 @@ def test_differential_corpus_has_no_disagreement(capsys: pytest.CaptureFixture[s
     assert verdicts["ProofUnavailableError"] > 0
 
 
+def _checkpoint_mutations(note: bytes, rng: random.Random) -> Iterator[bytes]:
+    """Published checkpoints a hostile or broken log could serve, around the genuine one (log-a's)."""
+    text, _, sigs = note.partition(b"\n\n")
+    lines = sigs.split(b"\n")[:-1]
+    yield note
+    yield b""
+    yield text + b"\n\n"
+    yield text + b"\n\n" + b"\n".join(lines[1:]) + b"\n"  # without the operator's line
+    yield text + b"\n\n" + b"\n".join(reversed(lines)) + b"\n"
+    yield text + b"\n\n" + b"\n".join([*lines, lines[0]]) + b"\n"  # the operator's line twice
+    yield text + b"\n\n" + b"\n".join(lines)  # no final newline
+    yield text + b"\n\n\n" + b"\n".join(lines) + b"\n"
+    yield text + b"\next\n\n" + b"\n".join(lines) + b"\n"  # an extension line: the signature fails
+    yield text.replace(b"\n", b"\r\n") + b"\n\n" + sigs
+    yield b"\xef\xbb\xbf" + note
+    yield note + "\u2014 other.example/x AAAAAAA=\n".encode()
+    yield note + "\u2014 bad+name AAAAAAA=\n".encode()
+    yield note + b"- not a signature line\n"
+    yield note + "\u2014 w AAAA\n".encode()  # 3 bytes: too short
+    yield note + "\u2014 w\u00a0x AAAAAAA=\n".encode()  # a Unicode space in a name
+    yield note + "".join(f"\u2014 w{n} AAAAAAA=\n" for n in range(100)).encode()  # more than 100 lines
+    yield note + b"\x00"
+    yield note[:-1] + b"\xff\n"
+    for _ in range(60):
+        raw = bytearray(note)
+        i = rng.randrange(len(raw))
+        raw[i] ^= 1 << rng.randrange(8)
+        yield bytes(raw)
+
+
+def test_hostile_published_checkpoints_get_pythons_verdict(tmp_path: Path) -> None:
+    """A witnessed-published code checked against logs whose checkpoint file is changed: the JavaScript
+    reader refuses (ProofUnavailableError) or accepts exactly the notes Python's note and checkpoint parsers
+    refuse or accept."""
+    rng = random.Random(1014)
+    genuine = json.loads((VECTORS / "code" / "valid_published_2_of_3.json").read_text("utf-8"))
+    note = (LOGS / "log-a" / "checkpoint").read_bytes()
+    cases: list[Case] = []
+    for n, mutated in enumerate(_checkpoint_mutations(note, rng)):
+        log = tmp_path / f"log-{n}"
+        shutil.copytree(LOGS / "log-a", log)
+        (log / "checkpoint").write_bytes(mutated)
+        cases.append((genuine["payload"], genuine["operator_vkey"], genuine["at"], genuine["witnesses"], str(log)))
+    bad, verdicts = compare(cases)
+    assert bad == []
+    assert verdicts["VERIFIED"] >= 3 and verdicts["ProofUnavailableError"] >= 15
+
+
 def test_verify_time_in_node(capsys: pytest.CaptureFixture[str]) -> None:
     """How long Node takes to verify the serum codes (printed; no timing assertion)."""
     genuine = GEN.payloads()

@@ -154,8 +154,10 @@ export function render(result, elapsedMs) {
   const verdict = ["VERIFIED", "REFUSED", "UNREADABLE"].includes(result && result.verdict) ? result.verdict : "UNREADABLE";
   showVerdict(verdict);
   $("result").dataset.verifyMs = String(elapsedMs);
-  const fetched = result && result.fetched;
-  const how = fetched ? "with the log's proof fetched from the network" : "without the network";
+  const unfetched = result && result.error && result.error.type === "ProofUnavailableError";
+  const how = result && result.fetched
+    ? "with the log's proof fetched from the network"
+    : unfetched ? "but the log's proof could not be fetched" : "without the network";
   $("timing").textContent = `Checked on this device in ${Math.max(1, Math.round(elapsedMs))} ms, ${how}.`;
   if (verdict !== "VERIFIED") {
     const error = (result && result.error) || {};

@@ -121,7 +121,8 @@ function nodeFromTiles(files, level, index, size) {
 test('publishedProof refuses a log whose checkpoint the operator did not sign, and one that is missing', async () => {
   const files = tiles([leaf(0), leaf(1), leaf(2)]);
   const treeRoot = reference([leaf(0), leaf(1), leaf(2)]).mth(0, 3);
-  files.set('checkpoint', new TextEncoder().encode(`${OP.name}\n3\n${Buffer.from(treeRoot).toString('base64')}\n\n`));
+  const otherKey = `\u2014 other.example/log ${Buffer.alloc(68, 1).toString('base64')}\n`; // signed by no pinned key
+  files.set('checkpoint', new TextEncoder().encode(`${OP.name}\n3\n${Buffer.from(treeRoot).toString('base64')}\n\n${otherKey}`));
   const unsigned = await publishedProof(memoryReader(files), OP, 1, 3);
   assert.equal(unsigned.error.type, 'ProofUnavailableError');
   assert.match(unsigned.error.message, /does not verify/);

@@ -26,7 +26,7 @@ export { fetchReader, inclusionPlan, OFFLINE, tilePath } from './tiles.js';
 // fetchReader("https://verify.example/log/"). Only a witnessed-published code needs it: its inclusion
 // proof is not carried but built from the log's hash tiles, fetched once the operator's signature of the
 // code has verified. Without a log, or when the log cannot be fetched or lacks a tile, such a code is
-// REFUSED (ProofUnavailableError), never verified. The result then also says `fetched: true`.
+// REFUSED (ProofUnavailableError), never verified. A result whose proof was fetched says `fetched: true`.
 export async function verifyCode(text, { operators, now, witnesses = null, log = null } = {}) {
   // The first pass stops at the proof step of a witnessed-published code and says which proof it needs.
   let needed = null;
@@ -41,7 +41,8 @@ export async function verifyCode(text, { operators, now, witnesses = null, log =
     if (got.error) throw fail(got.error.type, got.error.message);
     return got.proof;
   };
-  return { ...verifySync(text, { operators, now, witnesses, proofs: give }), fetched: true };
+  const out = verifySync(text, { operators, now, witnesses, proofs: give });
+  return got.error ? out : { ...out, fetched: true };
 }
 
 class NeedProof extends Error {}

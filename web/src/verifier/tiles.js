@@ -97,29 +97,55 @@ function fold(hashes) {
 
 // --- the published checkpoint --------------------------------------------------------------------------
 
-// The tree size of the published checkpoint, its signature verified by the operator key `op` ({name,
-// keyId, key}). The size says how wide each tile is; the root is not needed (the code's root is checked).
+const MAX_SIGNATURES = 100; // note.MAX_SIGNATURES
+const CONTROL = /[\x00-\x09\x0b-\x1f]/;
+
+// The tree size of the published checkpoint, read as provchain.checkpoint.open_checkpoint reads it (the
+// C2SP signed note rules of provchain.note.open, then Checkpoint.parse), verified by the operator key `op`
+// ({name, keyId, key}). The size says which tiles to read and how wide they are; the root is not needed
+// (the code's root is what the proof is checked against).
 function checkpointSize(note, op) {
-  const text = fromUtf8(note);
-  const cut = text.indexOf('\n\n');
+  let text;
+  try {
+    text = fromUtf8(note);
+  } catch {
+    throw new Error('the published checkpoint is not valid UTF-8');
+  }
+  if (CONTROL.test(text)) throw new Error('the published checkpoint holds a control character');
+  const cut = text.lastIndexOf('\n\n');
   if (cut < 0) throw new Error('the published checkpoint is not a signed note');
   const body = text.slice(0, cut + 1);
-  const lines = body.split('\n');
-  if (lines.length < 4 || lines[0] !== op.name) throw new Error("the published checkpoint is not this operator's log");
-  if (!/^(0|[1-9][0-9]{0,19})$/.test(lines[1]) || BigInt(lines[1]) >= 2n ** 64n) {
+  const block = text.slice(cut + 2);
+  if (!block || !block.endsWith('\n')) throw new Error("the published checkpoint's signature lines are malformed");
+  const lines = block.slice(0, -1).split('\n');
+  if (lines.length > MAX_SIGNATURES) throw new Error('the published checkpoint has too many signatures');
+  const signed = utf8(body);
+  let verified = false;
+  for (const line of lines) {
+    if (!line.startsWith('\u2014 ')) throw new Error("the published checkpoint's signature lines are malformed");
+    const rest = line.slice(2);
+    const space = rest.indexOf(' ');
+    const name = space < 0 ? rest : rest.slice(0, space);
+    const raw = canonicalBase64Decode(space < 0 ? '' : rest.slice(space + 1));
+    if (name === '' || name.includes('+') || /\s/u.test(name) || raw === null || raw.length < 5) {
+      throw new Error("the published checkpoint's signature lines are malformed");
+    }
+    if (name !== op.name || !equal(raw.slice(0, 4), op.keyId)) continue; // another key's: not checked
+    if (!ed25519Verify(op.key, signed, raw.slice(4))) throw new Error('the published checkpoint does not verify');
+    verified = true;
+  }
+  if (!verified) throw new Error('the published checkpoint does not verify by the pinned operator key');
+  const fields = body.slice(0, -1).split('\n');
+  if (fields.length < 3 || fields[0] === '' || fields.slice(3).some((x) => x === '')) {
+    throw new Error('the published checkpoint is malformed');
+  }
+  if (!/^(0|[1-9][0-9]{0,19})$/.test(fields[1]) || BigInt(fields[1]) >= 2n ** 64n) {
     throw new Error("the published checkpoint's tree size is malformed");
   }
-  const root = canonicalBase64Decode(lines[2]);
+  const root = canonicalBase64Decode(fields[2]);
   if (root === null || root.length !== HASH) throw new Error("the published checkpoint's root is malformed");
-  const signed = utf8(body);
-  for (const line of text.slice(cut + 2).split('\n')) {
-    const m = /^\u2014 (\S+) (\S+)$/.exec(line);
-    if (!m || m[1] !== op.name) continue;
-    const raw = canonicalBase64Decode(m[2]);
-    if (raw === null || raw.length !== 68 || !equal(raw.slice(0, 4), op.keyId)) continue;
-    if (ed25519Verify(op.key, signed, raw.slice(4))) return BigInt(lines[1]);
-  }
-  throw new Error('the published checkpoint does not verify by the pinned operator key');
+  if (fields[0] !== op.name) throw new Error("the published checkpoint is not this operator's log");
+  return BigInt(fields[1]);
 }
 
 // --- the proof from the tiles ---------------------------------------------------------------------------
