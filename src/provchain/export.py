@@ -64,6 +64,7 @@ from .keys import parse_vkey
 from .ledger import Ledger
 from .store.base import LedgerMeta, StoredEntry
 from .store.sqlite import SqliteStore
+from .tree.frontier import Frontier
 
 if TYPE_CHECKING:
     from .audit import AuditReport
@@ -103,50 +104,8 @@ _HEADER_KEYS = {"entries", "format", "operator", "origin"}
 
 # --- the Merkle frontier --------------------------------------------------------------------------
 
-
-class MerkleFrontier:
-    """The right edge of an RFC 9162 tree built leaf by leaf: O(log n) hashes, O(1) amortized per leaf.
-
-    It keeps, per level, the latest complete subtree; that is exactly what the root of the current size
-    and the parents of the next leaf need (see :mod:`provchain.merkle`, whose functions it calls).
-    """
-
-    __slots__ = ("_nodes", "size")
-
-    def __init__(self) -> None:
-        self._nodes: dict[int, tuple[int, bytes]] = {}
-        self.size = 0
-
-    @classmethod
-    def resume(cls, size: int, nodes: dict[tuple[int, int], bytes]) -> MerkleFrontier:
-        """The frontier of a tree of ``size`` leaves from the hashes of its complete subtrees
-        ``merkle.subtree_nodes(0, size)`` (the only nodes the next leaves and the root read)."""
-        frontier = cls()
-        if size:
-            for level, index in merkle.subtree_nodes(0, size):
-                frontier._nodes[level] = (index, nodes[(level, index)])
-        frontier.size = size
-        return frontier
-
-    def _read(self, level: int, index: int) -> bytes:
-        node = self._nodes.get(level)
-        if node is None or node[0] != index:  # pragma: no cover - impossible by construction
-            raise AssertionError(f"frontier lacks node {(level, index)}")
-        return node[1]
-
-    def append(self, leaf_hash: bytes) -> list[tuple[int, int, bytes]]:
-        """Add the next leaf; return ``(level, index, hash)`` of the nodes that became complete."""
-        index = self.size
-        parents = merkle.parent_hashes(index, leaf_hash, self._read) if index & 1 else []
-        self._nodes[0] = (index, leaf_hash)
-        for level, i, h in parents:
-            self._nodes[level] = (i, h)
-        self.size = index + 1
-        return parents
-
-    def root(self) -> bytes:
-        """The root of the tree of the leaves appended so far."""
-        return merkle.root_from(self.size, self._read)
+MerkleFrontier = Frontier
+"""The one incremental tree (:class:`provchain.tree.Frontier`), under the name this module gave it first."""
 
 
 # --- records ----------------------------------------------------------------------------------------
@@ -212,7 +171,7 @@ def write_export(
         last = size
         out.write(_frame(["c", size, note]))
         n_cp += 1
-    tree = MerkleFrontier()
+    tree = Frontier()
     for e in entries:
         if e.index is None:
             raise InputError("every exported entry needs its index")
@@ -566,7 +525,7 @@ class _Builder:
         self._commit_every = commit_every
         self._store: SqliteStore | None = None
         self._feeding: Iterator[Entry] | None = None
-        self.tree = MerkleFrontier()
+        self.tree = Frontier()
         self.problem: str | None = None
 
     def feed(self, entries: Iterator[Entry]) -> Iterator[Entry]:
@@ -599,8 +558,7 @@ class _Builder:
         except FormatError as exc:
             self.problem = f"entry {index} is not a valid entry ({exc})"
             return
-        parents = self.tree.append(e.leaf_hash)
-        store.add_entry(index, StoredEntry(e, b"".join([h for _, _, h in parents])))
+        store.add_entry(index, StoredEntry(e, self.tree.add(index, e.leaf_hash)))
 
     def finish(self, checkpoints: Iterable[tuple[int, bytes]]) -> None:
         """Store the (verified) checkpoints."""

@@ -65,6 +65,7 @@ from .policy import DEFAULT_POLICY, Policy, check_name
 from .rules import Head, KeyRecord, Registry
 from .store.base import LedgerMeta, NodeKey, Store, StoredEntry
 from .store.sqlite import SqliteStore
+from .tree.frontier import Frontier
 
 __all__ = ["HistoryEvent", "Ledger", "Time", "now_ms", "to_ms"]
 
@@ -853,11 +854,9 @@ class Ledger:
         the latest stored checkpoint), whose stored nodes must give its signed root; it must also equal the
         stored tree's root. Raises :class:`ConsistencyError` when the ledger no longer extends ``base``,
         :class:`DamagedLedgerError` when a body or a stored node disagrees with the rest."""
-        from .export import MerkleFrontier
-
         old = self._latest_signed() if base is None else base
         start = 0
-        frontier = MerkleFrontier()
+        frontier = Frontier()
         if old is not None and old.size:
             if old.size > size:
                 raise ConsistencyError(
@@ -870,7 +869,7 @@ class Ledger:
                 raise ConsistencyError(
                     f"the ledger's tree at size {old.size} no longer matches its checkpoint: history was rewritten"
                 )
-            frontier = MerkleFrontier.resume(old.size, nodes)
+            frontier = Frontier.resume(old.size, nodes)
             start = old.size
         self._sync(size)
         computed: dict[NodeKey, bytes] = {}

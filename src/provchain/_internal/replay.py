@@ -41,6 +41,7 @@ from ..keys import verify_signature
 from ..note import new_verifier
 from ..rules import CLOCK_TOLERANCE_MS, Head, Registry
 from ..store.base import NodeKey
+from ..tree.frontier import Frontier
 
 # NodeLookup and CHECKS are documented, and exported, by provchain.audit.
 NodeLookup = Callable[[Sequence[NodeKey]], dict[NodeKey, bytes]]
@@ -152,9 +153,7 @@ class Replay:
         self.reg = registry
         self.now = now
         self.finding: Report = report
-        from ..export import MerkleFrontier  # here: the export module imports the ledger and its store
-
-        self.tree = MerkleFrontier()
+        self.tree = Frontier()
         self.expected_index = 0
         self.heads: dict[str, bytes] = {}
         self.stage_names: list[str] = []

@@ -1,11 +1,13 @@
-"""The ledger's Merkle tree over a store: new nodes as entries arrive, and proofs from stored nodes.
+"""The ledger's Merkle tree over a store: a thin layer that gives the one incremental tree
+(:class:`provchain.tree.Frontier`) and the proof plans of :mod:`provchain.tree` their stored nodes.
 
 Every complete subtree of level >= 1 is stored once, written with the entry whose leaf completes it
-(level 0 is the entry's leaf hash; :func:`provchain.store.sqlite.node_place` tells where the SQLite store
+(level 0 is the entry's leaf hash; :func:`provchain.tree.blocks.node_place` tells where the SQLite store
 keeps each). :class:`StoredTree` keeps what makes that cheap:
 
 * the *frontier*: the newest complete node of each level, which is the left sibling of every node the
-  next leaves complete, so appending never reads the store;
+  next leaves complete, so appending never reads the store (after a reopen, the few it lacks are
+  fetched in one read);
 * a cache of committed nodes of level >= 4 (immutable once written; read by every proof).
 
 Anything cached may describe rows a failed transaction rolled back: :meth:`StoredTree.reset` forgets it.
@@ -15,9 +17,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .. import merkle
 from ..errors import StorageError
 from ..store.base import NodeKey, Store
+from ..tree.frontier import Frontier
+from ..tree.hashing import HASH_SIZE, fold
 
 __all__ = ["StoredTree"]
 
@@ -34,7 +37,7 @@ class StoredTree:
 
     def __init__(self, store: Store) -> None:
         self._store = store
-        self._frontier: dict[int, tuple[int, bytes]] = {}
+        self._frontier = Frontier()
         self._cache: dict[int, bytes] = {}
 
     def reset(self) -> None:
@@ -44,36 +47,9 @@ class StoredTree:
 
     def add_leaf(self, index: int, leaf: bytes) -> bytes:
         """Record leaf ``index``; return the hashes of the nodes it completes (levels 1, 2, ... bottom up),
-        which the store writes in the entry's row."""
-        frontier = self._frontier
-        if not index & 1:  # an even leaf completes nothing
-            frontier[0] = (index, leaf)
-            return b""
-        # The left siblings are the frontier's nodes. After a reopen the frontier is empty: the siblings it
-        # lacks are read in one query (a leaf that completes a 16-entry block needs 4 of them), not one by one.
-        missing = []  # merkle.left_siblings(index), walked in place: every append comes through here
-        level, i = 0, index
-        while i & 1:
-            have = frontier.get(level)
-            if have is None or have[0] != i - 1:
-                missing.append((level, i - 1))
-            level += 1
-            i >>= 1
-        if missing:
-            fetched = self.nodes(missing)
-            for k in missing:
-                frontier[k[0]] = (k[1], fetched[k])
-        parents = merkle.parent_hashes(index, leaf, self._node)
-        frontier[0] = (index, leaf)
-        for level, idx, h in parents:
-            frontier[level] = (idx, h)
-        return b"".join([h for _, _, h in parents])
-
-    def _node(self, level: int, idx: int) -> bytes:
-        cached = self._frontier.get(level)
-        if cached is not None and cached[0] == idx:
-            return cached[1]
-        return self.nodes([(level, idx)])[(level, idx)]
+        which the store writes in the entry's row. The left siblings the frontier lacks (after a reopen:
+        a leaf that completes a 16-entry block needs 4) are read in one query, not one by one."""
+        return self._frontier.add(index, leaf, self.nodes)
 
     def nodes(self, keys: Sequence[NodeKey]) -> dict[NodeKey, bytes]:
         """The hashes of ``keys`` in one query (high nodes from the cache), each checked to be present and
@@ -102,14 +78,14 @@ class StoredTree:
         size, fetched = self._store.size_and_nodes(missing) if with_size else (-1, self._store.nodes(missing))
         for k in missing:
             h = fetched.get(k)
-            if h is None or len(h) != merkle.HASH_SIZE:
+            if h is None or len(h) != HASH_SIZE:
                 raise StorageError(f"the ledger's Merkle tree lacks node {k} or it is damaged")
             found[k] = h
         room = self.CACHE_MAX - len(cache)
         if room > 0:
             level = self.CACHE_LEVEL
             for k, h in fetched.items():
-                if k[0] >= level and len(h) == merkle.HASH_SIZE:
+                if k[0] >= level and len(h) == HASH_SIZE:
                     cache[(k[0] << _SHIFT) | k[1]] = h
                     room -= 1
                     if not room:
@@ -117,7 +93,7 @@ class StoredTree:
         return size, found
 
     def assemble(self, plan: Sequence[Sequence[NodeKey]]) -> list[bytes]:
-        """The proof elements of a :mod:`provchain.merkle` plan, from one fetch of its nodes."""
+        """The proof elements of a :mod:`provchain.tree.plans` plan, from one fetch of its nodes."""
         return self._elements(plan, self.nodes([k for nodes in plan for k in nodes]))
 
     def assemble_with_size(self, plan: Sequence[Sequence[NodeKey]]) -> tuple[int, list[bytes]]:
@@ -128,6 +104,5 @@ class StoredTree:
 
     @staticmethod
     def _elements(plan: Sequence[Sequence[NodeKey]], found: dict[NodeKey, bytes]) -> list[bytes]:
-        fold = merkle.fold
         # Most elements are one complete subtree: its node is the element, with nothing to fold.
         return [found[nodes[0]] if len(nodes) == 1 else fold([found[k] for k in nodes]) for nodes in plan]

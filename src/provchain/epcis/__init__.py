@@ -30,6 +30,7 @@ from ..errors import DamagedLedgerError, EpcisError, InclusionError, InputError,
 from ..keys import Signer, is_signer, verify_signature
 from ..note import new_verifier
 from ..policy import check_name
+from ..tree.hashing import levels as tree_levels
 from ._document import MAX_DEPTH, MAX_DOCUMENT, load_json, schema, schema_errors, validate
 from ._mapping import CBV, IMPORT_STAGES, NAMESPACE, PREFIX, Imported, StageCbv, business_fields, parse_event
 
@@ -135,10 +136,7 @@ def _all_events(ledger: Ledger, leaves: list[bytes], size: int) -> list[tuple[En
 def _tree(leaves: list[bytes], cp: Checkpoint) -> merkle.NodeReader:
     """A node reader over the tree of ``leaves`` (every complete subtree, computed once in memory), checked
     to give the checkpoint's signed root: proofs then derive from the entries' bytes alone."""
-    levels = [leaves]
-    while len(levels[-1]) > 1:
-        below = levels[-1]
-        levels.append([merkle.node_hash(below[i], below[i + 1]) for i in range(0, len(below) - 1, 2)])
+    levels = tree_levels(leaves)
 
     def read(level: int, index: int) -> bytes:
         return levels[level][index]

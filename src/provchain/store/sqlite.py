@@ -20,7 +20,6 @@ from typing import Any
 
 import msgpack
 
-from .. import merkle
 from ..entries import FORMAT_VERSION, MAX_BODY, Entry, Event, leaf_hash_of
 from ..errors import (
     DamagedLedgerError,
@@ -33,6 +32,25 @@ from ..errors import (
     StorageError,
 )
 from ..rules import Head
+from ..tree.blocks import (
+    BLOCK_LEAVES,
+    BLOCK_SHIFT,
+    MAX_LEAVES,
+    TILE_BYTES,
+    TILE_LEVELS,
+    block_nodes,
+    entry_nodes,
+    high_rows,
+    node_place,
+    read_plan,
+    row_length,
+    row_nodes,
+    tile_edge,
+    tile_from_entries,
+    tile_from_leaves,
+    tile_nodes,
+)
+from ..tree.hashing import HASH_SIZE
 from .base import LedgerMeta, NodeKey, StoredEntry
 
 __all__ = [
@@ -50,14 +68,9 @@ SCHEMA_VERSION = 5  # 3: a block of 16 leaves and its inner nodes is one row of 
 # 5: the entries table keeps no unsigned copy of a body's fields: the item index is computed from the body
 _APP_ID = 0x50435631  # "PCV1", in the SQLite header's application_id
 _DENSE = 4  # keys spread over at most 4x their number are read with one range scan
-_HASH = 32
-TILE_LEVELS = 3
-"""Nodes of levels 0 to 3 are kept in ``tiles``, one row per block of 16 leaves; higher ones in ``nodes``."""
-_TILE_SHIFT = TILE_LEVELS + 1  # a tile covers 2**4 = 16 leaves
-_TILE_LEAVES = 1 << _TILE_SHIFT
-_TILE_BYTES = _HASH * (2 * _TILE_LEAVES - 2)  # 16 leaves and 8 + 4 + 2 inner nodes: 30 hashes
-_LEVEL_SHIFT = 40  # nodes table key: level << 40 | index >> 4; a ledger holds < 2**40 entries
-_MAX_ENTRIES = 1 << _LEVEL_SHIFT  # a stored index at or above it (SQLite takes up to 2**63 - 1) is damage
+# The tree's nodes are laid out by provchain.tree.blocks (tiles of 16 leaves in ``tiles``, rows of 16 high
+# siblings in ``nodes``: node_place); this module only reads and writes those rows.
+_MAX_ENTRIES = MAX_LEAVES  # a stored index at or above it (SQLite takes up to 2**63 - 1) is damage
 _SQLITE_MIN = -(1 << 63)  # the smallest integer SQLite stores
 _SQLITE_MAX = (1 << 63) - 1  # the largest
 _QUEUE_ROWS = 64  # inside a transaction, entry rows are written 64 at a time (see SqliteStore.add_entry)
@@ -142,43 +155,6 @@ def schema_objects(conn: sqlite3.Connection) -> list[str]:
     for kind, name, _, _ in sorted(expected):
         if (kind, name) not in present:
             out.append(f"{kind} {name!r} is missing")
-    return out
-
-
-def _tile_offset(level: int, index: int) -> int:
-    """Byte offset of node ``(level, index)``, 0 <= level <= 3, in its tile: the leaves, then level 1, 2, 3,
-    each left to right."""
-    return _HASH * (2 * _TILE_LEAVES - (2 * _TILE_LEAVES >> level) + (index & ((_TILE_LEAVES >> level) - 1)))
-
-
-def node_place(level: int, index: int) -> tuple[str, int, int]:
-    """Where the SQLite store keeps the hash of node ``(level, index)``: ``(table, key, byte offset)``.
-
-    * levels 0 to :data:`TILE_LEVELS`: ``("tiles", b, offset)``, in the row of block ``b = index >> (4 - level)``
-      of the ``tiles`` table: the 16 leaf hashes of entries ``16b`` to ``16b + 15`` and the 14 inner nodes over
-      them (8 of level 1, 4 of level 2, 2 of level 3), each level left to right: 960 bytes, written with the
-      entry that completes the block. A proof's four lowest nodes are one row. The newest, incomplete block
-      has no row: its leaf hashes and inner nodes are computed from its (at most 15) stored bodies;
-    * higher levels (a sixteenth of the nodes): ``("nodes", level << 40 | index >> 4, 32 * (index % 16))``, in
-      a row of the compact ``nodes`` table that holds 16 siblings of one level, left to right, and grows by 32
-      bytes as each completes: one row read gives a node and its 15 neighbours, which the tree caches.
-
-    Every hash is stored once: the entries table holds no leaf hash (an item's head is hashed from its body).
-    """
-    if level <= TILE_LEVELS:
-        return "tiles", index >> (_TILE_SHIFT - level), _tile_offset(level, index)
-    return "nodes", (level << _LEVEL_SHIFT) | (index >> _TILE_SHIFT), _HASH * (index & (_TILE_LEAVES - 1))
-
-
-def _block_nodes(leaves: list[bytes]) -> dict[NodeKey, bytes]:
-    """The leaves and the complete nodes of levels 1 to 3 over the first leaves of one block, keyed by their
-    position in the block ``(level, j)``."""
-    out: dict[NodeKey, bytes] = {(0, j): h for j, h in enumerate(leaves)}
-    row = leaves
-    for level in range(1, TILE_LEVELS + 1):
-        row = [merkle.node_hash(row[2 * j], row[2 * j + 1]) for j in range(len(row) // 2)]
-        for j, h in enumerate(row):
-            out[(level, j)] = h
     return out
 
 
@@ -493,24 +469,21 @@ class SqliteStore:
         whose key or length is not one provchain writes. The stored nodes that belong to the tree are
         compared with the recomputed ones by the auditor."""
         out = []
-        complete = size >> _TILE_SHIFT
+        complete = size >> BLOCK_SHIFT
         for block, kind, length in self._query(
             "SELECT block, typeof(hashes), length(hashes) FROM tiles WHERE block < 0 OR block >= ? "
             "OR typeof(hashes) != 'blob' OR length(hashes) != ?",
-            (complete, _TILE_BYTES),
+            (complete, TILE_BYTES),
         ):
-            if kind != "blob" or length != _TILE_BYTES:
-                out.append(f"tiles row {block} holds a {kind} of {length} bytes, not the {_TILE_BYTES} of a tile")
+            if kind != "blob" or length != TILE_BYTES:
+                out.append(f"tiles row {block} holds a {kind} of {length} bytes, not the {TILE_BYTES} of a tile")
             else:
                 out.append(f"tiles row {block} is the tile of a block a ledger of {size} entries has not completed")
-        mask = (1 << _LEVEL_SHIFT) - 1
         for row_id, kind, length in self._query("SELECT id, typeof(hash), length(hash) FROM nodes"):
-            level, row = row_id >> _LEVEL_SHIFT, row_id & mask
-            have = (size >> level) - (row << _TILE_SHIFT) if TILE_LEVELS < level < 64 else 0
-            want = _HASH * max(0, min(_TILE_LEAVES, have))
+            level, first, want = row_length(row_id, size)
             if kind != "blob" or length != want or row_id < 0:
                 out.append(
-                    f"nodes row {row_id} (level {level}, nodes {row << _TILE_SHIFT}...) holds a {kind} of {length} "
+                    f"nodes row {row_id} (level {level}, nodes {first}...) holds a {kind} of {length} "
                     f"bytes where a ledger of {size} entries has {want}"
                 )
         return out
@@ -685,21 +658,7 @@ class SqliteStore:
         return self._nodes(keys, True)
 
     def _nodes(self, keys: Iterable[NodeKey], with_size: bool) -> tuple[int, dict[NodeKey, bytes]]:
-        tiles: dict[int, list[tuple[NodeKey, int]]] = {}
-        high: dict[int, None] = {}  # rows of 16 high siblings (all of a row is returned)
-        for key in keys:
-            level, index = key
-            if level <= TILE_LEVELS:
-                # node_place, inlined for the proof path (tests/test_store_layout.py holds the two to each other)
-                block = index >> (_TILE_SHIFT - level)
-                spot = (key, _HASH * (2 * _TILE_LEAVES - (2 * _TILE_LEAVES >> level) + (index & (15 >> level))))
-                at = tiles.get(block)
-                if at is None:
-                    tiles[block] = [spot]
-                else:
-                    at.append(spot)
-            else:
-                high[(level << _LEVEL_SHIFT) | (index >> _TILE_SHIFT)] = None
+        tiles, high = read_plan(keys)  # the tiles and the rows of 16 high siblings that hold the keys
         found: list[Any] = []
         if len(tiles) <= 16 and len(high) <= 20:  # a proof or a root: one statement, its text kept by shape
             shape = (with_size, len(tiles), len(high))
@@ -728,7 +687,6 @@ class SqliteStore:
                 found += self._query(" UNION ALL ".join(sql for sql, _ in group), args)
         out: dict[NodeKey, bytes] = {}
         size = -1
-        mask = (1 << _LEVEL_SHIFT) - 1
         for source, key, value in found:
             if source != 3 and type(value) is not bytes:
                 table = "tiles.hashes" if source == 1 else "nodes.hash"
@@ -739,16 +697,9 @@ class SqliteStore:
             # A row of the wrong length holds no node: provchain writes a tile whole, and a row of high
             # nodes 32 bytes at a time, so any other length is damage (its nodes are left out, as missing).
             if source == 1:
-                spots = tiles.pop(key)
-                if len(value) == _TILE_BYTES:
-                    for node, offset in spots:
-                        out[node] = value[offset : offset + _HASH]
+                tile_nodes(value, tiles.pop(key), out)
             elif source == 2:
-                if len(value) % _HASH or len(value) > _HASH * _TILE_LEAVES:
-                    continue
-                level, first = key >> _LEVEL_SHIFT, (key & mask) << _TILE_SHIFT
-                for j in range(len(value) // _HASH):
-                    out[(level, first + j)] = value[_HASH * j : _HASH * (j + 1)]
+                row_nodes(key, value, out)
             else:
                 size = _size_of(key)
         for block, spots in tiles.items():  # no tile: the newest block, not yet complete
@@ -763,28 +714,23 @@ class SqliteStore:
         """The leaves and complete inner nodes of a block that has no tile, from its stored bodies. A block
         that holds all 16 entries but no tile is damaged: nothing is computed for it."""
         leaves = self._stored_leaves(block)
-        if len(leaves) == _TILE_LEAVES:
+        if len(leaves) == BLOCK_LEAVES:
             return {}
-        first = block << _TILE_SHIFT
-        computed = _block_nodes(leaves)
+        computed = block_nodes(block, leaves)
         if self._depth and self._block is None and leaves:
             # Inside a write (an append after a reopen reads its left siblings here): keep the block's hashes
             # as if this connection had appended its entries, so that the entry completing the block builds
-            # its tile from them instead of reading the bodies again. Entry r completed the nodes of the levels
-            # L whose low L bits of r are all 1. Reset, like every _block, when a rollback undoes rows.
-            levels = range(1, TILE_LEVELS + 1)
-            self._block = [
-                (h, b"".join([computed[(lv, r >> lv)] for lv in levels if (r + 1) % (1 << lv) == 0]))
-                for r, h in enumerate(leaves)
-            ]
-            self._block_next = first + len(leaves)
-        return {(level, (first >> level) + j): h for (level, j), h in computed.items()}
+            # its tile from them instead of reading the bodies again. Reset, like every _block, when a rollback
+            # undoes rows.
+            self._block = entry_nodes(block, leaves, computed)
+            self._block_next = (block << BLOCK_SHIFT) + len(leaves)
+        return computed
 
     def _stored_leaves(self, block: int) -> list[bytes]:
         """The leaf hashes of the leading run of a block's stored entries, hashed from their bodies."""
-        first = block << _TILE_SHIFT
+        first = block << BLOCK_SHIFT
         rows = self._query(
-            "SELECT idx, body FROM entries WHERE idx BETWEEN ? AND ? ORDER BY idx", (first, first + _TILE_LEAVES - 1)
+            "SELECT idx, body FROM entries WHERE idx BETWEEN ? AND ? ORDER BY idx", (first, first + BLOCK_LEAVES - 1)
         )
         leaves: list[bytes] = []
         for idx, body in rows:
@@ -952,25 +898,18 @@ class SqliteStore:
         if type(content) is Event:
             self._queue_heads[content.item] = (len(self._queue) - 1, leaf)
         block = self._block
-        if not index & (_TILE_LEAVES - 1):
+        if not index & (BLOCK_LEAVES - 1):
             self._block = [(leaf, nodes)]
         elif block is not None and index == self._block_next:
             block.append((leaf, nodes))
         else:
             self._block = None
         self._block_next = index + 1
-        if index & (_TILE_LEAVES - 1) == _TILE_LEAVES - 1:  # the entry completes its block: write the tile
+        if index & (BLOCK_LEAVES - 1) == BLOCK_LEAVES - 1:  # the entry completes its block: write the tile
             tile = self._make_tile(index, leaf, nodes)  # first: it may flush the queue, replacing its lists
-            self._queue_tiles.append((index >> _TILE_SHIFT, tile))
-            if len(nodes) > _HASH * TILE_LEVELS:  # and nodes of level 4 or more
-                self._queue_nodes += [
-                    (
-                        (level << _LEVEL_SHIFT) | (index >> (level + _TILE_SHIFT)),
-                        nodes[_HASH * (level - 1) : _HASH * level],
-                        _HASH * ((index >> level) & (_TILE_LEAVES - 1)),
-                    )
-                    for level in range(TILE_LEVELS + 1, len(nodes) // _HASH + 1)
-                ]
+            self._queue_tiles.append((index >> BLOCK_SHIFT, tile))
+            if len(nodes) > HASH_SIZE * TILE_LEVELS:  # and nodes of level 4 or more
+                self._queue_nodes += high_rows(index, nodes)
         if not self._depth or len(self._queue) >= _QUEUE_ROWS:
             self._flush()
 
@@ -978,27 +917,19 @@ class SqliteStore:
         """The tile of the block that entry ``index`` completes: from the hashes given with its 16 entries,
         or, when this connection did not see them all, from the block's stored bodies."""
         parts = self._block
-        if parts is not None and len(parts) == _TILE_LEAVES:
-            # entry r of the block completes level 1 when r is odd, level 2 when r % 4 == 3, level 3 when r % 8 == 7
-            tile = b"".join(
-                [h for h, _ in parts]
-                + [parts[r][1][:_HASH] for r in range(1, 16, 2)]
-                + [parts[r][1][_HASH : 2 * _HASH] for r in range(3, 16, 4)]
-                + [parts[r][1][2 * _HASH : 3 * _HASH] for r in range(7, 16, 8)]
-            )
-            if len(tile) == _TILE_BYTES:
-                return tile
-        first = index - _TILE_LEAVES + 1
-        leaves = self._stored_leaves(index >> _TILE_SHIFT)
-        if len(leaves) != _TILE_LEAVES:
+        tile = None if parts is None else tile_from_entries(parts)
+        if tile is not None:
+            return tile
+        first = index - BLOCK_LEAVES + 1
+        leaves = self._stored_leaves(index >> BLOCK_SHIFT)
+        if len(leaves) != BLOCK_LEAVES:
             raise StorageError(f"the ledger lacks some of entries {first} to {index}; audit it")
-        computed = _block_nodes(leaves)
-        got = computed[(0, 15)] + computed[(1, 7)] + computed[(2, 3)] + computed[(3, 1)]
-        if got != leaf + nodes[: _HASH * TILE_LEVELS]:
+        tile = tile_from_leaves(leaves)
+        if tile_edge(tile) != leaf + nodes[: HASH_SIZE * TILE_LEVELS]:
             raise StorageError(
                 f"the stored entries {first} to {index} disagree with the ledger's Merkle tree; audit it"
             )
-        return b"".join(computed[(level, j)] for level in range(TILE_LEVELS + 1) for j in range(16 >> level))
+        return tile
 
     def _flush(self) -> None:
         """Hand the queued rows to SQLite. A failure dooms the open transaction."""

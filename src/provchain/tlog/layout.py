@@ -19,8 +19,10 @@ from __future__ import annotations
 import re
 import struct
 
-from .. import merkle
 from ..errors import InputError, TileFormatError
+from ..merkle import leaf_hash, root
+from ..tree.hashing import HASH_SIZE
+from ..tree.tlog_tiles import TILE_HEIGHT, TILE_WIDTH, tile_width, tiles_for
 
 __all__ = [
     "CHECKPOINT_PATH",
@@ -43,10 +45,6 @@ __all__ = [
     "tiles_for",
 ]
 
-TILE_HEIGHT = 8
-"""Every tile spans 8 levels of the tree."""
-TILE_WIDTH = 1 << TILE_HEIGHT
-"""A full tile holds 256 hashes (8,192 bytes); a full bundle 256 entries."""
 MAX_ENTRY = 0xFFFF
 """The largest entry an entry bundle can hold: its length is a uint16."""
 MAX_BUNDLE_BYTES = TILE_WIDTH * (2 + MAX_ENTRY)
@@ -140,33 +138,14 @@ def parse_path(path: str) -> tuple[str, int, int]:
     return kind, n, width
 
 
-def tile_width(level: int, n: int, size: int) -> int:
-    """How many hashes tile ``n`` of tile level ``level`` holds in a tree of ``size`` leaves (0: none)."""
-    count = size >> (TILE_HEIGHT * level)  # complete nodes of level 8 * level
-    return max(0, min(TILE_WIDTH, count - n * TILE_WIDTH))
-
-
-def tiles_for(size: int) -> list[tuple[int, int, int]]:
-    """Every hash tile ``(level, n, width)`` of a tree of ``size`` leaves, level by level."""
-    _need_index(size, "a tree size")
-    out = []
-    level = 0
-    while size >> (TILE_HEIGHT * level):
-        count = size >> (TILE_HEIGHT * level)
-        for n in range((count + TILE_WIDTH - 1) // TILE_WIDTH):
-            out.append((level, n, min(TILE_WIDTH, count - n * TILE_WIDTH)))
-        level += 1
-    return out
-
-
 def decode_tile(data: bytes, width: int, what: str = "the tile") -> list[bytes]:
     """The ``width`` hashes of a hash tile; it must be exactly ``32 * width`` bytes."""
     _need_width(width)
     if not isinstance(data, bytes):
         raise InputError("a tile is bytes")
-    if len(data) != merkle.HASH_SIZE * width:
-        raise TileFormatError(f"{what} is {len(data)} bytes; {width} hashes are {merkle.HASH_SIZE * width}")
-    return [data[i : i + merkle.HASH_SIZE] for i in range(0, len(data), merkle.HASH_SIZE)]
+    if len(data) != HASH_SIZE * width:
+        raise TileFormatError(f"{what} is {len(data)} bytes; {width} hashes are {HASH_SIZE * width}")
+    return [data[i : i + HASH_SIZE] for i in range(0, len(data), HASH_SIZE)]
 
 
 def encode_bundle(entries: list[bytes]) -> bytes:
@@ -222,12 +201,12 @@ def reference_files(entries: list[bytes]) -> dict[str, bytes]:
     it hashes each tile's subtrees from the leaves, so it is for small trees)."""
     if not isinstance(entries, list) or not all(isinstance(e, bytes) for e in entries):
         raise InputError("entries must be a list of bytes")
-    leaves = [merkle.leaf_hash(e) for e in entries]
+    leaves = [leaf_hash(e) for e in entries]
     files: dict[str, bytes] = {}
     for level, n, width in tiles_for(len(entries)):
         span = 1 << (TILE_HEIGHT * level)
         first = n * TILE_WIDTH
-        hashes = [merkle.root(leaves[(first + j) * span : (first + j + 1) * span]) for j in range(width)]
+        hashes = [root(leaves[(first + j) * span : (first + j + 1) * span]) for j in range(width)]
         files[tile_path(level, n, width)] = b"".join(hashes)
         if level == 0:
             files[entries_path(n, width)] = encode_bundle(entries[first * span : (first + width) * span])

@@ -33,6 +33,9 @@ from ..errors import (
 )
 from ..keys import parse_vkey
 from ..note import Verifier, new_verifier
+from ..tree.hashing import levels
+from ..tree.nodes import NodeKey
+from ..tree.tlog_tiles import tile_place
 from . import layout
 from .fetch import Fetcher
 
@@ -42,19 +45,6 @@ MAX_CHECKPOINT = 1 << 16
 """The largest checkpoint file read (a checkpoint with many witness cosignatures is a few KiB)."""
 
 _TILE_BYTES = merkle.HASH_SIZE * layout.TILE_WIDTH
-NodeKey = tuple[int, int]
-
-
-def _levels(hashes: list[bytes]) -> list[list[bytes]]:
-    """A tile's hashes and every complete node above them inside the tile: ``rows[r]`` holds the nodes
-    ``r`` levels above the tile's level, left to right."""
-    rows = [hashes]
-    row = hashes
-    node = merkle.node_hash
-    while len(row) >= 2:
-        row = [node(row[i], row[i + 1]) for i in range(0, len(row) - 1, 2)]
-        rows.append(row)
-    return rows
 
 
 class TiledLog:
@@ -164,7 +154,7 @@ class TiledLog:
                 hashes = layout.decode_tile(fut.result(), width, f"{self.fetcher.location}: {path}")
             except TileFormatError as exc:
                 raise PublishedLogError(str(exc)) from None
-            rows = out[key] = _levels(hashes)
+            rows = out[key] = levels(hashes)  # row r: the nodes r levels above the tile's own
             with self._lock:
                 self._cache[path] = rows
                 while len(self._cache) > self._cache_max:
@@ -177,9 +167,7 @@ class TiledLog:
         for level, index in keys:
             if (index + 1) << level > size:
                 raise InputError(f"node ({level}, {index}) is not a complete node of a tree of {size} leaves")
-            tl, r = divmod(level, layout.TILE_HEIGHT)
-            n = index >> (layout.TILE_HEIGHT - r)
-            places.append(((level, index), (tl, n), r, index - (n << (layout.TILE_HEIGHT - r))))
+            places.append(((level, index), *tile_place(level, index)))
         tiles = self.tiles([p[1] for p in places], size)
         return {key: tiles[tk][r][pos] for key, tk, r, pos in places}
 

@@ -45,6 +45,7 @@ from ..errors import (
 )
 from ..ledger import Ledger
 from ..note import new_verifier
+from ..tree.tlog_tiles import tile_nodes, tile_root
 from . import layout
 from .fetch import DirFetcher
 from .reader import MAX_CHECKPOINT, TiledLog
@@ -316,16 +317,17 @@ def _bundle(led: Ledger, out: _Writer, n: int, width: int, subtree: dict[tuple[i
     missing = [not out.exists(p) for p in paths]
     if not any(missing):
         return
-    first = n * layout.TILE_WIDTH
+    keys = tile_nodes(0, n, width)
+    first = keys[0][1]
     entries = list(led.store.entries(first, first + width))
-    stored = led.store.nodes([(0, first + j) for j in range(width)])
+    stored = led.store.nodes(keys)
     leaves = []
     for j in range(width):
         e = entries[j] if j < len(entries) else None
         if e is None or e.index != first + j:
             raise DamagedLedgerError(f"the ledger lacks entry {first + j}; audit it")
         leaf = merkle.leaf_hash(e.body)
-        if stored.get((0, first + j)) != leaf or len(e.signature) != layout.SIGNATURE_SIZE:
+        if stored.get(keys[j]) != leaf or len(e.signature) != layout.SIGNATURE_SIZE:
             raise DamagedLedgerError(f"entry {first + j} disagrees with the stored tree; audit it")
         leaves.append(leaf)
     if missing[0]:
@@ -335,7 +337,7 @@ def _bundle(led: Ledger, out: _Writer, n: int, width: int, subtree: dict[tuple[i
     if missing[2]:
         out.write(paths[2], b"".join(leaves))
         if width == layout.TILE_WIDTH:
-            subtree[(layout.TILE_HEIGHT, n)] = merkle.root(leaves)
+            subtree[tile_root(0, n)] = merkle.root(leaves)
 
 
 def _tile(led: Ledger, out: _Writer, level: int, n: int, width: int, subtree: dict[tuple[int, int], bytes]) -> None:
@@ -343,8 +345,7 @@ def _tile(led: Ledger, out: _Writer, level: int, n: int, width: int, subtree: di
     path = layout.tile_path(level, n, width)
     if out.exists(path):
         return
-    node_level = layout.TILE_HEIGHT * level
-    keys = [(node_level, n * layout.TILE_WIDTH + j) for j in range(width)]
+    keys = tile_nodes(level, n, width)
     stored = led.store.nodes(keys)
     hashes = []
     for key in keys:
@@ -357,7 +358,7 @@ def _tile(led: Ledger, out: _Writer, level: int, n: int, width: int, subtree: di
         hashes.append(h)
     out.write(path, b"".join(hashes))
     if width == layout.TILE_WIDTH:
-        subtree[(node_level + layout.TILE_HEIGHT, n)] = merkle.root(hashes)
+        subtree[tile_root(level, n)] = merkle.root(hashes)
 
 
 def publish_loop(
