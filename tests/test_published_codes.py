@@ -22,6 +22,7 @@ from witnessing import policy, store_cosigned, witness_keys
 
 from provchain import base45, code, digits, encoding, errors, qr
 from provchain._internal import bundle2
+from provchain.checkpoint import Checkpoint
 from provchain.cli import cli
 from provchain.keys import KeyPair
 from provchain.ledger import Ledger
@@ -58,15 +59,28 @@ def test_the_proof_is_left_out_and_nothing_else(
     text = code.make(recorded, ITEM, PUBLISHED, at=ISSUED, url=url)
     published = code.parse(text, ORIGIN)
     assert published.profile == PUBLISHED and published.anchor.proof == ()
-    assert replace(published.anchor, proof=witnessed.anchor.proof) == witnessed.anchor
+    # No head hint, and the cosignatures without key ids, sorted by signature.
+    carried = witnessed.anchor.cosignatures
+    assert published.anchor.head_hint == b"" and all(c.key_id == b"" for c in published.anchor.cosignatures)
+    assert [c.signature for c in published.anchor.cosignatures] == sorted(c.signature for c in carried)
+    assert {(c.timestamp, c.signature) for c in published.anchor.cosignatures} == {
+        (c.timestamp, c.signature) for c in carried
+    }
+    same = replace(
+        published.anchor, proof=witnessed.anchor.proof, head_hint=witnessed.anchor.head_hint, cosignatures=carried
+    )
+    assert same == witnessed.anchor
     assert published.events == witnessed.events and published.parties == witnessed.parties
     assert published.payload(url and code.check_base(url)) == text  # one encoding, both versions
-    # The bytes saved are the proof's: 34 per hash and the array header (less after DEFLATE for a URL code).
+    # The bytes saved: the proof's (34 per hash and the array header), the hint's 6, and per cosignature
+    # its key id and most of its 8-byte time (less after DEFLATE for a URL code).
     saved = len(witnessed.to_bytes()) - len(published.to_bytes())
     if url is None:
-        assert saved == 2 + 34 * len(witnessed.anchor.proof) - 1  # the anchor array loses one element, not its header
+        # the proof array's element (not the anchor's header) and the hint
+        proof_and_hint = 2 + 34 * len(witnessed.anchor.proof) - 1 + 6
+        assert saved >= proof_and_hint + 4 * len(carried) + 3
     else:
-        assert saved > 30 * len(witnessed.anchor.proof)
+        assert saved > 30 * len(witnessed.anchor.proof) + 4 * len(carried)
     report = code.verify(text, operator.vkey, at=AT, witnesses=policy(witness_keys(), 2), log=log)
     assert report.profile == PUBLISHED and report.checks["inclusion_proof"] == "ok"
     assert report.checks["cosignatures"] == "ok" and len(report.witnesses) == 3
@@ -74,14 +88,19 @@ def test_the_proof_is_left_out_and_nothing_else(
     assert qr.qr_version(text) <= qr.qr_version(code.make(recorded, ITEM, "witnessed", at=ISSUED, url=url))
 
 
-def test_make_needs_a_cosigned_checkpoint_and_keeps_a_policy(ledger: Ledger, parties: dict[str, KeyPair]) -> None:
+def test_make_needs_a_cosigned_checkpoint_and_keeps_a_policy(
+    ledger: Ledger, parties: dict[str, KeyPair], operator: KeyPair, ledger_path: Path, tmp_path: Path
+) -> None:
     journey(ledger, parties, ITEM)
     with pytest.raises(errors.QuorumError, match="--witness"):
         code.make(ledger, ITEM, PUBLISHED, at=ISSUED)
     w1, w2, w3 = witness_keys()
     store_cosigned(ledger, [w1, w2])
     text = code.make(ledger, ITEM, PUBLISHED, at=ISSUED, witnesses=policy([w2, w3], 1))
-    assert [c.key_id for c in code.parse(text, ORIGIN).anchor.cosignatures] == [w2.key_id]
+    assert len(code.parse(text, ORIGIN).anchor.cosignatures) == 1  # w2's only: no key id is carried
+    publish(ledger_path, tmp_path / "log")
+    report = code.verify(text, operator.vkey, at=AT, witnesses=policy([w1, w2, w3], 1), log=tmp_path / "log")
+    assert [w.key_id for w in report.witnesses] == [w2.key_id]  # attributed by the key that verifies it
     with pytest.raises(errors.QuorumError):
         code.make(ledger, ITEM, PUBLISHED, at=ISSUED, witnesses=policy([w3], 1))
 
@@ -303,15 +322,18 @@ def published_code(recorded: Ledger) -> str:
             st.integers(-(2**63), 2**64 - 1),
             st.lists(st.binary(min_size=76, max_size=76), max_size=3),
             st.lists(st.binary(min_size=32, max_size=32), max_size=3),
+            st.lists(
+                st.tuples(st.integers(-(2**63), 2**64 - 1), st.binary(min_size=63, max_size=65)).map(list), max_size=3
+            ),
         ),
-        min_size=5,
+        min_size=4,
         max_size=9,
     ),
     profile=st.sampled_from([0, 1, 2, 3, 4]),
 )
 def test_fuzz_profile_3_anchors(published_code: str, operator: KeyPair, anchor: list[object], profile: int) -> None:
     """Any anchor under any profile number: refused as malformed, or parsed into exactly what was written
-    (for profile 3: seven elements, cosignatures last, no proof); never verified without the log."""
+    (for profile 3: six elements, cosignature rows last, no hint, no proof); never verified without the log."""
     value = encoding.decode(base45.decode(published_code[4:]))
     value[0] = profile
     value[5] = anchor
@@ -322,20 +344,139 @@ def test_fuzz_profile_3_anchors(published_code: str, operator: KeyPair, anchor: 
         return
     assert bundle.payload() == payload
     if bundle.profile == PUBLISHED:
-        assert len(anchor) == 7 and bundle.anchor.proof == ()
+        assert len(anchor) == 6 and bundle.anchor.proof == () and bundle.anchor.head_hint == b""
         with pytest.raises(errors.ProvchainError):
             code.verify(code.sign_bundle(bundle, operator).payload(), operator.vkey, at=AT)
 
 
 def test_url_anchor_lengths(published_code: str) -> None:
-    """The version 2 body of profile 3 has a six-element anchor (no root, no proof); five or seven are refused."""
+    """The version 2 body of profile 3 has a five-element anchor (no hint, no root, no proof); four or six are
+    refused."""
     bundle = code.parse(published_code, ORIGIN)
     url = replace(bundle, version=2).payload(code.check_base(BASE))
     raw = digits.decode(url.partition("#")[2][2:])
-    body = encoding.decode(bundle2._inflate(raw[96:]))
-    assert body[0] == 3 and len(body[5]) == 6
-    for anchor in (body[5][:5], [*body[5][:5], [], body[5][5]]):
+    inflated, trailer = bundle2._inflate_stream(raw[96:])
+    body = encoding.decode(inflated)
+    assert body[0] == 3 and len(body[5]) == 5 and len(trailer) == 64 * len(body[5][4]) == 64 * 3
+    for anchor in (body[5][:4], [*body[5][:4], [], body[5][4]], [body[5][0], b"\0" * 4, *body[5][1:]]):
         changed = [*body[:5], anchor]
-        text = url.partition("#")[0] + "#02" + digits.encode(raw[:96] + bundle2._deflate(encoding.encode(changed)))
+        packed = raw[:96] + bundle2._deflate(encoding.encode(changed)) + trailer
         with pytest.raises(errors.BundleFormatError):
-            code.parse(text, ORIGIN)
+            code.parse(url.partition("#")[0] + "#02" + digits.encode(packed), ORIGIN)
+
+
+def _url_with(url: str, body: object, trailer: bytes) -> str:
+    raw = digits.decode(url.partition("#")[2][2:])
+    return url.partition("#")[0] + "#02" + digits.encode(raw[:96] + bundle2._deflate(encoding.encode(body)) + trailer)
+
+
+def test_url_cosignature_signatures_follow_the_stream(published_code: str, operator: KeyPair, log: Path) -> None:
+    """A version 2 profile 3 code: the cosignatures' signatures follow the DEFLATE stream, 64 bytes for each
+    time in the body, covered by the operator's signature; any other count of bytes is refused, and no other
+    profile may have bytes after its stream."""
+    bundle = code.sign_bundle(replace(code.parse(published_code, ORIGIN), version=2), operator)
+    url = bundle.payload(code.check_base(BASE))
+    assert code.verify(url, operator.vkey, at=AT, log=log).version == 2
+    raw = digits.decode(url.partition("#")[2][2:])
+    inflated, trailer = bundle2._inflate_stream(raw[96:])
+    body = encoding.decode(inflated)
+    for cut in (trailer[:-1], trailer + b"\0", trailer[:-64], trailer + trailer[:64], b""):
+        with pytest.raises(errors.BundleFormatError, match="must follow the compressed body"):
+            code.parse(_url_with(url, body, cut), ORIGIN)
+    for times in ([], 5, [0] * 33):
+        with pytest.raises(errors.BundleFormatError, match="cosignature times"):
+            code.parse(_url_with(url, [*body[:5], [*body[5][:4], times]], trailer), ORIGIN)
+    swapped = trailer[64:128] + trailer[:64] + trailer[128:]  # out of order: not the one encoding
+    with pytest.raises(errors.BundleFormatError, match="sorted by signature"):
+        code.parse(_url_with(url, body, swapped), ORIGIN)
+    flipped = trailer[:-1] + bytes([trailer[-1] ^ 1])  # the operator signed the trailer too
+    with pytest.raises(errors.SignatureError):
+        code.verify(_url_with(url, body, flipped), operator.vkey, at=AT, log=log)
+    assert code.parse(_url_with(url, body, trailer), ORIGIN).payload(code.check_base(BASE)) == url  # rebuilt
+    as_compact = replace(bundle, profile="compact", version=2, anchor=replace(bundle.anchor, cosignatures=()))
+    plain = code.sign_bundle(as_compact, operator).payload(code.check_base(BASE))
+    plain_body = encoding.decode(bundle2._inflate(digits.decode(plain.partition("#")[2][2:])[96:]))
+    assert code.parse(_url_with(plain, plain_body, b""), ORIGIN).profile == "compact"
+    with pytest.raises(errors.BundleFormatError, match="bytes follow the compressed body"):
+        code.parse(_url_with(plain, plain_body, b"\1" * 64), ORIGIN)
+
+
+# --- the cosignature rows: no key ids, times as differences -----------------------------------------
+
+
+def _rows_changed(payload: str, change: object) -> str:
+    """``payload`` (a version 1 profile 3 code) with its cosignature rows replaced by ``change(rows)``."""
+    value = encoding.decode(base45.decode(payload[4:]))
+    value[5][5] = change(value[5][5])  # type: ignore[operator]
+    return code.PREFIX + base45.encode(encoding.encode(value))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda rows: [rows[0], rows[0]], "sorted by signature"),  # the same cosignature twice
+        (lambda rows: rows[::-1], "sorted by signature"),
+        (lambda rows: [], "1 to 32"),
+        (lambda rows: [[0, b""]] * 33, "1 to 32"),
+        (lambda rows: [[-(2**40), rows[0][1]]], r"from 0 to 2\^63 - 1"),  # before 1970
+        (lambda rows: [rows[0], [2**63 - 1, rows[1][1]]], r"from 0 to 2\^63 - 1"),  # past 2^63 - 1
+        (lambda rows: [[rows[0][0], rows[0][1][:63]]], "64 bytes"),
+        (lambda rows: [[rows[0][0], rows[0][1], b""]], "array of 2"),
+        (lambda rows: [[str(rows[0][0]), rows[0][1]]], "cosignature 1 time"),
+        (lambda rows: [[True, rows[0][1]]], "cosignature 1 time"),
+    ],
+)
+def test_hostile_cosignature_rows(published_code: str, change: object, message: str) -> None:
+    with pytest.raises(errors.BundleFormatError, match=message):
+        code.parse(_rows_changed(published_code, change), ORIGIN)
+
+
+def test_a_non_canonical_time_difference_is_refused(published_code: str) -> None:
+    """A time difference written in more bytes than it needs (an int 32 for an int 16) is a second encoding of
+    the same code: refused."""
+    raw = base45.decode(published_code[4:])
+    first = encoding.decode(raw)[5][5][0]
+    short = encoding.encode(first[0]) + b"\xc4\x40" + first[1]
+    assert -(2**15) <= first[0] < -32 and raw.count(short) == 1  # written as an int 16 (0xd1)
+    longer = raw.replace(short, b"\xd2" + first[0].to_bytes(4, "big", signed=True) + short[3:])
+    with pytest.raises(errors.BundleFormatError, match="canonical"):
+        code.parse(code.PREFIX + base45.encode(longer), ORIGIN)
+
+
+def _with_cosignatures(payload: str, operator: KeyPair, cosigs: list[tuple[int, bytes]]) -> str:
+    bundle = code.parse(payload, ORIGIN)
+    carried = tuple(code.CodeCosignature(b"", t, s) for t, s in cosigs)
+    return code.sign_bundle(replace(bundle, anchor=replace(bundle.anchor, cosignatures=carried)), operator).payload()
+
+
+def test_each_witness_counts_once_and_unknown_cosignatures_are_ignored(
+    published_code: str, operator: KeyPair, log: Path
+) -> None:
+    """Attribution by trying the trusted keys: the same witness's two cosignatures (two times) count once; a
+    cosignature no trusted key verifies (a stranger's, or garbage) is ignored, as an unknown key id is; a
+    trusted witness's cosignature dated a day ahead is refused."""
+    bundle = code.parse(published_code, ORIGIN)
+    a = bundle.anchor
+    text = Checkpoint(ORIGIN, a.tree_size, a.root).format()
+    w1, w2, w3, w4 = witness_keys(4)
+    sig = {k: k.cosign(text, 1_760_030_000) for k in (w1, w2, w3, w4)}
+    w1_again = w1.cosign(text, 1_760_030_001)
+    twice = _with_cosignatures(published_code, operator, [(c.timestamp, c.signature) for c in (sig[w1], w1_again)])
+    with pytest.raises(errors.QuorumError, match="by 1 trusted witness"):
+        code.verify(twice, operator.vkey, at=AT, witnesses=policy([w1, w2], 2), log=log)
+    report = code.verify(twice, operator.vkey, at=AT, witnesses=policy([w2, w1], 1), log=log)
+    assert [w.key_id for w in report.witnesses] == [w1.key_id] and report.cosignatures_carried == 2
+    strangers = [(c.timestamp, c.signature) for c in (sig[w4], sig[w2])] + [(1_760_030_000, b"\x07" * 64)]
+    mixed = _with_cosignatures(published_code, operator, strangers)
+    with pytest.raises(errors.QuorumError, match="by 1 trusted witness"):
+        code.verify(mixed, operator.vkey, at=AT, witnesses=policy([w1, w2, w3], 2), log=log)
+    one = code.verify(mixed, operator.vkey, at=AT, witnesses=policy([w1, w2, w3], 1), log=log)
+    assert [w.key_id for w in one.witnesses] == [w2.key_id] and one.cosignatures_carried == 3
+    ahead = AT // 1000 + 2 * 86400
+    future = _with_cosignatures(published_code, operator, [(ahead, w3.cosign(text, ahead).signature)])
+    with pytest.raises(errors.CosignatureError, match="after this device's clock"):
+        code.verify(future, operator.vkey, at=AT, witnesses=policy([w1, w2, w3], 1), log=log)
+    # The times are rebuilt exactly: the signed message holds the exact seconds.
+    assert {(c.timestamp, c.signature) for c in code.parse(twice, ORIGIN).anchor.cosignatures} == {
+        (sig[w1].timestamp, sig[w1].signature), (w1_again.timestamp, w1_again.signature)
+    }

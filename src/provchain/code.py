@@ -39,7 +39,7 @@ import os
 import re
 import time
 from bisect import bisect_left
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Final
 
@@ -484,9 +484,10 @@ def _check_operator(bundle: Bundle, op_kid: bytes) -> None:
 
 def _rebuild_chain(bundle: Bundle) -> list[RebuiltEvent]:
     """(3) Rebuild every event body (:class:`BundleFormatError`); the head's leaf hash must start with the
-    anchor's head hint (:class:`ChainError`)."""
+    anchor's head hint (:class:`ChainError`). A ``witnessed-published`` code carries no hint: the operator's
+    signature covers the head, and the inclusion proof checks it against the cosigned root."""
     rebuilt = bundle.rebuild()
-    if rebuilt[-1].leaf_hash[:HINT_SIZE] != bundle.anchor.head_hint:
+    if not bundle.proof_published and rebuilt[-1].leaf_hash[:HINT_SIZE] != bundle.anchor.head_hint:
         raise ChainError("the events do not lead to the head the operator signed: the journey in this code was altered")
     return rebuilt
 
@@ -622,7 +623,9 @@ def _check_witnesses(bundle: Bundle, policy: WitnessPolicy | None, now: int) -> 
     trusted = policy.witnesses
     by_name = {(v.name, v.key_id): pname for pname, v in trusted.items()}
     cosigs: list[Cosignature] = []
-    for c in a.cosignatures:
+    if bundle.proof_published:
+        cosigs = _attribute(text, a.cosignatures, trusted.values())
+    for c in () if bundle.proof_published else a.cosignatures:
         candidates = [v for v in trusted.values() if v.key_id == c.key_id]
         if not candidates:
             continue  # a witness this verifier does not know: ignored
@@ -632,6 +635,24 @@ def _check_witnesses(bundle: Bundle, policy: WitnessPolicy | None, now: int) -> 
     # more than MAX_CLOCK_SKEW_MS after now) and the quorum.
     counted = policy.verify_cosignatures(text, cosigs, now=now // 1000, skew=MAX_CLOCK_SKEW_MS // 1000)
     return tuple(CodeWitness(by_name[(c.name, c.key_id)], c.name, c.key_id, c.timestamp) for c in counted)
+
+
+def _attribute(
+    text: bytes, carried: Sequence[CodeCosignature], trusted: Iterable[CosignatureVerifier]
+) -> list[Cosignature]:
+    """(7) The cosignatures of a ``witnessed-published`` code, which carries no key ids, attributed: each to
+    the first trusted witness (in the policy's order) not yet attributed whose key verifies it, so that a
+    witness counts once. A cosignature no trusted witness's key verifies is ignored, as one by an unknown
+    key id is. At most ``len(carried) * len(trusted)`` signature verifications."""
+    left = list(dict.fromkeys(trusted))
+    out: list[Cosignature] = []
+    for c in carried:
+        for v in left:
+            if _cosigns(v, text, CodeCosignature(v.key_id, c.timestamp, c.signature)):
+                out.append(Cosignature(v.name, v.key_id, c.timestamp, c.signature))
+                left.remove(v)
+                break
+    return out
 
 
 def _cosigns(verifier: CosignatureVerifier, text: bytes, c: CodeCosignature) -> bool:
@@ -971,8 +992,11 @@ def _witnessed_anchor(
         if cp.size != size:
             raise DamagedLedgerError(f"the checkpoints table files a checkpoint of size {cp.size} under size {size}")
         cosigs = _stored_cosignatures(note, cp, witnesses)
+        if cosigs and not carry_proof:  # witnessed-published: no head hint, no key ids
+            cosigs = tuple(replace(c, key_id=b"") for c in cosigs)
+            return Anchor(op.key_id, b"", head.index, cp.size, cp.root, issued, (), None, cosigs)
         if cosigs:
-            proof = tuple(ledger.inclusion_proof(head.index, cp.size)) if carry_proof else ()
+            proof = tuple(ledger.inclusion_proof(head.index, cp.size))
             hint = head.leaf_hash[:HINT_SIZE]
             return Anchor(op.key_id, hint, head.index, cp.size, cp.root, issued, proof, None, cosigs)
     return None
