@@ -657,6 +657,73 @@ def _cosignature_mutations(genuine: dict[str, str], rng: random.Random, count: i
         yield text_out, rng.choice(policies)
 
 
+def _published_mutations(genuine: dict[str, str], rng: random.Random) -> Iterator[tuple[str, Witnesses]]:
+    """Witnessed-published codes whose cosignature rows (version 1) or signature trailer and times (version
+    2) are changed, not re-signed: reordered, repeated, cut, extended, times moved or written in more bytes;
+    then re-signed ones that test attribution without key ids: a witness's two cosignatures, a stranger's
+    and garbage beside a trusted one, every trusted witness in a different policy order."""
+    op = GEN.operator()
+    keys = GEN.witnesses()
+    policies = _policies()
+    value = _v1_value(genuine["witnessed-published"])
+    rows = value[5][5]
+    for changed in (
+        [rows[1], rows[0], *rows[2:]],
+        [rows[0], rows[0], *rows[1:]],
+        rows[:1],
+        [[rows[0][0] + 1, rows[0][1]], *rows[1:]],
+        [[-(2**62), rows[0][1]], *rows[1:]],
+        [rows[0], [2**63 - 1, rows[1][1]], *rows[2:]],
+        [[rows[0][0], rows[0][1]], [rows[1][0], rows[1][1][:63]], *rows[2:]],
+        [*rows, [0, b"\xff" * 64]],
+    ):
+        v = encoding.decode(encoding.encode(value))
+        v[5][5] = changed
+        yield _v1_text(encoding.encode(v)), rng.choice(policies)
+    raw = base45.decode(genuine["witnessed-published"][4:])
+    short = encoding.encode(rows[0][0]) + b"\xc4\x40" + rows[0][1]
+    wide = b"\xd3" + rows[0][0].to_bytes(8, "big", signed=True) + short[len(encoding.encode(rows[0][0])) :]
+    yield _v1_text(raw.replace(short, wide)), None  # a time difference in 9 bytes: not canonical
+    base, raw2 = _v2_parts(genuine["url_witnessed-published"])
+    inflated, trailer = bundle2._inflate_stream(raw2[96:])
+    body = encoding.decode(inflated)
+    stream = bundle2._deflate(inflated)
+    for tail in (
+        trailer[64:128] + trailer[:64] + trailer[128:],
+        trailer[:-64],
+        trailer + trailer[:64],
+        trailer[:-1],
+        trailer + b"\0",
+        b"",
+    ):
+        yield _v2_text(base, raw2[:96] + stream + tail), rng.choice(policies)
+    for times in ([*body[5][4], 0], body[5][4][:-1], [body[5][4][0] + 1, *body[5][4][1:]], [], "x"):
+        v = encoding.decode(inflated)
+        v[5][4] = times
+        yield _v2_text(base, raw2[:96] + bundle2._deflate(encoding.encode(v)) + trailer), rng.choice(policies)
+    compact_stream = bundle2._deflate(bundle2._inflate(_v2_parts(genuine["url_compact"])[1][96:]))
+    yield _v2_text(base, _v2_parts(genuine["url_compact"])[1][:96] + compact_stream + trailer[:64]), None
+    for name in ("witnessed-published", "url_witnessed-published"):
+        b = code.parse(genuine[name], GEN.ORIGIN)
+        a = b.anchor
+        text = Checkpoint(b.origin, a.tree_size, a.root).format()
+        w1, w2, w3, w4 = keys
+        again = w1.cosign(text, GEN.COSIGNED_AT + 1)
+        sets = [
+            [w1.cosign(text, GEN.COSIGNED_AT), again],
+            [w4.cosign(text, GEN.COSIGNED_AT), w2.cosign(text, GEN.COSIGNED_AT)],
+            [w3.cosign(text, GEN.COSIGNED_AT), w2.cosign(text, GEN.COSIGNED_AT - 1), w1.cosign(text, 0)],
+        ]
+        for cs in sets:
+            carried = [code.CodeCosignature(b"", c.timestamp, c.signature) for c in cs]
+            if len(cs) == 2 and cs[0].key_id == cs[1].key_id:
+                carried.append(code.CodeCosignature(b"", GEN.COSIGNED_AT, b"\x07" * 64))  # garbage
+            changed = replace(b, anchor=replace(a, cosignatures=tuple(carried)))
+            payload = sign_bundle(changed, op).payload(GEN.BASE if name.startswith("url_") else None)
+            for w in [*policies, {"keys": [k.vkey for k in keys[::-1]], "quorum": 2}]:
+                yield payload, w
+
+
 def test_differential_corpus_has_no_disagreement(capsys: pytest.CaptureFixture[str]) -> None:
     rng = random.Random(int(os.environ.get("PROVCHAIN_JS_CORPUS_SEED", "20251010")))
     genuine = GEN.payloads()
@@ -689,6 +756,7 @@ def test_differential_corpus_has_no_disagreement(capsys: pytest.CaptureFixture[s
         (p, op.vkey, at, rng.choice(policies), rng.choice(logs)) for p in _resigned_mutations(published, rng, 150)
     ]
     on_logs += [(p, op.vkey, at, w, log) for p in published.values() for w in policies for log in logs]
+    on_logs += [(p, op.vkey, at, w, "log-a") for p, w in _published_mutations(genuine, rng)]
     cases += resigned + witnessed + on_logs
     bad, verdicts = compare(cases)
     with capsys.disabled():
