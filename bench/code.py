@@ -26,7 +26,10 @@ witnessed code's bytes, characters and QR version as ``PC1:`` and as a URL code,
 cosignature adds, and the cost of the inclusion proof (the witnessed code with one cosignature, less
 the compact code and that cosignature). The same for the witnessed-published profile (profile 3: the
 witnessed anchor without the proof, which the verifier builds from the published tiles): its size must not
-depend on the ledger's size but through the digits of the head index and tree size. The timings include
+depend on the ledger's size but through the digits of the head index and tree size; for its six-event URL
+code the bench measures how many bytes it has to spare before the next QR version. ``--cosigned-ago``
+(default 60 s) sets how long before the code the witnesses cosigned: the first cosignature's time is
+written as a difference from the code's issue time (1 to 9 bytes). The timings include
 the witnessed codes, verified with a policy of all their witnesses (witnessed-published: with its proof
 built from the ledger published to a local directory, ``provchain publish``).
 """
@@ -214,13 +217,14 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=30)
     parser.add_argument("--filler", type=int, default=0)
     parser.add_argument("--base", default="https://verify.example/")
+    parser.add_argument("--cosigned-ago", type=int, default=60, help="seconds between the cosignatures and the code")
     args = parser.parse_args()
     size_steps(args.base)
     with tempfile.TemporaryDirectory() as tmp:
         led, op = _ledger(Path(tmp), args.filler)
         with led:
             at = T0 + 100 * HOUR
-            witness_sizes(led, op, at, args.base)  # leaves the checkpoint cosigned by 5 witnesses
+            witness_sizes(led, op, at, args.base, args.cosigned_ago)  # leaves the checkpoint cosigned by 5 witnesses
             policy = WitnessPolicy.from_witnesses([k.vkey for k in _witness_keys(5)])
             log = Path(tmp) / "log"
             publish(Path(tmp) / "ledger.db", log)  # where witnessed-published codes' proofs are read
@@ -275,19 +279,24 @@ def _sizes(text: str) -> tuple[int, int, int]:
     return len(raw), len(text), qr.qr_version(text)
 
 
-def witness_sizes(led: Ledger, op: KeyPair, at: int, base: str) -> None:
-    """Print the witnessed profiles' sizes with 1, 2, 3 and 5 cosignatures, per cosignature, and the proof's
-    cost (witnessed) or saving (witnessed-published, whose proof is published with the log)."""
+def witness_sizes(led: Ledger, op: KeyPair, at: int, base: str, ago: int = 60) -> None:
+    """Print the witnessed profiles' sizes with 1, 2, 3 and 5 cosignatures (made ``ago`` seconds before the
+    code), per cosignature, and the proof's cost (witnessed) or saving (witnessed-published, whose proof is
+    published with the log); for the six-event witnessed-published URL code, the bytes to spare before the
+    next QR version."""
     note = led.checkpoint()
     counts = (1, 2, 3, 5)
     profiles = ("witnessed", "witnessed-published")
     table: dict[tuple[str, int, str], list[tuple[int, int, int]]] = {}
+    spare_codes: list[str] = []
     for n in counts:
-        policy = _cosign(led, note, n, at // 1000 - 60)
+        policy = _cosign(led, note, n, at // 1000 - ago)
         for profile in profiles:
             for events in (1, 6):
                 for form, url in (("PC1:", None), ("URL", base)):
                     text = code.make(led, f"ITEM-{events}", profile, at=at, url=url, witnesses=policy)
+                    if (profile, events, form) == ("witnessed-published", 6, "URL"):
+                        spare_codes.append(text)
                     assert qr.read_image(qr.render_png(text)) == text  # make verified it (witnessed-published:
                     table.setdefault((profile, events, form), []).append(_sizes(text))  # with the ledger's proof)
     for profile in profiles:
@@ -307,6 +316,24 @@ def witness_sizes(led: Ledger, op: KeyPair, at: int, base: str) -> None:
                 cells = "".join(f"{f'{b} B / {c} / v{v}':>20}" for b, c, v in [compact, *rows])
                 print(f"{f'{events} event(s), {form}':<22}{cells}{per:>10.1f} B{proof:>6.0f} B")
         print()
+    spare = [_headroom(text) for text in spare_codes]
+    print(
+        "six-event witnessed-published URL code, bytes to spare before the next QR version (level M): "
+        + ", ".join(f"{n} cosig. {b} B in v{v}" for n, (b, v) in zip(counts, spare, strict=True))
+    )
+    print()
+
+
+def _headroom(url: str) -> tuple[int, int]:
+    """How many bytes could be added to the URL code ``url``'s bundle before its QR version (level M) grows,
+    and that version: the digits of the bundle with 1, 2, ... more bytes, measured, not estimated."""
+    prefix, _, fragment = url.partition("#")
+    raw = digits.decode(fragment[2:])
+    version = qr.qr_version(url)
+    extra = 0
+    while qr.qr_version(f"{prefix}#02" + digits.encode(raw + b"\x5a" * (extra + 1))) == version:
+        extra += 1
+    return extra, version
 
 
 def _bundle(led: Ledger, item: str, profile: str, at: int) -> tuple[bytes, str] | None:
