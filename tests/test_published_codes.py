@@ -27,6 +27,7 @@ from provchain.cli import cli
 from provchain.keys import KeyPair
 from provchain.ledger import Ledger
 from provchain.tlog import DirFetcher, TiledLog, publish, tile_path
+from provchain.witness import Cosignature, split_note
 
 ITEM = "SERUM-0001"
 ISSUED = T0 + 10 * HOUR
@@ -480,3 +481,21 @@ def test_each_witness_counts_once_and_unknown_cosignatures_are_ignored(
     assert {(c.timestamp, c.signature) for c in code.parse(twice, ORIGIN).anchor.cosignatures} == {
         (sig[w1].timestamp, sig[w1].signature), (w1_again.timestamp, w1_again.signature)
     }
+
+
+def test_a_signature_stored_under_two_key_ids_is_carried_once(
+    ledger: Ledger, parties: dict[str, KeyPair], operator: KeyPair, ledger_path: Path, tmp_path: Path
+) -> None:
+    """A stored note may hold lines that nobody checked (``add_cosignatures`` without witness keys): the same
+    signature under a second name and key id is one row of a profile 3 code, which has no key ids."""
+    journey(ledger, parties, ITEM)
+    (w1,) = witness_keys(1)
+    note = store_cosigned(ledger, [w1])
+    genuine = next(c for c in (Cosignature.from_line(line) for line in split_note(note)[1]) if c is not None)
+    copy = Cosignature("witness.example/copy", b"\xab\xcd\xef\x01", genuine.timestamp, genuine.signature)
+    ledger.add_cosignatures(note + copy.line().encode())
+    text = code.make(ledger, ITEM, PUBLISHED, at=ISSUED)
+    assert [c.signature for c in code.parse(text, ORIGIN).anchor.cosignatures] == [genuine.signature]
+    publish(ledger_path, tmp_path / "log")
+    report = code.verify(text, operator.vkey, at=AT, witnesses=policy([w1]), log=tmp_path / "log")
+    assert [w.key_id for w in report.witnesses] == [w1.key_id]

@@ -992,8 +992,8 @@ def _witnessed_anchor(
         if cp.size != size:
             raise DamagedLedgerError(f"the checkpoints table files a checkpoint of size {cp.size} under size {size}")
         cosigs = _stored_cosignatures(note, cp, witnesses)
-        if cosigs and not carry_proof:  # witnessed-published: no head hint, no key ids
-            cosigs = tuple(replace(c, key_id=b"") for c in cosigs)
+        if cosigs and not carry_proof:  # witnessed-published: no head hint, no key ids, one row per signature
+            cosigs = tuple({c.signature: replace(c, key_id=b"") for c in cosigs}.values())
             return Anchor(op.key_id, b"", head.index, cp.size, cp.root, issued, (), None, cosigs)
         if cosigs:
             proof = tuple(ledger.inclusion_proof(head.index, cp.size))
