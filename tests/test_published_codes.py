@@ -499,3 +499,22 @@ def test_a_signature_stored_under_two_key_ids_is_carried_once(
     publish(ledger_path, tmp_path / "log")
     report = code.verify(text, operator.vkey, at=AT, witnesses=policy([w1]), log=tmp_path / "log")
     assert [w.key_id for w in report.witnesses] == [w1.key_id]
+
+
+@pytest.mark.parametrize("size", [None, 100_025, 2**32, 2**64 - 1])
+def test_two_cosignatures_keep_the_print_budget(
+    ledger: Ledger, parties: dict[str, KeyPair], operator: KeyPair, size: int | None
+) -> None:
+    """Issue #14's budget: the six-event journey's URL code with a quorum of two, cosigned a month before the
+    code, is QR version 18 or less at level M, in this ledger and with the head index and tree size of larger
+    ones (the only fields that grow with the ledger; re-signed, not verified)."""
+    journey(ledger, parties, ITEM)
+    store_cosigned(ledger, witness_keys(2), timestamp=ISSUED // 1000 - 30 * 86400)
+    text = code.make(ledger, ITEM, PUBLISHED, at=ISSUED, url=BASE)
+    bundle = code.parse(text, ORIGIN)
+    assert len(bundle.anchor.cosignatures) == 2
+    if size is not None:
+        anchor = replace(bundle.anchor, head_index=size - 1, tree_size=size)
+        text = code.sign_bundle(replace(bundle, anchor=anchor), operator).payload(code.check_base(BASE))
+        assert code.parse(text, ORIGIN).anchor.tree_size == size
+    assert qr.qr_version(text) <= 18
