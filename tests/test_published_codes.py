@@ -518,3 +518,45 @@ def test_two_cosignatures_keep_the_print_budget(
         text = code.sign_bundle(replace(bundle, anchor=anchor), operator).payload(code.check_base(BASE))
         assert code.parse(text, ORIGIN).anchor.tree_size == size
     assert qr.qr_version(text) <= 18
+
+
+_MATCHED = st.integers(1, 4).flatmap(
+    lambda n: st.tuples(
+        st.lists(st.one_of(st.integers(-(10**9), 10**9), st.integers(-(2**63), 2**64 - 1)), min_size=n, max_size=n),
+        st.lists(st.binary(min_size=64, max_size=64), min_size=n, max_size=n).map(
+            lambda sigs: b"".join(sorted(sigs) if len(set(sigs)) == len(sigs) else sigs)
+        ),
+    )
+)
+_ANY = st.tuples(
+    st.one_of(
+        st.lists(st.integers(-(2**63), 2**64 - 1), max_size=4),
+        st.lists(st.one_of(st.binary(max_size=4), st.booleans(), st.text(max_size=2)), min_size=1, max_size=3),
+        st.integers(-(2**63), 2**64 - 1),
+    ),
+    st.binary(max_size=300),
+)
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(times_trailer=st.one_of(_MATCHED, _ANY), profile=st.sampled_from([0, 2, 3, 3, 3]))
+def test_fuzz_url_times_and_trailer(
+    published_code: str, operator: KeyPair, times_trailer: tuple[object, bytes], profile: int
+) -> None:
+    """Any cosignature times and any trailer after the stream of a version 2 code, under profiles 0, 2 and 3:
+    refused as malformed, or read into rows that write back to exactly these bytes."""
+    times, trailer = times_trailer
+    bundle = code.sign_bundle(replace(code.parse(published_code, ORIGIN), version=2), operator)
+    url = bundle.payload(code.check_base(BASE))
+    raw = digits.decode(url.partition("#")[2][2:])
+    body = encoding.decode(bundle2._inflate_stream(raw[96:])[0])
+    body[0] = profile
+    body[5][4] = times
+    packed = raw[:96] + bundle2._deflate(encoding.encode(body)) + trailer
+    text = url.partition("#")[0] + "#02" + digits.encode(packed)
+    try:
+        parsed = code.parse(text, ORIGIN)
+    except errors.BundleFormatError:
+        return
+    assert parsed.profile == PUBLISHED and len(trailer) == 64 * len(parsed.anchor.cosignatures)
+    assert parsed.to_bytes() == packed
