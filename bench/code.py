@@ -24,8 +24,14 @@ Ledger.add_cosignatures, as the operator's collection stores a cosigned note), a
 journeys it prints the
 witnessed code's bytes, characters and QR version as ``PC1:`` and as a URL code, the bytes each
 cosignature adds, and the cost of the inclusion proof (the witnessed code with one cosignature, less
-the compact code and that cosignature). The timings include the witnessed code, verified with a policy
-of all its witnesses.
+the compact code and that cosignature). The same for the witnessed-published profile (profile 3: the
+witnessed anchor without the proof, which the verifier builds from the published tiles): its size must not
+depend on the ledger's size but through the digits of the head index and tree size; for its six-event URL
+code the bench measures how many bytes it has to spare before the next QR version. ``--cosigned-ago``
+(default 60 s) sets how long before the code the witnesses cosigned: the first cosignature's time is
+written as a difference from the code's issue time (1 to 9 bytes). The timings include
+the witnessed codes, verified with a policy of all their witnesses (witnessed-published: with its proof
+built from the ledger published to a local directory, ``provchain publish``).
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ from provchain._internal import bundle2
 from provchain.errors import InputError
 from provchain.keys import KeyPair
 from provchain.ledger import Ledger
+from provchain.tlog import publish
 from provchain.witness import WitnessKey, WitnessPolicy, split_note
 
 ORIGIN = "example.com/acme-ledger"
@@ -210,27 +217,31 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=30)
     parser.add_argument("--filler", type=int, default=0)
     parser.add_argument("--base", default="https://verify.example/")
+    parser.add_argument("--cosigned-ago", type=int, default=60, help="seconds between the cosignatures and the code")
     args = parser.parse_args()
     size_steps(args.base)
     with tempfile.TemporaryDirectory() as tmp:
         led, op = _ledger(Path(tmp), args.filler)
         with led:
             at = T0 + 100 * HOUR
-            witness_sizes(led, op, at, args.base)  # leaves the checkpoint cosigned by 5 witnesses
+            witness_sizes(led, op, at, args.base, args.cosigned_ago)  # leaves the checkpoint cosigned by 5 witnesses
             policy = WitnessPolicy.from_witnesses([k.vkey for k in _witness_keys(5)])
+            log = Path(tmp) / "log"
+            publish(Path(tmp) / "ledger.db", log)  # where witnessed-published codes' proofs are read
             print(f"ledger: {led.size} entries")
-            print(f"{'profile':<8} {'events':>6} {'bytes':>6} {'chars':>6} {'QR (M)':>7}")
+            print(f"{'profile':<19} {'events':>6} {'bytes':>6} {'chars':>6} {'QR (M)':>7}")
             for profile in code.PROFILES:
                 for events in JOURNEYS:
                     bundle = _bundle(led, f"ITEM-{events}", profile, at)  # witnessed: 5 cosignatures
                     if bundle is None:
-                        print(f"{profile:<8} {events:>6}  does not fit a QR code (version 40, level M)")
+                        print(f"{profile:<19} {events:>6}  does not fit a QR code (version 40, level M)")
                         continue
                     raw, text = bundle
-                    print(f"{profile:<8} {events:>6} {len(raw):>6} {len(text):>6} {'v' + str(qr.qr_version(text)):>7}")
+                    version = "v" + str(qr.qr_version(text))
+                    print(f"{profile:<19} {events:>6} {len(raw):>6} {len(text):>6} {version:>7}")
             print()
             print(f"six-event journey, median of {args.repeat} runs (ms)")
-            print(f"{'profile':<8} {'build':>7} {'render':>7} {'decode':>7} {'verify':>7} {'dec+ver':>8}")
+            print(f"{'profile':<19} {'build':>7} {'render':>7} {'decode':>7} {'verify':>7} {'dec+ver':>8}")
             for profile in code.PROFILES:
                 text = code.make(led, "ITEM-6", profile, at=at)
                 png = qr.render_png(text)
@@ -238,10 +249,14 @@ def main() -> None:
                 build = _median_ms(lambda p=profile: code.make(led, "ITEM-6", p, at=at), args.repeat)  # type: ignore[misc]
                 render = _median_ms(lambda t=text: qr.render_png(t), args.repeat)  # type: ignore[misc]
                 decode = _median_ms(lambda p=png: qr.read_image(p), args.repeat)  # type: ignore[misc]
-                w = policy if profile == "witnessed" else None
-                verify = _median_ms(lambda t=text, w=w: code.verify(t, op.vkey, at=at, witnesses=w), args.repeat)  # type: ignore[misc]
+                w = policy if profile.startswith("witnessed") else None
+                lg = log if profile == "witnessed-published" else None
+                verify = _median_ms(
+                    lambda t=text, w=w, lg=lg: code.verify(t, op.vkey, at=at, witnesses=w, log=lg),  # type: ignore[misc]
+                    args.repeat,
+                )
                 print(
-                    f"{profile:<8} {build:>7.2f} {render:>7.2f} {decode:>7.2f} {verify:>7.2f} {decode + verify:>8.2f}"
+                    f"{profile:<19} {build:>7.2f} {render:>7.2f} {decode:>7.2f} {verify:>7.2f} {decode + verify:>8.2f}"
                 )
 
 
@@ -264,31 +279,61 @@ def _sizes(text: str) -> tuple[int, int, int]:
     return len(raw), len(text), qr.qr_version(text)
 
 
-def witness_sizes(led: Ledger, op: KeyPair, at: int, base: str) -> None:
-    """Print the witnessed profile's size with 1, 2, 3 and 5 cosignatures, per cosignature, and the proof's cost."""
+def witness_sizes(led: Ledger, op: KeyPair, at: int, base: str, ago: int = 60) -> None:
+    """Print the witnessed profiles' sizes with 1, 2, 3 and 5 cosignatures (made ``ago`` seconds before the
+    code), per cosignature, and the proof's cost (witnessed) or saving (witnessed-published, whose proof is
+    published with the log); for the six-event witnessed-published URL code, the bytes to spare before the
+    next QR version."""
     note = led.checkpoint()
     counts = (1, 2, 3, 5)
-    print(f"witnessed profile, ledger of {led.size} entries: bytes / characters / QR version at level M")
-    header = f"{'code':<22}" + f"{'compact':>20}" + "".join(f"{f'{n} cosig.':>20}" for n in counts)
-    print(header + f"{'per cosig.':>12}{'proof':>8}")
-    table: dict[tuple[int, str], list[tuple[int, int, int]]] = {}
+    profiles = ("witnessed", "witnessed-published")
+    table: dict[tuple[str, int, str], list[tuple[int, int, int]]] = {}
+    spare_codes: list[str] = []
     for n in counts:
-        policy = _cosign(led, note, n, at // 1000 - 60)
+        policy = _cosign(led, note, n, at // 1000 - ago)
+        for profile in profiles:
+            for events in (1, 6):
+                for form, url in (("PC1:", None), ("URL", base)):
+                    text = code.make(led, f"ITEM-{events}", profile, at=at, url=url, witnesses=policy)
+                    if (profile, events, form) == ("witnessed-published", 6, "URL"):
+                        spare_codes.append(text)
+                    assert qr.read_image(qr.render_png(text)) == text  # make verified it (witnessed-published:
+                    table.setdefault((profile, events, form), []).append(_sizes(text))  # with the ledger's proof)
+    for profile in profiles:
+        print(f"{profile} profile, ledger of {led.size} entries: bytes / characters / QR version at level M")
+        last = "proof" if profile == "witnessed" else "saved"
+        header = f"{'code':<22}" + f"{'compact':>20}" + "".join(f"{f'{n} cosig.':>20}" for n in counts)
+        print(header + f"{'per cosig.':>12}{last:>8}")
         for events in (1, 6):
             for form, url in (("PC1:", None), ("URL", base)):
-                text = code.make(led, f"ITEM-{events}", "witnessed", at=at, url=url, witnesses=policy)
-                assert qr.read_image(qr.render_png(text)) == text
-                code.verify(text, op.vkey, at=at, witnesses=policy)
-                table.setdefault((events, form), []).append(_sizes(text))
-    for events in (1, 6):
-        for form, url in (("PC1:", None), ("URL", base)):
-            compact = _sizes(code.make(led, f"ITEM-{events}", at=at, url=url))
-            rows = table[(events, form)]
-            per = (rows[3][0] - rows[0][0]) / (counts[3] - counts[0])
-            proof = rows[0][0] - per - compact[0]
-            cells = "".join(f"{f'{b} B / {c} / v{v}':>20}" for b, c, v in [compact, *rows])
-            print(f"{f'{events} event(s), {form}':<22}{cells}{per:>10.1f} B{proof:>6.0f} B")
+                compact = _sizes(code.make(led, f"ITEM-{events}", at=at, url=url))
+                rows = table[(profile, events, form)]
+                per = (rows[3][0] - rows[0][0]) / (counts[3] - counts[0])
+                if profile == "witnessed":
+                    proof = rows[0][0] - per - compact[0]  # the proof's bytes in the witnessed code
+                else:
+                    proof = table[("witnessed", events, form)][0][0] - rows[0][0]  # what leaving it out saves
+                cells = "".join(f"{f'{b} B / {c} / v{v}':>20}" for b, c, v in [compact, *rows])
+                print(f"{f'{events} event(s), {form}':<22}{cells}{per:>10.1f} B{proof:>6.0f} B")
+        print()
+    spare = [_headroom(text) for text in spare_codes]
+    print(
+        "six-event witnessed-published URL code, bytes to spare before the next QR version (level M): "
+        + ", ".join(f"{n} cosig. {b} B in v{v}" for n, (b, v) in zip(counts, spare, strict=True))
+    )
     print()
+
+
+def _headroom(url: str) -> tuple[int, int]:
+    """How many bytes could be added to the URL code ``url``'s bundle before its QR version (level M) grows,
+    and that version: the digits of the bundle with 1, 2, ... more bytes, measured, not estimated."""
+    prefix, _, fragment = url.partition("#")
+    raw = digits.decode(fragment[2:])
+    version = qr.qr_version(url)
+    extra = 0
+    while qr.qr_version(f"{prefix}#02" + digits.encode(raw + b"\x5a" * (extra + 1))) == version:
+        extra += 1
+    return extra, version
 
 
 def _bundle(led: Ledger, item: str, profile: str, at: int) -> tuple[bytes, str] | None:

@@ -17,6 +17,7 @@ import http.server
 import io
 import json
 import os
+import shutil
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -74,8 +75,12 @@ def _utc(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _write_page(outdir: Path, *operators: str, witnesses: dict[str, Any] | None = None) -> Path:
+def _write_page(
+    outdir: Path, *operators: str, witnesses: dict[str, Any] | None = None, log_url: str | None = None
+) -> Path:
     args = ["verifier-page", str(outdir)]
+    if log_url is not None:
+        args += ["--log-url", log_url]
     for key in operators:
         args += ["--operator", key]
     if witnesses is not None:
@@ -330,6 +335,8 @@ def test_every_vector_pasted_gives_the_python_verdict(page: Any, page_file: Path
     genuine_strings = _journey_strings(GENUINE["want_report"])
     for name in ALL_VECTORS:
         v = _vector(name)
+        if v.get("log"):  # checked against a served log: test_witnessed_published_codes_fetch_their_proof
+            continue
         key = (v["operator_vkey"], json.dumps(v.get("witnesses")))
         if key not in pages:  # a page pinning this vector's operator key and witnesses
             folder = page_file.parent.parent / f"page-{len(pages)}"
@@ -536,6 +543,80 @@ def test_served_over_http_the_service_worker_keeps_the_page_offline(page: Any, p
     tab.goto(url.split("#")[0] + "#" + _fragment(_vector("url_signature_flipped")["payload"]))
     tab.wait_for_selector("body[data-verdict]", timeout=30_000)
     assert _shown(tab)["verdict"] == "REFUSED"
+
+
+# --- witnessed-published codes: the proof fetched from the published log ----------------------------
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """A static site served over loopback HTTP: the vectors' published logs (log-a: the genuine ledger,
+    log-b: its fork, log-no-tiles: a checkpoint without tiles), and the pages the test writes beside them."""
+    root = tmp_path / "site"
+    for name in ("log-a", "log-b", "log-no-tiles"):
+        shutil.copytree(VECTORS / name, root / name)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield root, f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+def _paste(page: Any, text: str) -> dict[str, Any]:
+    page.evaluate("() => { delete document.body.dataset.verdict; }")
+    page.fill("#paste", text)
+    page.click("button[type=submit]")
+    page.wait_for_selector("body[data-verdict]", timeout=30_000)
+    return _shown(page)
+
+
+def test_witnessed_published_codes_fetch_their_proof(page: Any, site: tuple[Path, str]) -> None:
+    """Pages made with --log-url ../log-X/ beside the logs they read: every vector that names a published log
+    gets the Python verdict (the genuine code verifies with its proof fetched; the fork-attack codes and the
+    log without tiles are refused); offline, or on a page without --log-url, the genuine code is refused."""
+    root, base = site
+    pages: dict[tuple[str, str], str] = {}
+    for name in ALL_VECTORS:
+        v = _vector(name)
+        if not v.get("log"):
+            continue
+        key = (v["log"], json.dumps(v.get("witnesses")))
+        if key not in pages:
+            folder = f"page-{len(pages)}"
+            _write_page(root / folder, v["operator_vkey"], witnesses=v.get("witnesses"), log_url=f"../{v['log']}/")
+            pages[key] = f"{base}{folder}/index.html"
+        page.clock.set_fixed_time(datetime.fromtimestamp(v["at"] / 1000, UTC))
+        page.goto(pages[key])
+        shown = _paste(page, v["payload"])
+        if v["want_error"] is None:
+            assert shown["verdict"] == "VERIFIED", (name, shown["why"])
+            assert shown["events"] == _expected_events(v["want_report"]), name
+            assert ("Proof", f"built from the log published at {base}{v['log']}/") in _facts(page)
+            assert "with the log's proof fetched from the network" in shown["text"]
+        else:
+            assert shown["verdict"] == "REFUSED", name
+            assert f"{v['want_error']}:" in shown["why"] and shown["item"] is None, name
+    assert len(pages) >= 3
+    genuine = _vector("url_valid_published")
+    page_a = pages[("log-a", json.dumps(genuine["witnesses"]))]
+    page.clock.set_fixed_time(datetime.fromtimestamp(genuine["at"] / 1000, UTC))
+    assert _open(page, page_a + "#" + _fragment(genuine["payload"])) == "VERIFIED"  # opened from the code's URL
+    # Offline: the tiles cannot be fetched; the page refuses and says what to do.
+    page.context.set_offline(True)
+    try:
+        shown = _paste(page, genuine["payload"])
+    finally:
+        page.context.set_offline(False)
+    assert shown["verdict"] == "REFUSED" and shown["item"] is None
+    assert "but the log's proof could not be fetched" in shown["text"]
+    offline = "ProofUnavailableError: could not fetch the log's proof: connect to the internet and scan again"
+    assert offline in shown["why"]
+    # A page without --log-url cannot check such a code at all.
+    _write_page(root / "no-log", genuine["operator_vkey"], witnesses=genuine["witnesses"])
+    page.goto(f"{base}no-log/index.html")
+    shown = _paste(page, genuine["payload"])
+    assert shown["verdict"] == "REFUSED" and "ProofUnavailableError:" in shown["why"]
 
 
 # --- the README's picture -----------------------------------------------------------------------

@@ -42,18 +42,27 @@ def test_code_png_then_scan(setup: tuple[Path, Path, KeyPair], tmp_path: Path, p
     ledger, key, op = setup
     runner = CliRunner()
     png = tmp_path / "item.png"
-    if profile == "witnessed":
+    if profile.startswith("witnessed"):
         with Ledger.open(ledger, operator=op) as led:
             store_cosigned(led, witness_keys())
     _code(runner, ledger, key, png, "--profile", profile)
+    log: list[str] = []
+    if profile == "witnessed-published":  # its proof is read from the published log
+        assert runner.invoke(cli, ["publish", str(ledger), str(tmp_path / "log")]).exit_code == 0
+        log = ["--log", str(tmp_path / "log")]
+        offline = runner.invoke(cli, ["scan", str(png), "--operator", op.vkey])
+        assert offline.exit_code == 1, offline.output
+        assert "REFUSED  ProofUnavailableError" in offline.output and "--log" in offline.output
     text = qr.read_image(png)
-    report = code.verify(text, op.vkey)  # at the clock: the code was issued by the clock too
+    report = code.verify(text, op.vkey, log=tmp_path / "log" if log else None)  # at the clock: issued by it too
     with Ledger.open(ledger, readonly=True) as led:
         assert [e.leaf_hash for e in report.events] == [h.leaf_hash for h in led.history(ITEM)]
         assert led.latest_checkpoint() is not None
-    result = runner.invoke(cli, ["scan", str(png), "--operator", op.vkey])
+    result = runner.invoke(cli, ["scan", str(png), "--operator", op.vkey, *log])
     assert result.exit_code == 0, result.output
     assert "VERIFIED" in result.output and "appraisal" in result.output and "cciq-inspection" in result.output
+    if log:
+        assert "the inclusion proof was built from the log published at" in result.output
 
 
 def test_code_svg_and_txt(setup: tuple[Path, Path, KeyPair], tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from provchain import base45, code, digits, encoding, errors, qr
 from provchain.keys import KeyPair
 from provchain.ledger import Ledger
 from provchain.policy import DEFAULT_POLICY, Policy
+from provchain.tlog import publish
 from provchain.witness import WitnessPolicy
 
 ITEM = "SERUM-0001"
@@ -43,6 +44,17 @@ def codes(recorded: Ledger) -> dict[str, str]:
     return {p: code.make(recorded, ITEM, p, at=ISSUED) for p in code.PROFILES}
 
 
+@pytest.fixture
+def log(recorded: Ledger, ledger_path: Path, tmp_path: Path) -> Path:
+    """The ledger published as tiles: where a witnessed-published code's proof is read (other codes ignore it)."""
+    return _published(ledger_path, tmp_path / "log")
+
+
+def _published(ledger_path: Path, directory: Path) -> Path:
+    publish(ledger_path, directory)
+    return directory
+
+
 def _value(payload: str) -> Any:
     return encoding.decode(base45.decode(payload[len(code.PREFIX) :]))
 
@@ -55,8 +67,10 @@ def _payload(value: Any) -> str:
 
 
 @pytest.mark.parametrize("profile", code.PROFILES)
-def test_round_trip_matches_history(recorded: Ledger, codes: dict[str, str], operator: KeyPair, profile: str) -> None:
-    report = code.verify(codes[profile], operator.vkey, at=AT)
+def test_round_trip_matches_history(
+    recorded: Ledger, codes: dict[str, str], operator: KeyPair, profile: str, log: Path
+) -> None:
+    report = code.verify(codes[profile], operator.vkey, at=AT, log=log)
     history = recorded.history(ITEM)
     assert report.item == ITEM and report.origin == ORIGIN and report.profile == profile
     assert [(e.stage, e.party, e.country, e.place, dict(e.data), e.at) for e in report.events] == [
@@ -69,7 +83,8 @@ def test_round_trip_matches_history(recorded: Ledger, codes: dict[str, str], ope
     assert set(report.checks.values()) == {"ok"}
     full_checks = {"registrations", "party_signatures", "inclusion_proof", "checkpoint_signature"}
     present = full_checks & set(report.checks)
-    assert present == {"full": full_checks, "witnessed": {"inclusion_proof"}, "compact": set()}[profile]
+    proofs = {"full": full_checks, "witnessed": {"inclusion_proof"}, "witnessed-published": {"inclusion_proof"}}
+    assert present == proofs.get(profile, set())
     j = report.to_json()
     assert json.loads(json.dumps(j)) == j
     assert j["item"] == ITEM and j["verified"] is True
@@ -78,12 +93,14 @@ def test_round_trip_matches_history(recorded: Ledger, codes: dict[str, str], ope
 
 
 @pytest.mark.parametrize("profile", code.PROFILES)
-def test_png_decoded_by_zxing_verifies(codes: dict[str, str], operator: KeyPair, tmp_path: Path, profile: str) -> None:
+def test_png_decoded_by_zxing_verifies(
+    codes: dict[str, str], operator: KeyPair, tmp_path: Path, profile: str, log: Path
+) -> None:
     png = tmp_path / "item.png"
     qr.write(codes[profile], png)
     text = qr.read_image(png)
     assert text == codes[profile]
-    assert code.verify(text, operator.vkey, at=AT).profile == profile
+    assert code.verify(text, operator.vkey, at=AT, log=log).profile == profile
 
 
 def test_compact_six_events_fits_version_20_in_a_ledger_of_any_size(codes: dict[str, str], operator: KeyPair) -> None:
@@ -135,14 +152,17 @@ def test_non_default_policy_is_carried(tmp_path: Path, operator: KeyPair, partie
 # --- revocation -----------------------------------------------------------------------------------
 
 
-def test_revocation_after_the_journey(recorded: Ledger, operator: KeyPair, parties: dict[str, KeyPair]) -> None:
+def test_revocation_after_the_journey(
+    recorded: Ledger, operator: KeyPair, parties: dict[str, KeyPair], ledger_path: Path, tmp_path: Path
+) -> None:
     before = code.make(recorded, ITEM, at=ISSUED)
     recorded.revoke_party(parties["warehouse"].name, reason="key rotated", at=ISSUED + HOUR)
+    log = _published(ledger_path, tmp_path / "log")
     # A code made before the revocation stays valid: it cannot know, and the events predate it.
     assert all(not e.key_revoked_later for e in code.verify(before, operator.vkey, at=AT).events)
     # A code made after it is still valid (the events were signed before), and says so.
     for profile in code.PROFILES:
-        after = code.verify(code.make(recorded, ITEM, profile, at=ISSUED + 2 * HOUR), operator.vkey, at=AT)
+        after = code.verify(code.make(recorded, ITEM, profile, at=ISSUED + 2 * HOUR), operator.vkey, at=AT, log=log)
         assert [e.key_revoked_later for e in after.events] == [e.party == "hz-bonded-wh-3" for e in after.events]
 
 
@@ -157,7 +177,9 @@ def test_revoked_key_that_signs_later_is_refused(codes: dict[str, str], operator
         code.verify(forged, operator.vkey, at=AT)
 
 
-def test_rotation_mid_journey(ledger: Ledger, parties: dict[str, KeyPair], operator: KeyPair) -> None:
+def test_rotation_mid_journey(
+    ledger: Ledger, parties: dict[str, KeyPair], operator: KeyPair, ledger_path: Path, tmp_path: Path
+) -> None:
     """A warehouse rotates its key between its two events: two keys under one name, and both profiles verify
     (a full code's registrations pass the one-name-one-key rule because the old key is revoked)."""
     new = KeyPair.from_seed("hz-bonded-wh-3", b"w" * 32)
@@ -168,8 +190,9 @@ def test_rotation_mid_journey(ledger: Ledger, parties: dict[str, KeyPair], opera
     ledger.register_party(new.name, ["warehouse"], new.public_key, at=T0 + 4 * HOUR, valid_from=T0 + 4 * HOUR)
     ledger.append(ITEM, "warehouse", new, country="CN", at=T0 + 5 * HOUR)
     store_cosigned(ledger, witness_keys(1))
+    log = _published(ledger_path, tmp_path / "log")
     for profile in code.PROFILES:
-        report = code.verify(code.make(ledger, ITEM, profile, at=T0 + 6 * HOUR), operator.vkey, at=AT)
+        report = code.verify(code.make(ledger, ITEM, profile, at=T0 + 6 * HOUR), operator.vkey, at=AT, log=log)
         assert [(e.party, e.key_id, e.key_revoked_later) for e in report.events[2:]] == [
             ("hz-bonded-wh-3", parties["warehouse"].key_id, True),
             ("hz-bonded-wh-3", new.key_id, False),
@@ -216,12 +239,12 @@ def test_key_outside_its_window(codes: dict[str, str], operator: KeyPair) -> Non
 @pytest.mark.parametrize("profile", code.PROFILES)
 @pytest.mark.parametrize("slow", [1, 10 * 60_000, 23 * HOUR, code.MAX_CLOCK_SKEW_MS])
 def test_a_slow_clock_verifies_and_the_report_shows_it(
-    codes: dict[str, str], operator: KeyPair, profile: str, slow: int
+    codes: dict[str, str], operator: KeyPair, profile: str, slow: int, log: Path
 ) -> None:
-    report = code.verify(codes[profile], operator.vkey, at=ISSUED - slow)
+    report = code.verify(codes[profile], operator.vkey, at=ISSUED - slow, log=log)
     assert report.clock_skew_ms == slow and report.to_json()["clock_skew_ms"] == slow
-    assert code.verify(codes[profile], operator.vkey, at=ISSUED).clock_skew_ms == 0
-    assert code.verify(codes[profile], operator.vkey, at=AT).clock_skew_ms == 0
+    assert code.verify(codes[profile], operator.vkey, at=ISSUED, log=log).clock_skew_ms == 0
+    assert code.verify(codes[profile], operator.vkey, at=AT, log=log).clock_skew_ms == 0
 
 
 @pytest.mark.parametrize("slow", [code.MAX_CLOCK_SKEW_MS + 1, 25 * HOUR, 30 * 24 * HOUR])
@@ -371,11 +394,13 @@ def test_events_swapped_between_items(recorded: Ledger, operator: KeyPair, profi
     swapped = copy.deepcopy(mine)
     swapped[4][0] = theirs[4][0]  # the other item's first event (compact rows differ only in time here)
     assert swapped != mine
-    with pytest.raises(errors.ChainError):
+    # A witnessed-published code carries no head hint: the operator's signature, over the head, refuses it.
+    refusal = errors.SignatureError if profile == "witnessed-published" else errors.ChainError
+    with pytest.raises(refusal):
         code.verify(_payload(swapped), operator.vkey, at=AT)
     whole = copy.deepcopy(theirs)
     whole[1] = ITEM  # another item's journey presented under this item's id
-    with pytest.raises(errors.ChainError):
+    with pytest.raises(refusal):
         code.verify(_payload(whole), operator.vkey, at=AT)
 
 
@@ -537,8 +562,9 @@ def test_vector(path: Path) -> None:
     v = json.loads(path.read_text(encoding="utf-8"))
     assert v["desc"]
     policy = _vector_policy(v)
+    log = None if v.get("log") is None else VECTORS / v["log"]  # a published log beside the vectors
     if v["want_error"] is None:
-        report = code.verify(v["payload"], v["operator_vkey"], at=v["at"], witnesses=policy)
+        report = code.verify(v["payload"], v["operator_vkey"], at=v["at"], witnesses=policy, log=log)
         assert report.to_json() == v["want_report"]
         if code.is_url(v["payload"]):
             assert digits.decode(v["payload"].partition("#")[2][2:]).hex() == v["bundle_hex"]
@@ -546,7 +572,7 @@ def test_vector(path: Path) -> None:
             assert base45.decode(v["payload"][4:]).hex() == v["bundle_hex"]
     else:
         with pytest.raises(errors.ProvchainError) as info:
-            code.verify(v["payload"], v["operator_vkey"], at=v["at"], witnesses=policy)
+            code.verify(v["payload"], v["operator_vkey"], at=v["at"], witnesses=policy, log=log)
         assert type(info.value).__name__ == v["want_error"]
 
 
@@ -559,6 +585,11 @@ def test_vectors_are_up_to_date() -> None:
     assert sorted(f"{name}.json" for name in generated) == [p.name for p in _vector_files()]
     for name, vector in generated.items():
         assert json.loads((VECTORS / f"{name}.json").read_text(encoding="utf-8")) == vector, name
+    for name, files in module.published_logs().items():  # the published logs the vectors name
+        here = VECTORS / name
+        assert sorted(p.relative_to(here).as_posix() for p in here.rglob("*") if p.is_file()) == sorted(files), name
+        for rel, data in files.items():
+            assert (here / rel).read_bytes() == data, f"{name}/{rel}"
 
 
 # --- make: the operator's entries replayed ----------------------------------------------------------

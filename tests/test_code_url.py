@@ -23,6 +23,7 @@ from provchain.cli import cli
 from provchain.keys import KeyPair
 from provchain.ledger import Ledger
 from provchain.policy import DEFAULT_POLICY, Policy
+from provchain.tlog import publish
 
 ITEM = "SERUM-0001"
 ISSUED = T0 + 10 * HOUR
@@ -147,7 +148,7 @@ def test_url_base_is_not_signed(url: str, operator: KeyPair) -> None:
 
 @pytest.mark.parametrize("profile", code.PROFILES)
 def test_times_roles_and_countries_at_any_precision(
-    ledger: Ledger, parties: dict[str, KeyPair], operator: KeyPair, profile: str
+    ledger: Ledger, parties: dict[str, KeyPair], operator: KeyPair, profile: str, ledger_path: Path, tmp_path: Path
 ) -> None:
     """Times in ms, s and min, a role the policy does not name, a country that changes back: rebuilt exactly."""
     recall = {"after": ["origin"], "roles": ["origin"], "start": False}
@@ -157,10 +158,11 @@ def test_times_roles_and_countries_at_any_precision(
     ledger.append(ITEM, "origin", extra, country="FR", at=T0 + 60_000 + 7)
     ledger.append(ITEM, "import", parties["customs"], country="CN", at=T0 + 61_000)
     ledger.append(ITEM, "warehouse", parties["warehouse"], country="FR", at=T0 + 2 * 60_000)
-    if profile == "witnessed":
+    if profile.startswith("witnessed"):
         store_cosigned(ledger, witness_keys(2))
     text = code.make(ledger, ITEM, profile, at=ISSUED + 5, url=BASE)
-    report = code.verify(text, operator.vkey, at=AT)
+    publish(ledger_path, tmp_path / "log")  # a witnessed-published code's proof is read from the published tiles
+    report = code.verify(text, operator.vkey, at=AT, log=tmp_path / "log")
     assert [e.leaf_hash for e in report.events] == [h.leaf_hash for h in ledger.history(ITEM)]
     assert report.events[0].roles == ("origin", "zz-auditor") and report.issued == ISSUED + 5
 

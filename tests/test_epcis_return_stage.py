@@ -16,6 +16,7 @@ from provchain.audit import audit_path
 from provchain.keys import KeyPair
 from provchain.ledger import Ledger
 from provchain.policy import DEFAULT_CODE_STAGES, DEFAULT_POLICY, Policy
+from provchain.tlog import publish
 
 BEFORE = Path(__file__).parent / "vectors" / "code" / "before-return"
 AT = T0 + 40 * HOUR
@@ -95,19 +96,26 @@ def test_return_is_refused_out_of_place(
 @pytest.mark.parametrize("url", [None, "https://verify.example/"])
 @pytest.mark.parametrize("profile", code.PROFILES)
 def test_codes_show_the_return_in_python_and_js(
-    ledger: Ledger, parties: dict[str, KeyPair], operator: KeyPair, profile: str, url: str | None
+    ledger: Ledger,
+    parties: dict[str, KeyPair],
+    operator: KeyPair,
+    profile: str,
+    url: str | None,
+    ledger_path: Path,
+    tmp_path: Path,
 ) -> None:
     _returned(ledger, parties, "BAG-R")
     witnesses = None
-    if profile == "witnessed":  # a witnessed code needs a cosigned checkpoint that holds the head
+    if profile.startswith("witnessed"):  # a witnessed code needs a cosigned checkpoint that holds the head
         keys = witness_keys(1)
         ledger.checkpoint()
         store_cosigned(ledger, keys)
         witnesses = {"keys": [k.vkey for k in keys], "quorum": 1}
     payload = code.make(ledger, "BAG-R", profile, at=AT, url=url)
-    report = code.verify(payload, operator.vkey, at=AT)
+    publish(ledger_path, tmp_path / "log")  # where a witnessed-published code's proof is read
+    report = code.verify(payload, operator.vkey, at=AT, log=tmp_path / "log")
     assert [e.stage for e in report.events][6:] == RETURNED
-    bad, verdicts = compare([(payload, operator.vkey, AT, witnesses)])
+    bad, verdicts = compare([(payload, operator.vkey, AT, witnesses, str(tmp_path / "log"))])
     assert bad == [] and verdicts == {"VERIFIED": 1}
 
 

@@ -88,10 +88,17 @@ def _policy(witnesses: Witnesses) -> WitnessPolicy | None:
     return None if witnesses is None else WitnessPolicy.from_witnesses(witnesses["keys"], witnesses["quorum"])
 
 
-def python_verdict(payload: str, vkey: str, at: int, witnesses: Witnesses = None) -> dict[str, Any]:
+LOGS = VECTORS / "code"
+"""Where the vectors' published logs are (log-a: the genuine ledger, log-b: its fork, log-no-tiles)."""
+
+
+def python_verdict(
+    payload: str, vkey: str, at: int, witnesses: Witnesses = None, log: str | None = None
+) -> dict[str, Any]:
     """Python's verdict in the shape of the JavaScript ``verifyCode`` result (without messages)."""
+    directory = None if log is None else LOGS / log
     try:
-        report = code.verify(payload, vkey, at=at, witnesses=_policy(witnesses))
+        report = code.verify(payload, vkey, at=at, witnesses=_policy(witnesses), log=directory)
         return {"verdict": "VERIFIED", "report": report.to_json()}
     except ProvchainError as exc:
         return {"verdict": "REFUSED", "error": type(exc).__name__}
@@ -103,17 +110,31 @@ def js_verdict(answer: dict[str, Any]) -> dict[str, Any]:
     return {"verdict": answer["verdict"], "error": answer["error"]["type"]}
 
 
-Case = tuple[str, str, int, Witnesses]
+Case = tuple[str, str, int, Witnesses] | tuple[str, str, int, Witnesses, str | None]
+
+
+def _log(case: Case) -> str | None:
+    """The published log a case is verified with: its fifth element (a directory under tests/vectors/code, or
+    None for no log), by default log-a (which only witnessed-published codes read)."""
+    return case[4] if len(case) == 5 else "log-a"
 
 
 def compare(cases: list[Case]) -> tuple[list[tuple[int, Any, Any]], Counter[str]]:
-    """Verify every ``(payload, vkey, at, witnesses)`` in both implementations; return the disagreements and
-    a count of Python's verdicts."""
-    answers = run_node([{"payload": p, "vkey": k, "at": a, "witnesses": w} for p, k, a, w in cases])
+    """Verify every ``(payload, vkey, at, witnesses[, log])`` in both implementations; return the
+    disagreements and a count of Python's verdicts."""
+    requests = []
+    for case in cases:
+        log = _log(case)
+        requests.append(
+            {"payload": case[0], "vkey": case[1], "at": case[2], "witnesses": case[3]}
+            | ({} if log is None else {"log": str(LOGS / log)})
+        )
+    answers = run_node(requests)
     bad: list[tuple[int, Any, Any]] = []
     verdicts: Counter[str] = Counter()
-    for n, ((payload, vkey, at, witnesses), answer) in enumerate(zip(cases, answers, strict=True)):
-        want = python_verdict(payload, vkey, at, witnesses)
+    for n, (case, answer) in enumerate(zip(cases, answers, strict=True)):
+        payload, vkey, at, witnesses = case[:4]
+        want = python_verdict(payload, vkey, at, witnesses, _log(case))
         verdicts[want.get("error", "VERIFIED")] += 1
         got = js_verdict(answer)
         if got != want:
@@ -131,6 +152,7 @@ def test_every_code_vector_gets_pythons_verdict_and_report() -> None:
     answers = run_node(
         [
             {"payload": v["payload"], "vkey": v["operator_vkey"], "at": v["at"], "witnesses": v.get("witnesses")}
+            | ({"log": str(LOGS / v["log"])} if v.get("log") else {})
             for v in vectors
         ]
     )
@@ -139,7 +161,8 @@ def test_every_code_vector_gets_pythons_verdict_and_report() -> None:
             assert answer["verdict"] == "VERIFIED", (f.name, answer)
             assert answer["report"] == v["want_report"], f.name
             policy = _policy(v.get("witnesses"))
-            report = code.verify(v["payload"], v["operator_vkey"], at=v["at"], witnesses=policy)
+            log = None if v.get("log") is None else LOGS / v["log"]
+            report = code.verify(v["payload"], v["operator_vkey"], at=v["at"], witnesses=policy, log=log)
             assert answer["report"] == report.to_json()
         else:
             assert answer["verdict"] == "REFUSED", (f.name, answer)
@@ -584,7 +607,7 @@ def _cosignature_mutations(genuine: dict[str, str], rng: random.Random, count: i
     policies = _policies()
     made = 0
     while made < count:
-        name = rng.choice(["witnessed", "url_witnessed"])
+        name = rng.choice(["witnessed", "url_witnessed", "witnessed-published", "url_witnessed-published"])
         b = code.parse(genuine[name], GEN.ORIGIN)
         a = b.anchor
         cosigs = list(a.cosignatures)
@@ -634,6 +657,73 @@ def _cosignature_mutations(genuine: dict[str, str], rng: random.Random, count: i
         yield text_out, rng.choice(policies)
 
 
+def _published_mutations(genuine: dict[str, str], rng: random.Random) -> Iterator[tuple[str, Witnesses]]:
+    """Witnessed-published codes whose cosignature rows (version 1) or signature trailer and times (version
+    2) are changed, not re-signed: reordered, repeated, cut, extended, times moved or written in more bytes;
+    then re-signed ones that test attribution without key ids: a witness's two cosignatures, a stranger's
+    and garbage beside a trusted one, every trusted witness in a different policy order."""
+    op = GEN.operator()
+    keys = GEN.witnesses()
+    policies = _policies()
+    value = _v1_value(genuine["witnessed-published"])
+    rows = value[5][5]
+    for changed in (
+        [rows[1], rows[0], *rows[2:]],
+        [rows[0], rows[0], *rows[1:]],
+        rows[:1],
+        [[rows[0][0] + 1, rows[0][1]], *rows[1:]],
+        [[-(2**62), rows[0][1]], *rows[1:]],
+        [rows[0], [2**63 - 1, rows[1][1]], *rows[2:]],
+        [[rows[0][0], rows[0][1]], [rows[1][0], rows[1][1][:63]], *rows[2:]],
+        [*rows, [0, b"\xff" * 64]],
+    ):
+        v = encoding.decode(encoding.encode(value))
+        v[5][5] = changed
+        yield _v1_text(encoding.encode(v)), rng.choice(policies)
+    raw = base45.decode(genuine["witnessed-published"][4:])
+    short = encoding.encode(rows[0][0]) + b"\xc4\x40" + rows[0][1]
+    wide = b"\xd3" + rows[0][0].to_bytes(8, "big", signed=True) + short[len(encoding.encode(rows[0][0])) :]
+    yield _v1_text(raw.replace(short, wide)), None  # a time difference in 9 bytes: not canonical
+    base, raw2 = _v2_parts(genuine["url_witnessed-published"])
+    inflated, trailer = bundle2._inflate_stream(raw2[96:])
+    body = encoding.decode(inflated)
+    stream = bundle2._deflate(inflated)
+    for tail in (
+        trailer[64:128] + trailer[:64] + trailer[128:],
+        trailer[:-64],
+        trailer + trailer[:64],
+        trailer[:-1],
+        trailer + b"\0",
+        b"",
+    ):
+        yield _v2_text(base, raw2[:96] + stream + tail), rng.choice(policies)
+    for times in ([*body[5][4], 0], body[5][4][:-1], [body[5][4][0] + 1, *body[5][4][1:]], [], "x"):
+        v = encoding.decode(inflated)
+        v[5][4] = times
+        yield _v2_text(base, raw2[:96] + bundle2._deflate(encoding.encode(v)) + trailer), rng.choice(policies)
+    compact_stream = bundle2._deflate(bundle2._inflate(_v2_parts(genuine["url_compact"])[1][96:]))
+    yield _v2_text(base, _v2_parts(genuine["url_compact"])[1][:96] + compact_stream + trailer[:64]), None
+    for name in ("witnessed-published", "url_witnessed-published"):
+        b = code.parse(genuine[name], GEN.ORIGIN)
+        a = b.anchor
+        text = Checkpoint(b.origin, a.tree_size, a.root).format()
+        w1, w2, w3, w4 = keys
+        again = w1.cosign(text, GEN.COSIGNED_AT + 1)
+        sets = [
+            [w1.cosign(text, GEN.COSIGNED_AT), again],
+            [w4.cosign(text, GEN.COSIGNED_AT), w2.cosign(text, GEN.COSIGNED_AT)],
+            [w3.cosign(text, GEN.COSIGNED_AT), w2.cosign(text, GEN.COSIGNED_AT - 1), w1.cosign(text, 0)],
+        ]
+        for cs in sets:
+            carried = [code.CodeCosignature(b"", c.timestamp, c.signature) for c in cs]
+            if len(cs) == 2 and cs[0].key_id == cs[1].key_id:
+                carried.append(code.CodeCosignature(b"", GEN.COSIGNED_AT, b"\x07" * 64))  # garbage
+            changed = replace(b, anchor=replace(a, cosignatures=tuple(carried)))
+            payload = sign_bundle(changed, op).payload(GEN.BASE if name.startswith("url_") else None)
+            for w in [*policies, {"keys": [k.vkey for k in keys[::-1]], "quorum": 2}]:
+                yield payload, w
+
+
 def test_differential_corpus_has_no_disagreement(capsys: pytest.CaptureFixture[str]) -> None:
     rng = random.Random(int(os.environ.get("PROVCHAIN_JS_CORPUS_SEED", "20251010")))
     genuine = GEN.payloads()
@@ -658,7 +748,16 @@ def test_differential_corpus_has_no_disagreement(capsys: pytest.CaptureFixture[s
     resigned: list[Case] = [(p, op.vkey, at, None) for p in _resigned_mutations(genuine, rng, 800)]
     resigned += [(p, op.vkey, at, rng.choice(policies)) for p in _resigned_mutations(genuine, rng, 150)]
     witnessed = [(p, op.vkey, at, w) for p, w in _cosignature_mutations(genuine, rng, 300)]
-    cases += resigned + witnessed
+    # witnessed-published codes changed and re-signed, each checked against a published log: the genuine
+    # one, the fork's, one without tiles, or none.
+    published = {k: v for k, v in genuine.items() if k.endswith("witnessed-published")}
+    logs = ["log-a", "log-a", "log-b", "log-no-tiles", None]
+    on_logs: list[Case] = [
+        (p, op.vkey, at, rng.choice(policies), rng.choice(logs)) for p in _resigned_mutations(published, rng, 150)
+    ]
+    on_logs += [(p, op.vkey, at, w, log) for p in published.values() for w in policies for log in logs]
+    on_logs += [(p, op.vkey, at, w, "log-a") for p, w in _published_mutations(genuine, rng)]
+    cases += resigned + witnessed + on_logs
     bad, verdicts = compare(cases)
     with capsys.disabled():
         sys.stdout.write(
@@ -674,6 +773,55 @@ def test_differential_corpus_has_no_disagreement(capsys: pytest.CaptureFixture[s
     assert verdicts["VERIFIED"] > 50
     assert verdicts["InclusionError"] > 0 and verdicts["RevokedKeyError"] > 0
     assert verdicts["QuorumError"] > 0 and verdicts["CosignatureError"] > 0
+    assert verdicts["ProofUnavailableError"] > 0
+
+
+def _checkpoint_mutations(note: bytes, rng: random.Random) -> Iterator[bytes]:
+    """Published checkpoints a hostile or broken log could serve, around the genuine one (log-a's)."""
+    text, _, sigs = note.partition(b"\n\n")
+    lines = sigs.split(b"\n")[:-1]
+    yield note
+    yield b""
+    yield text + b"\n\n"
+    yield text + b"\n\n" + b"\n".join(lines[1:]) + b"\n"  # without the operator's line
+    yield text + b"\n\n" + b"\n".join(reversed(lines)) + b"\n"
+    yield text + b"\n\n" + b"\n".join([*lines, lines[0]]) + b"\n"  # the operator's line twice
+    yield text + b"\n\n" + b"\n".join(lines)  # no final newline
+    yield text + b"\n\n\n" + b"\n".join(lines) + b"\n"
+    yield text + b"\next\n\n" + b"\n".join(lines) + b"\n"  # an extension line: the signature fails
+    yield text.replace(b"\n", b"\r\n") + b"\n\n" + sigs
+    yield b"\xef\xbb\xbf" + note
+    yield note + "\u2014 other.example/x AAAAAAA=\n".encode()
+    yield note + "\u2014 bad+name AAAAAAA=\n".encode()
+    yield note + b"- not a signature line\n"
+    yield note + "\u2014 w AAAA\n".encode()  # 3 bytes: too short
+    yield note + "\u2014 w\u00a0x AAAAAAA=\n".encode()  # a Unicode space in a name
+    yield note + "".join(f"\u2014 w{n} AAAAAAA=\n" for n in range(100)).encode()  # more than 100 lines
+    yield note + b"\x00"
+    yield note[:-1] + b"\xff\n"
+    for _ in range(60):
+        raw = bytearray(note)
+        i = rng.randrange(len(raw))
+        raw[i] ^= 1 << rng.randrange(8)
+        yield bytes(raw)
+
+
+def test_hostile_published_checkpoints_get_pythons_verdict(tmp_path: Path) -> None:
+    """A witnessed-published code checked against logs whose checkpoint file is changed: the JavaScript
+    reader refuses (ProofUnavailableError) or accepts exactly the notes Python's note and checkpoint parsers
+    refuse or accept."""
+    rng = random.Random(1014)
+    genuine = json.loads((VECTORS / "code" / "valid_published_2_of_3.json").read_text("utf-8"))
+    note = (LOGS / "log-a" / "checkpoint").read_bytes()
+    cases: list[Case] = []
+    for n, mutated in enumerate(_checkpoint_mutations(note, rng)):
+        log = tmp_path / f"log-{n}"
+        shutil.copytree(LOGS / "log-a", log)
+        (log / "checkpoint").write_bytes(mutated)
+        cases.append((genuine["payload"], genuine["operator_vkey"], genuine["at"], genuine["witnesses"], str(log)))
+    bad, verdicts = compare(cases)
+    assert bad == []
+    assert verdicts["VERIFIED"] >= 3 and verdicts["ProofUnavailableError"] >= 15
 
 
 def test_verify_time_in_node(capsys: pytest.CaptureFixture[str]) -> None:

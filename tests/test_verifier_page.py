@@ -259,6 +259,62 @@ def test_the_command_never_writes_through_a_link(tmp_path: Path) -> None:
     assert not (tmp_path / LICENSES_NAME).exists()
 
 
+def _directives(page: bytes) -> dict[str, str]:
+    csp = _parse(page).csp
+    assert csp is not None
+    return dict(d.strip().split(" ", 1) for d in csp.split(";"))
+
+
+def _log_url(page: bytes) -> object:
+    found = [text for attrs, text in _parse(page).scripts if attrs.get("id") == "published-log"]
+    assert len(found) == 1
+    return json.loads(found[0])
+
+
+@needs_bundle
+@pytest.mark.parametrize(
+    ("log_url", "connect"),
+    [
+        ("log/", "'self'"),
+        ("../log/", "'self'"),
+        ("/tiles/log/", "'self'"),
+        ("https://log.example/acme/", "https://log.example"),
+        ("http://127.0.0.1:8080/log/", "http://127.0.0.1:8080"),
+    ],
+)
+def test_the_log_url_is_baked_in_and_only_it_may_be_fetched(log_url: str, connect: str) -> None:
+    page = verifier_page([OPERATOR], log_url=log_url)[PAGE_NAME]
+    assert _log_url(page) == log_url
+    assert _directives(page)["connect-src"] == connect
+    # With a scan register too: one connect-src directive naming both (a second one would be ignored).
+    both = verifier_page([OPERATOR], log_url=log_url, register="https://register.example/")[PAGE_NAME]
+    sources = _directives(both)["connect-src"].split()
+    assert sources == ["https://register.example", connect]
+    assert _parse(both).csp.count("connect-src") == 1  # type: ignore[union-attr]
+    assert _log_url(verifier_page([OPERATOR])[PAGE_NAME]) is None
+
+
+@needs_bundle
+@pytest.mark.parametrize(
+    "log_url",
+    ["log", "//evil.example/log/", "http://evil.example/log/", "javascript:alert(1)/", "a/../b/", "log/?x=1/", "",
+     "https://x.example/" + "a/" * 100, 42],
+)
+def test_a_bad_log_url_is_refused(log_url: object) -> None:
+    with pytest.raises(InputError, match="log_url"):
+        verifier_page([OPERATOR], log_url=log_url)  # type: ignore[arg-type]
+
+
+@needs_bundle
+def test_the_command_takes_a_log_url(tmp_path: Path) -> None:
+    args = ["verifier-page", str(tmp_path / "s"), "--operator", OPERATOR, "--log-url", "log/"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0 and "reading published proofs from log/" in result.output
+    assert _log_url((tmp_path / "s" / PAGE_NAME).read_bytes()) == "log/"
+    bad = CliRunner().invoke(cli, ["verifier-page", str(tmp_path / "t"), "--operator", OPERATOR, "--log-url", "x"])
+    assert bad.exit_code == 2 and "log_url" in bad.output and not (tmp_path / "t").exists()
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

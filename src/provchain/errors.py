@@ -51,6 +51,7 @@ __all__ = [
     "PolicyError",
     "ProofError",
     "ProofFormatError",
+    "ProofUnavailableError",
     "ProvchainError",
     "PublishedLogError",
     "QrEncodeError",
@@ -227,6 +228,12 @@ class ProofError(VerificationError):
 
 class InclusionError(ProofError):
     """An inclusion proof does not verify."""
+
+
+class ProofUnavailableError(ProofError):
+    """A proof that a check needs could not be had: an item code whose inclusion proof is published with the
+    log, not carried, was verified without the log, or the published log could not be read or lacks the
+    tiles. Nothing was found wrong, but nothing was proven either: the code is refused."""
 
 
 class ConsistencyError(ProofError):

@@ -10,7 +10,7 @@
 // The camera decoder where the browser has no BarcodeDetector (desktop Linux, Firefox) is jsQR, not zxing-wasm:
 // zxing-wasm's reader alone is 412 kB gzipped (525 kB inlined as base64), beyond the page's 250 kB goal.
 
-import { escape, quote, verifyCode } from "./verifier/index.js";
+import { escape, fetchReader, quote, verifyCode } from "./verifier/index.js";
 import { reportScan } from "./register.js";
 import jsQR from "jsqr";
 
@@ -56,6 +56,21 @@ function pinnedWitnesses() {
 
 const WITNESSES = pinnedWitnesses();
 
+// Where the operator publishes its log (provchain verifier-page --log-url), resolved against the page's own
+// address, or null. A witnessed-published code's inclusion proof is built from the hash tiles there.
+function publishedLog() {
+  const node = $("published-log");
+  try {
+    const value = JSON.parse(node ? node.textContent : "null");
+    return typeof value === "string" && value ? new URL(value, location.href).href : null;
+  } catch {
+    return null;
+  }
+}
+
+const LOG_URL = publishedLog();
+const LOG = LOG_URL === null ? null : fetchReader(LOG_URL);
+
 // What a person reads under REFUSED / UNREADABLE, by the verifier's error type. Fixed texts: nothing
 // here comes from the code.
 const NOT_A_CODE = "This is not a whole, unchanged provchain code. Scan it again, or check that it was copied whole.";
@@ -75,6 +90,8 @@ const EXPLAIN = {
   TimeError: "The code's times do not fit this device's clock. Check the date and time of this device.",
   QuorumError: "Not enough of the independent witnesses this page requires vouch for the code's log.",
   CosignatureError: "A witness's signature in the code does not match, or is dated in the future.",
+  ProofUnavailableError:
+    "This code's proof is published with the operator's log and could not be fetched: connect to the internet and scan again.",
 };
 const REFUSED_TEXT = "The code failed a check: do not trust what it says.";
 const UNREADABLE_TEXT = "This page cannot check codes: a key pinned in it, or this device's clock, is not usable.";
@@ -137,7 +154,11 @@ export function render(result, elapsedMs) {
   const verdict = ["VERIFIED", "REFUSED", "UNREADABLE"].includes(result && result.verdict) ? result.verdict : "UNREADABLE";
   showVerdict(verdict);
   $("result").dataset.verifyMs = String(elapsedMs);
-  $("timing").textContent = `Checked on this device in ${Math.max(1, Math.round(elapsedMs))} ms, without the network.`;
+  const unfetched = result && result.error && result.error.type === "ProofUnavailableError";
+  const how = result && result.fetched
+    ? "with the log's proof fetched from the network"
+    : unfetched ? "but the log's proof could not be fetched" : "without the network";
+  $("timing").textContent = `Checked on this device in ${Math.max(1, Math.round(elapsedMs))} ms, ${how}.`;
   if (verdict !== "VERIFIED") {
     const error = (result && result.error) || {};
     const type = typeof error.type === "string" && /^[A-Za-z][A-Za-z0-9]{0,63}$/.test(error.type) ? error.type : "Error";
@@ -156,6 +177,9 @@ export function render(result, elapsedMs) {
   row(facts, "Signed by", escape(report.operator));
   row(facts, "Code issued", utc(report.anchor.issued_ms));
   row(facts, "Log", `entry ${String(BigInt(report.anchor.head_index) + 1n)} of ${String(report.anchor.tree_size)}`);
+  if (report.profile === "witnessed-published" && LOG_URL !== null) {
+    row(facts, "Proof", `built from the log published at ${escape(LOG_URL)}`);
+  }
   if (report.clock_skew_ms > 0) {
     row(facts, "Clock", `This device's clock seems ${Math.ceil(report.clock_skew_ms / 60000)} min behind the code.`);
   }
@@ -175,7 +199,7 @@ export function render(result, elapsedMs) {
 /** Verify a code text with the pinned keys and show the result. */
 export async function check(text) {
   const started = performance.now();
-  const result = await verifyCode(text, { operators: OPERATORS, now: Date.now(), witnesses: WITNESSES });
+  const result = await verifyCode(text, { operators: OPERATORS, now: Date.now(), witnesses: WITNESSES, log: LOG });
   const elapsed = performance.now() - started;
   render(result, elapsed);
   if (result.verdict === "VERIFIED") reportScan(text, result.report); // only with a register; never awaited

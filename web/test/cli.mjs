@@ -1,8 +1,10 @@
 // With --serve (tests/test_js_verifier.py), reads JSON lines {"payload", "vkey", "at", optional "witnesses":
-// {"keys", "quorum"}} (or {"ed25519": {key, sig, msg}} hex/text) from stdin and writes
+// {"keys", "quorum"}, optional "log": a published log's directory} (or {"ed25519": {key, sig, msg}}
+// hex/text) from stdin and writes
 // one JSON line per input: verifySync's result (BigInt written as a JSON integer), or {"ok": bool}.
 import { createInterface } from 'node:readline';
-import { verifySync } from '../src/verifier/index.js';
+import { verifyCode, verifySync } from '../src/verifier/index.js';
+import { dirReader } from './dirlog.mjs';
 import { verify } from '../src/verifier/ed25519.js';
 import { fromHex, utf8 } from '../src/verifier/bytes.js';
 
@@ -25,7 +27,8 @@ for await (const line of rl) {
     for (let i = 0; i < req.time; i++) verifySync(req.payload, { operators: [req.vkey], now: req.at });
     out = { ms: Number(process.hrtime.bigint() - t0) / 1e6 / req.time };
   } else {
-    out = verifySync(req.payload, { operators: [req.vkey], now: req.at, witnesses: req.witnesses ?? null });
+    const log = req.log ? dirReader(req.log) : null;
+    out = await verifyCode(req.payload, { operators: [req.vkey], now: req.at, witnesses: req.witnesses ?? null, log });
   }
   process.stdout.write(`${toJson(out)}\n`);
 }

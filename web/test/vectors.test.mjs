@@ -1,7 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { verifyCode } from '../src/verifier/index.js';
+import { dirReader } from './dirlog.mjs';
 
 const dir = new URL('../../tests/vectors/code/', import.meta.url);
 
@@ -10,7 +12,8 @@ test('every code vector: the verdict, the report or the error class of provchain
   assert.ok(files.length >= 30);
   for (const f of files) {
     const v = JSON.parse(readFileSync(new URL(f, dir)));
-    const result = await verifyCode(v.payload, { operators: [v.operator_vkey], now: v.at, witnesses: v.witnesses ?? null });
+    const log = v.log ? dirReader(fileURLToPath(new URL(v.log, dir))) : null;
+    const result = await verifyCode(v.payload, { operators: [v.operator_vkey], now: v.at, witnesses: v.witnesses ?? null, log });
     if (v.want_error === null) {
       assert.equal(result.verdict, 'VERIFIED', f);
       assert.deepEqual(result.report, v.want_report, f);

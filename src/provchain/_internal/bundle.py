@@ -56,7 +56,7 @@ __all__ = [
 # The constants of the layout. The public ones are documented where they are public: provchain.code.
 PREFIX: Final = "PC1:"
 CODE_DOMAIN: Final = b"provchain/v1/code\n"
-PROFILES: Final = ("compact", "full", "witnessed")
+PROFILES: Final = ("compact", "full", "witnessed", "witnessed-published")
 MAX_CODE_CHARS: Final = 3391
 MAX_EVENTS: Final = 255
 HINT_SIZE: Final = 4
@@ -79,6 +79,9 @@ _PLACE_RULE: Final = "a valid place (1 to 128 bytes of printable UTF-8)"
 _DATA_RULE: Final = "valid stage data (at most 16 keys [a-z][a-z0-9_.-]{0,31}, text or 64-bit integer values)"
 
 _PROFILE_NUMBER = {name: n for n, name in enumerate(PROFILES)}
+_WITNESSED: Final = ("witnessed", "witnessed-published")
+ANCHOR_LENGTHS: Final = {"compact": 6, "full": 8, "witnessed": 8, "witnessed-published": 6}
+"""How many elements the anchor of each profile has (version 1; version 2 leaves the root out)."""
 _SIG = 64
 _HASH = 32
 
@@ -133,7 +136,9 @@ class RebuiltEvent:
 class CodeCosignature:
     """A witness's cosignature carried by a witnessed code: its ``cosignature/v1`` key id, the time it was
     made (POSIX seconds) and the signature. The witness's name is not carried: the verifier takes it from
-    the trusted witness whose key id this is."""
+    the trusted witness whose key id this is. A ``witnessed-published`` code carries no key id either
+    (``key_id`` is ``b""``): the verifier attributes the cosignature to the trusted witness whose key
+    verifies it."""
 
     key_id: bytes
     timestamp: int
@@ -161,6 +166,8 @@ class Anchor:
 
     operator_key_id: bytes
     head_hint: bytes
+    """The first :data:`HINT_SIZE` bytes of the head's leaf hash; ``b""`` in a ``witnessed-published`` code,
+    which does not carry it (the inclusion proof checks the head against the cosigned root)."""
     head_index: int
     tree_size: int
     root: bytes
@@ -197,8 +204,15 @@ class Bundle:
 
     @property
     def witnessed(self) -> bool:
-        """True for the witnessed profile (compact rows, the inclusion proof and cosignatures)."""
-        return self.profile == "witnessed"
+        """True for the profiles that carry witness cosignatures: ``witnessed`` (compact rows, the inclusion
+        proof and cosignatures) and ``witnessed-published`` (the same without the proof)."""
+        return self.profile in _WITNESSED
+
+    @property
+    def proof_published(self) -> bool:
+        """True for the ``witnessed-published`` profile: the head's inclusion proof is not carried; the
+        verifier builds it from the log's published tiles."""
+        return self.profile == "witnessed-published"
 
     def _unsigned_value(self) -> list[Any]:
         full = self.full
@@ -241,6 +255,8 @@ class Bundle:
         anchor: list[Any] = [a.operator_key_id, a.head_hint, a.head_index, a.tree_size, a.root, a.issued - head_at]
         if full:
             anchor += [list(a.proof), a.checkpoint_signature or b""]
+        elif self.proof_published:  # no head hint; cosignatures without key ids (_published_rows)
+            anchor = [*anchor[:1], *anchor[2:], _published_rows(a.cosignatures, a.issued)]
         elif self.witnessed:
             anchor += [list(a.proof), [c.raw for c in a.cosignatures]]
         policy = {} if self.policy == DEFAULT_POLICY else self.policy.to_map()
@@ -344,7 +360,7 @@ def sign_bundle(bundle: Bundle, operator: Signer) -> Bundle:
         raise InputError("bundle must be a code Bundle (from provchain.code.parse)")
     if not is_signer(operator):
         raise InputError("operator must be a Signer such as a KeyPair")
-    hint = bundle.head_hash()[:HINT_SIZE]
+    hint = b"" if bundle.proof_published else bundle.head_hash()[:HINT_SIZE]
     anchored = replace(bundle, anchor=replace(bundle.anchor, operator_key_id=operator.key_id, head_hint=hint))
     signature = operator.sign(anchored.signed_message())
     return replace(anchored, signature=signature)
@@ -450,8 +466,14 @@ def _event(
 
 
 def _anchor(value: object, profile: str, head_at: int) -> Anchor:
-    a = _list(value, "the anchor", [6] if profile == "compact" else [8])
+    a = _list(value, "the anchor", [ANCHOR_LENGTHS[profile]])
     kid = _bytes(a[0], "the operator key id", 4)
+    if profile == "witnessed-published":  # no head hint; the proof is published with the log, not carried
+        size = _int(a[2], "the tree size", 1, 2**64 - 1)
+        index = _int(a[1], "the head index", 0, size - 1)
+        root = _bytes(a[3], "the root", _HASH)
+        issued = _time(head_at + _int(a[4], "the issue time", -MAX_TIME, MAX_TIME), "the issue time")
+        return Anchor(kid, b"", index, size, root, issued, (), None, _published_cosignatures(a[5], issued))
     hint = _bytes(a[1], "the head hint", HINT_SIZE)
     size = _int(a[3], "the tree size", 1, 2**64 - 1)
     index = _int(a[2], "the head index", 0, size - 1)
@@ -475,6 +497,39 @@ def _cosignatures(value: object) -> tuple[CodeCosignature, ...]:
     if any(a.key_id >= b.key_id for a, b in pairwise(out)):
         raise malformed("the cosignatures must be sorted by key id, one per key id")
     return out
+
+
+def _published_rows(cosignatures: Sequence[CodeCosignature], issued: int) -> list[list[Any]]:
+    """The cosignature rows of a ``witnessed-published`` anchor: ``[time_d, signature]`` each, sorted by
+    signature; ``time_d`` is the cosignature's time minus the previous row's (the first row's: minus the
+    issue time in whole seconds, ``issued // 1000``)."""
+    rows: list[list[Any]] = []
+    previous = issued // 1000
+    for c in sorted(cosignatures, key=lambda c: c.signature):
+        rows.append([c.timestamp - previous, c.signature])
+        previous = c.timestamp
+    return rows
+
+
+def _published_cosignatures(value: object, issued: int) -> tuple[CodeCosignature, ...]:
+    """Read :func:`_published_rows`: 1 to :data:`MAX_COSIGNATURES` rows, signatures strictly ascending (one
+    row per signature), every time in ``[0, 2^63)``."""
+    if not isinstance(value, list) or not 1 <= len(value) <= MAX_COSIGNATURES:
+        raise malformed(f"the cosignatures must be an array of 1 to {MAX_COSIGNATURES} cosignatures")
+    out: list[CodeCosignature] = []
+    previous = issued // 1000
+    for n, raw in enumerate(value, 1):
+        row = _list(raw, f"cosignature {n}", [2])
+        delta = _int(row[0], f"cosignature {n} time", -_TIMESTAMP_MAX, _TIMESTAMP_MAX)
+        timestamp = previous + delta
+        if not 0 <= timestamp <= _TIMESTAMP_MAX:
+            raise malformed(f"cosignature {n} time must be from 0 to 2^63 - 1 seconds")
+        signature = _bytes(row[1], f"cosignature {n} signature", _SIG)
+        if out and signature <= out[-1].signature:
+            raise malformed("the cosignatures must be sorted by signature, without duplicates")
+        out.append(CodeCosignature(b"", timestamp, signature))
+        previous = timestamp
+    return tuple(out)
 
 
 def _from_value(value: object, origin: str) -> Bundle:

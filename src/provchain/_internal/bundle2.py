@@ -25,7 +25,7 @@ from typing import Any, Final
 
 from .. import encoding
 from ..errors import EncodingError
-from .bundle import Bundle, _from_value, _policy, check_origin, malformed
+from .bundle import MAX_COSIGNATURES, Bundle, _from_value, _policy, check_origin, malformed
 
 __all__ = ["CODE_DOMAIN_V2", "DICTIONARY", "MAX_INFLATED", "decode_bundle_v2", "signed_message_v2", "to_bytes_v2"]
 
@@ -84,7 +84,10 @@ def body_value(bundle: Bundle) -> list[Any]:
         country = 0 if row[3] == previous_country else row[3]
         previous_country = row[3]
         out_events.append([_tag(row[0]), row[1], row[2], country, *row[4:]])
-    out_anchor = [*anchor[:4], _tag(anchor[5]), *anchor[6:]]
+    if bundle.proof_published:  # [key id, index, size, root, issued_d, rows]: the rows' times stay here
+        out_anchor = [*anchor[:3], _tag(anchor[4]), [row[0] for row in anchor[5]]]
+    else:
+        out_anchor = [*anchor[:4], _tag(anchor[5]), *anchor[6:]]
     return [profile, item, policy, out_parties, out_events, out_anchor]
 
 
@@ -93,20 +96,38 @@ def _deflate(data: bytes) -> bytes:
     return compressor.compress(data) + compressor.flush()
 
 
+def trailer(bundle: Bundle) -> bytes:
+    """What follows the DEFLATE stream: a ``witnessed-published`` code's cosignature signatures, 64 bytes
+    each, in the order of the body's cosignature times (ascending); nothing for the other profiles."""
+    if not bundle.proof_published:
+        return b""
+    return b"".join(sorted(c.signature for c in bundle.anchor.cosignatures))
+
+
 def to_bytes_v2(bundle: Bundle) -> bytes:
-    """The version 2 bytes of ``bundle``: signature, root, and the DEFLATE of its body."""
-    return bundle.signature + bundle.anchor.root + _deflate(encoding.encode(body_value(bundle)))
+    """The version 2 bytes of ``bundle``: signature, root, the DEFLATE of its body, and its :func:`trailer`."""
+    body = _deflate(encoding.encode(body_value(bundle)))
+    return bundle.signature + bundle.anchor.root + body + trailer(bundle)
 
 
 def signed_message_v2(bundle: Bundle, head_hash: bytes) -> bytes:
     """What the operator signs for a version 2 code (see the module)."""
-    return CODE_DOMAIN_V2 + encoding.encode([bundle.origin, head_hash, bundle.anchor.root, body_value(bundle)])
+    value = [bundle.origin, head_hash, bundle.anchor.root, body_value(bundle)]
+    return CODE_DOMAIN_V2 + encoding.encode(value) + trailer(bundle)
 
 
 # --- reading --------------------------------------------------------------------------------------
 
 
 def _inflate(data: bytes) -> bytes:
+    out, rest = _inflate_stream(data)
+    if rest:
+        raise malformed("bytes follow the compressed body")
+    return out
+
+
+def _inflate_stream(data: bytes) -> tuple[bytes, bytes]:
+    """The inflated DEFLATE stream at the start of ``data``, and the bytes after its end."""
     inflater = zlib.decompressobj(-15, zdict=DICTIONARY)
     try:
         out = inflater.decompress(data, MAX_INFLATED + 1)
@@ -116,9 +137,7 @@ def _inflate(data: bytes) -> bytes:
         raise malformed(f"the compressed body inflates to more than {MAX_INFLATED} bytes")
     if not inflater.eof:
         raise malformed("the compressed body is cut short")
-    if inflater.unused_data:
-        raise malformed("bytes follow the compressed body")
-    return out
+    return out, inflater.unused_data
 
 
 def _untag(value: object, what: str) -> int:
@@ -133,9 +152,12 @@ def _row(value: object, what: str, lengths: tuple[int, ...]) -> list[Any]:
     return list(value)
 
 
-def _version1_value(body: object, root: bytes, signature: bytes) -> list[Any]:
-    """The version 1 array that ``body`` (a version 2 body) stands for; the version 1 parser checks the rest."""
+def _version1_value(body: object, root: bytes, signature: bytes, rest: bytes) -> list[Any]:
+    """The version 1 array that ``body`` (a version 2 body, followed by the bytes ``rest``) stands for; the
+    version 1 parser checks the rest."""
     top = _row(body, "a bundle", (6,))
+    if top[0] != 3 and rest:
+        raise malformed("bytes follow the compressed body")
     full = top[0] == 1
     roles = _roles(top[2])
     parties = top[3] if isinstance(top[3], list) else []
@@ -170,8 +192,18 @@ def _version1_value(body: object, root: bytes, signature: bytes) -> list[Any]:
             row[3] = previous_country
         previous_country = row[3]
         out_events.append(row)
-    anchor = _row(top[5], "the anchor", (5,) if top[0] == 0 else (7,))
-    out_anchor = [*anchor[:4], root, _untag(anchor[4], "the issue time"), *anchor[5:]]
+    if top[0] == 3:  # witnessed-published: no head hint; the cosignatures' signatures follow the stream
+        anchor = _row(top[5], "the anchor", (5,))
+        times = anchor[4]
+        if not isinstance(times, list) or not 1 <= len(times) <= MAX_COSIGNATURES:
+            raise malformed(f"the cosignature times must be an array of 1 to {MAX_COSIGNATURES} times")
+        if len(rest) != 64 * len(times):
+            raise malformed(f"{len(times)} cosignature signature(s) of 64 bytes must follow the compressed body")
+        rows = [[t, rest[64 * n : 64 * n + 64]] for n, t in enumerate(times)]
+        out_anchor = [*anchor[:3], root, _untag(anchor[3], "the issue time"), rows]
+    else:
+        anchor = _row(top[5], "the anchor", (5,) if top[0] == 0 else (7,))
+        out_anchor = [*anchor[:4], root, _untag(anchor[4], "the issue time"), *anchor[5:]]
     return [top[0], top[1], top[2], out_parties, out_events, out_anchor, signature]
 
 
@@ -183,12 +215,13 @@ def decode_bundle_v2(raw: bytes, origin: str) -> Bundle:
     """
     if len(raw) <= _HEAD:
         raise malformed(f"a version 2 bundle has more than {_HEAD} bytes, not {len(raw)}")
-    signature, root, inflated = raw[:64], raw[64:_HEAD], _inflate(raw[_HEAD:])
+    signature, root = raw[:64], raw[64:_HEAD]
+    inflated, rest = _inflate_stream(raw[_HEAD:])
     try:
         body = encoding.decode(inflated, max_size=MAX_INFLATED)
     except EncodingError as exc:  # its messages name the fault, never a decoded value
         raise malformed(str(exc)) from None
-    bundle = replace(_from_value(_version1_value(body, root, signature), check_origin(origin)), version=2)
+    bundle = replace(_from_value(_version1_value(body, root, signature, rest), check_origin(origin)), version=2)
     if encoding.encode(body_value(bundle)) != inflated:
         raise malformed("the bundle is not in its one canonical form")
     return bundle

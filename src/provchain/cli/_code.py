@@ -51,7 +51,9 @@ from ._witnessopts import witness_policy as _witness_policy
     show_default=True,
     help="compact: the operator vouches for the journey; full: every party's signature too (larger); "
     "witnessed: compact, plus the inclusion proof and the witnesses' cosignatures of a stored cosigned "
-    "checkpoint (run checkpoint --witness first), for verifiers that require witnesses.",
+    "checkpoint (run checkpoint --witness first), for verifiers that require witnesses; witnessed-published: "
+    "witnessed without the inclusion proof (a smaller QR code), which verifiers build from the log you "
+    "publish (provchain publish): they need to be online.",
 )
 @click.option(
     "--operator-key",
@@ -103,8 +105,8 @@ def code_command(
     if base is not None:
         item_code.check_base(base)  # a bad --url is refused before the key is read
     witnesses = _witness_policy(witness_keys, quorum, policy_file)
-    if witnesses is not None and profile != "witnessed":
-        raise InputError("--witness, --quorum and --policy go with --profile witnessed")
+    if witnesses is not None and profile not in ("witnessed", "witnessed-published"):
+        raise InputError("--witness, --quorum and --policy go with --profile witnessed or witnessed-published")
     op = load_key(operator_key, passphrase)
     with Ledger.open(ledger, operator=op) as led:
         text = item_code.make(led, item, profile, at=parse_time(at), url=base, witnesses=witnesses)
@@ -251,7 +253,7 @@ def _verdict(report: item_code.CodeReport) -> str:
 def _witness_lines(report: item_code.CodeReport) -> list[str]:
     """What ``scan`` says of the witnesses: each counted cosignature and the freshness of the newest."""
     if report.witness_policy is None:
-        if report.profile == "witnessed":
+        if report.profile in ("witnessed", "witnessed-published"):
             return [
                 f"  note: the code carries {report.cosignatures_carried} witness cosignature(s), not checked: "
                 "give --witness or --policy to require them"
@@ -287,6 +289,14 @@ def _fail_scan(verdict: str, error: ProvchainError, as_json: bool) -> NoReturn:
 )
 @click.option("--at", default=None, help="Verify as of this ISO 8601 time (default: now).")
 @_witness_options("that must have cosigned the code's checkpoint")
+@click.option(
+    "--log",
+    "location",
+    default=None,
+    metavar="DIR_OR_URL",
+    help="The operator's published log (provchain publish): a directory or an http(s):// URL. A "
+    "witnessed-published code's inclusion proof is built from it; without it such a code is refused.",
+)
 def scan(
     source: str,
     operator_vkey: str,
@@ -295,6 +305,7 @@ def scan(
     witness_keys: tuple[str, ...],
     quorum: int | None,
     policy_file: str | None,
+    location: str | None,
 ) -> None:
     """Read an item code and verify it offline. SOURCE is the code text (it starts with PC1:, or https://
     for a URL code, whose web address is not verified) or the path of an image or a .txt file.
@@ -304,21 +315,30 @@ def scan(
     A code dated up to 24 hours after this device's clock verifies, with a note.
 
     With --witness (or --policy), a code is refused unless it is a witnessed code whose checkpoint a
-    quorum of those witnesses cosigned; the cosignatures and their time are shown.
+    quorum of those witnesses cosigned; the cosignatures and their time are shown. A witnessed-published
+    code carries no inclusion proof: give --log, where the operator publishes its log, to check it.
     """
     when = parse_time(at)
     if when is not None and when < 0:
         raise InputError("--at must not be before 1970")
     parse_vkey(operator_vkey)  # a bad --operator is a bad argument (exit 2), not a verdict on the code
     witnesses = _witness_policy(witness_keys, quorum, policy_file)  # so is a bad witness option
+    log = None
+    if location is not None:
+        from ..tlog import TiledLog, open_fetcher
+
+        log = TiledLog(open_fetcher(location))  # a missing directory or a bad URL: a bad argument too
     try:
         texts = _read_source(source)
     except _Unreadable as exc:
         _fail_scan("UNREADABLE", exc.error, as_json)
     try:
-        report = item_code.verify(_one_code(source, texts), operator_vkey, at=when, witnesses=witnesses)
+        report = item_code.verify(_one_code(source, texts), operator_vkey, at=when, witnesses=witnesses, log=log)
     except ProvchainError as exc:  # the text was read exactly (a QR symbol's error correction), so: refused
         _fail_scan("REFUSED", exc, as_json)
+    finally:
+        if log is not None:
+            log.close()
     if as_json:
         emit_json(report.to_json())
         return
@@ -331,6 +351,8 @@ def scan(
         click.echo(f"  note: the key of {', '.join(map(escape, revoked))} was revoked after it signed these events")
     if report.version != 1:
         click.echo("  note: the web address before '#' is not signed: only the code after it was verified")
+    if report.profile == "witnessed-published" and location is not None:
+        click.echo(f"  note: the inclusion proof was built from the log published at {escape(location)}")
     for line in _witness_lines(report):
         click.echo(line)
     if report.clock_skew_ms:

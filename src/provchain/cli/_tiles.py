@@ -47,10 +47,11 @@ def publish(ledger: str, directory: str, watch: bool, interval: float, rounds: i
 def check_published(code_text: str, location: str, operator_vkey: str, at: str | None) -> None:
     """Verify an item CODE (its text: PC1:... or a URL code) and check its anchor against a published log.
 
-    The code is verified offline as `scan` does; then the published checkpoint is verified by --operator,
-    and proofs built from the published tiles show that the tree the code is anchored in is a prefix of the
-    published tree and that the item's last event is in it. Exit 0 when all holds, 1 when the code or a
-    proof is refused, 2 when the log cannot be read.
+    The code is verified as `scan` does (a witnessed-published code with its inclusion proof built from
+    this log); then the published checkpoint is verified by --operator, and proofs built from the published
+    tiles show that the tree the code is anchored in is a prefix of the published tree and that the item's
+    last event is in it. Exit 0 when all holds, 1 when the code or a proof is refused, 2 when the log
+    cannot be read.
     """
     from .. import code as item_code
     from .._internal.text import escape
@@ -58,11 +59,11 @@ def check_published(code_text: str, location: str, operator_vkey: str, at: str |
 
     when = parse_time(at)
     parse_vkey(operator_vkey)  # a bad --operator is a bad argument (exit 2), not a verdict on the code
-    try:
-        report = item_code.verify(code_text, operator_vkey, at=when)
-    except FormatError as exc:  # as for `scan`: a code that was given but does not parse is refused
-        raise VerificationError(f"the code is refused: {exc}") from None
     with TiledLog(open_fetcher(location)) as log:
+        try:
+            report = item_code.verify(code_text, operator_vkey, at=when, log=log)
+        except FormatError as exc:  # as for `scan`: a code that was given but does not parse is refused
+            raise VerificationError(f"the code is refused: {exc}") from None
         published, _ = log.checkpoint(operator_vkey)
         log.verify_anchor(report.head_hash, report.head_index, report.tree_size, report.root, published)
     click.echo(

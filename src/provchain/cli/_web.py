@@ -46,6 +46,14 @@ from . import cli, operator_option
     metavar="BASE",
     help="A provchain service (https://HOST/PATH/) whose scan register the page reports verified codes to.",
 )
+@click.option(
+    "--log-url",
+    default=None,
+    metavar="URL_PREFIX",
+    help="Where the operator publishes its log (provchain publish LEDGER SITE/log): https://HOST/PATH/, or a "
+    "path relative to the page such as log/. The page fetches the hash tiles of a witnessed-published code's "
+    "inclusion proof from there; without it, or offline, it refuses such codes.",
+)
 @click.option("--force", is_flag=True, help="Replace the page's files in OUTDIR if they exist (never through a link).")
 def verifier_page_command(
     outdir: str,
@@ -54,6 +62,7 @@ def verifier_page_command(
     quorum: int | None,
     policy_file: str | None,
     register: str | None,
+    log_url: str | None,
     force: bool,
 ) -> None:
     """Write the verifier page to OUTDIR: index.html (self-contained), sw.js (offline copy over https), and
@@ -72,7 +81,7 @@ def verifier_page_command(
         if witnesses or quorum is not None:
             raise InputError("give either --policy or --witness (and --quorum), not both")
         policy = WitnessPolicy.load(policy_file)
-    files = verifier_page(list(operators), list(witnesses), quorum, register=register, policy=policy)
+    files = verifier_page(list(operators), list(witnesses), quorum, register=register, policy=policy, log_url=log_url)
     out = Path(outdir)
     if not out.exists():
         if not out.parent.is_dir():
@@ -90,4 +99,5 @@ def verifier_page_command(
         f"wrote {out / PAGE_NAME} ({size} bytes), {WORKER_NAME} and {LICENSES_NAME}, trusting {len(operators)} "
         f"operator key{'s' if len(operators) != 1 else ''}"
         + (f", requiring {quorum or len(witnesses)} of {len(witnesses)} witnesses" if witnesses else "")
+        + (f", reading published proofs from {log_url}" if log_url is not None else "")
     )

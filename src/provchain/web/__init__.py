@@ -18,7 +18,10 @@ docs/howto/publish-your-verifier-page.md.
 
 A page may also pin witness keys and a quorum (``witnesses``, ``quorum``): it then refuses every code
 that is not a witnessed code whose checkpoint a quorum of those witnesses cosigned, and shows the
-cosignatures and their time.
+cosignatures and their time. A page made with ``log_url=`` (where the operator publishes its log as
+tiles) also checks ``witnessed-published`` codes: it fetches the hash tiles that the code's inclusion
+proof needs from that address (its policy allows that one address), and refuses such a code when it
+cannot (offline, or without ``log_url``).
 """
 
 from __future__ import annotations
@@ -168,6 +171,38 @@ self.addEventListener("fetch", (event) => {{
 _REGISTER_URL = re.compile(r"(https://[A-Za-z0-9.-]+(?::[0-9]{1,5})?|http://(?:127\.0\.0\.1|localhost)(?::[0-9]{1,5})?)?/[A-Za-z0-9._~/-]*")
 
 
+_LOG_URL = re.compile(
+    r"(https://[A-Za-z0-9.-]+(?::[0-9]{1,5})?/|http://(?:127\.0\.0\.1|localhost)(?::[0-9]{1,5})?/|/|"
+    r"(?:\./|(?:\.\./)+)?[A-Za-z0-9_~-][A-Za-z0-9._~-]*/)(?:[A-Za-z0-9_~-][A-Za-z0-9._~-]*/)*"
+)
+
+
+def _connect_csp(register: str | None, log_url: str | None) -> list[str]:
+    """The page's one ``connect-src`` directive: the scan register's origin and the published log's, or
+    nothing at all (two directives of one name would leave the second ignored)."""
+    sources: list[str] = []
+    for directive in (*_register_csp(register), *_log_csp(log_url)):
+        for source in directive.split()[1:]:
+            if source not in sources:
+                sources.append(source)
+    return [" ".join(["connect-src", *sources])] if sources else []
+
+
+def _log_csp(log_url: str | None) -> list[str]:
+    """The page's permission to fetch the published log's tiles: ``connect-src`` its origin, or nothing."""
+    if log_url is None:
+        return []
+    if not isinstance(log_url, str) or len(log_url) > 200 or not _LOG_URL.fullmatch(log_url):
+        raise InputError(
+            "log_url must be the published log's URL prefix ending in '/': https://HOST[:PORT]/PATH/ (http only "
+            "on 127.0.0.1 or localhost), or a path on the page's own site such as log/, ../log/ or /log/"
+        )
+    if "://" not in log_url:
+        return ["connect-src 'self'"]
+    scheme, _, rest = log_url.partition("://")
+    return [f"connect-src {scheme}://{rest.split('/', 1)[0]}"]
+
+
 def _register_csp(register: str | None) -> list[str]:
     """The page's permission to reach the scan register: ``connect-src`` its origin, or nothing at all."""
     if register is None:
@@ -197,6 +232,7 @@ def verifier_page(
     *,
     register: str | None = None,
     policy: WitnessPolicy | None = None,
+    log_url: str | None = None,
 ) -> dict[str, bytes]:
     """The files of a verifier page that trusts ``operators`` (C2SP verifier keys, ``name+hex8+base64``).
 
@@ -212,6 +248,11 @@ def verifier_page(
     it was claimed. It still verifies on the device, and offline; its policy allows that one address and no
     other. Without it, the page makes no request at all.
 
+    With ``log_url`` (the URL prefix of the operator's published log, ``provchain publish LEDGER SITE/log``:
+    ``https://HOST/PATH/``, or a relative path such as ``log/`` resolved against the page's own address),
+    the page fetches a ``witnessed-published`` code's hash tiles from there to build its inclusion proof
+    (and may connect to that address only); without it, or offline, it refuses such codes.
+
     Returns ``{"index.html": ..., "sw.js": ..., "THIRD_PARTY_LICENSES.txt": ...}``. Each key is checked with
     :func:`provchain.keys.parse_vkey` (raises :class:`~provchain.errors.KeyFormatError`); an empty list,
     more than :data:`MAX_OPERATORS` keys or a key given twice raise :class:`~provchain.errors.InputError`;
@@ -224,7 +265,7 @@ def verifier_page(
         if not isinstance(policy, WitnessPolicy):
             raise InputError("policy must be a WitnessPolicy")
     pinned_witnesses = _witnesses_value(witnesses, quorum) if policy is None else policy.to_json()
-    connect = _register_csp(register)
+    connect = _connect_csp(register, log_url)
     template = _resource("page.html")
     style = _resource("page.css")
     script = _resource("verifier.js")
@@ -252,6 +293,7 @@ def verifier_page(
         "OPERATORS": _operators_json(keys),
         "WITNESSES": _operators_json(pinned_witnesses),
         "REGISTER": _operators_json(register) if register is not None else "null",
+        "LOG": _operators_json(log_url) if log_url is not None else "null",
         "SCRIPT": script,
         "NOTICE": _notice(licenses),
     }

@@ -7,7 +7,9 @@ regenerates the vectors and checks that the files are up to date.
 from __future__ import annotations
 
 import copy
+import functools
 import json
+import shutil
 import sys
 import tempfile
 from collections.abc import Callable
@@ -20,6 +22,7 @@ from provchain._internal import bundle2
 from provchain.checkpoint import Checkpoint
 from provchain.keys import KeyPair
 from provchain.ledger import Ledger
+from provchain.tlog import publish
 from provchain.witness import WitnessKey, WitnessPolicy, split_note
 
 HERE = Path(__file__).resolve().parent
@@ -77,10 +80,29 @@ def _record(led: Ledger, keys: dict[str, KeyPair], verdict: str = "genuine") -> 
         led.append(ITEM, stage, keys[role], country=country, place=place, data=data, at=T0 + (n + 1) * HOUR)
 
 
+LOGS = ("log-a", "log-b", "log-no-tiles")
+"""The published logs beside the vectors (``provchain publish`` of the vectors' ledgers): log-a the genuine
+ledger, log-b its fork, log-no-tiles log-a's checkpoint alone (its tiles missing)."""
+
+
 def payloads() -> dict[str, str]:
     """The genuine compact, full and witnessed codes of the six-event journey, and their URL codes
     ("url_compact", ...); "fork_compact": the code of a fork of the ledger whose appraisal says
     "counterfeit", at the same tree size, which no witness cosigned."""
+    return _build()[0]
+
+
+def published_logs() -> dict[str, dict[str, bytes]]:
+    """The files of each published log of :data:`LOGS`, by path."""
+    return _build()[1]
+
+
+def _files(directory: Path) -> dict[str, bytes]:
+    return {p.relative_to(directory).as_posix(): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+@functools.cache
+def _build() -> tuple[dict[str, str], dict[str, dict[str, bytes]]]:
     op = operator()
     keys = {role: KeyPair.from_seed(name, bytes([i + 1]) * 32) for i, (role, name) in enumerate(PARTIES.items())}
     with tempfile.TemporaryDirectory() as tmp:
@@ -92,12 +114,16 @@ def payloads() -> dict[str, str]:
             led.add_cosignatures(_cosigned(note, witnesses()[:3], COSIGNED_AT), [w.vkey for w in witnesses()[:3]])
             out = {p: code.make(led, ITEM, p, at=ISSUED) for p in code.PROFILES}
             out.update({f"url_{p}": code.make(led, ITEM, p, at=ISSUED, url=BASE) for p in code.PROFILES})
+        publish(Path(tmp) / "ledger.db", Path(tmp) / "log-a")
         fork = Ledger.create(Path(tmp) / "fork.db", origin=ORIGIN, operator=op, at=T0, clock=lambda: ISSUED)
         with fork:
             _record(fork, keys, verdict="counterfeit")
             fork.checkpoint()
             out["fork_compact"] = code.make(fork, ITEM, "compact", at=ISSUED)
-        return out
+        publish(Path(tmp) / "fork.db", Path(tmp) / "log-b")
+        logs = {name: _files(Path(tmp) / name) for name in LOGS[:2]}
+        logs["log-no-tiles"] = {"checkpoint": logs["log-a"]["checkpoint"]}
+        return out, logs
 
 
 def _reencode(payload: str, change: Callable[[list[Any]], None]) -> str:
@@ -220,18 +246,22 @@ def _witnessed_vectors(p: dict[str, str], op: KeyPair) -> dict[str, dict[str, An
     two_of_three = _policy(w[:3], 2)
     out: dict[str, dict[str, Any]] = {}
 
-    def vector(name: str, desc: str, payload: str, policy: dict[str, Any] | None, want: str | None) -> None:
+    def vector(
+        name: str, desc: str, payload: str, policy: dict[str, Any] | None, want: str | None, log: str | None = None
+    ) -> None:
         at = VERIFY_AT
         v: dict[str, Any] = {"desc": desc, "payload": payload, "operator_vkey": op.vkey, "at": at}
         if policy is not None:
             v["witnesses"] = policy
+        if log is not None:
+            v["log"] = log
         v["want_error"] = want
         if want is None:
             pol = None if policy is None else WitnessPolicy.from_witnesses(policy["keys"], policy["quorum"])
             v["bundle_hex"] = (
                 digits.decode(payload.partition("#")[2][2:]) if code.is_url(payload) else base45.decode(payload[4:])
             ).hex()
-            v["want_report"] = code.verify(payload, op.vkey, at=at, witnesses=pol).to_json()
+            v["want_report"] = code.verify(payload, op.vkey, at=at, witnesses=pol, log=_log_dir(log)).to_json()
         out[name] = v
 
     wc, uw = p["witnessed"], p["url_witnessed"]
@@ -325,7 +355,63 @@ def _witnessed_vectors(p: dict[str, str], op: KeyPair) -> dict[str, dict[str, An
     ]
     for name, desc, payload, policy, want in cases:
         vector(name, desc, payload, policy, want)
+    # The witnessed-published profile: no proof in the code; the verifier builds it from a published log.
+    pc, upc = p["witnessed-published"], p["url_witnessed-published"]
+    pa = code.parse(pc, ORIGIN).anchor
+    fork_published = code.sign_bundle(
+        replace(fork, profile="witnessed-published", anchor=replace(fa, root=pa.root, cosignatures=pa.cosignatures)),
+        op,
+    ).payload()
+    published: list[tuple[str, str, str, dict[str, Any] | None, str | None, str | None]] = [
+        ("valid_published_2_of_3", "the genuine witnessed-published code, its proof built from the published log "
+         "log-a; 2 of 3 witnesses required", pc, two_of_three, None, "log-a"),
+        ("valid_published_no_policy", "the genuine witnessed-published code without a witness policy: the proof "
+         "from the log is checked, the cosignatures are not counted", pc, None, None, "log-a"),
+        ("url_valid_published", "the genuine witnessed-published URL code (version 2), proof from log-a", upc,
+         two_of_three, None, "log-a"),
+        ("published_no_log", "the genuine witnessed-published code verified without the published log: it cannot "
+         "be checked offline, and is refused", pc, two_of_three, "ProofUnavailableError", None),
+        ("url_published_no_log", "the genuine witnessed-published URL code without the published log", upc, None,
+         "ProofUnavailableError", None),
+        ("published_log_lacks_tiles", "the genuine witnessed-published code; the log holds its checkpoint but not "
+         "its tiles", pc, two_of_three, "ProofUnavailableError", "log-no-tiles"),
+        ("published_quorum_unmet", "the genuine witnessed-published code; the verifier needs w1 to w4", pc,
+         _policy(w, 4), "QuorumError", "log-a"),
+        ("published_fork_on_cosigned_checkpoint", "a fork's journey (appraisal: counterfeit) as a "
+         "witnessed-published code anchored by the operator on the cosigned checkpoint of the other fork: the "
+         "proof from that fork's published log does not lead to its root", fork_published, two_of_three,
+         "InclusionError", "log-a"),
+        ("published_fork_with_fork_log", "the same forged code, checked against the log of the fork it comes from "
+         "(what the forking operator would publish): its proof leads to the fork's root, not the cosigned one",
+         fork_published, two_of_three, "InclusionError", "log-b"),
+    ]
+    for name, desc, payload, policy, want, log in published:
+        vector(name, desc, payload, policy, want, log)
     return out
+
+
+def _log_dir(log: str | None) -> Path | None:
+    """A directory holding published log ``log`` as :func:`published_logs` makes it (None: no log)."""
+    if log is None:
+        return None
+    return _written_logs() / log
+
+
+@functools.cache
+def _written_logs() -> Path:
+    """:func:`published_logs` written to a temporary directory (``main`` writes them here)."""
+    out = Path(tempfile.mkdtemp(prefix="provchain-vector-logs-"))
+    write_logs(out)
+    return out
+
+
+def write_logs(directory: Path) -> None:
+    """Write every published log of :func:`published_logs` under ``directory``, replacing what was there."""
+    for name, files in published_logs().items():
+        shutil.rmtree(directory / name, ignore_errors=True)
+        for path, data in files.items():
+            (directory / name / path).parent.mkdir(parents=True, exist_ok=True)
+            (directory / name / path).write_bytes(data)
 
 
 def _set_verdict(v: list[Any]) -> None:
@@ -423,7 +509,8 @@ def _check(name: str, vector: dict[str, Any]) -> None:
     policy = vector.get("witnesses")
     try:
         pol = None if policy is None else WitnessPolicy.from_witnesses(policy["keys"], policy["quorum"])
-        code.verify(vector["payload"], vector["operator_vkey"], at=vector["at"], witnesses=pol)
+        log = _log_dir(vector.get("log"))
+        code.verify(vector["payload"], vector["operator_vkey"], at=vector["at"], witnesses=pol, log=log)
         got = None
     except Exception as exc:
         got = type(exc).__name__
@@ -432,6 +519,7 @@ def _check(name: str, vector: dict[str, Any]) -> None:
 
 
 def main() -> int:
+    write_logs(HERE)
     for name, vector in vectors().items():
         _check(name, vector)
         (HERE / f"{name}.json").write_text(json.dumps(vector, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

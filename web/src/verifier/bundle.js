@@ -3,7 +3,7 @@
 // the raw DEFLATE, with the preset dictionary, of the rewritten body), checking the form only. Every fault
 // is a BundleFormatError.
 
-import { inflateRaw } from './inflate.js';
+import { inflateRawStream } from './inflate.js';
 import { malformed } from './errors.js';
 import { bytesToBigInt, equal, utf8 } from './bytes.js';
 import { decode as msgpackDecode, encode, EncodingFault, isInt, normInt } from './msgpack.js';
@@ -16,9 +16,11 @@ export const MAX_CODE_CHARS = 3391;
 export const MAX_EVENTS = 255;
 export const MAX_PROOF = 64;
 export const MAX_INFLATED = 4096;
-export const PROFILES = ['compact', 'full', 'witnessed'];
+export const PROFILES = ['compact', 'full', 'witnessed', 'witnessed-published'];
+const ANCHOR_LENGTHS = { compact: 6, full: 8, witnessed: 8, 'witnessed-published': 6 };
 export const MAX_COSIGNATURES = 32;
 const COSIGNATURE_BYTES = 76;
+const TIMESTAMP_MAX = 2n ** 63n - 1n;
 const SIG = 64;
 const HASH = 32;
 const UNITS = [1n, 1000n, 60000n, 3600000n];
@@ -154,9 +156,43 @@ function cosignatures(value) {
   return out;
 }
 
+// bundle._published_rows read back (_published_cosignatures): [time_d, signature] rows, signatures strictly
+// ascending; each time the previous row's plus time_d (the first: the issue time in whole seconds plus it),
+// in [0, 2^63). No key id: keyId is empty.
+function publishedCosignatures(value, issued) {
+  if (!Array.isArray(value) || value.length < 1 || value.length > MAX_COSIGNATURES) {
+    throw malformed(`the cosignatures must be an array of 1 to ${MAX_COSIGNATURES} cosignatures`);
+  }
+  const out = [];
+  let previous = BigInt(issued) / 1000n;
+  value.forEach((raw, i) => {
+    const n = i + 1;
+    const r = list(raw, `cosignature ${n}`, [2]);
+    const timestamp = previous + BigInt(int(r[0], `cosignature ${n} time`, -TIMESTAMP_MAX, TIMESTAMP_MAX));
+    if (timestamp < 0n || timestamp > TIMESTAMP_MAX) throw malformed(`cosignature ${n} time must be from 0 to 2^63 - 1 seconds`);
+    const signature = bin(r[1], `cosignature ${n} signature`, SIG);
+    if (out.length > 0 && compareBytes(signature, out[out.length - 1].signature) <= 0) {
+      throw malformed('the cosignatures must be sorted by signature, without duplicates');
+    }
+    out.push({ keyId: new Uint8Array(0), timestamp, signature });
+    previous = timestamp;
+  });
+  return out;
+}
+
 function anchor(value, profile, headAt) {
-  const a = list(value, 'the anchor', profile === 'compact' ? [6] : [8]);
+  const a = list(value, 'the anchor', [ANCHOR_LENGTHS[profile]]);
   const operatorKeyId = bin(a[0], 'the operator key id', 4);
+  if (profile === 'witnessed-published') { // no head hint; the proof is published with the log, not carried
+    const treeSize = int(a[2], 'the tree size', 1, 2n ** 64n - 1n);
+    const headIndex = int(a[1], 'the head index', 0, BigInt(treeSize) - 1n);
+    const root = bin(a[3], 'the root', HASH);
+    const issued = time(BigInt(headAt) + BigInt(int(a[4], 'the issue time', -MAX_TIME, MAX_TIME)), 'the issue time');
+    const cosignatures = publishedCosignatures(a[5], issued);
+    return {
+      operatorKeyId, headHint: new Uint8Array(0), headIndex, treeSize, root, issued, proof: [], checkpointSignature: null, cosignatures,
+    };
+  }
   const headHint = bin(a[1], 'the head hint', 4);
   const treeSize = int(a[3], 'the tree size', 1, 2n ** 64n - 1n);
   const headIndex = int(a[2], 'the head index', 0, BigInt(treeSize) - 1n);
@@ -218,6 +254,27 @@ function checkOrigin(origin) {
   return origin;
 }
 
+// bundle._published_rows: [time_d, signature] rows sorted by signature, each time from the one before
+// (the first from the issue time in whole seconds).
+function publishedRows(cosignatures, issued) {
+  let previous = BigInt(issued) / 1000n;
+  return [...cosignatures].sort((x, y) => compareBytes(x.signature, y.signature)).map((c) => {
+    const out = [normInt(c.timestamp - previous), c.signature];
+    previous = c.timestamp;
+    return out;
+  });
+}
+
+// bundle2.trailer: what follows a version 2 code's DEFLATE stream: a witnessed-published code's cosignature
+// signatures (64 bytes each, ascending), nothing for the other profiles.
+export function trailer(b) {
+  if (b.profile !== 'witnessed-published') return new Uint8Array(0);
+  const sigs = [...b.anchor.cosignatures].map((c) => c.signature).sort(compareBytes);
+  const out = new Uint8Array(SIG * sigs.length);
+  sigs.forEach((sig, i) => out.set(sig, SIG * i));
+  return out;
+}
+
 // Bundle._unsigned_value: the version 1 array without the signature, written from the checked bundle.
 export function unsignedValue(b) {
   const base = BigInt(b.events[0].at);
@@ -238,9 +295,10 @@ export function unsignedValue(b) {
     return row;
   });
   const a = b.anchor;
-  const anc = [a.operatorKeyId, a.headHint, a.headIndex, a.treeSize, a.root, a.issued - b.events[b.events.length - 1].at];
+  let anc = [a.operatorKeyId, a.headHint, a.headIndex, a.treeSize, a.root, a.issued - b.events[b.events.length - 1].at];
   if (b.full) anc.push([...a.proof], a.checkpointSignature);
   else if (b.profile === 'witnessed') anc.push([...a.proof], a.cosignatures.map((c) => c.raw));
+  else if (b.profile === 'witnessed-published') anc = [anc[0], ...anc.slice(2), publishedRows(a.cosignatures, a.issued)];
   const policy = samePolicy(b.policy, DEFAULT_POLICY) ? new Map() : policyMap(b.policy);
   return [PROFILES.indexOf(b.profile), b.item, policy, parties, events, anc];
 }
@@ -300,7 +358,9 @@ export function bodyValueV2(b) {
     previousCountry = row[3];
     return [tag(row[0]), row[1], row[2], country, ...row.slice(4)];
   });
-  const outAnchor = [...anc.slice(0, 4), tag(anc[5]), ...anc.slice(6)];
+  const outAnchor = b.profile === 'witnessed-published'
+    ? [...anc.slice(0, 3), tag(anc[4]), anc[5].map((r) => r[0])] // the signatures follow the stream (trailer)
+    : [...anc.slice(0, 4), tag(anc[5]), ...anc.slice(6)];
   return [profile, item, policy, outParties, outEvents, outAnchor];
 }
 
@@ -309,8 +369,9 @@ function row(value, what, lengths) {
 }
 
 // bundle2._version1_value: the version 1 array a version 2 body stands for.
-function version1Value(body, root, signature) {
+function version1Value(body, root, signature, rest) {
   const top = row(body, 'a bundle', [6]);
+  if (top[0] !== 3 && rest.length > 0) throw malformed('bytes follow the compressed body');
   const full = top[0] === 1;
   const roles = policyRoles(top[2]);
   const parties = Array.isArray(top[3]) ? top[3] : [];
@@ -345,8 +406,22 @@ function version1Value(body, root, signature) {
     previousCountry = r[3];
     return r;
   });
-  const anc = row(top[5], 'the anchor', top[0] === 0 || top[0] === false ? [5] : [7]);
-  const outAnchor = [...anc.slice(0, 4), root, untag(anc[4], 'the issue time'), ...anc.slice(5)];
+  let outAnchor;
+  if (top[0] === 3) { // witnessed-published: no head hint; the cosignatures' signatures follow the stream
+    const anc = row(top[5], 'the anchor', [5]);
+    const times = anc[4];
+    if (!Array.isArray(times) || times.length < 1 || times.length > MAX_COSIGNATURES) {
+      throw malformed(`the cosignature times must be an array of 1 to ${MAX_COSIGNATURES} times`);
+    }
+    if (rest.length !== SIG * times.length) {
+      throw malformed(`${times.length} cosignature signature(s) of 64 bytes must follow the compressed body`);
+    }
+    const rows = times.map((t, i) => [t, rest.slice(SIG * i, SIG * i + SIG)]);
+    outAnchor = [...anc.slice(0, 3), root, untag(anc[3], 'the issue time'), rows];
+  } else {
+    const anc = row(top[5], 'the anchor', top[0] === 0 || top[0] === false ? [5] : [7]);
+    outAnchor = [...anc.slice(0, 4), root, untag(anc[4], 'the issue time'), ...anc.slice(5)];
+  }
   return [top[0], top[1], top[2], outParties, outEvents, outAnchor, signature];
 }
 
@@ -355,7 +430,7 @@ export function decodeBundleV2(raw, origin) {
   if (raw.length <= 96) throw malformed(`a version 2 bundle has more than 96 bytes, not ${raw.length}`);
   const signature = raw.slice(0, 64);
   const root = raw.slice(64, 96);
-  const inflated = inflateRaw(raw.subarray(96), DICTIONARY, MAX_INFLATED);
+  const { out: inflated, rest } = inflateRawStream(raw.subarray(96), DICTIONARY, MAX_INFLATED);
   let body;
   try {
     body = msgpackDecode(inflated, { maxSize: MAX_INFLATED });
@@ -363,7 +438,7 @@ export function decodeBundleV2(raw, origin) {
     if (e instanceof EncodingFault) throw malformed(e.message);
     throw e;
   }
-  const bundle = fromValue(version1Value(body, root, signature), checkOrigin(origin));
+  const bundle = fromValue(version1Value(body, root, signature, rest), checkOrigin(origin));
   bundle.version = 2;
   if (!equal(encode(bodyValueV2(bundle)), inflated)) throw malformed('the bundle is not in its one canonical form');
   bundle.body = body;

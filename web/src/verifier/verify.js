@@ -5,7 +5,7 @@ import { sha256 } from '@noble/hashes/sha2';
 import * as base45 from './base45.js';
 import * as digits from './digits.js';
 import { base64, canonicalBase64Decode, codePoints, concat, equal, hex, utf8 } from './bytes.js';
-import { decodeBundle, decodeBundleV2, MAX_CODE_CHARS, unsignedValue } from './bundle.js';
+import { decodeBundle, decodeBundleV2, MAX_CODE_CHARS, trailer, unsignedValue } from './bundle.js';
 import { isKeyName, keyId, MAX_TIME } from './checks.js';
 import { verify as ed25519Verify, keyAcceptable } from './ed25519.js';
 import { fail, malformed } from './errors.js';
@@ -17,6 +17,7 @@ export const CLOCK_TOLERANCE_MS = 5 * 60 * 1000;
 export const MAX_BASE_CHARS = 200;
 export const MAX_URL_CHARS = MAX_BASE_CHARS + 1 + 7089;
 const PREFIX = 'PC1:';
+const WITNESSED = ['witnessed', 'witnessed-published'];
 const CODE_DOMAIN = utf8('provchain/v1/code\n');
 const CODE_DOMAIN_V2 = utf8('provchain/v2/code\n');
 const ENTRY_DOMAIN = utf8('provchain/v1/entry\n');
@@ -158,7 +159,7 @@ function registrationBody(bundle, p) {
 
 function signedMessage(bundle, headHash) {
   if (bundle.version === 2) {
-    return concat(CODE_DOMAIN_V2, encode([bundle.origin, headHash, bundle.anchor.root, bundle.body]));
+    return concat(CODE_DOMAIN_V2, encode([bundle.origin, headHash, bundle.anchor.root, bundle.body]), trailer(bundle));
   }
   return concat(CODE_DOMAIN, encode([bundle.origin, headHash, unsignedValue(bundle)]));
 }
@@ -197,8 +198,15 @@ function isoTime(ms) {
   return new Date(ms).toISOString();
 }
 
+// Where a witnessed-published code's proof comes from: `proofs` is null (none: the code is refused,
+// ProofUnavailableError) or a function (op, headIndex, treeSize) -> proof array, which throws a CodeError
+// when the proof cannot be had. verifyCode (index.js) fetches the proof from the published log first.
+export const PUBLISHED_PROOF_MISSING =
+  "this code's inclusion proof is published with the log, not carried, and no log is known to this verifier " +
+  '(a verifier page: provchain verifier-page --log-url)';
+
 // verifyCode's work: returns the report (CodeReport.to_json) or throws a CodeError.
-export function verifyOrThrow(payload, operators, now, witnesses = null) {
+export function verifyOrThrow(payload, operators, now, witnesses = null, proofs = null) {
   // (1) The time and the pinned keys.
   if (typeof now !== 'number' || !Number.isInteger(now) || now < 0 || now >= MAX_TIME) {
     throw fail('InputError', 'at must be integer milliseconds since 1970 (UTC)');
@@ -223,7 +231,8 @@ export function verifyOrThrow(payload, operators, now, witnesses = null) {
   // (3) The chain.
   const rebuilt = rebuild(bundle);
   const head = rebuilt[rebuilt.length - 1].leafHash;
-  if (!equal(head.slice(0, 4), bundle.anchor.headHint)) {
+  // A witnessed-published code carries no hint: the signature covers the head, the proof checks it.
+  if (bundle.profile !== 'witnessed-published' && !equal(head.slice(0, 4), bundle.anchor.headHint)) {
     throw fail('ChainError', 'the events do not lead to the head the operator signed: the journey in this code was altered');
   }
   checks.chain = 'ok';
@@ -250,6 +259,15 @@ export function verifyOrThrow(payload, operators, now, witnesses = null) {
       throw fail('SignatureError', 'the checkpoint signature does not verify');
     }
     Object.assign(checks, { party_signatures: 'ok', inclusion_proof: 'ok', checkpoint_signature: 'ok' });
+  } else if (bundle.profile === 'witnessed-published') {
+    // (6) (witnessed-published) The same, with the proof built from the published log.
+    const a = bundle.anchor;
+    if (proofs === null) throw fail('ProofUnavailableError', PUBLISHED_PROOF_MISSING);
+    const proof = proofs(op, a.headIndex, a.treeSize);
+    if (!verifyInclusion(head, a.headIndex, a.treeSize, proof, a.root)) {
+      throw fail('InclusionError', "the inclusion proof of the head does not lead to the code's tree root");
+    }
+    checks.inclusion_proof = 'ok';
   } else if (bundle.profile === 'witnessed') {
     // (6) (witnessed) The head is in the tree the witnesses cosigned.
     const a = bundle.anchor;
@@ -261,7 +279,8 @@ export function verifyOrThrow(payload, operators, now, witnesses = null) {
   // (7) The witnesses: a quorum of trusted witnesses cosigned the checkpoint (origin, tree size, root).
   const a = bundle.anchor;
   const counted = checkWitnesses(bundle, policy, checkpointText(bundle.origin, a.treeSize, a.root), now);
-  if (policy !== null && bundle.profile === 'witnessed') checks.cosignatures = 'ok';
+  const witnessed = WITNESSED.includes(bundle.profile);
+  if (policy !== null && witnessed) checks.cosignatures = 'ok';
   // (8) The journey rules.
   checkRules(bundle, registry);
   checks.rules = 'ok';
@@ -275,7 +294,7 @@ export function verifyOrThrow(payload, operators, now, witnesses = null) {
   }
   checks.time = 'ok';
   const out = report(bundle, formatVkey(op.name, op.key), rebuilt, checks, Math.max(0, latest - now));
-  if (policy !== null || bundle.profile === 'witnessed') out.witnesses = witnessReport(bundle, policy, counted, now);
+  if (policy !== null || witnessed) out.witnesses = witnessReport(bundle, policy, counted, now);
   return out;
 }
 

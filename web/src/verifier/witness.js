@@ -135,11 +135,30 @@ function cosigns(verifier, text, c) {
   return ed25519Verify(verifier.key, message, c.signature);
 }
 
+// code._attribute: a witnessed-published code carries no key ids; each cosignature goes to the first trusted
+// witness (policy order, one verifier per distinct name and key) not yet given one whose key verifies it,
+// and gets its key id; one that no trusted key verifies is dropped, as an unknown key id is.
+function attribute(text, cosignatures, trusted) {
+  const left = [];
+  for (const [, v] of trusted) {
+    if (!left.some((u) => u.name === v.name && equal(u.keyId, v.keyId) && equal(u.key, v.key))) left.push(v);
+  }
+  const out = [];
+  for (const c of cosignatures) {
+    const i = left.findIndex((v) => cosigns(v, text, c));
+    if (i >= 0) {
+      out.push({ ...c, keyId: left[i].keyId });
+      left.splice(i, 1);
+    }
+  }
+  return out;
+}
+
 // code._check_witnesses with WitnessPolicy.verify_cosignatures: the counted cosignatures, each
 // {witness, name, keyId, timestamp (BigInt, seconds)}, or a QuorumError / CosignatureError.
 export function checkWitnesses(bundle, policy, text, nowMs) {
   if (policy === null) return [];
-  if (bundle.profile !== 'witnessed') {
+  if (bundle.profile !== 'witnessed' && bundle.profile !== 'witnessed-published') {
     if (requiresWitnesses(policy)) {
       throw fail('QuorumError', `this ${bundle.profile} code carries no witness cosignatures; this verifier requires ${describe(policy)} (make a witnessed code: provchain code --profile witnessed)`);
     }
@@ -148,7 +167,8 @@ export function checkWitnesses(bundle, policy, text, nowMs) {
   const trusted = [...policy.witnesses.entries()];
   const now = BigInt(Math.floor(nowMs / 1000));
   const counted = new Map();
-  for (const c of bundle.anchor.cosignatures) {
+  const carried = bundle.profile === 'witnessed-published' ? attribute(text, bundle.anchor.cosignatures, trusted) : bundle.anchor.cosignatures;
+  for (const c of carried) {
     const candidates = trusted.filter(([, v]) => equal(v.keyId, c.keyId));
     if (candidates.length === 0) continue;
     const chosen = candidates.find(([, v]) => cosigns(v, text, c)) ?? candidates[0];
