@@ -122,6 +122,6 @@ def restartable_postgres(postgres_server: PgServer) -> PgServer:
 
     if not postgres_server.restartable:
         if os.environ.get("CI") == "true":
-            pytest.fail("in CI the tests start their own PostgreSQL; PROVCHAIN_TEST_POSTGRES cannot be restarted")
+            pytest.fail("in CI the tests restart the PostgreSQL server .ci/run started (PROVCHAIN_TEST_POSTGRES_DIR)")
         pytest.skip("PROVCHAIN_TEST_POSTGRES names a server the tests do not restart")
     return postgres_server

@@ -8,7 +8,11 @@ run as root, so when the tests run as root (CI does) every server command runs a
 count on real durability.
 
 ``PROVCHAIN_TEST_POSTGRES=postgresql://user@host:port/db`` names an existing server instead (its user must
-be allowed to create databases); such a server cannot be restarted by the tests.
+be allowed to create databases); such a server cannot be restarted by the tests, unless
+``PROVCHAIN_TEST_POSTGRES_DIR`` also names the directory this module started it in. That is how ``.ci/run``
+runs the suite: ``python tests/pgserver.py start`` starts a throwaway server and prints its URL and
+directory, the tests use it (and crash and restart it), and ``python tests/pgserver.py stop DIR`` stops it and
+removes the directory.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -25,6 +30,7 @@ from pathlib import Path
 
 BIN = Path(os.environ.get("PROVCHAIN_PG_BIN", "/usr/lib/postgresql/15/bin"))
 ENV_URL = "PROVCHAIN_TEST_POSTGRES"
+ENV_DIR = "PROVCHAIN_TEST_POSTGRES_DIR"
 
 
 def binaries_present() -> bool:
@@ -41,10 +47,11 @@ def _free_port() -> int:
 class PgServer:
     """One PostgreSQL server: started here (``start``), or an existing one named by a URL (``external``)."""
 
-    def __init__(self, admin_url: str, *, base: Path | None = None, port: int = 0) -> None:
+    def __init__(self, admin_url: str, *, base: Path | None = None, port: int = 0, owned: bool = True) -> None:
         self.admin_url = admin_url  # a URL of the maintenance database, as a user who may create databases
         self.base = base  # None for an external server
         self.port = port
+        self.owned = owned  # stopped (and its directory removed) by whoever holds this object
 
     # --- starting and stopping -----------------------------------------------------------------
 
@@ -133,8 +140,9 @@ class PgServer:
         self._pg_ctl("restart", "-m", "immediate")
 
     def stop(self) -> None:
-        """Stop the server (fast) and remove its directory. An external server is left alone."""
-        if self.base is None:
+        """Stop the server (fast) and remove its directory. An external server, or one started by another
+        process (``.ci/run``), is left alone."""
+        if self.base is None or not self.owned:
             return
         if (self.data / "postmaster.pid").exists():
             self._pg_ctl("stop", "-m", "fast", check=False)
@@ -183,6 +191,29 @@ class PgServer:
 
 
 def server_from_env() -> PgServer:
-    """The server ``PROVCHAIN_TEST_POSTGRES`` names, or a new throwaway one."""
+    """The server ``PROVCHAIN_TEST_POSTGRES`` names (restartable when ``PROVCHAIN_TEST_POSTGRES_DIR`` names the
+    directory this module started it in), or a new throwaway one."""
     url = os.environ.get(ENV_URL)
-    return PgServer.external(url) if url else PgServer.start()
+    if not url:
+        return PgServer.start()
+    directory = os.environ.get(ENV_DIR)
+    if directory:
+        return PgServer(url, base=Path(directory), owned=False)
+    return PgServer.external(url)
+
+
+def main(argv: list[str]) -> int:
+    """``start``: start a throwaway server, print ``URL DIRECTORY``; ``stop DIRECTORY``: stop it, remove it."""
+    if argv[:1] == ["start"] and len(argv) == 1:
+        server = PgServer.start()
+        print(server.admin_url, server.base)
+        return 0
+    if argv[:1] == ["stop"] and len(argv) == 2:
+        PgServer("", base=Path(argv[1])).stop()
+        return 0
+    print("usage: pgserver.py start | stop DIRECTORY", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -53,6 +53,16 @@ def test_postgresql_tests_run(postgres_server: object) -> None:
 
 
 @in_ci
+def test_ci_started_the_postgresql_server() -> None:
+    """.ci/run starts the throwaway PostgreSQL 15 for the run (and stops it after), and the crash tests may
+    restart it: the test command must find both its URL and its directory."""
+    from pgserver import ENV_DIR, ENV_URL
+
+    assert os.environ.get(ENV_URL) and os.environ.get(ENV_DIR), ".ci/run exports the server it started"
+    assert Path(os.environ[ENV_DIR], "data", "PG_VERSION").read_text().strip() == "15"
+
+
+@in_ci
 def test_the_page_script_is_built() -> None:
     assert (ROOT / "src" / "provchain" / "web" / "verifier.js").exists()
 
