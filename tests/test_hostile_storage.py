@@ -401,7 +401,21 @@ def noticed(before: dict[str, list[tuple[bytes, ...]]], after: dict[str, list[tu
         if set(before[table]) < set(after[table]):
             after[table] = before[table]
     changed = {t for t in TABLES if before[t] != after[t]}
+    if changed <= {"entries", "checkpoints"} and rolled_back(before, after):
+        return False
     return bool(changed) and not (changed == {"checkpoints"} and set(after["checkpoints"]) < set(before["checkpoints"]))
+
+
+def rolled_back(before: dict[str, list[tuple[bytes, ...]]], after: dict[str, list[tuple[bytes, ...]]]) -> bool:
+    """Whether ``after`` is an older state of the ledger: a tail of entries cut off together with every stored
+    checkpoint above the new end, down to no less than the checkpoint the audit is given (``--since``, size
+    OLD_SIZE). The file alone cannot tell that from a ledger that never grew; a newer checkpoint held elsewhere
+    (given with ``--since``, or cosigned by a witness) does (see docs/security.md)."""
+    kept, was = after["entries"], before["entries"]
+    if not OLD_SIZE <= len(kept) < len(was) or kept != was[: len(kept)]:
+        return False
+    cps = after["checkpoints"]
+    return set(cps) <= set(before["checkpoints"]) and all(int(row[0]) <= len(kept) for row in cps)
 
 
 @pytest.fixture
@@ -692,6 +706,16 @@ def edit_lists(draw: st.DrawFn) -> list[Edit]:
             )
             out.append(_drawn(table, column, row, raw))
     return out
+
+
+def test_a_rollback_is_an_older_ledger_and_a_half_rollback_is_found(case: Callable[[list[Edit]], int]) -> None:
+    """The last entry cut off with the checkpoint of all 42 (the case Hypothesis found): the file is the ledger
+    as it was at 41 entries, which the audit, given the checkpoint at 24, cannot tell apart (``rolled_back``).
+    Cut off without its checkpoint, or cut off below the checkpoint the audit is given, it is found."""
+    rollback = [Edit("entries", None, 41), Edit("checkpoints", None, 1)]
+    assert case(rollback) == 2
+    assert case([Edit("entries", None, 41)]) == 1  # the checkpoint of 42 stays: the audit must notice
+    assert case([*(Edit("entries", None, r) for r in range(23, 42)), Edit("checkpoints", None, 1)]) == 20
 
 
 @FAST
