@@ -40,7 +40,7 @@ import re
 import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Final
 
 from . import base45, digits, merkle
@@ -57,6 +57,7 @@ from ._internal.bundle import (
 )
 from ._internal.bundle2 import decode_bundle_v2
 from ._internal.codeurl import FRAGMENT_VERSION, MAX_BASE_CHARS, MAX_URL_CHARS, check_base, is_url, split_url
+from ._internal.record import record
 from ._internal.validate import check_time
 from .checkpoint import Checkpoint, open_checkpoint
 from .entries import ENTRY_DOMAIN, Body, Event, PartyRegistration, PolicyEntry, Revocation, check_item, ms_to_iso
@@ -210,7 +211,7 @@ def _base45(text: str) -> bytes:
 # --- the report -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record
 class CodeEvent:
     """One verified event of the journey."""
 
@@ -224,6 +225,31 @@ class CodeEvent:
     key_id: bytes
     leaf_hash: bytes
     key_revoked_later: bool = False
+
+    def __init__(
+        self,
+        stage: str,
+        party: str,
+        roles: tuple[str, ...],
+        country: str,
+        place: str | None,
+        data: Mapping[str, str | int],
+        at: int,
+        key_id: bytes,
+        leaf_hash: bytes,
+        key_revoked_later: bool = False,
+    ) -> None:
+        fields = self.__dict__
+        fields["stage"] = stage
+        fields["party"] = party
+        fields["roles"] = roles
+        fields["country"] = country
+        fields["place"] = place
+        fields["data"] = data
+        fields["at"] = at
+        fields["key_id"] = key_id
+        fields["leaf_hash"] = leaf_hash
+        fields["key_revoked_later"] = key_revoked_later
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (the shape :func:`provchain.cli.render_journey` reads)."""
@@ -242,7 +268,7 @@ class CodeEvent:
         }
 
 
-@dataclass(frozen=True)
+@record
 class CodeWitness:
     """One counted cosignature of a witnessed code: a witness the verifier trusts cosigned the code's
     checkpoint at ``timestamp`` (POSIX seconds)."""
@@ -256,6 +282,13 @@ class CodeWitness:
     timestamp: int
     """When the witness cosigned, in POSIX seconds."""
 
+    def __init__(self, witness: str, name: str, key_id: bytes, timestamp: int) -> None:
+        fields = self.__dict__
+        fields["witness"] = witness
+        fields["name"] = name
+        fields["key_id"] = key_id
+        fields["timestamp"] = timestamp
+
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict."""
         return {
@@ -267,7 +300,7 @@ class CodeWitness:
         }
 
 
-@dataclass(frozen=True)
+@record
 class CodeReport:
     """What a verified code says: the journey, the anchor, and each check that passed.
 
@@ -298,6 +331,45 @@ class CodeReport:
     """How many cosignatures the code carries (witnessed profile), counted or not."""
     verified_at: int = 0
     """The verifier's time (ms), against which the cosignatures' age is given."""
+
+    def __init__(
+        self,
+        item: str,
+        origin: str,
+        operator: str,
+        profile: str,
+        events: tuple[CodeEvent, ...],
+        checks: Mapping[str, str],
+        head_index: int,
+        tree_size: int,
+        root: bytes,
+        head_hash: bytes,
+        issued: int,
+        clock_skew_ms: int = 0,
+        version: int = 1,
+        witness_policy: str | None = None,
+        witnesses: tuple[CodeWitness, ...] = (),
+        cosignatures_carried: int = 0,
+        verified_at: int = 0,
+    ) -> None:
+        fields = self.__dict__
+        fields["item"] = item
+        fields["origin"] = origin
+        fields["operator"] = operator
+        fields["profile"] = profile
+        fields["events"] = events
+        fields["checks"] = checks
+        fields["head_index"] = head_index
+        fields["tree_size"] = tree_size
+        fields["root"] = root
+        fields["head_hash"] = head_hash
+        fields["issued"] = issued
+        fields["clock_skew_ms"] = clock_skew_ms
+        fields["version"] = version
+        fields["witness_policy"] = witness_policy
+        fields["witnesses"] = witnesses
+        fields["cosignatures_carried"] = cosignatures_carried
+        fields["verified_at"] = verified_at
 
     @property
     def witnessed_at(self) -> int | None:

@@ -18,11 +18,11 @@ ids for one item. Any other item id is untouched. docs/spec/epcis.md gives the r
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Final
 from urllib.parse import quote, unquote, urlsplit
 
+from ._internal.record import record
 from .errors import ItemError
 
 __all__ = ["DL_HOST", "Gs1Item", "canonical_item", "check_gs1_item", "looks_gs1", "parse_item"]
@@ -36,12 +36,17 @@ _SGTIN: Final = re.compile(r"urn:epc:id:sgtin:([0-9]{6,12})\.([0-9]{1,7})\.(.+)"
 _URN_SERIAL: Final = re.compile(r"[A-Za-z0-9!'()*+,\-.:;=_%]+")  # TDS: other characters are %-escaped
 
 
-@dataclass(frozen=True)
+@record
 class Gs1Item:
     """A serialised trade item: its GTIN (14 digits, check digit verified) and its serial number."""
 
     gtin: str
     serial: str
+
+    def __init__(self, gtin: str, serial: str) -> None:
+        fields = self.__dict__
+        fields["gtin"] = gtin
+        fields["serial"] = serial
 
     @property
     def uri(self) -> str:
