@@ -20,7 +20,6 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from typing import Final
-from urllib.parse import quote, unquote, urlsplit
 
 from ._internal.record import record
 from .errors import ItemError
@@ -52,6 +51,8 @@ class Gs1Item:
     def uri(self) -> str:
         """The canonical Digital Link: ``https://id.gs1.org/01/<GTIN-14>/21/<serial>`` (serial percent-encoded
         except ``A-Z a-z 0-9 - . _ ~``), the one provchain item id of this item."""
+        from urllib.parse import quote  # here: urllib.parse is no part of a scan's start-up (issue #20)
+
         return f"{_CANONICAL_HEAD}{self.gtin}/21/{quote(self.serial, safe='')}"
 
 
@@ -94,6 +95,8 @@ def _serial(value: str) -> str:
 
 
 def _from_urn(text: str) -> Gs1Item:
+    from urllib.parse import unquote
+
     if text[:17].lower() != "urn:epc:id:sgtin:":
         raise ItemError(
             f"{text!r} is not an item id provchain reads: of the EPC URNs, only urn:epc:id:sgtin: names one "
@@ -120,6 +123,8 @@ def _with_check_digit(payload: str) -> str:
 
 
 def _from_dl(text: str) -> Gs1Item:
+    from urllib.parse import unquote, urlsplit
+
     try:
         parts = urlsplit(text)
     except ValueError:
