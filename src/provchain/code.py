@@ -94,11 +94,11 @@ from .keys import Signer, format_vkey, parse_vkey, verify_signature
 from .note import new_verifier
 from .policy import Policy
 from .rules import CLOCK_TOLERANCE_MS, KeyRecord, Registry
-from .witness import Cosignature, CosignatureVerifier, WitnessPolicy, split_note
 
 if TYPE_CHECKING:  # verify() imports no storage; make() imports the ledger when it runs (docs/design.md)
     from .ledger import HistoryEvent, Ledger
     from .tlog import TiledLog
+    from .witness import Cosignature, CosignatureVerifier, WitnessPolicy
 
 ProofSource = Callable[[int, int], Sequence[bytes]]
 """Where a ``witnessed-published`` code's inclusion proof comes from: ``(head_index, tree_size) -> proof``."""
@@ -157,7 +157,7 @@ MAX_CLOCK_SKEW_MS: Final = 24 * 60 * 60 * 1000
 clock is up to a day slow still verifies a fresh genuine code, and the report shows the difference
 (:attr:`CodeReport.clock_skew_ms`). A ledger's appends allow only ``CLOCK_TOLERANCE_MS`` (5 minutes)."""
 
-_VERSION_PREFIX = re.compile(r"[A-Za-z]{1,8}[0-9]{1,4}:")
+_VERSION_PREFIX = r"[A-Za-z]{1,8}[0-9]{1,4}:"  # compiled when a code does not start with PC1: (by re's cache)
 
 
 # --- parsing --------------------------------------------------------------------------------------
@@ -185,7 +185,7 @@ def parse(payload: str, origin: str) -> Bundle:
     if len(payload) > MAX_CODE_CHARS:  # before any copy of a hostile, huge payload
         raise BundleFormatError(f"an item code has at most {MAX_CODE_CHARS} characters, not {len(payload)}")
     if not payload.startswith(PREFIX):
-        m = _VERSION_PREFIX.match(payload)
+        m = re.match(_VERSION_PREFIX, payload)
         if m and m.group(0).upper().startswith("PC"):
             raise BadPrefixError(f"this item code's version is not supported (expected {PREFIX!r})")
         raise BadPrefixError(
@@ -488,8 +488,7 @@ def verify(
     9. ``_check_clock``: the issue time against the events and the verifier's clock [12].
     """
     now = _now_ms() if at is None else check_time(at, "at", InputError)
-    if witnesses is not None and not isinstance(witnesses, WitnessPolicy):
-        raise InputError("witnesses must be a WitnessPolicy (provchain.witness) or None")
+    _check_witness_policy(witnesses)
     prover: ProofSource | None = None
     if log is not None:
         prover = _log_prover(log, operator_vkey)
@@ -673,6 +672,16 @@ def _log_prover(log: object, operator_vkey: str) -> ProofSource:
     return prove
 
 
+def _check_witness_policy(witnesses: object) -> None:
+    """Refuse a ``witnesses`` argument that is neither a :class:`~provchain.witness.WitnessPolicy` nor None
+    (the witness module is imported when a policy is given: a scan without one starts without it)."""
+    if witnesses is not None:
+        from .witness import WitnessPolicy
+
+        if not isinstance(witnesses, WitnessPolicy):
+            raise InputError("witnesses must be a WitnessPolicy (provchain.witness) or None")
+
+
 def _check_witnesses(bundle: Bundle, policy: WitnessPolicy | None, now: int) -> tuple[CodeWitness, ...]:
     """(7) The cosignatures of the checkpoint ``origin, tree_size, root`` against ``policy``: none without
     a policy; :class:`QuorumError` when the policy requires witnesses and the code is not witnessed or
@@ -690,6 +699,8 @@ def _check_witnesses(bundle: Bundle, policy: WitnessPolicy | None, now: int) -> 
                 f"{policy.describe()} (make a witnessed code: provchain code --profile witnessed)"
             )
         return ()
+    from .witness import Cosignature
+
     a = bundle.anchor
     text = Checkpoint(bundle.origin, a.tree_size, a.root).format()
     trusted = policy.witnesses
@@ -716,6 +727,8 @@ def _attribute(
     the first trusted witness (in the policy's order) not yet attributed whose key verifies it, so that a
     witness counts once. A cosignature no trusted witness's key verifies is ignored, as one by an unknown
     key id is. At most ``len(carried) * len(trusted)`` signature verifications."""
+    from .witness import Cosignature
+
     left = list(dict.fromkeys(trusted))
     out: list[Cosignature] = []
     for c in carried:
@@ -728,6 +741,8 @@ def _attribute(
 
 
 def _cosigns(verifier: CosignatureVerifier, text: bytes, c: CodeCosignature) -> bool:
+    from .witness import Cosignature
+
     try:
         verifier.check(text, Cosignature(verifier.name, c.key_id, c.timestamp, c.signature))
     except CosignatureError:
@@ -909,8 +924,7 @@ def make(
     if profile not in PROFILES:
         raise InputError(f"unknown profile {profile!r}; choose one of: {', '.join(PROFILES)}")
     item = check_item(item)
-    if witnesses is not None and not isinstance(witnesses, WitnessPolicy):
-        raise InputError("witnesses must be a WitnessPolicy (provchain.witness) or None")
+    _check_witness_policy(witnesses)
     if witnesses is not None and profile not in ("witnessed", "witnessed-published"):
         raise InputError("a witness policy is for the witnessed profiles only (profile='witnessed')")
     base = None if url is None else check_base(url)
@@ -1079,6 +1093,8 @@ def _stored_cosignatures(
 ) -> tuple[CodeCosignature, ...]:
     """The cosignatures of a stored checkpoint note, sorted by key id, one per key id: under ``witnesses``
     only the valid ones by its witnesses, and none unless they satisfy its quorum."""
+    from .witness import Cosignature, split_note
+
     text, lines = split_note(note)
     if text != cp.format():  # a cosignature covers the note text, which a code rebuilds from its fields
         return ()

@@ -31,8 +31,9 @@ DL_HOST: Final = "id.gs1.org"
 
 _CANONICAL_HEAD: Final = f"https://{DL_HOST}/01/"
 _MAX_TEXT: Final = 1024  # a longer text is refused before any parsing
-_SGTIN: Final = re.compile(r"urn:epc:id:sgtin:([0-9]{6,12})\.([0-9]{1,7})\.(.+)", re.IGNORECASE)
-_URN_SERIAL: Final = re.compile(r"[A-Za-z0-9!'()*+,\-.:;=_%]+")  # TDS: other characters are %-escaped
+# Patterns compiled on first use (by re's cache), not at import: only a GS1 item id needs them.
+_SGTIN: Final = r"urn:epc:id:sgtin:([0-9]{6,12})\.([0-9]{1,7})\.(.+)"
+_URN_SERIAL: Final = r"[A-Za-z0-9!'()*+,\-.:;=_%]+"  # TDS: other characters are %-escaped
 
 
 @record
@@ -102,8 +103,8 @@ def _from_urn(text: str) -> Gs1Item:
             f"{text!r} is not an item id provchain reads: of the EPC URNs, only urn:epc:id:sgtin: names one "
             "trade item"
         )
-    m = _SGTIN.fullmatch(text)
-    if m is None or len(m[1]) + len(m[2]) != 13 or not _URN_SERIAL.fullmatch(m[3]):
+    m = re.fullmatch(_SGTIN, text, re.IGNORECASE)
+    if m is None or len(m[1]) + len(m[2]) != 13 or not re.fullmatch(_URN_SERIAL, m[3]):
         raise ItemError(
             f"{text!r} is not an SGTIN EPC URN (urn:epc:id:sgtin:<company prefix>.<indicator and item reference>"
             ".<serial>, 13 digits in the first two parts)"

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..errors import InputError
-from ..witness import WitnessPolicy
+
+if TYPE_CHECKING:
+    from ..witness import WitnessPolicy
 
 
 def witness_options(action: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -43,6 +45,8 @@ def witness_options(action: str) -> Callable[[Callable[..., Any]], Callable[...,
 
 def witness_policy(keys: tuple[str, ...], quorum: int | None, policy_file: str | None) -> WitnessPolicy | None:
     """The policy the witness options give, or None when none was given (exit 2 for a bad combination)."""
+    from ..witness import WitnessPolicy  # here: a scan without witness options starts without it
+
     if policy_file is not None:
         if keys or quorum is not None:
             raise InputError("give either --policy or --witness (and --quorum), not both")
