@@ -24,15 +24,15 @@ STORAGE = ("provchain.ledger", "provchain.store", "provchain.store.sqlite", "sql
 HEAVY = (*STORAGE, "provchain.audit", "provchain.export")
 IMAGING = ("PIL", "zxingcpp", "provchain.qr")
 # What a scan has no use for, which the CLI's other commands load when they run: the EPCIS package (GS1's
-# schema), the evidence comparison, the writing of files (tempfile), rich's console and table (a table is
-# laid out with rich's cell measure alone), the other commands' modules (imported when a command is looked
+# schema), the evidence comparison, the writing of files (tempfile), rich (a table is laid out with rich's
+# cell measure alone, and one of printable ASCII, as this journey's, needs none), the other commands' modules (imported when a command is looked
 # up), pathlib and urllib.parse (a scan reads its file with os), the witness module (for a witness policy).
 OTHER_COMMANDS = tuple(
     f"provchain.cli.{m}" for m in ("_audit", "_epcis", "_evidence", "_keys", "_ledger", "_log", "_serve", "_tiles",
                                    "_web", "_witness")
 )  # fmt: skip
 UNUSED_BY_SCAN = (
-    "provchain.epcis", "provchain.equivocation", "tempfile", "rich.console", "rich.table", *OTHER_COMMANDS,
+    "provchain.epcis", "provchain.equivocation", "tempfile", "rich", *OTHER_COMMANDS,
     "pathlib", "urllib.parse", "provchain.witness",
 )  # fmt: skip
 
