@@ -38,7 +38,6 @@ from __future__ import annotations
 import os
 import re
 import time
-from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Final
@@ -1017,6 +1016,8 @@ def _party_table(
 ) -> tuple[CodeParty, ...]:
     """(3) One row per signer key in ``order``. ``revoked`` is the 1-based position of the first event after
     the key's revocation entry (:class:`RevokedKeyError` if the key signed that event or a later one)."""
+    from bisect import bisect_left  # making a code only
+
     indices = [ev.index for ev in history]
     parties: list[CodeParty] = []
     for kid in order:

@@ -209,8 +209,8 @@ def _read_text_file(path: str) -> str:
             f"{path} is larger than {MAX_TEXT_BYTES // 1024} KiB: a code file holds one code of at most "
             f"{item_code.MAX_CODE_CHARS} characters"
         )
-    try:
-        return data.decode("utf-8-sig").strip()
+    try:  # UTF-8 after one optional BOM ("utf-8-sig", whose codec module is one more import)
+        return data.removeprefix(b"\xef\xbb\xbf").decode("utf-8").strip()
     except UnicodeDecodeError:
         raise CodeFormatError(
             f"{path} is not a UTF-8 text file (scan an image by a name ending in {', '.join(_IMAGE_SUFFIXES)})"
