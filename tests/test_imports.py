@@ -25,9 +25,10 @@ HEAVY = (*STORAGE, "provchain.audit", "provchain.export")
 IMAGING = ("PIL", "zxingcpp", "provchain.qr")
 # What a scan has no use for, which the CLI's other commands load when they run: the EPCIS package (GS1's
 # schema), the evidence comparison, the writing of files (tempfile), rich (a table is laid out with rich's
-# cell measure alone, and one of printable ASCII, as this journey's, needs none), the other commands' modules (imported when a command is looked
-# up), pathlib and urllib.parse (a scan reads its file with os), the witness module (for a witness policy),
-# zlib (URL codes), bisect (making codes), the utf-8-sig codec (the BOM is stripped by hand).
+# cell measure alone, and one of printable ASCII, as this journey's, needs none), the other commands'
+# modules (imported when a command is looked up), pathlib and urllib.parse (a scan reads its file with
+# os), the witness module (for a witness policy), zlib (URL codes), bisect (making codes), the utf-8-sig
+# codec (the BOM is stripped by hand).
 OTHER_COMMANDS = tuple(
     f"provchain.cli.{m}" for m in ("_audit", "_epcis", "_evidence", "_keys", "_ledger", "_log", "_serve", "_tiles",
                                    "_web", "_witness")
