@@ -24,10 +24,18 @@ STORAGE = ("provchain.ledger", "provchain.store", "provchain.store.sqlite", "sql
 HEAVY = (*STORAGE, "provchain.audit", "provchain.export")
 IMAGING = ("PIL", "zxingcpp", "provchain.qr")
 # What a scan has no use for, which the CLI's other commands load when they run: the EPCIS package (GS1's
-# schema), the evidence comparison, the writing of files (tempfile), rich's console and table (a table is
-# laid out with rich's cell measure alone).
+# schema), the evidence comparison, the writing of files (tempfile), rich (a table is laid out with rich's
+# cell measure alone, and one of printable ASCII, as this journey's, needs none), the other commands'
+# modules (imported when a command is looked up), pathlib and urllib.parse (a scan reads its file with
+# os), the witness module (for a witness policy), zlib (URL codes), bisect (making codes), the utf-8-sig
+# codec (the BOM is stripped by hand).
+OTHER_COMMANDS = tuple(
+    f"provchain.cli.{m}" for m in ("_audit", "_epcis", "_evidence", "_keys", "_ledger", "_log", "_serve", "_tiles",
+                                   "_web", "_witness")
+)  # fmt: skip
 UNUSED_BY_SCAN = (
-    "provchain.epcis", "provchain.equivocation", "tempfile", "rich.console", "rich.table",
+    "provchain.epcis", "provchain.equivocation", "tempfile", "rich", *OTHER_COMMANDS,
+    "pathlib", "urllib.parse", "provchain.witness", "zlib", "bisect", "encodings.utf_8_sig",
 )  # fmt: skip
 
 
@@ -136,3 +144,28 @@ def test_a_refused_scan_loads_no_storage_either(code_file: Path) -> None:
     status, _, loaded = _scan(str(code_file), "--operator", other.vkey)
     assert status == 1
     assert loaded.isdisjoint(HEAVY), sorted(loaded & set(HEAVY))
+
+
+def test_each_command_is_imported_from_the_module_the_cli_names() -> None:
+    from provchain import cli as cli_package
+
+    commands = cli_package.cli.commands  # reading the table imports every command module
+    assert set(commands) == set(cli_package._COMMANDS)
+    for name, command in commands.items():
+        assert command.callback is not None
+        assert command.callback.__module__ == f"provchain.cli.{cli_package._COMMANDS[name]}", name
+
+
+def test_looking_up_a_command_imports_its_module_only() -> None:
+    lookup = "from provchain.cli import cli\nassert cli.get_command(None, 'history').name == 'history'"
+    loaded = _loaded(lookup)
+    assert "provchain.cli._ledger" in loaded
+    assert loaded.isdisjoint(set(OTHER_COMMANDS) - {"provchain.cli._ledger"}), sorted(loaded & set(OTHER_COMMANDS))
+    # Every other way to see the commands imports them all: the table, the list (--help), a mistyped name
+    # (click suggests the names near it).
+    listed = subprocess.run([sys.executable, "-m", "provchain", "--help"], capture_output=True, text=True, check=True)
+    assert all(f"  {name} " in listed.stdout for name in ("audit", "scan", "witness", "verifier-page"))
+    typo = subprocess.run([sys.executable, "-m", "provchain", "scna"], capture_output=True, text=True, check=False)
+    assert typo.returncode == 2 and "Did you mean 'scan'?" in typo.stderr
+    loaded = _loaded("from provchain.cli import cli\nassert len(cli.commands) > 20")
+    assert set(OTHER_COMMANDS) <= loaded

@@ -216,7 +216,8 @@ def test_right_aligned_columns_are_right_aligned() -> None:
 
 
 def test_rich_is_imported_only_to_draw_a_table() -> None:
-    """The CLI loads rich when it prints a table, not before: a command that prints none does not pay for it."""
+    """The CLI loads rich when it prints a table that needs its measure, not before: a command that prints
+    none, or a table of printable ASCII only (one cell a character), does not pay for it."""
     code = (
         "import sys\n"
         "from click.testing import CliRunner\n"
@@ -225,6 +226,21 @@ def test_rich_is_imported_only_to_draw_a_table() -> None:
         "CliRunner().invoke(cli, ['--version'])\n"
         "assert 'rich' not in sys.modules, 'imported by --version'\n"
         "render_journey('X', [])\n"
+        "assert 'rich' not in sys.modules, 'imported for a table of printable ASCII'\n"
+        "e = {'stage': 'origin', 'party': '\u4e2d\u6587', 'country': 'CN', 'at': '2025-01-01T00:00:00Z'}\n"
+        "render_journey('X', [e])\n"
         "assert 'rich' in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_printable_ascii_is_one_cell_a_character_for_rich() -> None:
+    # draw() measures a table of printable ASCII with len(), without importing rich's measure: it must
+    # agree with rich on every such character, and a table with any other character goes to rich.
+    from provchain.cli._table import _measure
+
+    printable = [chr(c) for c in range(0x20, 0x7F)]
+    assert all(cell_len(c * 3) == 3 for c in printable)
+    assert _measure([["abc", "".join(printable)], [""]]) is len
+    for other in ("\u00e9", "\u4e2d", "\x1b", "\x7f", "\u2068"):
+        assert _measure([["abc", f"x{other}"]]) is cell_len

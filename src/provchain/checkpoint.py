@@ -17,8 +17,8 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 
+from ._internal.record import record
 from ._internal.validate import canonical_b64decode
 from .errors import CheckpointError, InputError, NoteFormatError
 from .keys import Signer
@@ -37,7 +37,10 @@ _SIZE = re.compile(r"0|[1-9][0-9]{0,19}")
 _LINE_CONTROL = re.compile(r"[\x00-\x1f]")
 
 
-@dataclass(frozen=True, slots=True)
+_set = object.__setattr__  # how a record with slots sets its fields (provchain._internal.record)
+
+
+@record(slots=True)
 class Checkpoint:
     """The text of a checkpoint: origin, tree size, root hash and extension lines.
 
@@ -59,9 +62,11 @@ class Checkpoint:
     extensions: tuple[str, ...] = ()
     """Opaque, non-empty extension lines after the root (NOT RECOMMENDED by the spec)."""
 
-    def __post_init__(self) -> None:
-        if isinstance(self.extensions, list):
-            object.__setattr__(self, "extensions", tuple(self.extensions))
+    def __init__(self, origin: str, size: int, root: bytes, extensions: tuple[str, ...] = ()) -> None:
+        _set(self, "origin", origin)
+        _set(self, "size", size)
+        _set(self, "root", root)
+        _set(self, "extensions", tuple(extensions) if isinstance(extensions, list) else extensions)
         _check_line("origin", self.origin)
         if isinstance(self.size, bool) or not isinstance(self.size, int) or not 0 <= self.size <= SIZE_MAX:
             raise InputError(f"a checkpoint size is an integer from 0 to {SIZE_MAX}")

@@ -38,9 +38,8 @@ from __future__ import annotations
 import os
 import re
 import time
-from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Final
 
 from . import base45, digits, merkle
@@ -57,6 +56,7 @@ from ._internal.bundle import (
 )
 from ._internal.bundle2 import decode_bundle_v2
 from ._internal.codeurl import FRAGMENT_VERSION, MAX_BASE_CHARS, MAX_URL_CHARS, check_base, is_url, split_url
+from ._internal.record import record
 from ._internal.validate import check_time
 from .checkpoint import Checkpoint, open_checkpoint
 from .entries import ENTRY_DOMAIN, Body, Event, PartyRegistration, PolicyEntry, Revocation, check_item, ms_to_iso
@@ -93,11 +93,11 @@ from .keys import Signer, format_vkey, parse_vkey, verify_signature
 from .note import new_verifier
 from .policy import Policy
 from .rules import CLOCK_TOLERANCE_MS, KeyRecord, Registry
-from .witness import Cosignature, CosignatureVerifier, WitnessPolicy, split_note
 
 if TYPE_CHECKING:  # verify() imports no storage; make() imports the ledger when it runs (docs/design.md)
     from .ledger import HistoryEvent, Ledger
     from .tlog import TiledLog
+    from .witness import Cosignature, CosignatureVerifier, WitnessPolicy
 
 ProofSource = Callable[[int, int], Sequence[bytes]]
 """Where a ``witnessed-published`` code's inclusion proof comes from: ``(head_index, tree_size) -> proof``."""
@@ -156,7 +156,7 @@ MAX_CLOCK_SKEW_MS: Final = 24 * 60 * 60 * 1000
 clock is up to a day slow still verifies a fresh genuine code, and the report shows the difference
 (:attr:`CodeReport.clock_skew_ms`). A ledger's appends allow only ``CLOCK_TOLERANCE_MS`` (5 minutes)."""
 
-_VERSION_PREFIX = re.compile(r"[A-Za-z]{1,8}[0-9]{1,4}:")
+_VERSION_PREFIX = r"[A-Za-z]{1,8}[0-9]{1,4}:"  # compiled when a code does not start with PC1: (by re's cache)
 
 
 # --- parsing --------------------------------------------------------------------------------------
@@ -184,7 +184,7 @@ def parse(payload: str, origin: str) -> Bundle:
     if len(payload) > MAX_CODE_CHARS:  # before any copy of a hostile, huge payload
         raise BundleFormatError(f"an item code has at most {MAX_CODE_CHARS} characters, not {len(payload)}")
     if not payload.startswith(PREFIX):
-        m = _VERSION_PREFIX.match(payload)
+        m = re.match(_VERSION_PREFIX, payload)
         if m and m.group(0).upper().startswith("PC"):
             raise BadPrefixError(f"this item code's version is not supported (expected {PREFIX!r})")
         raise BadPrefixError(
@@ -210,7 +210,7 @@ def _base45(text: str) -> bytes:
 # --- the report -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record
 class CodeEvent:
     """One verified event of the journey."""
 
@@ -224,6 +224,31 @@ class CodeEvent:
     key_id: bytes
     leaf_hash: bytes
     key_revoked_later: bool = False
+
+    def __init__(
+        self,
+        stage: str,
+        party: str,
+        roles: tuple[str, ...],
+        country: str,
+        place: str | None,
+        data: Mapping[str, str | int],
+        at: int,
+        key_id: bytes,
+        leaf_hash: bytes,
+        key_revoked_later: bool = False,
+    ) -> None:
+        fields = self.__dict__
+        fields["stage"] = stage
+        fields["party"] = party
+        fields["roles"] = roles
+        fields["country"] = country
+        fields["place"] = place
+        fields["data"] = data
+        fields["at"] = at
+        fields["key_id"] = key_id
+        fields["leaf_hash"] = leaf_hash
+        fields["key_revoked_later"] = key_revoked_later
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (the shape :func:`provchain.cli.render_journey` reads)."""
@@ -242,7 +267,7 @@ class CodeEvent:
         }
 
 
-@dataclass(frozen=True)
+@record
 class CodeWitness:
     """One counted cosignature of a witnessed code: a witness the verifier trusts cosigned the code's
     checkpoint at ``timestamp`` (POSIX seconds)."""
@@ -256,6 +281,13 @@ class CodeWitness:
     timestamp: int
     """When the witness cosigned, in POSIX seconds."""
 
+    def __init__(self, witness: str, name: str, key_id: bytes, timestamp: int) -> None:
+        fields = self.__dict__
+        fields["witness"] = witness
+        fields["name"] = name
+        fields["key_id"] = key_id
+        fields["timestamp"] = timestamp
+
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict."""
         return {
@@ -267,7 +299,7 @@ class CodeWitness:
         }
 
 
-@dataclass(frozen=True)
+@record
 class CodeReport:
     """What a verified code says: the journey, the anchor, and each check that passed.
 
@@ -298,6 +330,45 @@ class CodeReport:
     """How many cosignatures the code carries (witnessed profile), counted or not."""
     verified_at: int = 0
     """The verifier's time (ms), against which the cosignatures' age is given."""
+
+    def __init__(
+        self,
+        item: str,
+        origin: str,
+        operator: str,
+        profile: str,
+        events: tuple[CodeEvent, ...],
+        checks: Mapping[str, str],
+        head_index: int,
+        tree_size: int,
+        root: bytes,
+        head_hash: bytes,
+        issued: int,
+        clock_skew_ms: int = 0,
+        version: int = 1,
+        witness_policy: str | None = None,
+        witnesses: tuple[CodeWitness, ...] = (),
+        cosignatures_carried: int = 0,
+        verified_at: int = 0,
+    ) -> None:
+        fields = self.__dict__
+        fields["item"] = item
+        fields["origin"] = origin
+        fields["operator"] = operator
+        fields["profile"] = profile
+        fields["events"] = events
+        fields["checks"] = checks
+        fields["head_index"] = head_index
+        fields["tree_size"] = tree_size
+        fields["root"] = root
+        fields["head_hash"] = head_hash
+        fields["issued"] = issued
+        fields["clock_skew_ms"] = clock_skew_ms
+        fields["version"] = version
+        fields["witness_policy"] = witness_policy
+        fields["witnesses"] = witnesses
+        fields["cosignatures_carried"] = cosignatures_carried
+        fields["verified_at"] = verified_at
 
     @property
     def witnessed_at(self) -> int | None:
@@ -416,8 +487,7 @@ def verify(
     9. ``_check_clock``: the issue time against the events and the verifier's clock [12].
     """
     now = _now_ms() if at is None else check_time(at, "at", InputError)
-    if witnesses is not None and not isinstance(witnesses, WitnessPolicy):
-        raise InputError("witnesses must be a WitnessPolicy (provchain.witness) or None")
+    _check_witness_policy(witnesses)
     prover: ProofSource | None = None
     if log is not None:
         prover = _log_prover(log, operator_vkey)
@@ -601,6 +671,16 @@ def _log_prover(log: object, operator_vkey: str) -> ProofSource:
     return prove
 
 
+def _check_witness_policy(witnesses: object) -> None:
+    """Refuse a ``witnesses`` argument that is neither a :class:`~provchain.witness.WitnessPolicy` nor None
+    (the witness module is imported when a policy is given: a scan without one starts without it)."""
+    if witnesses is not None:
+        from .witness import WitnessPolicy
+
+        if not isinstance(witnesses, WitnessPolicy):
+            raise InputError("witnesses must be a WitnessPolicy (provchain.witness) or None")
+
+
 def _check_witnesses(bundle: Bundle, policy: WitnessPolicy | None, now: int) -> tuple[CodeWitness, ...]:
     """(7) The cosignatures of the checkpoint ``origin, tree_size, root`` against ``policy``: none without
     a policy; :class:`QuorumError` when the policy requires witnesses and the code is not witnessed or
@@ -618,6 +698,8 @@ def _check_witnesses(bundle: Bundle, policy: WitnessPolicy | None, now: int) -> 
                 f"{policy.describe()} (make a witnessed code: provchain code --profile witnessed)"
             )
         return ()
+    from .witness import Cosignature
+
     a = bundle.anchor
     text = Checkpoint(bundle.origin, a.tree_size, a.root).format()
     trusted = policy.witnesses
@@ -644,6 +726,8 @@ def _attribute(
     the first trusted witness (in the policy's order) not yet attributed whose key verifies it, so that a
     witness counts once. A cosignature no trusted witness's key verifies is ignored, as one by an unknown
     key id is. At most ``len(carried) * len(trusted)`` signature verifications."""
+    from .witness import Cosignature
+
     left = list(dict.fromkeys(trusted))
     out: list[Cosignature] = []
     for c in carried:
@@ -656,6 +740,8 @@ def _attribute(
 
 
 def _cosigns(verifier: CosignatureVerifier, text: bytes, c: CodeCosignature) -> bool:
+    from .witness import Cosignature
+
     try:
         verifier.check(text, Cosignature(verifier.name, c.key_id, c.timestamp, c.signature))
     except CosignatureError:
@@ -837,8 +923,7 @@ def make(
     if profile not in PROFILES:
         raise InputError(f"unknown profile {profile!r}; choose one of: {', '.join(PROFILES)}")
     item = check_item(item)
-    if witnesses is not None and not isinstance(witnesses, WitnessPolicy):
-        raise InputError("witnesses must be a WitnessPolicy (provchain.witness) or None")
+    _check_witness_policy(witnesses)
     if witnesses is not None and profile not in ("witnessed", "witnessed-published"):
         raise InputError("a witness policy is for the witnessed profiles only (profile='witnessed')")
     base = None if url is None else check_base(url)
@@ -931,6 +1016,8 @@ def _party_table(
 ) -> tuple[CodeParty, ...]:
     """(3) One row per signer key in ``order``. ``revoked`` is the 1-based position of the first event after
     the key's revocation entry (:class:`RevokedKeyError` if the key signed that event or a later one)."""
+    from bisect import bisect_left  # making a code only
+
     indices = [ev.index for ev in history]
     parties: list[CodeParty] = []
     for kid in order:
@@ -1007,6 +1094,8 @@ def _stored_cosignatures(
 ) -> tuple[CodeCosignature, ...]:
     """The cosignatures of a stored checkpoint note, sorted by key id, one per key id: under ``witnesses``
     only the valid ones by its witnesses, and none unless they satisfy its quorum."""
+    from .witness import Cosignature, split_note
+
     text, lines = split_note(note)
     if text != cp.format():  # a cosignature covers the note text, which a code rebuilds from its fields
         return ()

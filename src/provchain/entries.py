@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any, ClassVar, TypeAlias
@@ -22,6 +22,7 @@ from typing import Any, ClassVar, TypeAlias
 import msgpack
 
 from . import encoding, merkle
+from ._internal.record import record
 from ._internal.text import describe, escape, identifier_problem
 from ._internal.validate import check_time
 from .errors import CountryError, DataError, EncodingError, InputError, ItemError, KeyFormatError
@@ -218,13 +219,21 @@ def _fields(m: Mapping[str, Any], required: set[str], optional: set[str], kind: 
 _COMMON = {"v", "kind", "origin", "at", "signer"}
 
 
-@dataclass(frozen=True)
+@record
 class _BodyBase:
+    """What every entry body has: its ledger's origin, its time and its signer's key id."""
+
     origin: str
     at: int
     signer: bytes
 
     KIND: ClassVar[str] = ""
+
+    def __init__(self, origin: str, at: int, signer: bytes) -> None:  # pragma: no cover - a base class
+        fields = self.__dict__
+        fields["origin"] = origin
+        fields["at"] = at
+        fields["signer"] = signer
 
     def _common_map(self) -> dict[str, Any]:
         return {
@@ -249,7 +258,7 @@ class _BodyBase:
         return cached
 
 
-@dataclass(frozen=True, init=False)
+@record
 class Event(_BodyBase):
     """One stage of an item's journey, signed by the party that performed it."""
 
@@ -276,9 +285,9 @@ class Event(_BodyBase):
     ) -> None:
         # An Event is valid by construction: every field is checked here, once, so that encode()
         # can pack the map directly. Bad values raise InputError subclasses (from_map turns them
-        # into EncodingError, since there they come from bytes). Hand-written rather than generated:
-        # a frozen dataclass's __init__ sets each field through object.__setattr__, which was a
-        # measurable share of an append.
+        # into EncodingError, since there they come from bytes). Hand-written, as every record's is
+        # (provchain._internal.record); it sets the fields through __dict__, which is faster than the
+        # object.__setattr__ of a frozen dataclass's __init__, a measurable share of an append.
         if type(origin) is not str or origin not in _SEEN_ORIGINS:  # one origin per ledger: check once
             _text(origin, "origin", MAX_ORIGIN, DataError)
             _remember(_SEEN_ORIGINS, origin)
@@ -357,7 +366,7 @@ class Event(_BodyBase):
             raise EncodingError(str(exc)) from exc
 
 
-@dataclass(frozen=True)
+@record
 class PartyRegistration(_BodyBase):
     """The operator registers a party's key, its roles and its validity window."""
 
@@ -368,6 +377,27 @@ class PartyRegistration(_BodyBase):
     valid_until: int | None = None
 
     KIND: ClassVar[str] = "party"
+
+    def __init__(
+        self,
+        origin: str,
+        at: int,
+        signer: bytes,
+        name: str,
+        roles: tuple[str, ...],
+        key: bytes,
+        valid_from: int,
+        valid_until: int | None = None,
+    ) -> None:
+        fields = self.__dict__
+        fields["origin"] = origin
+        fields["at"] = at
+        fields["signer"] = signer
+        fields["name"] = name
+        fields["roles"] = roles
+        fields["key"] = key
+        fields["valid_from"] = valid_from
+        fields["valid_until"] = valid_until
 
     @property
     def key_id(self) -> bytes:
@@ -413,7 +443,7 @@ class PartyRegistration(_BodyBase):
         )
 
 
-@dataclass(frozen=True)
+@record
 class Revocation(_BodyBase):
     """The operator revokes a registered key: it may sign nothing after this entry."""
 
@@ -421,6 +451,14 @@ class Revocation(_BodyBase):
     reason: str | None = None
 
     KIND: ClassVar[str] = "revoke"
+
+    def __init__(self, origin: str, at: int, signer: bytes, revoked: bytes, reason: str | None = None) -> None:
+        fields = self.__dict__
+        fields["origin"] = origin
+        fields["at"] = at
+        fields["signer"] = signer
+        fields["revoked"] = revoked
+        fields["reason"] = reason
 
     def to_map(self) -> dict[str, Any]:
         """The body as a map (before canonical encoding)."""
@@ -443,13 +481,20 @@ class Revocation(_BodyBase):
         )
 
 
-@dataclass(frozen=True)
+@record
 class PolicyEntry(_BodyBase):
     """The operator sets the journey policy in force from this entry on."""
 
     policy: Policy
 
     KIND: ClassVar[str] = "policy"
+
+    def __init__(self, origin: str, at: int, signer: bytes, policy: Policy) -> None:
+        fields = self.__dict__
+        fields["origin"] = origin
+        fields["at"] = at
+        fields["signer"] = signer
+        fields["policy"] = policy
 
     def to_map(self) -> dict[str, Any]:
         """The body as a map (before canonical encoding)."""
@@ -502,7 +547,7 @@ def leaf_hash_of(body: bytes) -> bytes:
     return merkle.leaf_hash(body)
 
 
-@dataclass(frozen=True, init=False)
+@record
 class Entry:
     """A signed entry: canonical body bytes and the signer's Ed25519 signature.
 
@@ -514,7 +559,7 @@ class Entry:
     index: int | None = None
 
     def __init__(self, body: bytes, signature: bytes, index: int | None = None) -> None:
-        # Hand-written for the same reason as Event's: one entry is built per append and per entry read.
+        # As fast as Event's: one entry is built per append and per entry read.
         fields = self.__dict__
         fields["body"] = body
         fields["signature"] = signature

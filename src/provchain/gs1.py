@@ -18,11 +18,10 @@ ids for one item. Any other item id is untouched. docs/spec/epcis.md gives the r
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Final
-from urllib.parse import quote, unquote, urlsplit
 
+from ._internal.record import record
 from .errors import ItemError
 
 __all__ = ["DL_HOST", "Gs1Item", "canonical_item", "check_gs1_item", "looks_gs1", "parse_item"]
@@ -32,21 +31,29 @@ DL_HOST: Final = "id.gs1.org"
 
 _CANONICAL_HEAD: Final = f"https://{DL_HOST}/01/"
 _MAX_TEXT: Final = 1024  # a longer text is refused before any parsing
-_SGTIN: Final = re.compile(r"urn:epc:id:sgtin:([0-9]{6,12})\.([0-9]{1,7})\.(.+)", re.IGNORECASE)
-_URN_SERIAL: Final = re.compile(r"[A-Za-z0-9!'()*+,\-.:;=_%]+")  # TDS: other characters are %-escaped
+# Patterns compiled on first use (by re's cache), not at import: only a GS1 item id needs them.
+_SGTIN: Final = r"urn:epc:id:sgtin:([0-9]{6,12})\.([0-9]{1,7})\.(.+)"
+_URN_SERIAL: Final = r"[A-Za-z0-9!'()*+,\-.:;=_%]+"  # TDS: other characters are %-escaped
 
 
-@dataclass(frozen=True)
+@record
 class Gs1Item:
     """A serialised trade item: its GTIN (14 digits, check digit verified) and its serial number."""
 
     gtin: str
     serial: str
 
+    def __init__(self, gtin: str, serial: str) -> None:
+        fields = self.__dict__
+        fields["gtin"] = gtin
+        fields["serial"] = serial
+
     @property
     def uri(self) -> str:
         """The canonical Digital Link: ``https://id.gs1.org/01/<GTIN-14>/21/<serial>`` (serial percent-encoded
         except ``A-Z a-z 0-9 - . _ ~``), the one provchain item id of this item."""
+        from urllib.parse import quote  # here: urllib.parse is no part of a scan's start-up (issue #20)
+
         return f"{_CANONICAL_HEAD}{self.gtin}/21/{quote(self.serial, safe='')}"
 
 
@@ -89,13 +96,15 @@ def _serial(value: str) -> str:
 
 
 def _from_urn(text: str) -> Gs1Item:
+    from urllib.parse import unquote
+
     if text[:17].lower() != "urn:epc:id:sgtin:":
         raise ItemError(
             f"{text!r} is not an item id provchain reads: of the EPC URNs, only urn:epc:id:sgtin: names one "
             "trade item"
         )
-    m = _SGTIN.fullmatch(text)
-    if m is None or len(m[1]) + len(m[2]) != 13 or not _URN_SERIAL.fullmatch(m[3]):
+    m = re.fullmatch(_SGTIN, text, re.IGNORECASE)
+    if m is None or len(m[1]) + len(m[2]) != 13 or not re.fullmatch(_URN_SERIAL, m[3]):
         raise ItemError(
             f"{text!r} is not an SGTIN EPC URN (urn:epc:id:sgtin:<company prefix>.<indicator and item reference>"
             ".<serial>, 13 digits in the first two parts)"
@@ -115,6 +124,8 @@ def _with_check_digit(payload: str) -> str:
 
 
 def _from_dl(text: str) -> Gs1Item:
+    from urllib.parse import unquote, urlsplit
+
     try:
         parts = urlsplit(text)
     except ValueError:

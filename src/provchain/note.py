@@ -25,9 +25,10 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Protocol, TypeAlias, runtime_checkable
 
+from ._internal.record import record
 from ._internal.validate import canonical_b64decode, parse_key_id_hex
 from .errors import InputError, KeyFormatError, NoteFormatError, NoteVerificationError, SignatureError
 from .keys import (
@@ -100,7 +101,10 @@ class Verifiers(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
+_set = object.__setattr__  # how a record with slots sets its fields (provchain._internal.record)
+
+
+@record(slots=True)
 class Ed25519Verifier:
     """A :class:`Verifier` for one named Ed25519 key; verification is strict (see :mod:`provchain.keys`)."""
 
@@ -108,9 +112,11 @@ class Ed25519Verifier:
     public_key: bytes
     key_id: bytes = field(init=False, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        check_key_name(self.name)
-        object.__setattr__(self, "key_id", key_id(self.name, self.public_key))
+    def __init__(self, name: str, public_key: bytes) -> None:
+        _set(self, "name", name)
+        _set(self, "public_key", public_key)
+        check_key_name(name)
+        _set(self, "key_id", key_id(name, public_key))
 
     @property
     def vkey(self) -> str:
@@ -205,7 +211,7 @@ def new_signer(skey: str) -> NoteSigner:
 # --- notes --------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Signature:
     """One signature line of a note, verified or not."""
 
@@ -216,13 +222,18 @@ class Signature:
     base64: str
     """The base64 text of the line: ``base64(key_id || signature)``."""
 
+    def __init__(self, name: str, key_id: bytes, base64: str) -> None:
+        _set(self, "name", name)
+        _set(self, "key_id", key_id)
+        _set(self, "base64", base64)
+
     @property
     def signature(self) -> bytes:
         """The signature bytes, without the key id."""
         return base64.b64decode(self.base64)[4:]
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Note:
     """An opened note: its text and its signatures."""
 
@@ -232,6 +243,11 @@ class Note:
     """Signatures that verified, by known keys, in order of appearance (each key once)."""
     unverified_sigs: tuple[Signature, ...] = ()
     """Signatures by unknown keys, in order of appearance (repeated identical lines once)."""
+
+    def __init__(self, text: bytes, sigs: tuple[Signature, ...], unverified_sigs: tuple[Signature, ...] = ()) -> None:
+        _set(self, "text", text)
+        _set(self, "sigs", sigs)
+        _set(self, "unverified_sigs", unverified_sigs)
 
 
 def check_note_text(text: bytes) -> str:

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 
+from ._internal.record import record
 from .errors import EncodingError, InputError, RoleError, StageError, StageNameError, StageOrderError
 
 __all__ = ["DEFAULT_CODE_STAGES", "DEFAULT_POLICY", "NAME_RE", "Policy", "StageRule", "check_name", "check_stage_name"]
@@ -55,7 +55,7 @@ def _name_set(values: object, what: str) -> frozenset[str]:
     return frozenset(names)
 
 
-@dataclass(frozen=True)
+@record
 class StageRule:
     """What the policy says about one stage."""
 
@@ -63,18 +63,25 @@ class StageRule:
     after: frozenset[str]
     start: bool = False
 
+    def __init__(self, roles: frozenset[str], after: frozenset[str], start: bool = False) -> None:
+        fields = self.__dict__
+        fields["roles"] = roles
+        fields["after"] = after
+        fields["start"] = start
+
     def to_map(self) -> dict[str, object]:
         """The canonical map form of this rule."""
         return {"after": sorted(self.after), "roles": sorted(self.roles), "start": self.start}
 
 
-@dataclass(frozen=True)
+@record
 class Policy:
     """A journey policy: a rule per stage. Build one with :meth:`from_map` or :meth:`build`."""
 
     stages: Mapping[str, StageRule]
 
-    def __post_init__(self) -> None:
+    def __init__(self, stages: Mapping[str, StageRule]) -> None:
+        self.__dict__["stages"] = stages
         if not isinstance(self.stages, Mapping) or not all(isinstance(r, StageRule) for r in self.stages.values()):
             raise EncodingError("a policy's stages are a map from stage name to StageRule")
         if not self.stages:

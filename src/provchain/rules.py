@@ -11,10 +11,11 @@ Pure: no I/O and no clock; the time is a parameter.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import cached_property
 
 from ._internal.ed25519_strict import key_acceptable
+from ._internal.record import record
 from .entries import Body, Entry, Event, PartyRegistration, PolicyEntry, Revocation, leaf_hash_of, ms_to_iso
 from .errors import (
     ChainError,
@@ -36,8 +37,10 @@ __all__ = ["CLOCK_TOLERANCE_MS", "Head", "KeyRecord", "Registry", "ReplayStep"]
 CLOCK_TOLERANCE_MS = 5 * 60 * 1000
 """How far in the future an event's time may be, relative to the checker's clock."""
 
+_set = object.__setattr__  # how a record with slots sets its fields (provchain._internal.record)
 
-@dataclass(frozen=True)
+
+@record
 class KeyRecord:
     """A party key as registered in the ledger."""
 
@@ -50,6 +53,27 @@ class KeyRecord:
     registered_index: int
     revoked_index: int | None = None
 
+    def __init__(
+        self,
+        name: str,
+        roles: frozenset[str],
+        public_key: bytes,
+        key_id: bytes,
+        valid_from: int,
+        valid_until: int | None,
+        registered_index: int,
+        revoked_index: int | None = None,
+    ) -> None:
+        fields = self.__dict__
+        fields["name"] = name
+        fields["roles"] = roles
+        fields["public_key"] = public_key
+        fields["key_id"] = key_id
+        fields["valid_from"] = valid_from
+        fields["valid_until"] = valid_until
+        fields["registered_index"] = registered_index
+        fields["revoked_index"] = revoked_index
+
     @cached_property
     def label(self) -> str:
         """``party 'name' (key id)``, for messages (computed once)."""
@@ -60,7 +84,7 @@ class KeyRecord:
         return self.label
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class Head:
     """The last entry of an item's chain."""
 
@@ -69,8 +93,14 @@ class Head:
     stage: str
     at: int
 
+    def __init__(self, index: int, leaf_hash: bytes, stage: str, at: int) -> None:
+        _set(self, "index", index)
+        _set(self, "leaf_hash", leaf_hash)
+        _set(self, "stage", stage)
+        _set(self, "at", at)
 
-@dataclass(frozen=True, slots=True)
+
+@record(slots=True)
 class ReplayStep:
     """What :meth:`Registry.replay` yields after each entry it took."""
 
@@ -82,6 +112,11 @@ class ReplayStep:
 
     policy_index: int | None
     """The index of the policy in force after the entry (None before the first policy)."""
+
+    def __init__(self, index: int, content: Body, policy_index: int | None) -> None:
+        _set(self, "index", index)
+        _set(self, "content", content)
+        _set(self, "policy_index", policy_index)
 
 
 class Registry:

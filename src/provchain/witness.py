@@ -34,8 +34,9 @@ import os
 import re
 import struct
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 
+from ._internal.record import record
 from ._internal.validate import canonical_b64decode, format_key_id
 from .checkpoint import Checkpoint
 from .errors import (
@@ -136,7 +137,10 @@ def _check_timestamp(timestamp: object, error: type[Exception]) -> int:
     return timestamp
 
 
-@dataclass(frozen=True, slots=True)
+_set = object.__setattr__  # how a record with slots sets its fields (provchain._internal.record)
+
+
+@record(slots=True)
 class Cosignature:
     """One cosignature: the witness key's name and key id, the time it was made and the signature."""
 
@@ -149,7 +153,11 @@ class Cosignature:
     signature: bytes
     """The 64-byte Ed25519 signature."""
 
-    def __post_init__(self) -> None:
+    def __init__(self, name: str, key_id: bytes, timestamp: int, signature: bytes) -> None:
+        _set(self, "name", name)
+        _set(self, "key_id", key_id)
+        _set(self, "timestamp", timestamp)
+        _set(self, "signature", signature)
         check_key_name(self.name)
         if not isinstance(self.key_id, bytes) or len(self.key_id) != 4:
             raise InputError("a cosignature's key id is 4 bytes")
@@ -192,7 +200,7 @@ class Cosignature:
             raise NoteFormatError(f"a cosignature line is malformed: {exc}") from None
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class CosignatureVerifier:
     """A trusted witness: verifies its ``cosignature/v1`` signatures (also a :class:`provchain.note.Verifier`,
     whose ``verify`` takes the 72-byte timestamped signature)."""
@@ -201,8 +209,10 @@ class CosignatureVerifier:
     public_key: bytes
     key_id: bytes = field(init=False, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "key_id", cosignature_key_id(self.name, self.public_key))
+    def __init__(self, name: str, public_key: bytes) -> None:
+        _set(self, "name", name)
+        _set(self, "public_key", public_key)
+        _set(self, "key_id", cosignature_key_id(name, public_key))
 
     @classmethod
     def from_vkey(cls, vkey: str) -> CosignatureVerifier:
@@ -317,10 +327,16 @@ _POLICY_WORD = re.compile(r"[^\t ]+")
 _DECIMAL = re.compile(r"[1-9][0-9]{0,3}")
 
 
-@dataclass(frozen=True, slots=True)
+@record(slots=True)
 class _Group:
+    """A group of a witness policy: how many of its members must cosign."""
+
     threshold: int
     members: tuple[str, ...]
+
+    def __init__(self, threshold: int, members: tuple[str, ...]) -> None:
+        _set(self, "threshold", threshold)
+        _set(self, "members", members)
 
 
 class WitnessPolicy:

@@ -13,7 +13,7 @@ docs/spec/item-code.md.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from itertools import pairwise
 from typing import Any, Final
 
@@ -33,6 +33,7 @@ from ..entries import (
 from ..errors import BundleFormatError, EncodingError, InputError, ProvchainError
 from ..keys import Signer, check_key_name, is_signer, key_id
 from ..policy import DEFAULT_POLICY, Policy, check_name
+from .record import record
 from .validate import MAX_TIME, check_int, check_time
 
 __all__ = [
@@ -84,12 +85,13 @@ ANCHOR_LENGTHS: Final = {"compact": 6, "full": 8, "witnessed": 8, "witnessed-pub
 """How many elements the anchor of each profile has (version 1; version 2 leaves the root out)."""
 _SIG = 64
 _HASH = 32
+_set = object.__setattr__  # how a record with slots sets its fields (provchain._internal.record)
 
 
 # --- the bundle -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record
 class CodeParty:
     """A row of the bundle's party table: one signer key of the journey.
 
@@ -109,8 +111,31 @@ class CodeParty:
     registered_at: int | None = None
     registration_signature: bytes | None = None
 
+    def __init__(
+        self,
+        name: str,
+        roles: tuple[str, ...],
+        valid_from: int,
+        valid_until: int | None,
+        revoked: int,
+        key_id: bytes,
+        key: bytes | None = None,
+        registered_at: int | None = None,
+        registration_signature: bytes | None = None,
+    ) -> None:
+        fields = self.__dict__
+        fields["name"] = name
+        fields["roles"] = roles
+        fields["valid_from"] = valid_from
+        fields["valid_until"] = valid_until
+        fields["revoked"] = revoked
+        fields["key_id"] = key_id
+        fields["key"] = key
+        fields["registered_at"] = registered_at
+        fields["registration_signature"] = registration_signature
 
-@dataclass(frozen=True)
+
+@record
 class JourneyEvent:
     """A row of the bundle's event list: what the verifier needs to rebuild one event body."""
 
@@ -122,8 +147,27 @@ class JourneyEvent:
     data: Mapping[str, str | int] = field(default_factory=dict)
     signature: bytes | None = None
 
+    def __init__(
+        self,
+        at: int,
+        party: int,
+        stage: str,
+        country: str,
+        place: str | None = None,
+        data: Mapping[str, str | int] | None = None,
+        signature: bytes | None = None,
+    ) -> None:
+        fields = self.__dict__
+        fields["at"] = at
+        fields["party"] = party
+        fields["stage"] = stage
+        fields["country"] = country
+        fields["place"] = place
+        fields["data"] = {} if data is None else data
+        fields["signature"] = signature
 
-@dataclass(frozen=True, slots=True)
+
+@record(slots=True)
 class RebuiltEvent:
     """An event body rebuilt from a bundle: the body, its canonical encoding and its leaf hash."""
 
@@ -131,8 +175,13 @@ class RebuiltEvent:
     encoded: bytes
     leaf_hash: bytes
 
+    def __init__(self, body: Event, encoded: bytes, leaf_hash: bytes) -> None:
+        _set(self, "body", body)
+        _set(self, "encoded", encoded)
+        _set(self, "leaf_hash", leaf_hash)
 
-@dataclass(frozen=True, slots=True)
+
+@record(slots=True)
 class CodeCosignature:
     """A witness's cosignature carried by a witnessed code: its ``cosignature/v1`` key id, the time it was
     made (POSIX seconds) and the signature. The witness's name is not carried: the verifier takes it from
@@ -143,6 +192,11 @@ class CodeCosignature:
     key_id: bytes
     timestamp: int
     signature: bytes
+
+    def __init__(self, key_id: bytes, timestamp: int, signature: bytes) -> None:
+        _set(self, "key_id", key_id)
+        _set(self, "timestamp", timestamp)
+        _set(self, "signature", signature)
 
     @property
     def raw(self) -> bytes:
@@ -160,7 +214,7 @@ class CodeCosignature:
         return cls(raw[:4], timestamp, raw[12:])
 
 
-@dataclass(frozen=True)
+@record
 class Anchor:
     """What the operator vouches for: the item's head inside a checkpointed tree, and when it said so."""
 
@@ -177,8 +231,31 @@ class Anchor:
     cosignatures: tuple[CodeCosignature, ...] = ()
     """(witnessed) The witnesses' cosignatures of the checkpoint ``(origin, tree_size, root)``, by key id."""
 
+    def __init__(
+        self,
+        operator_key_id: bytes,
+        head_hint: bytes,
+        head_index: int,
+        tree_size: int,
+        root: bytes,
+        issued: int,
+        proof: tuple[bytes, ...] = (),
+        checkpoint_signature: bytes | None = None,
+        cosignatures: tuple[CodeCosignature, ...] = (),
+    ) -> None:
+        fields = self.__dict__
+        fields["operator_key_id"] = operator_key_id
+        fields["head_hint"] = head_hint
+        fields["head_index"] = head_index
+        fields["tree_size"] = tree_size
+        fields["root"] = root
+        fields["issued"] = issued
+        fields["proof"] = proof
+        fields["checkpoint_signature"] = checkpoint_signature
+        fields["cosignatures"] = cosignatures
 
-@dataclass(frozen=True)
+
+@record
 class Bundle:
     """A decoded bundle. :func:`parse` builds one from a code; :meth:`payload` writes the code back.
 
@@ -196,6 +273,29 @@ class Bundle:
     signature: bytes
     version: int = 1
     """The code format: 1 for a ``PC1:`` code, 2 for a URL code (:mod:`provchain._internal.bundle2`)."""
+
+    def __init__(
+        self,
+        profile: str,
+        origin: str,
+        item: str,
+        policy: Policy,
+        parties: tuple[CodeParty, ...],
+        events: tuple[JourneyEvent, ...],
+        anchor: Anchor,
+        signature: bytes,
+        version: int = 1,
+    ) -> None:
+        fields = self.__dict__
+        fields["profile"] = profile
+        fields["origin"] = origin
+        fields["item"] = item
+        fields["policy"] = policy
+        fields["parties"] = parties
+        fields["events"] = events
+        fields["anchor"] = anchor
+        fields["signature"] = signature
+        fields["version"] = version
 
     @property
     def full(self) -> bool:

@@ -19,7 +19,6 @@ differently), so the signature covers the inflated body, whose canonical form th
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import replace
 from typing import Any, Final
 
@@ -92,6 +91,8 @@ def body_value(bundle: Bundle) -> list[Any]:
 
 
 def _deflate(data: bytes) -> bytes:
+    import zlib  # here and in _inflate_stream: only a URL code needs it (a PC1: scan starts without it)
+
     compressor = zlib.compressobj(9, zlib.DEFLATED, -15, 9, zlib.Z_DEFAULT_STRATEGY, DICTIONARY)
     return compressor.compress(data) + compressor.flush()
 
@@ -128,6 +129,8 @@ def _inflate(data: bytes) -> bytes:
 
 def _inflate_stream(data: bytes) -> tuple[bytes, bytes]:
     """The inflated DEFLATE stream at the start of ``data``, and the bytes after its end."""
+    import zlib
+
     inflater = zlib.decompressobj(-15, zdict=DICTIONARY)
     try:
         out = inflater.decompress(data, MAX_INFLATED + 1)

@@ -30,8 +30,9 @@ MAX_URL_CHARS: Final = MAX_BASE_CHARS + 1 + 7089
 holds (version 40 at level L; at level M, 5596). A bound checked before anything is copied."""
 
 _SCHEME: Final = "https://"
-_HOST: Final = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(?::[0-9]{1,5})?")
-_PATH_CHARS: Final = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:@/%?]*")
+# Patterns compiled on first use (by re's cache), not at import: a scan of a PC1: code needs neither.
+_HOST: Final = r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(?::[0-9]{1,5})?"
+_PATH_CHARS: Final = r"[A-Za-z0-9\-._~!$&'()*+,;=:@/%?]*"
 
 
 def is_url(text: str) -> bool:
@@ -62,9 +63,9 @@ def check_base(base: object) -> str:
     if "?" in host:
         host, _, query = host.partition("?")
         path = "?" + query
-    if not _HOST.fullmatch(host) or ".." in host or int(host.partition(":")[2] or 443) > 65535:
+    if not re.fullmatch(_HOST, host) or ".." in host or int(host.partition(":")[2] or 443) > 65535:
         raise InputError("the base address's host must be a DNS name (letters, digits, '.', '-') and an optional port")
-    if not _PATH_CHARS.fullmatch(path):
+    if not re.fullmatch(_PATH_CHARS, path):
         raise InputError(
             "the base address's path may hold only URL characters (letters, digits and -._~!$&'()*+,;=:@/%?), "
             "no spaces, no non-ASCII text"

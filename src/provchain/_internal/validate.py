@@ -22,10 +22,12 @@ import binascii
 import os
 import re
 from collections.abc import Callable
-from pathlib import Path
-from typing import TypeAlias, TypeGuard
+from typing import TYPE_CHECKING, TypeAlias, TypeGuard
 
 from ..errors import ProvchainError
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 ErrorFactory: TypeAlias = Callable[[str], ProvchainError]
 """What a check raises: an error class such as :class:`~provchain.errors.KeyFormatError`, or a function
@@ -147,5 +149,7 @@ def check_path(value: object, what: str, error: ErrorFactory) -> Path:
                 raise error(f"{what} {name!r} is not a file name this system can encode") from None
             if "\x00" in name:
                 raise error(f"{what} {name!r} is not a file name (it holds a NUL character)")
+            from pathlib import Path  # here: pathlib (and urllib.parse under it) is no part of a scan's start-up
+
             return Path(name)
     raise error(f"{what} must be a file path, not {type(value).__name__}")

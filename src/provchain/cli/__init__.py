@@ -9,10 +9,10 @@ command could not run (unreadable input, missing ledger, bad argument).
 from __future__ import annotations
 
 import contextlib
-import json
+import importlib
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, MutableMapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, NoReturn, TypeVar
 
@@ -104,6 +104,75 @@ class _Group(click.Group):
             _fail(f"internal error (a bug; please report it): {type(exc).__name__}: {exc}", EXIT_CANNOT_RUN)
 
 
+_COMMANDS = {
+    "audit": "_audit",
+    "check-published": "_tiles",
+    "checkpoint": "_log",
+    "code": "_code",
+    "compare": "_evidence",
+    "consistency": "_log",
+    "demo": "_code",
+    "epcis": "_epcis",
+    "export": "_audit",
+    "history": "_ledger",
+    "import": "_audit",
+    "init": "_ledger",
+    "key": "_keys",
+    "keygen": "_ledger",
+    "party": "_ledger",
+    "prove": "_log",
+    "publish": "_tiles",
+    "record": "_ledger",
+    "scan": "_code",
+    "serve": "_serve",
+    "verifier-page": "_web",
+    "witness": "_witness",
+}
+"""The module of this package that defines each command (a test checks it against the commands)."""
+
+
+class _Root(_Group):
+    """The ``provchain`` group, whose commands are imported when they are looked up: running one command
+    imports its own module only (``provchain scan`` starts without the other commands' imports, issue
+    #20). Listing them (``--help``) and reading :attr:`commands` import every command module."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._importing = 0  # how many command imports are under way
+        self._complete = False
+        super().__init__(*args, **kwargs)
+
+    @property
+    def commands(self) -> MutableMapping[str, click.Command]:
+        """Every command (the command modules are imported first)."""
+        if not self._importing and not self._complete:
+            self._import(*_COMMANDS.values())
+            self._complete = True
+        return self._commands
+
+    @commands.setter
+    def commands(self, value: MutableMapping[str, click.Command]) -> None:
+        self._commands = value
+
+    def _import(self, *homes: str) -> None:
+        # A command module registers its commands on ``cli`` (click's add_command writes to self.commands)
+        # while it is imported: meanwhile self.commands is the table as it stands.
+        self._importing += 1
+        try:
+            for home in sorted(set(homes)):
+                importlib.import_module(f"{__name__}.{home}")
+        finally:
+            self._importing -= 1
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        home = _COMMANDS.get(cmd_name)
+        if home is not None:
+            self._import(home)
+        return self._commands.get(cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(_COMMANDS)
+
+
 def parse_time(text: str | None) -> int | None:
     """Parse ISO 8601 text (a time without offset is taken as UTC) into milliseconds."""
     if text is None:
@@ -179,6 +248,8 @@ key is removed or its meaning changes; new keys may appear without a new version
 
 def emit_json(value: dict[str, Any]) -> None:
     """Print ``value`` as the command's JSON output: one object, ``"version"`` first, on stdout."""
+    import json
+
     click.echo(json.dumps({"version": JSON_VERSION, **value}, indent=2, ensure_ascii=False))
 
 
@@ -274,7 +345,7 @@ PASSPHRASE = click.option(
 )
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Root, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="provchain")
 def cli() -> None:
     """Tamper-evident journeys of physical items: record, prove, scan and audit."""
@@ -357,6 +428,3 @@ def _is_utf8(text: str) -> bool:
         return False
     return True
 
-
-# The command modules register themselves on ``cli`` when imported.
-from . import _audit, _code, _epcis, _evidence, _keys, _ledger, _log, _serve, _tiles, _web, _witness  # noqa: E402, F401

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import stat
 import sys
 import warnings
-from pathlib import Path
 from typing import NoReturn
 
 import click
 
 from .. import code as item_code
-from .._internal.files import check_output
 from .._internal.text import escape
 from ..entries import ms_to_iso
 from ..errors import CodeFormatError, ImageDecodeError, InputError, ProvchainError
@@ -97,9 +96,10 @@ def code_command(
     OUTPUT is written whole or not at all; an existing file is replaced only with --force.
     """
     from .. import qr
+    from .._internal.files import check_output
     from ..ledger import Ledger
 
-    if Path(output).suffix.lower() not in (".png", ".svg", ".txt"):
+    if _suffix(output) not in (".png", ".svg", ".txt"):
         raise InputError(f"cannot write a code to {output!r}: the file name must end in .png, .svg or .txt")
     check_output(output, force=force, protect=[ledger])  # before any work; qr.write checks again
     if base is not None:
@@ -127,6 +127,18 @@ MAX_TEXT_BYTES = 64 * 1024
 """The largest text file ``scan`` reads: a code has at most 3391 characters, so 64 KiB is plenty."""
 
 
+def _suffix(name: str) -> str:
+    """The extension of the file ``name`` names, in lower case: ``Path(name).suffix.lower()``, without
+    importing pathlib (not otherwise needed by a scan, whose start-up counts: issue #20)."""
+    for sep in (os.sep, os.altsep):
+        if sep and sep != "/":
+            name = name.replace(sep, "/")
+    parts = [part for part in name.split("/") if part not in ("", ".")]
+    last = parts[-1] if parts else ""
+    dot = last.rfind(".")
+    return last[dot:].lower() if 0 < dot < len(last) - 1 else ""
+
+
 class _Unreadable(Exception):
     """``scan`` could not read its source: no symbol was decoded, or the file cannot be read (exit 2)."""
 
@@ -146,12 +158,11 @@ def _read_source(source: str) -> list[str]:
     """
     if source.startswith(item_code.PREFIX) or item_code.is_url(source):
         return [source]
-    path = Path(source)
-    suffix = path.suffix.lower()
+    suffix = _suffix(source)
     try:
         if suffix == ".svg":
             raise ImageDecodeError(f"{source}: SVG images cannot be scanned; scan the PNG or the code text")
-        _check_file(source, path)
+        _check_file(source)
         if suffix in _IMAGE_SUFFIXES:
             from PIL import Image  # only an image needs Pillow and the QR reader
 
@@ -159,19 +170,19 @@ def _read_source(source: str) -> list[str]:
 
             with warnings.catch_warnings():  # Pillow warns of big images; read_texts refuses them anyway
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                texts = list(qr.read_texts(path))
+                texts = list(qr.read_texts(source))
             if not texts:
                 raise ImageDecodeError(f"no QR code found in {source}")
             return texts
-        return [_read_text_file(path)]
+        return [_read_text_file(source)]
     except ProvchainError as exc:
         raise _Unreadable(exc) from None
 
 
-def _check_file(source: str, path: Path) -> None:
-    """Raise :class:`CodeFormatError` unless ``path`` names a file that exists."""
+def _check_file(source: str) -> None:
+    """Raise :class:`CodeFormatError` unless ``source`` names a file that exists."""
     try:
-        is_folder = stat.S_ISDIR(path.stat().st_mode)
+        is_folder = stat.S_ISDIR(os.stat(source or ".").st_mode)
     except (FileNotFoundError, NotADirectoryError):
         raise CodeFormatError(
             f"{source}: no such file (a code given as text starts with {item_code.PREFIX!r} or https://)"
@@ -184,10 +195,10 @@ def _check_file(source: str, path: Path) -> None:
         raise CodeFormatError(f"{source} is a folder, not a code file or an image")
 
 
-def _read_text_file(path: Path) -> str:
+def _read_text_file(path: str) -> str:
     """The code text in a text file: UTF-8 (a BOM allowed), surrounding whitespace and line ends removed."""
     try:
-        with path.open("rb") as file:
+        with open(path, "rb") as file:
             data = file.read(MAX_TEXT_BYTES + 1)
     except IsADirectoryError:
         raise CodeFormatError(f"{path} is a folder, not a code file") from None
@@ -198,8 +209,8 @@ def _read_text_file(path: Path) -> str:
             f"{path} is larger than {MAX_TEXT_BYTES // 1024} KiB: a code file holds one code of at most "
             f"{item_code.MAX_CODE_CHARS} characters"
         )
-    try:
-        return data.decode("utf-8-sig").strip()
+    try:  # UTF-8 after one optional BOM ("utf-8-sig", whose codec module is one more import)
+        return data.removeprefix(b"\xef\xbb\xbf").decode("utf-8").strip()
     except UnicodeDecodeError:
         raise CodeFormatError(
             f"{path} is not a UTF-8 text file (scan an image by a name ending in {', '.join(_IMAGE_SUFFIXES)})"

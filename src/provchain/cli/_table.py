@@ -11,12 +11,14 @@ character (a CJK character takes two cells, an isolate or a combining mark none)
 
 The layout is rich's ``Table`` with the ``SIMPLE_HEAD`` box and no edge (tests/test_tables.py compares the
 two on escaped text), drawn here: importing rich's console and table took about a third of a scan's
-start-up, and the measure alone is a light import, made when a table is drawn.
+start-up, and the measure alone is a lighter import, made when a table holds a character other than
+printable ASCII (to which rich gives one cell each: such a table is measured by ``len``, the same widths
+without the import, issue #20).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 
 def draw(header: Sequence[str], rows: Sequence[Sequence[str]], *, right: Collection[int] = (), indent: str = "") -> str:
@@ -27,9 +29,8 @@ def draw(header: Sequence[str], rows: Sequence[Sequence[str]], *, right: Collect
     for row in rows:
         if len(row) != len(header):
             raise ValueError(f"a table row has {len(row)} cells for {len(header)} columns")
-    from rich.cells import cell_len
-
     lines = [header, *rows]
+    cell_len = _measure(lines)
     widths = [max(cell_len(line[n]) for line in lines) for n in range(len(header))]
     out = []
     for line in lines:
@@ -41,3 +42,13 @@ def draw(header: Sequence[str], rows: Sequence[Sequence[str]], *, right: Collect
     # the rule under the header spans the columns and the padding between them (one space on each side)
     out.insert(1, indent + "\u2500" * max(1, sum(widths) + 3 * (len(widths) - 1)))  # rich's is never empty
     return "\n".join(out)
+
+
+def _measure(lines: Sequence[Sequence[str]]) -> Callable[[str], int]:
+    """How to measure the cells of ``lines``: rich's :func:`~rich.cells.cell_len`, or ``len`` when every cell
+    is printable ASCII, each character of which rich measures as one cell (a test checks that it does)."""
+    if all(cell.isascii() and cell.isprintable() for line in lines for cell in line):
+        return len
+    from rich.cells import cell_len
+
+    return cell_len

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..errors import InputError
-from ..witness import WitnessPolicy
+
+if TYPE_CHECKING:
+    from ..witness import WitnessPolicy
 
 
 def witness_options(action: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -43,12 +45,14 @@ def witness_options(action: str) -> Callable[[Callable[..., Any]], Callable[...,
 
 def witness_policy(keys: tuple[str, ...], quorum: int | None, policy_file: str | None) -> WitnessPolicy | None:
     """The policy the witness options give, or None when none was given (exit 2 for a bad combination)."""
+    if policy_file is None and not keys:
+        if quorum is not None:
+            raise InputError("--quorum counts --witness keys: give at least one --witness")
+        return None
+    from ..witness import WitnessPolicy  # here: a command without witness options starts without it
+
     if policy_file is not None:
         if keys or quorum is not None:
             raise InputError("give either --policy or --witness (and --quorum), not both")
         return WitnessPolicy.load(policy_file)
-    if not keys:
-        if quorum is not None:
-            raise InputError("--quorum counts --witness keys: give at least one --witness")
-        return None
     return WitnessPolicy.from_witnesses(list(keys), quorum)
