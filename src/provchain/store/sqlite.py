@@ -20,7 +20,7 @@ from typing import Any
 
 import msgpack
 
-from ..entries import FORMAT_VERSION, MAX_BODY, Entry, Event, leaf_hash_of
+from ..entries import FORMAT_VERSION, MAX_BODY, Entry, Event, PartyRegistration, PolicyEntry, Revocation, leaf_hash_of
 from ..errors import (
     DamagedLedgerError,
     ForeignLedgerError,
@@ -137,6 +137,7 @@ def _body_item(body: object) -> str | None:
 # The last body _body_item read and its item. SQLite's integrity check (run by every audit) asks for each
 # row's item four times in a row, once per index and partial-index condition: a quarter of the work.
 _last_item: tuple[bytes | None, str | None] = (None, None)
+_OPERATOR_BODIES = (PartyRegistration, Revocation, PolicyEntry)  # bodies whose pc_item is None
 
 
 def register_functions(conn: sqlite3.Connection) -> None:
@@ -306,6 +307,21 @@ class SqliteStore:
         # when this connection did not see them all: its tile is then computed from the stored bodies).
         self._block: list[tuple[bytes, bytes]] | None = None  # (leaf hash, nodes) of each entry
         self._block_next = -1
+        # The item of each queued body, from the parsed entry add_entry was given (the ledger builds its
+        # events itself, so decoding the body again in ``pc_item`` would be wasted work). Keyed by the exact
+        # body bytes: ``pc_item`` on this connection answers from here only for the very bytes queued, and
+        # computes from the body for any other; it is emptied with the queue. Other connections (another
+        # process, the sqlite3 module) use :func:`register_functions`, which always decodes.
+        known: dict[bytes, str | None] = {}
+        self._queued_items = known
+
+        def pc_item(body: object) -> str | None:
+            if type(body) is bytes and body in known:  # a bytes object caches its hash: the second lookup is cheap
+                return known[body]
+            return _body_item(body)
+
+        with contextlib.suppress(sqlite3.Error):  # on failure the connection keeps register_functions' one
+            conn.create_function("pc_item", 1, pc_item, deterministic=True)
 
     # --- opening ------------------------------------------------------------------------------
 
@@ -842,6 +858,7 @@ class SqliteStore:
         self._queue_tiles = []
         self._queue_nodes = []
         self._queue_heads = {}
+        self._queued_items.clear()
 
     def _begin(self) -> None:
         deadline = time.monotonic() + self._busy_timeout
@@ -887,8 +904,15 @@ class SqliteStore:
         content = e.__dict__.get("content")  # the ledger hands over parsed entries; others are parsed here
         if content is None:
             content = e.content
+        # pc_item may answer from the parsed body only when these very bytes are the ones it encoded itself
+        # into (sign_body's entries: the ledger's own) and its class is exactly one of provchain's.
+        encoded = content.__dict__.get("_encoded") is e.body
         if type(content) is Event:
             self._queue_heads[content.item] = (len(self._queue) - 1, leaf)
+            if encoded:
+                self._queued_items[e.body] = content.item
+        elif encoded and type(content) in _OPERATOR_BODIES:
+            self._queued_items[e.body] = None
         block = self._block
         if not index & (BLOCK_LEAVES - 1):
             self._block = [(leaf, nodes)]
@@ -928,10 +952,16 @@ class SqliteStore:
         rows, tiles, nodes = self._queue, self._queue_tiles, self._queue_nodes
         if not (rows or tiles or nodes):
             return
-        self._drop_queue()
+        self._queue = []
+        self._queue_tiles = []
+        self._queue_nodes = []
+        self._queue_heads = {}
         try:
             if rows:
-                self._conn.executemany(_INSERT_ENTRY, rows)
+                try:
+                    self._conn.executemany(_INSERT_ENTRY, rows)
+                finally:
+                    self._queued_items.clear()  # pc_item has read them
             if tiles:
                 self._conn.executemany(_INSERT_TILE, tiles)
             if nodes:
