@@ -24,7 +24,7 @@ import msgpack
 from . import encoding, merkle
 from ._internal.record import record
 from ._internal.text import describe, escape, identifier_problem
-from ._internal.validate import check_time
+from ._internal.validate import MAX_TIME, check_time
 from .errors import CountryError, DataError, EncodingError, InputError, ItemError, KeyFormatError
 from .gs1 import check_gs1_item, looks_gs1
 from .keys import Signer, check_key_name, is_signer, key_id
@@ -291,15 +291,22 @@ class Event(_BodyBase):
         if type(origin) is not str or origin not in _SEEN_ORIGINS:  # one origin per ledger: check once
             _text(origin, "origin", MAX_ORIGIN, DataError)
             _remember(_SEEN_ORIGINS, origin)
-        check_time(at, "at", DataError)
-        _bin(signer, "signer", 4, DataError)
+        # The common case of each check is tested inline (a call costs about as much as the test); anything
+        # else, every error included, goes through the checking function itself.
+        if type(at) is not int or not 0 <= at < MAX_TIME:
+            check_time(at, "at", DataError)
+        if type(signer) is not bytes or len(signer) != 4:
+            _bin(signer, "signer", 4, DataError)
         check_item(item)
         if type(stage) is not str or stage not in _SEEN_STAGES:  # a policy has few stages
             _remember(_SEEN_STAGES, check_stage_name(stage))
-        check_country(country)
-        if prev is not None:
+        if type(country) is not str or country not in COUNTRIES:
+            check_country(country)
+        if prev is not None and (type(prev) is not bytes or len(prev) != 32):
             _bin(prev, "prev", 32, DataError)
-        if place is not None:
+        if place is not None and not (
+            type(place) is str and place and len(place) <= MAX_PLACE and place.isascii() and place.isprintable()
+        ):
             check_place(place)
         fields = self.__dict__
         fields["origin"] = origin

@@ -28,7 +28,7 @@ from typing import Any
 
 from . import merkle
 from ._internal.tree import StoredTree
-from ._internal.validate import check_int, check_time, is_key_id_hex
+from ._internal.validate import MAX_TIME, check_int, check_time, is_key_id_hex
 from .checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from .entries import (
     FORMAT_VERSION,
@@ -450,6 +450,8 @@ class Ledger:
         return self._operator
 
     def _time(self, at: Time | None) -> int:
+        if type(at) is int and 0 <= at < MAX_TIME:  # the common case of to_ms, inline
+            return at
         return self._clock() if at is None else to_ms(at)
 
     def _append_operator(self, make: Callable[[int, bytes], Body]) -> Entry:

@@ -171,9 +171,12 @@ class Policy:
         ``previous`` is the item's last stage, or None for its first event.
         """
         rule = self.rule(stage)
-        if isinstance(roles, str) or not isinstance(roles, Iterable):
+        if type(roles) is frozenset:  # a registered key's roles (every append): no ABC check needed
+            held = roles
+        elif isinstance(roles, str) or not isinstance(roles, Iterable):
             raise InputError("roles must be a collection of role names")
-        held = roles if isinstance(roles, frozenset) else frozenset(roles)
+        else:
+            held = frozenset(roles)
         if not held & rule.roles:
             raise RoleError(
                 f"{party}, holding the role {' and '.join(sorted(held)) or 'none'}, may not record stage {stage!r}; "
