@@ -25,11 +25,14 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import psycopg
 import pytest
 from clirun import fails, ok
 from conftest import HOUR, ORIGIN, T0, Clock
+from hypothesis import given
+from hypothesis import strategies as st
 from pgserver import CuttingProxy, PgServer
 
 from provchain import KeyPair, Ledger
@@ -41,7 +44,7 @@ from provchain.errors import (
     LedgerNotFoundError,
     StorageError,
 )
-from provchain.store.postgres import SCHEMA, PostgresStore
+from provchain.store.postgres import SCHEMA, PostgresStore, _scrub
 
 
 def _sql(url: str, sql: str, args: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
@@ -341,3 +344,20 @@ def test_more_cli_commands_on_a_postgres_ledger(tmp_path: Path, postgres_url: st
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+# --- hostile input to the secret scrubbing this review adds ----------------------------------------------
+
+
+@given(st.text(min_size=4, max_size=40).filter(lambda p: p.strip() == p and "\x00" not in p), st.text(max_size=60))
+def test_no_driver_message_shows_a_password_of_the_url(password: str, noise: str) -> None:
+    """Whatever the password (any characters, percent-encoded in the URL or quoted in a keyword string), a
+    message that quotes it, as written or decoded, comes out with ``***`` in its place."""
+    for url in (
+        f"postgresql://u:{quote(password, safe='')}@h:5432/db",
+        f"postgresql://u@h/db?password={quote(password, safe='')}&sslmode=prefer",
+        f"postgresql://u@h/db?sslpassword={quote(password, safe='')}",
+    ):
+        for shown in (password, quote(password, safe="")):
+            text = _scrub(f"{noise} invalid token: \"{shown}\" {noise}", url)
+            assert shown not in text or shown in noise or shown in "*** invalid token: ", (url, text)
