@@ -227,6 +227,9 @@ class CuttingProxy:
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = int(self._listener.getsockname()[1])
         self._trigger: tuple[bytes, str] | None = None
+        self._refuse = 0.0
+        self._refuse_until = 0.0
+        self.refused = 0
         self._lock = threading.Lock()
         self.cuts = 0
         self._open: list[socket.socket] = []
@@ -236,10 +239,13 @@ class CuttingProxy:
         """``url`` (a URL on this server) through the proxy."""
         return url.replace(f":{self._target}/", f":{self.port}/", 1)
 
-    def arm(self, marker: bytes, when: str) -> None:
+    def arm(self, marker: bytes, when: str, *, then_refuse: float = 0.0) -> None:
+        """Cut the next connection data holding ``marker``; then refuse new connections for ``then_refuse``
+        seconds (a server that is restarting)."""
         assert when in ("before", "after")
         with self._lock:
             self._trigger = (marker, when)
+            self._refuse = then_refuse
 
     def close(self) -> None:
         self._listener.close()
@@ -253,6 +259,10 @@ class CuttingProxy:
                 client, _ = self._listener.accept()
             except OSError:
                 return
+            if time.monotonic() < self._refuse_until:
+                self.refused += 1
+                client.close()
+                continue
             server = socket.create_connection(("127.0.0.1", self._target))
             self._open += [client, server]
             held = threading.Event()  # set once cut: the server's answers are no longer passed on
@@ -265,6 +275,7 @@ class CuttingProxy:
                 when = self._trigger[1]
                 self._trigger = None
                 self.cuts += 1
+                self._refuse_until = time.monotonic() + (1.0 if when == "after" else 0.0) + self._refuse
                 return when
         return None
 

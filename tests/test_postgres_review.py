@@ -92,6 +92,19 @@ def test_a_commit_whose_answer_is_lost_is_found_and_acknowledged_once(
     assert audit_path(postgres_url, operator.vkey, workers=1).clean
 
 
+def test_the_outcome_is_asked_again_until_the_server_is_back(
+    postgres_url: str, proxy: CuttingProxy, operator: KeyPair, parties: dict[str, KeyPair]
+) -> None:
+    """After the cut, connections are refused for two seconds (a server in recovery): the store keeps asking
+    within its busy bound instead of answering that it cannot tell."""
+    _new(postgres_url, operator, parties)
+    with Ledger.open(proxy.url(postgres_url), clock=Clock(T0 + 100 * HOUR)) as led:
+        proxy.arm(b"COMMIT\x00", "after", then_refuse=2.0)
+        e = led.append("BACK-0", "origin", parties["origin"], country="FR", at=T0 + 2 * HOUR)
+        assert proxy.cuts == 1 and proxy.refused >= 1
+    assert _events(postgres_url, "BACK-0") == [(e.index,)]
+
+
 def test_a_commit_that_never_reached_the_server_says_nothing_was_written(
     postgres_url: str, proxy: CuttingProxy, operator: KeyPair, parties: dict[str, KeyPair]
 ) -> None:

@@ -42,6 +42,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import re
+import time
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -890,8 +891,16 @@ class PostgresStore:
             f"cannot tell whether the write was committed ({cause}); look at the item's history before writing "
             "it again"
         )
+        deadline = time.monotonic() + self._busy_timeout
+        while True:  # a server that crashed is back after its recovery: wait for it, within the busy bound
+            try:
+                conn = self._alive()
+                break
+            except StorageError as down:
+                if time.monotonic() >= deadline:
+                    raise StorageError(f"{unknown} (the server did not come back: {down})") from None
+                time.sleep(0.2)
         try:
-            conn = self._alive()
             rows = self._begin(conn)
             if len(rows) < 3 or len(rows[0]) != 1:
                 raise StorageError("the log table has lost its lock row")
