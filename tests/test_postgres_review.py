@@ -161,6 +161,44 @@ def test_appends_work_where_the_durability_flush_function_is_not_granted(
     assert audit_path(url, operator.vkey, workers=1).clean
 
 
+def test_a_cancelled_wait_is_not_reported_as_busy_writers(
+    postgres_url: str, operator: KeyPair, parties: dict[str, KeyPair]
+) -> None:
+    """A statement cancelled by statement_timeout or an administrator was reported as "other writers held the
+    ledger longer than the wait allows"; the lock timeout keeps that message."""
+    import threading
+
+    _new(postgres_url, operator, parties)
+    holder = Ledger.open(postgres_url, clock=Clock(T0 + 100 * HOUR))
+    waiter = Ledger(PostgresStore.open(postgres_url, busy_timeout=20))
+    got: list[BaseException] = []
+
+    def wait() -> None:
+        try:
+            waiter.append("CANCEL-1", "origin", parties["origin"], country="FR", at=T0 + 2 * HOUR)
+        except BaseException as exc:
+            got.append(exc)
+
+    try:
+        with holder.batch():
+            holder.append("CANCEL-0", "origin", parties["origin"], country="FR", at=T0 + 2 * HOUR)
+            t = threading.Thread(target=wait)
+            t.start()
+            for _ in range(200):  # the waiter queues on the lock row; cancel it
+                pids = _sql(postgres_url, "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                          "AND datname = current_database()")  # fmt: skip
+                if pids:
+                    _sql(postgres_url, "SELECT pg_cancel_backend(%s)", (pids[0][0],))
+                    break
+                time.sleep(0.05)
+            t.join(30)
+    finally:
+        waiter.close()
+    assert len(got) == 1 and type(got[0]) is StorageError, got
+    assert "cancelled" in str(got[0]) and "other writers" not in str(got[0])
+    holder.close()
+
+
 # --- hostile databases ----------------------------------------------------------------------------------
 
 

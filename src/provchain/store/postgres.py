@@ -260,8 +260,11 @@ def _translate(exc: Exception, what: str) -> Exception:
     from psycopg import errors as e
 
     msg = _one_line(exc)
-    if isinstance(exc, e.LockNotAvailable | e.QueryCanceled):
+    if isinstance(exc, e.LockNotAvailable):  # lock_timeout, which the store sets to its busy bound
         return LedgerBusyError(f"{what}: other writers held the ledger longer than the wait allows; try again")
+    if isinstance(exc, e.QueryCanceled):  # statement_timeout, or pg_cancel_backend: not other writers
+        return StorageError(f"{what}: PostgreSQL cancelled the statement (a statement_timeout of the database or "
+                            f"role, or an administrator) ({msg})")
     if isinstance(exc, e.SerializationFailure | e.DeadlockDetected):
         return LedgerBusyError(f"{what}: PostgreSQL could not serialize this transaction with others; try again")
     if isinstance(exc, e.ReadOnlySqlTransaction):
