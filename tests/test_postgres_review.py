@@ -412,3 +412,19 @@ def test_no_driver_message_shows_a_password_of_the_url(password: str, noise: str
         for shown in (password, quote(password, safe="")):
             text = _scrub(f"{noise} invalid token: \"{shown}\" {noise}", url)
             assert shown not in text or shown in noise or shown in "*** invalid token: ", (url, text)
+
+
+def test_the_limit_an_index_row_hiding_an_event_is_found_by_the_audit(
+    made: str, operator: KeyPair, parties: dict[str, KeyPair]
+) -> None:
+    """The limit design.md names: the item index is trusted to list every event. An edit that files H-0's last
+    event under another item hides it from the writers, which append after the event before it (a fork in
+    signed bytes); the audit reports the edited row and the fork."""
+    last = _sql(made, f"SELECT max(idx) FROM ONLY {SCHEMA}.entries WHERE item = 'H-0'")[0][0]
+    _sql(made, f"UPDATE {SCHEMA}.entries SET item = 'ELSEWHERE' WHERE idx = %s", (last,))
+    with Ledger.open(made, clock=Clock(T0 + 100 * HOUR)) as led:
+        forked = led.append("H-0", "import", parties["customs"], country="CN", at=T0 + 5 * HOUR)
+    report = audit_path(made, operator.vkey, workers=1)
+    found = {(f.check, f.index) for f in report.findings}
+    assert ("sql-index", last) in found, report.summary()
+    assert any(i == forked.index and c != "sql-index" for c, i in found), report.summary()
