@@ -428,3 +428,28 @@ def test_the_limit_an_index_row_hiding_an_event_is_found_by_the_audit(
     found = {(f.check, f.index) for f in report.findings}
     assert ("sql-index", last) in found, report.summary()
     assert any(i == forked.index and c != "sql-index" for c, i in found), report.summary()
+
+
+def test_a_lost_commit_after_a_rolled_back_savepoint_is_settled_by_what_remained(
+    postgres_url: str, proxy: CuttingProxy, operator: KeyPair, parties: dict[str, KeyPair]
+) -> None:
+    """The settling looks for the first and last entry the transaction kept: one written in a savepoint that
+    was rolled back is not among them (else the commit would be "cannot tell")."""
+    from provchain.entries import Entry
+    from provchain.store.base import StoredEntry
+
+    _new(postgres_url, operator, parties)
+    store = PostgresStore.open(proxy.url(postgres_url))
+    try:
+        size = store.size()
+        reg = store.entry(1)  # a registration: no item, so the chain index does not mind a copy (rows only)
+        proxy.arm(b"COMMIT\x00", "after")
+        with store.transaction():
+            store.add_entry(size, StoredEntry(Entry(reg.body, reg.signature, size), b""))
+            with pytest.raises(RuntimeError), store.transaction():
+                store.add_entry(size + 1, StoredEntry(Entry(reg.body, reg.signature, size + 1), b"\x00" * 32))
+                raise RuntimeError("undo the inner block")
+        assert proxy.cuts == 1
+        assert store.size() == size + 1
+    finally:
+        store.close()
