@@ -349,7 +349,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_more_cli_commands_on_a_postgres_ledger(tmp_path: Path, postgres_url: str) -> None:
+def test_more_cli_commands_on_a_postgres_ledger(tmp_path: Path, postgres_url: str, postgres_server: PgServer) -> None:
     os.chdir(tmp_path)
     url = postgres_url
     vkey = ok("init", url, "--origin", ORIGIN, "--operator-key", "operator.key").stdout.strip()
@@ -365,6 +365,16 @@ def test_more_cli_commands_on_a_postgres_ledger(tmp_path: Path, postgres_url: st
     ok("epcis", "export", url, "SERUM-1", "-o", "serum.jsonld")
     doc = json.loads((tmp_path / "serum.jsonld").read_text())
     assert doc["epcisBody"]["eventList"]
+    # ... recorded by a partner's ledger in another database: the CLI's batch (all events or none)
+    partner_url = postgres_server.create_database("partner")
+    partner_op = KeyPair.from_seed("example.org/partner", bytes([7]) * 32)
+    wms = KeyPair.from_seed("partner-wms", bytes([8]) * 32)
+    with Ledger.create(partner_url, origin="example.org/partner", operator=partner_op, at=T0) as partner:
+        partner.register_party("partner-wms", roles=["origin"], public_key=wms.public_key, at=T0, valid_from=T0)
+    wms.save(tmp_path / "wms.key", None)
+    assert "imported 1 event as entries 2 to 2" in ok("epcis", "import", "serum.jsonld", partner_url, "--key",
+                                                      "wms.key").stdout  # fmt: skip
+    fails(1, "", "epcis", "import", "serum.jsonld", partner_url, "--key", "wms.key")  # the same again: refused
     ok("checkpoint", url, "--operator-key", "operator.key")
     assert json.loads(ok("consistency", url, "old.note", "--operator", vkey, "--json").stdout)["consistent"] is True
     ok("code", url, "SERUM-1", "--operator-key", "operator.key", "-o", "code.png")
