@@ -13,6 +13,10 @@ be allowed to create databases); such a server cannot be restarted by the tests,
 runs the suite: ``python tests/pgserver.py start`` starts a throwaway server and prints its URL and
 directory, the tests use it (and crash and restart it), and ``python tests/pgserver.py stop DIR`` stops it and
 removes the directory.
+
+One role, :data:`PASSWORD_ROLE`, must log in over TCP with its password (SCRAM): the tests of a wrong
+password use it. :class:`CuttingProxy` relays a TCP connection to the server and cuts it at a chosen message:
+a real lost connection at a chosen moment of a transaction.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -31,6 +36,8 @@ from pathlib import Path
 BIN = Path(os.environ.get("PROVCHAIN_PG_BIN", "/usr/lib/postgresql/15/bin"))
 ENV_URL = "PROVCHAIN_TEST_POSTGRES"
 ENV_DIR = "PROVCHAIN_TEST_POSTGRES_DIR"
+PASSWORD_ROLE = "provchain_pw"
+"""A role that pg_hba.conf makes log in over TCP with its password (SCRAM), not trusted like the others."""
 
 
 def binaries_present() -> bool:
@@ -72,8 +79,9 @@ class PgServer:
                  "--locale=C", "--no-sync"]
             )  # fmt: skip
             (server.data / "pg_hba.conf").write_text(
-                "# provchain tests: the private socket directory and 127.0.0.1 only, no password\n"
-                "local all all trust\nhost all all 127.0.0.1/32 trust\n"
+                "# provchain tests: the private socket directory and 127.0.0.1 only, no password but for one role\n"
+                f"local all all trust\nhost all {PASSWORD_ROLE} 127.0.0.1/32 scram-sha-256\n"
+                "host all all 127.0.0.1/32 trust\n"
             )
             for attempt in range(5):
                 server.port = _free_port()
@@ -175,6 +183,20 @@ class PgServer:
         with contextlib.suppress(psycopg.Error), psycopg.connect(self.admin_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
+    def password_role(self, password: str) -> str:
+        """Create (or reset) :data:`PASSWORD_ROLE`, a plain role (no superuser) with ``password``, and a new
+        database it owns; returns that database's URL as the role, without the password."""
+        import psycopg
+
+        name = f"pw_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(self.admin_url, autocommit=True, connect_timeout=30) as conn:
+            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (PASSWORD_ROLE,)).fetchone()
+            verb = "ALTER" if exists else "CREATE"
+            conn.execute(f"{verb} ROLE {PASSWORD_ROLE} LOGIN PASSWORD '{password}'")
+            conn.execute(f'CREATE DATABASE "{name}" OWNER {PASSWORD_ROLE}')
+        scheme, _, rest = self.url(name).partition("://")
+        return f"{scheme}://{PASSWORD_ROLE}@{rest.partition('@')[2]}"
+
     def wait_ready(self, timeout: float = 60.0) -> None:
         """Wait until the server accepts connections (after a restart by another process)."""
         import psycopg
@@ -188,6 +210,97 @@ class PgServer:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
+
+
+class CuttingProxy:
+    """A TCP relay on 127.0.0.1 to ``port`` that can cut one connection at a chosen message.
+
+    :meth:`arm` names bytes (such as ``b"COMMIT\\x00"``, the text of a COMMIT statement in an extended-protocol
+    message) and a moment: ``"before"`` closes the connection instead of passing on the data that holds them
+    (the server never sees the statement); ``"after"`` passes the data on, holds back every answer, waits
+    until the server has acted on it, then closes (the client never learns the outcome). Once cut, it is
+    disarmed; other connections pass through untouched.
+    """
+
+    def __init__(self, port: int) -> None:
+        self._target = port
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self._listener.getsockname()[1])
+        self._trigger: tuple[bytes, str] | None = None
+        self._refuse = 0.0
+        self._refuse_until = 0.0
+        self.refused = 0
+        self._lock = threading.Lock()
+        self.cuts = 0
+        self._open: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def url(self, url: str) -> str:
+        """``url`` (a URL on this server) through the proxy."""
+        return url.replace(f":{self._target}/", f":{self.port}/", 1)
+
+    def arm(self, marker: bytes, when: str, *, then_refuse: float = 0.0) -> None:
+        """Cut the next connection data holding ``marker``; then refuse new connections for ``then_refuse``
+        seconds (a server that is restarting)."""
+        assert when in ("before", "after")
+        with self._lock:
+            self._trigger = (marker, when)
+            self._refuse = then_refuse
+
+    def close(self) -> None:
+        self._listener.close()
+        for s in self._open:
+            with contextlib.suppress(OSError):
+                s.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            if time.monotonic() < self._refuse_until:
+                self.refused += 1
+                client.close()
+                continue
+            server = socket.create_connection(("127.0.0.1", self._target))
+            self._open += [client, server]
+            held = threading.Event()  # set once cut: the server's answers are no longer passed on
+            threading.Thread(target=self._up, args=(client, server, held), daemon=True).start()
+            threading.Thread(target=self._down, args=(server, client, held), daemon=True).start()
+
+    def _take(self, data: bytes) -> str | None:
+        with self._lock:
+            if self._trigger is not None and self._trigger[0] in data:
+                when = self._trigger[1]
+                self._trigger = None
+                self.cuts += 1
+                self._refuse_until = time.monotonic() + (1.0 if when == "after" else 0.0) + self._refuse
+                return when
+        return None
+
+    def _up(self, client: socket.socket, server: socket.socket, held: threading.Event) -> None:
+        with contextlib.suppress(OSError):
+            while data := client.recv(65536):
+                when = self._take(data)
+                if when is not None:
+                    held.set()
+                    if when == "after":
+                        server.sendall(data)
+                        time.sleep(1.0)  # the server acts on it (and answers into the void)
+                    break
+                server.sendall(data)
+        for s in (client, server):
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+            s.close()
+
+    def _down(self, server: socket.socket, client: socket.socket, held: threading.Event) -> None:
+        with contextlib.suppress(OSError):
+            while data := server.recv(65536):
+                if held.is_set():
+                    continue
+                client.sendall(data)
 
 
 def server_from_env() -> PgServer:

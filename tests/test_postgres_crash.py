@@ -43,9 +43,19 @@ class Writer:
         )
         self.acked: list[tuple[int, bytes]] = []
         self.stderr = ""
+        self._err: list[bytes] = []
         self.ready = threading.Event()
         self._thread = threading.Thread(target=self._read, daemon=True)
         self._thread.start()
+        # stderr is read as it comes too: a writer retrying through a long crash recovery (the server syncs its
+        # whole data directory first) writes more than a pipe holds, and would block on a full pipe.
+        self._err_thread = threading.Thread(target=self._read_err, daemon=True)
+        self._err_thread.start()
+
+    def _read_err(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self._err.append(line)
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
@@ -63,7 +73,8 @@ class Writer:
         deadline = time.monotonic() + timeout
         while len(self.acked) < count:
             if self.proc.poll() is not None:
-                err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
+                self._err_thread.join(timeout=30)
+                err = b"".join(self._err).decode(errors="replace")
                 pytest.fail(f"the writer exited ({self.proc.returncode}): {err[-2000:]}")
             if time.monotonic() > deadline:
                 pytest.fail(f"the writer acknowledged {len(self.acked)} appends, not {count}, in {timeout} s")
@@ -73,9 +84,8 @@ class Writer:
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(timeout=30)
         self._thread.join(timeout=30)
-        if self.proc.stderr is not None:
-            self.stderr = self.proc.stderr.read().decode(errors="replace")
-            self.proc.stderr.close()
+        self._err_thread.join(timeout=30)
+        self.stderr = b"".join(self._err).decode(errors="replace")
         return self.acked
 
 

@@ -10,7 +10,10 @@ to them. The duties, in short:
 * **Transactions.** Writes happen only inside :meth:`Store.transaction`, which is atomic: entries, nodes and
   checkpoints written in it land together at commit or not at all (an exception leaving the block rolls all
   of it back). A transaction opened inside another is a savepoint: leaving it with an exception undoes
-  what was written since it opened, and the outer transaction goes on.
+  what was written since it opened, and the outer transaction goes on. A commit has one of two outcomes for the
+  caller, never a guess: it returns (everything landed, durably) or it raises (nothing landed, so writing it again
+  is safe). A backend that can lose the answer of a commit (a server's connection) finds the outcome out before
+  it answers, and only when it cannot says so in its :class:`~provchain.errors.StorageError`.
 * **One writer at a time, across processes and hosts.** From the moment :meth:`Store.transaction` is
   entered until it commits or rolls back, no other writer (another store object, process or host on the
   same ledger) can write: a second writer's ``transaction()`` waits, then gets

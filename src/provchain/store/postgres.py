@@ -42,6 +42,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import re
+import time
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -130,13 +131,23 @@ SELECT CASE c.relkind WHEN 'r' THEN 'table' WHEN 'i' THEN 'index' WHEN 'S' THEN 
        CASE WHEN c.relkind = 'i' THEN pg_get_indexdef(c.oid)
             WHEN c.relkind = 'r' THEN (
               SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
+                                || CASE WHEN a.attcollation NOT IN (0, 100) THEN ' collate ' || (
+                                     SELECT quote_ident(l.collname) FROM pg_collation l WHERE l.oid = a.attcollation)
+                                   ELSE '' END
                                 || CASE WHEN a.attnotnull THEN ' not null' ELSE '' END
                                 || CASE WHEN a.attgenerated <> '' THEN ' generated' ELSE '' END
+                                || CASE WHEN a.attidentity <> '' THEN ' identity' ELSE '' END
                                 || CASE WHEN a.atthasdef THEN ' default' ELSE '' END, ', ' ORDER BY a.attnum)
               FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped)
               || CASE WHEN c.relrowsecurity THEN ' (row security)' ELSE '' END
+              || CASE WHEN c.relpersistence <> 'p' THEN ' (unlogged: a crash empties it)' ELSE '' END
             ELSE '' END
 FROM pg_class c WHERE c.relnamespace = %(ns)s::regnamespace
+UNION ALL
+SELECT 'inheritance', child.relnamespace::regnamespace::text || '.' || child.relname || ' inherits from '
+       || parent.relnamespace::regnamespace::text || '.' || parent.relname, ''
+FROM pg_inherits i JOIN pg_class child ON child.oid = i.inhrelid JOIN pg_class parent ON parent.oid = i.inhparent
+WHERE child.relnamespace = %(ns)s::regnamespace OR parent.relnamespace = %(ns)s::regnamespace
 UNION ALL
 SELECT 'constraint', r.relname || '.' || k.conname, pg_get_constraintdef(k.oid)
 FROM pg_constraint k JOIN pg_class r ON r.oid = k.conrelid WHERE r.relnamespace = %(ns)s::regnamespace
@@ -159,16 +170,17 @@ SELECT 'type', t.typname, '' FROM pg_type t WHERE t.typnamespace = %(ns)s::regna
 _INSERT = f"INSERT INTO {SCHEMA}.entries (idx, body, sig, item, prev, nodes) VALUES (%s, %s, %s, %s, %s, %s)"
 _COPY = f"COPY {SCHEMA}.entries (idx, body, sig, item, prev, nodes) FROM STDIN (FORMAT BINARY)"
 _COPY_TYPES = ["int8", "bytea", "bytea", "text", "bytea", "bytea"]
-_LOCK = f"SELECT 1 FROM {SCHEMA}.log WHERE id = 1 FOR UPDATE"
-_SIZE = f"SELECT max(idx) FROM {SCHEMA}.entries"
+_LOCK = f"SELECT 1 FROM ONLY {SCHEMA}.log WHERE id = 1 FOR UPDATE"
+_SIZE = f"SELECT max(idx) FROM ONLY {SCHEMA}.entries"
 # A transaction of its own that writes one WAL record (a transactional logical message: no table is touched)
 # and commits synchronously: it returns once the WAL up to it, and so every commit before it, is on disk.
 _FLUSH = "SELECT pg_logical_emit_message(true, 'provchain-flush', '')"
 _NODES = (
-    f"SELECT idx, CASE WHEN idx = ANY(%(leaves)s) THEN body END, nodes FROM {SCHEMA}.entries WHERE idx = ANY(%(rows)s)"
+    f"SELECT idx, CASE WHEN idx = ANY(%(leaves)s) THEN body END, nodes FROM ONLY {SCHEMA}.entries "
+    "WHERE idx = ANY(%(rows)s)"
 )
-_SIZE_AND_NODES = f"SELECT -1::bigint, NULL::bytea, NULL::bytea, max(idx) FROM {SCHEMA}.entries UNION ALL " + (
-    f"SELECT idx, CASE WHEN idx = ANY(%(leaves)s) THEN body END, nodes, NULL FROM {SCHEMA}.entries "
+_SIZE_AND_NODES = f"SELECT -1::bigint, NULL::bytea, NULL::bytea, max(idx) FROM ONLY {SCHEMA}.entries UNION ALL " + (
+    f"SELECT idx, CASE WHEN idx = ANY(%(leaves)s) THEN body END, nodes, NULL FROM ONLY {SCHEMA}.entries "
     "WHERE idx = ANY(%(rows)s)"
 )
 
@@ -214,6 +226,30 @@ def where(url: str) -> str:
     return re.sub(r"[^\x20-\x7e]", "?", text)[:300]
 
 
+def _secrets(url: str) -> list[str]:
+    """The secrets a connection URL or string holds (its password, as written and percent-decoded; the values
+    of password and sslpassword parameters), longest first."""
+    from urllib.parse import unquote
+
+    found: set[str] = set()
+    m = re.match(r"[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)@", url)
+    if m and ":" in m.group(1):
+        found.add(m.group(1).split(":", 1)[1])
+    for m2 in re.finditer(r"(?i)(?:^|[?&\s])(?:ssl)?password\s*=\s*('(?:[^'\\]|\\.)*'|[^&\s]*)", url):
+        found.add(m2.group(1).strip("'"))
+    out = set()
+    for secret in found:
+        out |= {secret, unquote(secret)}
+    return sorted((x for x in out if x), key=len, reverse=True)
+
+
+def _scrub(text: str, url: str) -> str:
+    """``text`` (a driver's message) with every secret of ``url`` replaced by ``***``."""
+    for secret in _secrets(url):
+        text = text.replace(secret, "***")
+    return text
+
+
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return text[:400] if text else type(exc).__name__
@@ -224,8 +260,11 @@ def _translate(exc: Exception, what: str) -> Exception:
     from psycopg import errors as e
 
     msg = _one_line(exc)
-    if isinstance(exc, e.LockNotAvailable | e.QueryCanceled):
+    if isinstance(exc, e.LockNotAvailable):  # lock_timeout, which the store sets to its busy bound
         return LedgerBusyError(f"{what}: other writers held the ledger longer than the wait allows; try again")
+    if isinstance(exc, e.QueryCanceled):  # statement_timeout, or pg_cancel_backend: not other writers
+        return StorageError(f"{what}: PostgreSQL cancelled the statement (a statement_timeout of the database or "
+                            f"role, or an administrator) ({msg})")
     if isinstance(exc, e.SerializationFailure | e.DeadlockDetected):
         return LedgerBusyError(f"{what}: PostgreSQL could not serialize this transaction with others; try again")
     if isinstance(exc, e.ReadOnlySqlTransaction):
@@ -281,6 +320,10 @@ class PostgresStore:
         self._prefetched: tuple[int, list[Any]] | None = None  # (from index, rows) read with the lock
         self._wrote = False  # entries were written in the open transaction
         self._wrote_checkpoint = False  # and a checkpoint
+        self._first: tuple[int, bytes] | None = None  # the first and last entry written in it (index, body)
+        self._last: tuple[int, bytes] | None = None
+        self._checkpoints: dict[int, bytes] = {}  # the checkpoints written in it
+        self._lazy = True  # commit entries lazily, then flush (False once the server refused the flush)
         self._cursors = itertools.count()
 
     # --- connecting -----------------------------------------------------------------------------
@@ -297,21 +340,40 @@ class PostgresStore:
             raise StorageError(
                 "a postgresql:// ledger needs psycopg 3: pip install 'provchain-ledger[postgres]'"
             ) from None
+        from psycopg.conninfo import conninfo_to_dict
+
+        try:  # libpq's own parse first: its messages quote the part it cannot read, a password included
+            conninfo_to_dict(url)
+        except Exception:
+            raise InputError(
+                "the ledger URL cannot be read as a PostgreSQL connection URL (a bad %-escape, an unknown or "
+                "malformed parameter); see libpq's connection URIs"
+            ) from None
         try:
             conn = psycopg.connect(url, autocommit=True, connect_timeout=max(1, int(busy_timeout)),
                                    application_name=_APP)  # fmt: skip
         except psycopg.Error as exc:
-            msg = _one_line(exc)
-            if "does not exist" in msg and "database" in msg:
+            msg = _scrub(_one_line(exc), url)
+            sqlstate = getattr(exc, "sqlstate", None)
+            if sqlstate == "3D000" or ("does not exist" in msg and "database" in msg):
                 raise LedgerNotFoundError(f"no database {where(url)}: create it first (see the PostgreSQL how-to)")\
                     from None
+            if sqlstate in ("28P01", "28000") or "authentication failed" in msg or "no password" in msg:
+                raise StorageError(
+                    f"PostgreSQL at {where(url)} refused the login (a wrong or missing password, or a role that may "
+                    f"not connect): {msg}"
+                ) from None
             raise StorageError(f"cannot connect to PostgreSQL at {where(url)}: {msg}") from None
-        except Exception as exc:  # a URL libpq cannot parse
-            raise InputError(f"not a usable PostgreSQL URL ({_one_line(exc)})") from None
+        except Exception as exc:  # anything else libpq refuses in the URL
+            raise InputError(f"not a usable PostgreSQL URL ({_scrub(_one_line(exc), url)})") from None
         try:
+            # pg_catalog. in full: until this statement has run, the search_path is the one the database or
+            # the role set (ALTER DATABASE ... SET search_path), which may name a schema with a set_config.
             conn.execute(
-                "SELECT set_config('synchronous_commit', %s, false), set_config('lock_timeout', %s, false),"
-                " set_config('default_transaction_read_only', %s, false), set_config('search_path', %s, false)",
+                "SELECT pg_catalog.set_config('synchronous_commit', %s, false),"
+                " pg_catalog.set_config('lock_timeout', %s, false),"
+                " pg_catalog.set_config('default_transaction_read_only', %s, false),"
+                " pg_catalog.set_config('search_path', %s, false)",
                 ("on" if durability == "full" else "local", f"{int(busy_timeout * 1000)}ms",
                  "on" if readonly else "off", "pg_catalog"),
             )  # fmt: skip
@@ -420,7 +482,7 @@ class PostgresStore:
         names = {(k, n) for k, n, _ in _EXPECTED}
         for kind, name, definition in sorted(have - _EXPECTED):
             if (kind, name) in names:
-                out.append(f"{kind} {name!r} is not defined as provchain defines it")
+                out.append(f"{kind} {name!r} is not defined as provchain defines it ({definition[:300]})")
             else:
                 out.append(f"{kind} {name!r} was not created by provchain" + (f" ({definition[:200]})"
                                                                               if definition else ""))
@@ -439,7 +501,7 @@ class PostgresStore:
             found = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (SCHEMA,)).fetchone()
             if found is None:
                 raise LedgerNotFoundError(f"no provchain ledger in the database {self.location}")
-            rows = dict(conn.execute(f"SELECT key, value FROM {SCHEMA}.meta").fetchall())
+            rows = dict(conn.execute(f"SELECT key, value FROM ONLY {SCHEMA}.meta").fetchall())
         except psycopg.Error as exc:
             raise ForeignLedgerError(
                 f"the database {self.location} has a schema {SCHEMA!r} that is not a provchain ledger "
@@ -506,7 +568,7 @@ class PostgresStore:
         for idx, body, sig, *_ in self._queue:
             if idx == index:
                 return _entry(idx, body, sig)
-        rows = self._read(f"SELECT idx, body, sig FROM {SCHEMA}.entries WHERE idx = %s", (index,), flush=False)
+        rows = self._read(f"SELECT idx, body, sig FROM ONLY {SCHEMA}.entries WHERE idx = %s", (index,), flush=False)
         if not rows:
             raise IndexError(f"the ledger has no entry {index}")
         return _entry(*rows[0])
@@ -522,7 +584,8 @@ class PostgresStore:
         if not (self._depth or self._snapshot):
             while pos < stop:
                 rows = self._read(
-                    f"SELECT idx, body, sig FROM {SCHEMA}.entries WHERE idx >= %s AND idx < %s ORDER BY idx LIMIT %s",
+                    f"SELECT idx, body, sig FROM ONLY {SCHEMA}.entries WHERE idx >= %s AND idx < %s "
+                    "ORDER BY idx LIMIT %s",
                     (pos, stop, _CURSOR_ROWS),
                 )
                 for idx, body, sig in rows:
@@ -532,7 +595,7 @@ class PostgresStore:
                 pos = int(rows[-1][0]) + 1
             return
         yield from self._stream(
-            f"SELECT idx, body, sig FROM {SCHEMA}.entries WHERE idx >= %s AND idx < %s ORDER BY idx", (pos, stop)
+            f"SELECT idx, body, sig FROM ONLY {SCHEMA}.entries WHERE idx >= %s AND idx < %s ORDER BY idx", (pos, stop)
         )
 
     def _stream(self, sql: str, args: tuple[object, ...]) -> Iterator[Entry]:
@@ -558,7 +621,7 @@ class PostgresStore:
     def item_entries(self, item: str) -> list[Entry]:
         """The events of ``item`` in order, each checked by its signed body to be an event of ``item`` and to
         name the one before it as its ``prev``."""
-        rows = self._read(f"SELECT idx, body, sig FROM {SCHEMA}.entries WHERE item = %s ORDER BY idx", (item,))
+        rows = self._read(f"SELECT idx, body, sig FROM ONLY {SCHEMA}.entries WHERE item = %s ORDER BY idx", (item,))
         return chain_of([_entry(i, b, s) for i, b, s in rows], item, _DAMAGED)
 
     def head(self, item: str) -> Head | None:
@@ -571,7 +634,7 @@ class PostgresStore:
             return Head(idx, leaf, ev.stage, ev.at)
         # Queued rows all come after the stored ones and none is the item's: no need to send them first.
         rows = self._read(
-            f"SELECT idx, body, sig FROM {SCHEMA}.entries WHERE item = %s ORDER BY idx DESC LIMIT 1", (item,),
+            f"SELECT idx, body, sig FROM ONLY {SCHEMA}.entries WHERE item = %s ORDER BY idx DESC LIMIT 1", (item,),
             flush=False,
         )  # fmt: skip
         return head_of(_entry(*rows[0]), item, _DAMAGED) if rows else None
@@ -584,7 +647,7 @@ class PostgresStore:
             rows = [r for r in pre[1] if r[0] >= start]  # read with the lock: nobody else wrote since
         else:
             rows = self._read(
-                f"SELECT idx, body, sig FROM {SCHEMA}.entries WHERE item IS NULL AND idx >= %s ORDER BY idx",
+                f"SELECT idx, body, sig FROM ONLY {SCHEMA}.entries WHERE item IS NULL AND idx >= %s ORDER BY idx",
                 (max(0, start),),
             )
         yield from non_events((_entry(i, b, s) for i, b, s in rows), _DAMAGED)
@@ -644,7 +707,7 @@ class PostgresStore:
         bound = (1 << 63) - 1 if newest_first else -1
         while True:
             rows = self._read(
-                f"SELECT size, note FROM {SCHEMA}.checkpoints WHERE size {cmp} %s ORDER BY size {order} LIMIT %s",
+                f"SELECT size, note FROM ONLY {SCHEMA}.checkpoints WHERE size {cmp} %s ORDER BY size {order} LIMIT %s",
                 (bound, chunk),
             )
             for size, note in rows:
@@ -663,12 +726,12 @@ class PostgresStore:
         """The stored checkpoint note of ``size``, or None."""
         if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size < (1 << 63):
             return None
-        rows = self._read(f"SELECT size, note FROM {SCHEMA}.checkpoints WHERE size = %s", (size,))
+        rows = self._read(f"SELECT size, note FROM ONLY {SCHEMA}.checkpoints WHERE size = %s", (size,))
         return self._checkpoint_row(*rows[0])[1] if rows else None
 
     def latest_checkpoint(self) -> tuple[int, bytes] | None:
         """The stored checkpoint with the largest size."""
-        rows = self._read(f"SELECT size, note FROM {SCHEMA}.checkpoints ORDER BY size DESC LIMIT 1")
+        rows = self._read(f"SELECT size, note FROM ONLY {SCHEMA}.checkpoints ORDER BY size DESC LIMIT 1")
         return self._checkpoint_row(*rows[0]) if rows else None
 
     # --- transactions ---------------------------------------------------------------------------
@@ -713,7 +776,7 @@ class PostgresStore:
             self._flush()
             name = f"sp{self._depth}"
             self._exec(f"SAVEPOINT {name}", "cannot write")
-            failed, size = self._failed, self._size
+            failed, size, marks = self._failed, self._size, self._written()
             self._depth += 1
             try:
                 yield
@@ -723,6 +786,7 @@ class PostgresStore:
                 self._queue, self._queue_heads = [], {}
                 self._rollback(f"ROLLBACK TO SAVEPOINT {name}")
                 self._failed, self._size = failed, size
+                self._first, self._last, self._checkpoints = marks
                 self._rollback(f"RELEASE SAVEPOINT {name}")
                 raise
             self._depth -= 1
@@ -732,26 +796,24 @@ class PostgresStore:
         # before the size is read (READ COMMITTED: that statement sees every commit before it).
         import psycopg
 
-        conn = self._alive()
-        try:
-            # ... and the operator entries written since this store last looked: the ledger asks for them
-            # (to apply new registrations) whenever other writers moved the log on, as they do all the time.
-            seen = int(self._seen)
-            cur = conn.execute(
-                f"BEGIN ISOLATION LEVEL READ COMMITTED; {_LOCK}; {_SIZE}; "
-                f"SELECT idx, body, sig FROM {SCHEMA}.entries WHERE item IS NULL AND idx >= {seen} ORDER BY idx"
-            )
-            results = []
-            while True:
-                if cur.description is not None:
-                    results.append(cur.fetchall())
-                if not cur.nextset():
-                    break
-            top = results[-2][0] if len(results) >= 2 and results[-2] else None
-            self._prefetched = (seen, results[-1]) if results else None
-        except psycopg.Error as exc:
+        for attempt in (1, 2):
+            conn = self._alive()
+            try:
+                results = self._begin(conn)
+                break
+            except psycopg.Error as exc:
+                self._rollback("ROLLBACK")
+                if attempt == 1 and self._conn.broken and not self._closed:
+                    continue  # the connection was gone (a server restart): nothing was written; connect again
+                raise _translate(exc, "cannot start a write") from None
+        if len(results) < 3 or len(results[0]) != 1:
             self._rollback("ROLLBACK")
-            raise _translate(exc, "cannot start a write") from None
+            raise DamagedLedgerError(
+                f"the ledger in {self.location} has lost the lock row of its log table, which keeps writers one at "
+                f"a time; {_DAMAGED} (audit it); nothing was written"
+            )
+        top = results[1][0] if results[1] else None
+        self._prefetched = (self._seen, results[2])
         self._depth = 1
         self._size = None
         try:
@@ -772,7 +834,8 @@ class PostgresStore:
         # the disk outside the lock (_FLUSH), so that the flushes of concurrent writers overlap (PostgreSQL
         # flushes the WAL of every waiting commit at once). The append is acknowledged after both. A
         # checkpoint commits synchronously: nobody may read a stored checkpoint that a crash could lose.
-        lazy = self._wrote and not self._wrote_checkpoint
+        lazy = self._wrote and not self._wrote_checkpoint and self._lazy
+        written = self._written()
         self._end()
         try:
             with conn.pipeline():
@@ -784,15 +847,105 @@ class PostgresStore:
                 if lazy:
                     conn.execute(_FLUSH)
         except psycopg.Error as exc:
+            # Which statement failed is not known here: the COMMIT may have been carried out (the FLUSH
+            # refused, the answer lost with the connection). Saying "failed" then would make the caller
+            # write the same entries again; so the outcome is found out from the rows, under the lock.
             self._rollback("ROLLBACK")
-            if getattr(exc, "sqlstate", None) and not isinstance(exc, psycopg.errors.AdminShutdown):
-                raise _translate(exc, "cannot write the entry") from None
-            raise _translate(exc, "cannot commit (the transaction may or may not have been committed)") from None
+            self._settle(written, exc)
+
+    def _begin(self, conn: psycopg.Connection[Any]) -> list[list[Any]]:
+        """``BEGIN``, the lock, the size, and the operator entries written since this store last looked (the
+        ledger asks for them, to apply new registrations, whenever other writers moved the log on, as they do
+        all the time): one round trip, the simple query protocol running the statements in order, so the lock
+        is held before the size is read (READ COMMITTED: that statement sees every commit before it). Returns
+        the rows of the lock, the size and the operator entries."""
+        cur = conn.execute(
+            f"BEGIN ISOLATION LEVEL READ COMMITTED; {_LOCK}; {_SIZE}; "
+            f"SELECT idx, body, sig FROM ONLY {SCHEMA}.entries WHERE item IS NULL AND idx >= {int(self._seen)} "
+            "ORDER BY idx"
+        )
+        results = []
+        while True:
+            if cur.description is not None:
+                results.append(cur.fetchall())
+            if not cur.nextset():
+                break
+        return results
+
+    def _written(self) -> tuple[tuple[int, bytes] | None, tuple[int, bytes] | None, dict[int, bytes]]:
+        """What the open transaction wrote, enough to recognise it in the rows: its first and last entry (index,
+        body) and its checkpoints (size -> note)."""
+        return self._first, self._last, dict(self._checkpoints)
+
+    def _settle(
+        self, written: tuple[tuple[int, bytes] | None, tuple[int, bytes] | None, dict[int, bytes]], exc: Exception
+    ) -> None:
+        """The outcome of a commit that did not answer, found under the writer lock (which waits for the
+        transaction, if the server still runs it): returns when it was committed (and is durable now: this
+        transaction commits synchronously, so the WAL up to it is on disk), raises :class:`StorageError`
+        saying nothing was written when it was not, or that the outcome is unknown when it cannot be told."""
+        import psycopg
+
+        first, last, checkpoints = written
+        if first is None and not checkpoints:
+            return  # it wrote nothing: whatever became of it, nothing is lost or doubled
+        cause = _translate(exc, "the commit did not answer")
+        unknown = (
+            f"cannot tell whether the write was committed ({cause}); look at the item's history before writing "
+            "it again"
+        )
+        deadline = time.monotonic() + self._busy_timeout
+        while True:  # a server that crashed is back after its recovery: wait for it, within the busy bound
+            try:
+                conn = self._alive()
+                break
+            except StorageError as down:
+                if time.monotonic() >= deadline:
+                    raise StorageError(f"{unknown} (the server did not come back: {down})") from None
+                time.sleep(0.2)
+        try:
+            rows = self._begin(conn)
+            if len(rows) < 3 or len(rows[0]) != 1:
+                raise StorageError("the log table has lost its lock row")
+            found = {}
+            for index, _ in (first, last) if first is not None and last is not None else ():
+                got = conn.execute(f"SELECT body FROM ONLY {SCHEMA}.entries WHERE idx = %s", (index,), binary=True)
+                found[index] = got.fetchone()
+            notes = {}
+            for size in checkpoints:
+                got = conn.execute(f"SELECT note FROM ONLY {SCHEMA}.checkpoints WHERE size = %s", (size,), binary=True)
+                notes[size] = got.fetchone()
+            conn.execute("COMMIT")  # synchronous: every commit before it is on disk once it returns
+        except (psycopg.Error, StorageError) as again:
+            self._rollback("ROLLBACK")
+            raise StorageError(f"{unknown} (asking again failed: {_one_line(again)})") from None
+        if first is not None and last is not None:
+            # Entries never change once stored: the first index holds another body (or none) exactly when
+            # this transaction was not committed, and then the last must not hold its body either.
+            committed = found[first[0]] == (first[1],)
+            if committed != (found[last[0]] == (last[1],)):
+                raise StorageError(unknown)
+        else:
+            stored = [notes[size] for size in checkpoints]
+            if stored and all(got == (note,) for got, note in zip(stored, checkpoints.values(), strict=True)):
+                committed = True
+            elif all(got is None for got in stored):
+                committed = False
+            else:
+                raise StorageError(unknown)
+        if not committed:
+            if isinstance(cause, StaleHeadError):  # the server refused a statement: its own words
+                raise cause from None
+            raise StorageError(f"{cause}; the commit did not take place: nothing was written") from None
+        if isinstance(exc, psycopg.errors.InsufficientPrivilege | psycopg.errors.UndefinedFunction):
+            self._lazy = False  # the flush is refused on this server: commit synchronously from now on
 
     def _end(self) -> None:
         if self._size is not None:
             self._seen = self._size
         self._prefetched = None
+        self._first = self._last = None
+        self._checkpoints = {}
         self._wrote = self._wrote_checkpoint = False
         self._depth = 0
         self._failed = None
@@ -822,6 +975,9 @@ class PostgresStore:
         else:
             item, prev = None, None
         self._queue.append((index, e.body, e.signature, item, prev, stored.nodes))
+        if self._first is None:
+            self._first = (index, e.body)
+        self._last = (index, e.body)
         self._wrote = True
         if item is not None:
             self._queue_heads[item] = (len(self._queue) - 1, e.leaf_hash)
@@ -867,6 +1023,7 @@ class PostgresStore:
             return
         self._flush()
         self._wrote_checkpoint = True
+        self._checkpoints[size] = note
         import psycopg
 
         try:
@@ -895,7 +1052,7 @@ class PostgresStore:
         ][:1000]  # fmt: skip
         index: list[StorageProblem] = []
         node: list[StorageProblem] = []
-        locks = self._read(f"SELECT count(*) FROM {SCHEMA}.log")[0][0] if not any(
+        locks = self._read(f"SELECT count(*) FROM ONLY {SCHEMA}.log")[0][0] if not any(
             "log" in p.found for p in out) else 1  # fmt: skip
         if locks != 1:
             index.append(StorageProblem("index", None, f"{locks} rows in the log table",
@@ -905,7 +1062,7 @@ class PostgresStore:
         conn = self._alive()
         cur = conn.cursor(name=f"provchain_{next(self._cursors)}", binary=True)
         try:
-            cur.execute(f"SELECT idx, body, item, prev, nodes FROM {SCHEMA}.entries ORDER BY idx")
+            cur.execute(f"SELECT idx, body, item, prev, nodes FROM ONLY {SCHEMA}.entries ORDER BY idx")
             while len(index) < 1000 or len(node) < 1000:
                 rows = cur.fetchmany(_CURSOR_ROWS)
                 for idx, body, item, prev, nodes in rows:
