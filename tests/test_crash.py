@@ -96,8 +96,20 @@ def run_and_kill(path: Path, mode: str, batch: int, durability: str, rng: random
 
 
 def check_ledger(path: Path, vkey: str, acked: dict[int, bytes]) -> int:
-    """Everything a crashed ledger must satisfy; returns its size."""
-    with Ledger.open(path) as led:
+    """Everything a crashed ledger file must satisfy; returns its size."""
+    size = check_acknowledged(path, vkey, acked)
+    conn = rawdb.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    finally:
+        conn.close()
+    return size
+
+
+def check_acknowledged(location: Path | str, vkey: str, acked: dict[int, bytes]) -> int:
+    """What any crashed ledger (a file or a database URL) must satisfy: every acknowledged entry there and
+    unchanged, the stored tree the entries' tree, the audit clean; returns its size."""
+    with Ledger.open(location) as led:
         size = led.size
         for index, leaf in acked.items():
             assert index < size, f"acknowledged entry {index} is lost (the ledger holds {size})"
@@ -108,14 +120,9 @@ def check_ledger(path: Path, vkey: str, acked: dict[int, bytes]) -> int:
         if size > 1:
             proof = led.inclusion_proof(size - 1)
             merkle.verify_inclusion(leaves[-1], size - 1, size, proof, led.root())
-    report = audit_path(path, vkey, workers=1)
+    report = audit_path(location, vkey, workers=1)
     assert report.clean, report.summary()
     assert report.size == size
-    conn = rawdb.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-    finally:
-        conn.close()
     return size
 
 
