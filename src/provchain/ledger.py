@@ -66,7 +66,7 @@ from .note import new_verifier
 from .policy import DEFAULT_POLICY, Policy, check_name
 from .rules import Head, KeyRecord, Registry
 from .store import create_store, ledger_location, open_store
-from .store.base import DisposableStore, LedgerMeta, NodeKey, Store, StoredEntry
+from .store.base import DisposableStore, LedgerMeta, NodeKey, PrefetchingStore, Store, StoredEntry
 from .tree.frontier import Frontier
 
 __all__ = ["HistoryEvent", "Ledger", "Time", "now_ms", "to_ms"]
@@ -171,6 +171,8 @@ class Ledger:
         self._registry = Registry(meta.origin, op_name, op_key)
         self._synced = 0
         self._tree = StoredTree(store)
+        # A store that reads an append's head and tree nodes with the writer lock, in one round trip.
+        self._expect = store.expect if isinstance(store, PrefetchingStore) else None
         self._seen_size = 0  # the size last read with a proof: the next proof plans for it (see _proof)
         self._tx_size: int | None = None  # the size while a write transaction is open
         self._tx_heads: dict[str, Head] = {}  # heads written in the open transaction (we hold the lock)
@@ -648,6 +650,8 @@ class Ledger:
         size = self._tx_size
         if size is not None and self._tx_broken is None:  # inside a batch: its transaction covers us
             return self._append_locked(size, item, stage, signer, country, place, data, at)
+        if self._expect is not None:
+            self._expect(item)
         with self._writing() as size:
             return self._append_locked(size, item, stage, signer, country, place, data, at)
 

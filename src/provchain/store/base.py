@@ -242,3 +242,19 @@ class DisposableStore(Protocol):
     def discard(self) -> None:
         """Remove this store's ledger (its tables, or what else holds it) and close the store."""
         ...
+
+
+@runtime_checkable
+class PrefetchingStore(Protocol):
+    """A store whose writer section is a network round trip each read (optional capability).
+
+    The ledger calls :meth:`expect` just before the write transaction of an event, so that the store can
+    read, in the round trip that takes the writer lock, what that append will ask for: the item's head and
+    the tree nodes an append at the current size needs. What was read that way is checked exactly as the
+    store's readers check what they read, and only answers the same questions asked inside that transaction;
+    any other question (another item, other nodes) is read as usual.
+    """
+
+    def expect(self, item: str) -> None:
+        """The next write transaction will append an event of ``item`` (a hint; it changes no result)."""
+        ...

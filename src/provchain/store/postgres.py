@@ -175,6 +175,15 @@ _SIZE = f"SELECT max(idx) FROM ONLY {SCHEMA}.entries"
 # A transaction of its own that writes one WAL record (a transactional logical message: no table is touched)
 # and commits synchronously: it returns once the WAL up to it, and so every commit before it, is on disk.
 _FLUSH = "SELECT pg_logical_emit_message(true, 'provchain-flush', '')"
+# The rows holding the frontier of the tree of the current size n (what an append at n may need): node
+# (level, (n >> level) - 1), kept in row ((n >> level) << level) - 1, for each bit set in n; the body only
+# for the leaf (level 0).
+_FRONTIER = (
+    f"SELECT e.idx, CASE WHEN s.n & 1 = 1 AND e.idx = s.n - 1 THEN e.body END, e.nodes "
+    f"FROM (SELECT coalesce(max(idx), -1) + 1 AS n FROM ONLY {SCHEMA}.entries) s "
+    f"CROSS JOIN generate_series(0, 40) AS l JOIN ONLY {SCHEMA}.entries e ON e.idx = ((s.n >> l) << l) - 1 "
+    "WHERE (s.n >> l) & 1 = 1"
+)
 _NODES = (
     f"SELECT idx, CASE WHEN idx = ANY(%(leaves)s) THEN body END, nodes FROM ONLY {SCHEMA}.entries "
     "WHERE idx = ANY(%(rows)s)"
@@ -318,6 +327,13 @@ class PostgresStore:
         self._failed: StorageError | None = None
         self._seen = 0  # a size this store has seen: operator entries from there are read with the lock
         self._prefetched: tuple[int, list[Any]] | None = None  # (from index, rows) read with the lock
+        # expect(): the item whose head the next write transaction reads with the lock, and its rows; and
+        # whether it reads the tree's frontier nodes too (when other writers moved the log since this store
+        # last wrote, the ledger's frontier lacks some of them), and the rows read (idx -> row).
+        self._expected: str | None = None
+        self._pre_head: tuple[str, list[Any]] | None = None
+        self._pre_tree = True
+        self._pre_rows: dict[int, Any] | None = None
         self._wrote = False  # entries were written in the open transaction
         self._wrote_checkpoint = False  # and a checkpoint
         self._first: tuple[int, bytes] | None = None  # the first and last entry written in it (index, body)
@@ -632,6 +648,10 @@ class PostgresStore:
             idx, body, sig, *_ = self._queue[pos]
             ev = event_of(_entry(idx, body, sig), item, _DAMAGED)
             return Head(idx, leaf, ev.stage, ev.at)
+        pre = self._pre_head
+        if pre is not None and pre[0] == item and self._depth and not self._wrote:
+            rows = pre[1]  # read with the lock (expect()): nobody else wrote since, nor did this transaction
+            return head_of(_entry(*rows[0]), item, _DAMAGED) if rows else None
         # Queued rows all come after the stored ones and none is the item's: no need to send them first.
         rows = self._read(
             f"SELECT idx, body, sig FROM ONLY {SCHEMA}.entries WHERE item = %s ORDER BY idx DESC LIMIT 1", (item,),
@@ -672,7 +692,14 @@ class PostgresStore:
         rows_ids = list(wanted)
         found: list[Any] = []
         size = -1
-        if with_size and len(rows_ids) <= _MAX_KEYS:
+        pre = self._pre_rows
+        if (
+            pre is not None and not with_size and self._depth
+            and all(r in pre and (pre[r][1] is not None or 0 not in wanted[r]) for r in rows_ids)
+        ):  # fmt: skip
+            # Read with the lock (expect()): committed rows below the size, which nobody else can change now.
+            found = [pre[r] for r in rows_ids]
+        elif with_size and len(rows_ids) <= _MAX_KEYS:
             leaves = [r for r in rows_ids if 0 in wanted[r]]
             got = self._read(_SIZE_AND_NODES, {"rows": rows_ids, "leaves": leaves})
             for idx, body, nodes, top in got:
@@ -796,17 +823,19 @@ class PostgresStore:
         # before the size is read (READ COMMITTED: that statement sees every commit before it).
         import psycopg
 
+        item, self._expected = self._expected, None
+        tree = item is not None and self._pre_tree
         for attempt in (1, 2):
             conn = self._alive()
             try:
-                results = self._begin(conn)
+                results = self._begin(conn, item, tree)
                 break
             except psycopg.Error as exc:
                 self._rollback("ROLLBACK")
                 if attempt == 1 and self._conn.broken and not self._closed:
                     continue  # the connection was gone (a server restart): nothing was written; connect again
                 raise _translate(exc, "cannot start a write") from None
-        if len(results) < 3 or len(results[0]) != 1:
+        if len(results) < 3 + (item is not None) + tree or len(results[0]) != 1:
             self._rollback("ROLLBACK")
             raise DamagedLedgerError(
                 f"the ledger in {self.location} has lost the lock row of its log table, which keeps writers one at "
@@ -814,10 +843,16 @@ class PostgresStore:
             )
         top = results[1][0] if results[1] else None
         self._prefetched = (self._seen, results[2])
+        if item is not None:
+            self._pre_head = (item, results[3])
+        if tree:
+            self._pre_rows = {row[0]: row for row in results[-1]}
         self._depth = 1
         self._size = None
         try:
             self._size = self._size_of(top[0] if top else None)
+            if item is not None:  # the frontier nodes next time when another writer moved the log meanwhile
+                self._pre_tree = self._size != self._seen
             yield
             last = self._queue if len(self._queue) == 1 else []  # one row: sent with the commit, below
             if last:
@@ -853,16 +888,33 @@ class PostgresStore:
             self._rollback("ROLLBACK")
             self._settle(written, exc)
 
-    def _begin(self, conn: psycopg.Connection[Any]) -> list[list[Any]]:
+    def expect(self, item: str) -> None:
+        """The next write transaction will append an event of ``item``: it reads the item's head with the lock,
+        in the round trip that takes it, and the tree's frontier nodes when another writer moved the log since
+        this store last wrote (a hint: every answer is checked as when read on its own; an item that is no
+        valid id is not read ahead, the append refuses it)."""
+        if type(item) is str and 0 < len(item) <= 128 and item.isascii() and item.isprintable():
+            self._expected = item
+
+    def _begin(self, conn: psycopg.Connection[Any], item: str | None = None, tree: bool = False) -> list[list[Any]]:
         """``BEGIN``, the lock, the size, and the operator entries written since this store last looked (the
         ledger asks for them, to apply new registrations, whenever other writers moved the log on, as they do
         all the time): one round trip, the simple query protocol running the statements in order, so the lock
         is held before the size is read (READ COMMITTED: that statement sees every commit before it). Returns
         the rows of the lock, the size and the operator entries."""
+        from psycopg import sql
+
         cur = conn.execute(
             f"BEGIN ISOLATION LEVEL READ COMMITTED; {_LOCK}; {_SIZE}; "
             f"SELECT idx, body, sig FROM ONLY {SCHEMA}.entries WHERE item IS NULL AND idx >= {int(self._seen)} "
             "ORDER BY idx"
+            + (
+                f"; SELECT idx, body, sig FROM ONLY {SCHEMA}.entries WHERE item = {sql.Literal(item).as_string(conn)} "
+                "ORDER BY idx DESC LIMIT 1"
+                if item is not None
+                else ""
+            )
+            + (f"; {_FRONTIER}" if tree else "")
         )
         results = []
         while True:
@@ -943,7 +995,7 @@ class PostgresStore:
     def _end(self) -> None:
         if self._size is not None:
             self._seen = self._size
-        self._prefetched = None
+        self._prefetched = self._pre_head = self._pre_rows = None
         self._first = self._last = None
         self._checkpoints = {}
         self._wrote = self._wrote_checkpoint = False
