@@ -11,6 +11,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 from conftest import HOUR, ORIGIN, T0, Clock, journey
+from test_postgres import _Counting
 
 from provchain import KeyPair, Ledger
 from provchain.audit import audit_path
@@ -22,21 +23,6 @@ from provchain.store.postgres import SCHEMA
 def _sql(url: str, sql: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(sql)
-
-
-class _Counting:
-    """The store's real connection, counting the statements sent through it (everything else passes through)."""
-
-    def __init__(self, conn: psycopg.Connection[object]) -> None:
-        self._conn = conn
-        self.statements: list[str] = []
-
-    def execute(self, query: str, *args: object, **kwargs: object) -> object:
-        self.statements.append(str(query))
-        return self._conn.execute(query, *args, **kwargs)  # type: ignore[arg-type]
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self._conn, name)
 
 
 @pytest.fixture
