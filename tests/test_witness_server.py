@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -410,3 +411,24 @@ def test_cli_lists_and_prints_the_evidence(
     checked = run("compare", str(tmp_path / "evidence.txt"), "--operator", operator.vkey)
     assert checked.exit_code == 1 and "the evidence checks out" in checked.stdout
     fails(2, "no evidence number 2", "witness", "evidence", *args, "--number", "2")
+
+
+def test_the_statement_shown_is_checked_from_the_signed_notes(
+    grown: Ledger, witness: Witness, operator: KeyPair
+) -> None:
+    """What the witness says its evidence proves comes from the evidence's signed notes, checked again at each
+    read: a state file edited afterwards shows "not valid evidence", not a statement nobody signed."""
+    (s1, _), *_ = notes(grown)
+    assert witness.add_checkpoint(body(grown, 0, s1)).status == 200
+    other = sign_checkpoint(Checkpoint(ORIGIN, s1, bytes(32)), operator)
+    assert witness.add_checkpoint(format_add_checkpoint(s1, [], other)).status == 409
+    ((_, _, _, statement, text),) = witness.state.evidence()
+    assert statement == check_evidence(text, operator.vkey)
+    forged = text.replace(base64.b64encode(bytes(32)), base64.b64encode(bytes([1]) * 32))
+    assert forged != text
+    conn = sqlite3.connect(witness.state.path)
+    conn.execute("UPDATE evidence SET evidence = ?", (forged,))
+    conn.commit()
+    conn.close()
+    ((_, _, _, statement, _),) = witness.state.evidence()
+    assert statement.startswith("not valid evidence")

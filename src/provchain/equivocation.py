@@ -47,7 +47,7 @@ from .note import MAX_NOTE_BYTES, new_verifier, split_lines
 if TYPE_CHECKING:
     from .ledger import Ledger
 
-__all__ = ["EVIDENCE_HEADER", "Comparison", "check_evidence", "compare", "compare_with_ledger"]
+__all__ = ["EVIDENCE_HEADER", "Comparison", "check_evidence", "compare", "compare_with_ledger", "evidence_operator"]
 
 EVIDENCE_HEADER = b"provchain-equivocation/v1\n"
 """The line that starts the body of an evidence text, after its ``EQUIVOCATION:`` line."""
@@ -185,6 +185,20 @@ def compare_with_ledger(note_a: bytes, note_b: bytes, ledger: Ledger) -> Compari
         proof = ledger.consistency_proof(small.size, large.size)
         prefix = ledger.root(small.size)
     return compare(note_a, note_b, ledger.operator_vkey, proof=proof, prefix_root=prefix)
+
+
+def evidence_operator(evidence: bytes) -> str:
+    """The operator key an evidence text names (its third line), unchecked: :func:`check_evidence` with it
+    shows whether the text proves anything about that key."""
+    if not isinstance(evidence, bytes):
+        raise InputError("evidence is bytes")
+    lines = evidence.split(b"\n", 3)
+    if len(lines) < 4 or not lines[2].startswith(b"operator "):
+        raise NoteFormatError("the evidence's third line names the operator key")
+    try:
+        return lines[2][len(b"operator ") :].decode("utf-8")
+    except UnicodeDecodeError:
+        raise NoteFormatError("the evidence's operator key is not UTF-8") from None
 
 
 def check_evidence(evidence: bytes, operator_vkey: str) -> str:

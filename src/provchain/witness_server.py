@@ -55,7 +55,7 @@ from . import merkle
 from ._internal.text import escape
 from ._internal.validate import canonical_b64decode
 from .checkpoint import SIZE_MAX, Checkpoint
-from .equivocation import compare
+from .equivocation import check_evidence, compare, evidence_operator
 from .errors import (
     ConsistencyError,
     FormatError,
@@ -203,7 +203,6 @@ CREATE TABLE IF NOT EXISTS evidence (
     n INTEGER PRIMARY KEY,
     origin TEXT NOT NULL,
     found INTEGER NOT NULL,
-    statement TEXT NOT NULL,
     evidence BLOB NOT NULL UNIQUE
 );
 """
@@ -334,7 +333,7 @@ class WitnessState:
             row = self._conn.execute("SELECT note FROM logs WHERE origin = ?", (origin,)).fetchone()
         return None if row is None else bytes(row[0])
 
-    def keep_evidence(self, origin: str, statement: str, evidence: bytes, at: int) -> bool:
+    def keep_evidence(self, origin: str, evidence: bytes, at: int) -> bool:
         """Keep a piece of equivocation evidence about ``origin`` (call inside :meth:`transaction`); True when
         it is new and there was room for it (at most :data:`MAX_EVIDENCE` per log)."""
         with self._lock:
@@ -342,19 +341,34 @@ class WitnessState:
             if count >= MAX_EVIDENCE:
                 return False
             cur = self._conn.execute(
-                "INSERT OR IGNORE INTO evidence (origin, found, statement, evidence) VALUES (?, ?, ?, ?)",
-                (origin, at, statement, evidence),
+                "INSERT OR IGNORE INTO evidence (origin, found, evidence) VALUES (?, ?, ?)",
+                (origin, at, evidence),
             )
             return cur.rowcount == 1
 
     def evidence(self) -> list[tuple[int, str, int, str, bytes]]:
         """The equivocation evidence kept: ``(number, origin, time found, statement, evidence text)``, in the
-        order found. Each text is self-contained: ``provchain compare FILE --operator KEY`` checks it."""
+        order found. Each text is self-contained: ``provchain compare FILE --operator KEY`` checks it. The
+        statement is what the text proves, checked anew from its signed notes (a damaged state file shows as
+        "not valid evidence"), never a stored copy."""
         with self._lock:
-            rows = self._conn.execute(
-                "SELECT n, origin, found, statement, evidence FROM evidence ORDER BY n"
-            ).fetchall()
-        return [(int(n), str(o), int(f), str(st), bytes(e)) for n, o, f, st, e in rows]
+            rows = self._conn.execute("SELECT n, origin, found, evidence FROM evidence ORDER BY n").fetchall()
+        return [(int(n), str(o), int(f), _proves(bytes(e)), bytes(e)) for n, o, f, e in rows]
+
+    def evidence_counts(self) -> dict[str, int]:
+        """How many pieces of evidence are kept per log origin."""
+        with self._lock:
+            rows = self._conn.execute("SELECT origin, COUNT(*) FROM evidence GROUP BY origin").fetchall()
+        return {str(o): int(c) for o, c in rows}
+
+
+def _proves(evidence: bytes) -> str:
+    """What an evidence text proves, checked against the operator key it names (its notes' signatures, and the
+    proof when the sizes differ)."""
+    try:
+        return check_evidence(evidence, evidence_operator(evidence))
+    except ProvchainError as exc:
+        return f"not valid evidence: {exc}"
 
 
 # --- the decision ---------------------------------------------------------------------------------
@@ -486,7 +500,7 @@ class Witness:
                 continue  # signed by another of the origin's keys, or a proof that proves nothing
             if result.consistent or result.evidence is None:
                 return ""
-            self.state.keep_evidence(origin, result.message, result.evidence, now)
+            self.state.keep_evidence(origin, result.evidence, now)
             return "; the witness keeps the evidence that the log signed both"
         return ""
 

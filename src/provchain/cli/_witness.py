@@ -1,4 +1,5 @@
-"""Commands for running a witness (C2SP tlog-witness): ``provchain witness serve`` and ``witness status``."""
+"""Commands for running a witness (C2SP tlog-witness): ``provchain witness serve``, ``witness status`` and
+``witness evidence``."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ import base64
 import contextlib
 import signal
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 import click
 
@@ -93,30 +96,49 @@ def witness_serve(
         state.close()
 
 
-@witness.command("status")
-@click.option("--key", "key_path", required=True, type=click.Path(dir_okay=False), help="The witness key file.")
-@click.option("--state", "state_path", required=True, type=click.Path(dir_okay=False, exists=True))
-@PASSPHRASE
-@click.option("--json", "as_json", is_flag=True, help='Print {"version": 1, "witness": ..., "logs": [...]}.')
-def witness_status(key_path: str, state_path: str, passphrase: str | None, as_json: bool) -> None:
-    """List the logs the witness has cosigned: origin, size, root and time of the last cosignature."""
+_F = TypeVar("_F", bound=Callable[..., Any])
+_T = TypeVar("_T")
+
+
+def _state_options(f: _F) -> _F:
+    """``--key``, ``--state`` (an existing state file) and the passphrase, for the commands that read a state."""
+    f = PASSPHRASE(f)
+    f = click.option("--state", "state_path", required=True, type=click.Path(dir_okay=False, exists=True))(f)
+    return click.option(
+        "--key", "key_path", required=True, type=click.Path(dir_okay=False), help="The witness key file."
+    )(f)
+
+
+def _read_state(key_path: str, state_path: str, passphrase: str | None, read: Callable[[Any], _T]) -> tuple[str, _T]:
+    """The witness's verifier key and ``read(state)``, the state file opened for that key and closed again."""
     from ..witness_server import WitnessState
 
     key = WitnessKey.load(key_path, passphrase)
     state = WitnessState.open(state_path, key.vkey)
     try:
-        rows = state.logs()
-        found: dict[str, int] = {}
-        for _, origin, _, _, _ in state.evidence():
-            found[origin] = found.get(origin, 0) + 1
+        return key.vkey, read(state)
     finally:
         state.close()
+
+
+def _utc(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+@witness.command("status")
+@_state_options
+@click.option("--json", "as_json", is_flag=True, help='Print {"version": 1, "witness": ..., "logs": [...]}.')
+def witness_status(key_path: str, state_path: str, passphrase: str | None, as_json: bool) -> None:
+    """List the logs the witness has cosigned: origin, size, root and time of the last cosignature."""
+    vkey, (rows, found) = _read_state(
+        key_path, state_path, passphrase, lambda state: (state.logs(), state.evidence_counts())
+    )
     if as_json:
         logs = [
             {"origin": o, "size": s, "root": r.hex(), "cosigned": _iso(at), "evidence": found.get(o, 0)}
             for o, s, r, at in rows
         ]
-        emit_json({"witness": key.vkey, "logs": logs})
+        emit_json({"witness": vkey, "logs": logs})
         return
     from ._table import draw
 
@@ -125,27 +147,25 @@ def witness_status(key_path: str, state_path: str, passphrase: str | None, as_js
             escape(origin),
             str(size),
             base64.b64encode(root).decode(),
-            datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            _utc(at),
             str(found.get(origin, 0)),
         ]
         for origin, size, root, at in rows
     ]
-    click.echo(f"witness {escape(key.vkey)}")
+    click.echo(f"witness {escape(vkey)}")
     click.echo(draw(["origin", "size", "root", "cosigned (UTC)", "evidence"], cells, right={1, 4}))
     if found:
         click.echo("EQUIVOCATION: a log signed two histories; 'provchain witness evidence' shows the proof")
 
 
 @witness.command("evidence")
-@click.option("--key", "key_path", required=True, type=click.Path(dir_okay=False), help="The witness key file.")
-@click.option("--state", "state_path", required=True, type=click.Path(dir_okay=False, exists=True))
+@_state_options
 @click.option(
     "--number",
     type=click.IntRange(min=1),
     default=None,
     help="Print this piece of evidence (its self-contained text) instead of the list.",
 )
-@PASSPHRASE
 @click.option("--json", "as_json", is_flag=True, help='Print {"version": 1, "witness": ..., "evidence": [...]}.')
 def witness_evidence(key_path: str, state_path: str, number: int | None, passphrase: str | None, as_json: bool) -> None:
     """List the evidence of equivocation this witness kept, or print one piece of it.
@@ -155,14 +175,7 @@ def witness_evidence(key_path: str, state_path: str, number: int | None, passphr
     root at the old size. Each piece is a self-contained text that anyone checks with
     'provchain compare FILE --operator KEY'. Exit 1 when evidence was kept (listed or printed), 0 when none.
     """
-    from ..witness_server import WitnessState
-
-    key = WitnessKey.load(key_path, passphrase)
-    state = WitnessState.open(state_path, key.vkey)
-    try:
-        kept = state.evidence()
-    finally:
-        state.close()
+    vkey, kept = _read_state(key_path, state_path, passphrase, lambda state: state.evidence())
     if number is not None:
         for n, _, _, _, text in kept:
             if n == number:
@@ -173,12 +186,12 @@ def witness_evidence(key_path: str, state_path: str, number: int | None, passphr
         raise InputError(f"the witness state holds no evidence number {number}")
     if as_json:
         items = [{"number": n, "origin": o, "found": _iso(at), "statement": st} for n, o, at, st, _ in kept]
-        emit_json({"witness": key.vkey, "evidence": items})
+        emit_json({"witness": vkey, "evidence": items})
     elif kept:
         from ._table import draw
 
         cells = [
-            [str(n), escape(o), datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S"), escape(st)]
+            [str(n), escape(o), _utc(at), escape(st)]
             for n, o, at, st, _ in kept
         ]
         click.echo(draw(["number", "origin", "found (UTC)", "statement"], cells, right={0}))
