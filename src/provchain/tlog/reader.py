@@ -75,10 +75,13 @@ class TiledLog:
         self.close()
 
     def close(self) -> None:
-        """Stop the fetch threads."""
+        """Stop the fetch threads, and close the fetcher's connections (an :class:`HttpFetcher` keeps them)."""
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+        closer = getattr(self.fetcher, "close", None)
+        if callable(closer):
+            closer()
 
     def _get(self, path: str, max_bytes: int) -> bytes:
         data = self.fetcher.get(path, max_bytes)
