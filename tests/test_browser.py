@@ -420,6 +420,41 @@ def test_hostile_values_of_a_genuine_code_are_shown_as_text(page: Any, tmp_path:
     assert page.title() != "1"
 
 
+def test_a_returned_and_redelivered_item_shows_every_stage(
+    page: Any, tmp_path: Path, parties: dict[str, KeyPair]
+) -> None:
+    """A journey with the default policy's return loop (delivery -> return by the courier -> warehouse ->
+    appraisal -> delivery again): the page verifies it and shows the ten events, the return among them, as the
+    Python verifier reports them. (The return stage came after the first six in the code's stage list, so its
+    index is one a page that knew only those would misread.)"""
+    from conftest import ORIGIN, T0, journey
+
+    keys = parties
+    operator = KeyPair.from_seed(ORIGIN, bytes(range(32)))
+    hour = 3_600_000
+    with Ledger.create(tmp_path / "r.db", origin=ORIGIN, operator=operator, at=T0) as led:
+        for role, kp in keys.items():
+            led.register_party(kp.name, [role], kp.public_key, at=T0, valid_from=T0)
+        journey(led, keys, "BAG-77")
+        later = T0 + 10 * hour
+        led.append("BAG-77", "return", keys["courier"], country="CN", place="Beijing",
+                   data={"reason": "buyer refused"}, at=later)  # fmt: skip
+        led.append("BAG-77", "warehouse", keys["warehouse"], country="CN", place="Hangzhou", at=later + hour)
+        led.append("BAG-77", "appraisal", keys["appraiser"], country="CN", data={"verdict": "genuine"},
+                   at=later + 2 * hour)  # fmt: skip
+        led.append("BAG-77", "delivery", keys["courier"], country="CN", place="Shanghai", at=later + 3 * hour)
+        text = code.make(led, "BAG-77", url="HTTPS://VERIFY.EXAMPLE/", at=later + 4 * hour)
+    report = code.verify(text, operator.vkey, at=later + 4 * hour).to_json()
+    assert [e["stage"] for e in report["events"]][5:8] == ["delivery", "return", "warehouse"]
+    site = _write_page(tmp_path / "site", operator.vkey)
+    page.clock.set_fixed_time(datetime.fromtimestamp((later + 4 * hour) / 1000, UTC))
+    assert _open(page, site.as_uri() + "#" + _fragment(text)) == "VERIFIED"
+    shown = _shown(page)
+    assert shown["item"] == "BAG-77"
+    assert shown["events"] == _expected_events(report)
+    assert len(shown["events"]) == 10 and shown["events"][6]["title"] == "7. return"
+
+
 # --- forged and foreign codes -------------------------------------------------------------------
 
 
