@@ -7,7 +7,7 @@ durable", one commit per BATCH events for "batched"). The ledger additionally re
 checks the policy, key and chain, and writes the Merkle tree's new nodes.
 
     python bench/append.py [--single N] [--batched N] [--batch-size B]
-    python bench/append.py --store postgresql[://USER@HOST:PORT/DB] [--writers P]
+    python bench/append.py --store postgresql[://USER@HOST:PORT/DB] [--writers P] [--only batched]
 
 Prints events/s for each mode and the ratio ledger / raw. Goals: batched >= 0.85 (issue #20), single >= 0.70.
 
@@ -225,15 +225,17 @@ def pg_main(args: argparse.Namespace) -> None:
     try:
         results: dict[str, list[float]] = {}
         for _ in range(args.rounds):
-            for name, run in (
-                ("single raw", lambda: pg_run_raw(db(), args.single, None)),
-                ("single ledger", lambda: run_ledger(db(), args.single, None)),  # type: ignore[arg-type]
-                ("batched raw", lambda: pg_run_raw(db(), args.batched, args.batch_size)),
-                ("batched ledger", lambda: run_ledger(db(), args.batched, args.batch_size)),  # type: ignore[arg-type]
-                ("writers 1", lambda: pg_run_writers(db(), 1, args.writer_appends)),
-                (f"writers {args.writers}", lambda: pg_run_writers(db(), args.writers, args.writer_appends)),
-            ):
-                results.setdefault(name, []).append(run())
+            for mode, name, run in (
+                ("single", "single raw", lambda: pg_run_raw(db(), args.single, None)),
+                ("single", "single ledger", lambda: run_ledger(db(), args.single, None)),  # type: ignore[arg-type]
+                ("batched", "batched raw", lambda: pg_run_raw(db(), args.batched, args.batch_size)),
+                ("batched", "batched ledger",
+                 lambda: run_ledger(db(), args.batched, args.batch_size)),  # type: ignore[arg-type]
+                ("writers", "writers 1", lambda: pg_run_writers(db(), 1, args.writer_appends)),
+                ("writers", f"writers {args.writers}", lambda: pg_run_writers(db(), args.writers, args.writer_appends)),
+            ):  # fmt: skip
+                if mode in args.only:
+                    results.setdefault(name, []).append(run())
     finally:
         for url in made:
             server.drop_database(url)
@@ -245,9 +247,13 @@ def pg_main(args: argparse.Namespace) -> None:
         ("batched", f"batched ({args.batch_size}/commit, COPY)", 0.6),
         ("single", "single durable (1/commit)", None),
     ):
+        if mode not in args.only:
+            continue
         led, raw = best[f"{mode} ledger"], best[f"{mode} raw"]
         verdict = "" if goal is None else f"{goal:>7.2f}  {'ok' if led / raw >= goal else 'BELOW'}"
         print(f"{label:<40}{led:>10.0f}{raw:>10.0f}{led / raw:>8.2f}{verdict}")
+    if "writers" not in args.only:
+        return
     one, many = best["writers 1"], best[f"writers {args.writers}"]
     print(f"{f'{args.writers} writer processes vs 1 (durable singles)':<40}{many:>10.0f}{one:>10.0f}{many / one:>8.2f}"
           f"{1.5:>7.2f}  {'ok' if many / one >= 1.5 else 'BELOW'}")  # fmt: skip
@@ -262,7 +268,12 @@ def main() -> None:
     ap.add_argument("--store", default="sqlite", help="sqlite (default), postgresql (a throwaway server) or a URL")
     ap.add_argument("--writers", type=int, default=4, help="PostgreSQL: writer processes against one")
     ap.add_argument("--writer-appends", type=int, default=300, help="PostgreSQL: durable appends per writer")
+    ap.add_argument("--only", default="single,batched,writers",
+                    help="PostgreSQL: the comparisons to run, comma-separated (single, batched, writers)")
     args = ap.parse_args()
+    args.only = set(args.only.split(","))
+    if not args.only or not args.only <= {"single", "batched", "writers"}:
+        ap.error("--only takes single, batched and/or writers, comma-separated")
     if args.store != "sqlite":
         if not args.store.startswith("postgresql"):
             ap.error("--store is sqlite, postgresql or a postgresql:// URL")
