@@ -82,6 +82,7 @@ __all__ = ["HistoryEvent", "Ledger", "Time", "now_ms", "to_ms"]
 
 _MAX_INDEX = 2**63 - 1  # the largest SQLite integer: no entry index can be larger
 _SEQUENCE_TRIES = 16  # a single event's tries when other writers keep moving its item or the registry on
+_KEEP_HEADS = 4096  # heads a ledger keeps of the items it appended to last (SequencingStore: no read before)
 _VOUCH_MIN = 4  # fewer operator entries to apply than this: verifying their signatures costs no more
 
 Time = int | datetime
@@ -185,6 +186,7 @@ class Ledger:
         self._expect = store.expect if isinstance(store, PrefetchingStore) else None
         # A store that sequences a signed event itself: the event is built, checked and signed outside the lock.
         self._sequencer = store if isinstance(store, SequencingStore) else None
+        self._heads: dict[str, Head] = {}  # item -> the event this ledger appended last to it (a guess, checked)
         self._seen_size = 0  # the size last read with a proof: the next proof plans for it (see _proof)
         self._tx_size: int | None = None  # the size while a write transaction is open
         self._tx_heads: dict[str, Head] = {}  # heads written in the open transaction (we hold the lock)
@@ -407,6 +409,7 @@ class Ledger:
         self._registry = Registry(self._meta.origin, self._op_name, self._op_key)
         self._synced = 0
         self._tree.reset()
+        self._heads.clear()
 
     def _write_entry(self, index: int, entry: Entry, content: Body) -> None:
         leaf = entry.leaf_hash
@@ -706,7 +709,8 @@ class Ledger:
         ledger; the caller takes the writer section instead).
 
         The event is built, checked and signed against a state read without the lock (the operator entries
-        since the last sync, the item's head); the store then stores it under its lock, at the next index,
+        since the last sync, the item's head; or, when this ledger wrote the item's last event, on that event
+        without reading); the store then stores it under its lock, at the next index,
         unless an operator entry came in after that state (it is applied, the event checked again and, as
         signing does not cover the index, signed again only if it changed) or the item moved on (the chain
         index refuses it: it is built on the new head). Every check of :meth:`_append_locked` runs on the
@@ -717,21 +721,24 @@ class Ledger:
         when = self._time(at)
         content: Event | None = None
         signed: Entry | None = None
-        failed: Head | bool | None = False  # the head of the last try that the chain index refused
+        failed: Head | bool | None = False  # the head read for the last try, when the store refused it as stale
+        head = self._heads.get(item)  # the head this ledger wrote itself: the store checks it is still the last
+        fresh = head is None
         for _ in range(_SEQUENCE_TRIES):
-            state = store.append_state(item, self._synced)
-            try:
-                self._sync(state.size, state.operator_entries)
-            except BaseException:
-                self._reset()
-                raise
-            head = state.head
-            if failed is not False and failed == head:
-                raise StaleHeadError(
-                    f"item {item!r}: the ledger refuses an event on its last event ({head.index if head else 'none'})"
-                    " as built on a head that is not the last; its indexes disagree with the signed bodies "
-                    "(audit the ledger)"
-                )
+            if fresh:
+                state = store.append_state(item, self._synced)
+                try:
+                    self._sync(state.size, state.operator_entries)
+                except BaseException:
+                    self._reset()
+                    raise
+                head = state.head
+                if failed is not False and failed == head:
+                    raise StaleHeadError(
+                        f"item {item!r}: the ledger refuses an event on its last event "
+                        f"({head.index if head else 'none'}) as built on a head that is not the last; its indexes "
+                        "disagree with the signed bodies (audit the ledger)"
+                    )
             prev = head.leaf_hash if head else None
             try:
                 if content is None or signed is None or content.prev != prev:
@@ -741,21 +748,29 @@ class Ledger:
                 else:  # the same event: checked again against the registry as it is now
                     self._registry.check_content(content, head, now=self._clock())
             except ProvchainError:
+                if not fresh:  # refused on the head kept from this ledger's last write: read the state
+                    fresh = True
+                    continue
                 # Refused on a state read without the lock, which a writer holding it may be changing (the
                 # item's previous stage, a registration): the writer section gives the answer that counts.
                 return None
             try:
-                done = store.sequence_event(signed, self._synced, self._tree.held())
+                done = store.sequence_event(signed, head.index if head else None, self._synced, self._tree.held())
             except StaleHeadError:
-                failed = head
+                failed = head if fresh else False
+                fresh = True
+                self._heads.pop(item, None)
                 continue
             if done is None:
                 if not store.sequences:
                     return None
-                failed = False
+                failed, fresh = False, True
                 continue
             self._tree.add_sequenced(done.log_index, signed.leaf_hash, done.siblings)
             self._synced = max(self._synced, done.log_index + 1)  # no operator entry from the size checked to it
+            if len(self._heads) >= _KEEP_HEADS:
+                self._heads.clear()
+            self._heads[item] = Head(done.log_index, signed.leaf_hash, content.stage, content.at)
             entry = Entry(signed.body, signed.signature, done.log_index)
             entry.__dict__.update(content=content, leaf_hash=signed.leaf_hash)
             return entry

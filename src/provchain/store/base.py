@@ -320,13 +320,16 @@ class SequencingStore(Protocol):
         ...
 
     def sequence_event(
-        self, entry: Entry, seen: int, known: Mapping[int, tuple[int, bytes]]
+        self, entry: Entry, head: int | None, seen: int, known: Mapping[int, tuple[int, bytes]]
     ) -> Sequenced | None:
-        """Store the signed event ``entry`` (its ``prev`` names the head it was checked against) at the next
-        index, durably, and return where it went; None (nothing written) when an operator entry was stored at
-        an index >= ``seen``, the size whose operator entries the caller applied. ``known`` holds tree nodes
+        """Store the signed event ``entry`` (its ``prev`` names the head it was checked against, stored at index
+        ``head``; both None for an item's first event) at the next index, durably, and return where it went;
+        None (nothing written) when an operator entry was stored at an index >= ``seen``, the size whose
+        operator entries the caller applied. ``known`` holds tree nodes
         the caller trusts, ``level -> (index, hash)``: a stored left sibling that is one of them must equal it,
         or the event is refused (:class:`~provchain.errors.DamagedLedgerError`, nothing written).
-        :class:`~provchain.errors.StaleHeadError` when the item has an event on the same ``prev`` already;
+        :class:`~provchain.errors.StaleHeadError` when the item has an event on the same ``prev`` already, or
+        ``head`` does not hold that event (the caller reads the head again: a writer may keep the heads it
+        wrote and build on them without reading, this check and the chain index are the compare-and-swap);
         :class:`~provchain.errors.LedgerBusyError` when the lock was not obtained in time."""
         ...

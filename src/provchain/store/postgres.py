@@ -99,12 +99,14 @@ _DDL = (
 # entry was stored at or after the size the writer checked it against (SQLSTATE PCR01: the writer applies it and
 # checks again), give it the next index, compute the nodes its leaf completes from the stored left siblings (each
 # present and 32 bytes, PCN01; equal to the one the writer already holds, PCN02), insert it (the unique chain
-# index is the item's compare-and-swap) and return the index, the nodes and the siblings, which the writer checks.
+# index is the item's compare-and-swap; the previous event must be stored at the index the writer read it at,
+# PCH01) and return the index, the nodes and the siblings, which the writer checks. The nodes the writer holds
+# come as 40 bytes per level from 0: the node's index (8 bytes, big-endian; -1 for none) and its hash.
 # SECURITY INVOKER (the caller's own privileges), a fixed search_path, every table ONLY and schema-qualified.
 _SEQUENCER = "append_event"
 _SEQUENCER_ARGS = (
-    "p_body bytea, p_sig bytea, p_item text, p_prev bytea, p_seen bigint, p_known_idx bigint[], "
-    "p_known bytea[], p_lazy boolean"
+    "p_body bytea, p_sig bytea, p_item text, p_prev bytea, p_head bigint, p_seen bigint, p_known bytea, "
+    "p_lazy boolean"
 )
 _SEQUENCER_RESULT = "TABLE(at_index bigint, new_nodes bytea, left_siblings bytea)"
 _SEQUENCER_BODY = f"""
@@ -123,8 +125,12 @@ BEGIN
   IF NOT FOUND THEN
     RAISE EXCEPTION 'the log table has lost its lock row' USING ERRCODE = 'PCL01';
   END IF;
-  IF EXISTS (SELECT 1 FROM ONLY {SCHEMA}.entries e WHERE e.item IS NULL AND e.idx >= p_seen) THEN
+  IF EXISTS (SELECT 1 FROM ONLY {SCHEMA}.entries e WHERE e.idx >= p_seen AND e.item IS NULL) THEN
     RAISE EXCEPTION 'an operator entry was stored since the event was checked' USING ERRCODE = 'PCR01';
+  END IF;
+  IF p_prev IS NOT NULL AND NOT EXISTS (SELECT 1 FROM ONLY {SCHEMA}.entries e WHERE e.idx = p_head
+      AND e.item = p_item AND pg_catalog.sha256(pg_catalog.decode('00', 'hex') || e.body) = p_prev) THEN
+    RAISE EXCEPTION 'the previous event is not stored where the writer read it' USING ERRCODE = 'PCH01';
   END IF;
   SELECT coalesce(pg_catalog.max(e.idx), -1) + 1 INTO n FROM ONLY {SCHEMA}.entries e;
   h := pg_catalog.sha256(pg_catalog.decode('00', 'hex') || p_body);
@@ -140,7 +146,8 @@ BEGIN
     IF s IS NULL OR pg_catalog.length(s) <> 32 THEN
       RAISE EXCEPTION 'tree node (%, %) is missing or cut short', j, (n >> j) - 1 USING ERRCODE = 'PCN01';
     END IF;
-    IF p_known_idx[j + 1] = (n >> j) - 1 AND p_known[j + 1] IS DISTINCT FROM s THEN
+    IF pg_catalog.substr(p_known, 40 * j + 1, 8) = pg_catalog.int8send((n >> j) - 1)
+        AND pg_catalog.substr(p_known, 40 * j + 9, 32) <> s THEN
       RAISE EXCEPTION 'tree node (%, %) differs from the one the writer holds', j, (n >> j) - 1
         USING ERRCODE = 'PCN02';
     END IF;
@@ -272,12 +279,14 @@ _STATE = (
     "ORDER BY e.idx DESC LIMIT 1) "
     f"UNION ALL SELECT 2, max(e.idx), NULL, NULL FROM ONLY {SCHEMA}.entries e"
 )
-_SEQUENCE = f"SELECT * FROM {SCHEMA}.{_SEQUENCER}(%s, %s, %s, %s, %s, %s::bigint[], %s::bytea[], %s)"
+_SEQUENCE = f"SELECT * FROM {SCHEMA}.{_SEQUENCER}(%s, %s, %s, %s, %s, %s, %s, %s)"
 # SQLSTATEs the sequencing function raises, each before it writes anything.
 _MOVED = "PCR01"  # an operator entry was stored since the event was checked
+_NOT_HEAD = "PCH01"  # the previous event is not stored at the index the writer read it at
 _NO_LOCK_ROW = "PCL01"
 _BAD_NODE = "PCN01"  # a stored left sibling is missing or cut short
 _OTHER_NODE = "PCN02"  # a stored left sibling differs from the one the writer holds
+_NO_NODE = b"\xff" * 8 + bytes(_HASH)  # a level of the writer's known nodes that it does not hold
 _NODES = (
     f"SELECT idx, CASE WHEN idx = ANY(%(leaves)s) THEN body END, nodes FROM ONLY {SCHEMA}.entries "
     "WHERE idx = ANY(%(rows)s)"
@@ -437,6 +446,7 @@ class PostgresStore:
         # Whether this ledger's schema holds the sequencing function as provchain defines it (SequencingStore):
         # set by create() and by the schema check of open(); False after the server refused to run it.
         self.sequences = False
+        self._session: tuple[Any, Any] | None = None  # (connection, (pid, backend_start)) of its server session
         self._cursors = itertools.count()
 
     # --- connecting -----------------------------------------------------------------------------
@@ -1122,12 +1132,13 @@ class PostgresStore:
         head = head_of(_entry(*heads[0]), item, _DAMAGED) if heads else None
         return AppendState(size, operator, head)
 
-    def sequence_event(self, entry: Entry, seen: int, known: Mapping[int, tuple[int, bytes]]) -> Sequenced | None:
+    def sequence_event(
+        self, entry: Entry, head: int | None, seen: int, known: Mapping[int, tuple[int, bytes]]
+    ) -> Sequenced | None:
         """Store the signed event ``entry`` at the next index: one pipeline (``BEGIN``, the sequencing
         function under the writer lock, ``COMMIT`` without waiting for the disk, then the flush outside the
         lock), one round trip. The answer is checked: the nodes the server computed must be the entry's leaf
         folded with the left siblings it returned. See :class:`~provchain.store.base.SequencingStore`."""
-        import psycopg
 
         if self._readonly:
             raise StorageError("cannot write the entry: the ledger is opened read-only; nothing was written")
@@ -1143,29 +1154,58 @@ class PostgresStore:
             raise InputError(f"the entry is not well formed ({exc}); nothing was written") from None
         if type(content) is not Event:
             raise InputError("only an event is sequenced by the server; nothing was written")
-        levels = [lv for lv in known if type(lv) is int and 0 <= lv < 41]
-        width = max(levels) + 1 if levels else 0
-        known_idx: list[int | None] = [None] * width
-        known_hash: list[bytes | None] = [None] * width
-        for lv in levels:
-            index, h = known[lv]
-            if type(index) is int and type(h) is bytes and len(h) == _HASH:
-                known_idx[lv], known_hash[lv] = index, h
-        args = (entry.body, entry.signature, content.item, content.prev, seen, known_idx, known_hash, self._lazy)
+        if (head is None) != (content.prev is None) or (head is not None and (type(head) is not int or head < 0)):
+            raise InputError("head must be the index of the event the entry's prev names (None for a first event)")
+        slots = [_NO_NODE] * (max((lv for lv in known if type(lv) is int and 0 <= lv < 41), default=-1) + 1)
+        for lv in range(len(slots)):
+            node = known.get(lv)
+            if node is not None and type(node[0]) is int and 0 <= node[0] < _MAX_ENTRIES and len(node[1]) == _HASH:
+                slots[lv] = node[0].to_bytes(8, "big") + node[1]
+        args = (entry.body, entry.signature, content.item, content.prev, head, seen, b"".join(slots), self._lazy)
+        for attempt in (1, 2):
+            row = self._sequence(entry, content, args)
+            if row is not None:
+                return self._sequenced(entry, row)
+            if attempt == 1 and not self.sequences:
+                return None
+        raise AssertionError("unreachable")  # the second attempt returns or raises
+
+    def _sequence(self, entry: Entry, content: Event, args: tuple[Any, ...]) -> Any:
+        """One try of :meth:`sequence_event`: the function's row; None when the registry moved on (or the role
+        may not run the function), or when the connection was lost before anything was stored (found out
+        under the lock; the caller sends it again, once)."""
+        import psycopg
+
         conn = self._alive()
+        session = self._session if self._session is not None and self._session[0] is conn else None
+        if session is None:  # this connection's server session, which the settling waits to see gone
+            try:
+                found = conn.execute(
+                    "SELECT pid, backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()"
+                ).fetchone()
+            except psycopg.Error as exc:
+                raise _translate(exc, "cannot append the event") from None
+            session = self._session = (conn, found)
         try:
+            # Only the function's statement is prepared: psycopg counts a statement as prepared once it has
+            # sent its Parse, which PostgreSQL skips after an error earlier in the pipeline.
             with conn.pipeline():
-                conn.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
-                cur = conn.execute(_SEQUENCE, args, binary=True)
-                conn.execute("COMMIT")
+                conn.execute("BEGIN ISOLATION LEVEL READ COMMITTED", prepare=False)
+                cur = conn.execute(_SEQUENCE, args, binary=True, prepare=True)
+                conn.execute("COMMIT", prepare=False)
                 if self._lazy:
-                    conn.execute(_FLUSH)
+                    conn.execute(_FLUSH, prepare=False)
             row = cur.fetchone()
         except psycopg.Error as exc:
             self._rollback("ROLLBACK")
             state = getattr(exc, "sqlstate", None)
             if state == _MOVED:
                 return None
+            if state == _NOT_HEAD:  # the writer's head is not (or no longer) stored there: read it again
+                raise StaleHeadError(
+                    "cannot append the event: the item's previous event is not where the writer read it; nothing "
+                    "was written"
+                ) from None
             if state == _NO_LOCK_ROW:
                 raise DamagedLedgerError(
                     f"the ledger in {self.location} has lost the lock row of its log table, which keeps writers "
@@ -1182,9 +1222,16 @@ class PostgresStore:
             if state in ("23505", "55P03"):  # the chain index (the item moved on), the lock not obtained in time
                 raise _translate(exc, "cannot append the event") from None
             # Which statement failed is not known here: the COMMIT may have been carried out (the flush refused,
-            # the answer lost with the connection). The outcome is found out from the rows, under the lock.
-            row = self._settle_event(entry, content.item, content.prev, exc)
-        return self._sequenced(entry, row)
+            # the answer lost with the connection). The outcome is found out from the rows, under the lock, once
+            # the session that ran them has ended.
+            settled = self._settle_event(entry, content.item, content.prev, exc, session[1])
+            if settled is None and not (state is None and self._conn is not conn):
+                raise StorageError(
+                    f"{_translate(exc, 'the commit did not answer')}; the commit did not take place: nothing was "
+                    "written"
+                ) from None
+            return settled  # None: the connection was lost, nothing stored; connected again, it is sent again
+        return row
 
     def _sequenced(self, entry: Entry, row: Any) -> Sequenced:
         """The sequencing function's answer, checked: an index, and as many nodes as the entry's leaf completes
@@ -1222,21 +1269,33 @@ class PostgresStore:
                     raise StorageError(f"{unknown} (the server did not come back: {down})") from None
                 time.sleep(0.2)
 
-    def _settle_event(self, entry: Entry, item: str, prev: bytes | None, exc: Exception) -> tuple[int, bytes, None]:
-        """The outcome of a sequenced event whose pipeline did not answer, found under the writer lock (which
-        waits for the transaction, if the server still runs it): the row the item's chain index holds on
-        ``prev``. Returns ``(index, nodes, None)`` when it is this event (committed, and durable now: this read
-        commits synchronously); raises :class:`StorageError` saying nothing was written when it is not, or that
-        the outcome is unknown when it cannot be told."""
+    def _settle_event(
+        self, entry: Entry, item: str, prev: bytes | None, exc: Exception, session: Any
+    ) -> tuple[int, bytes, None] | None:
+        """The outcome of a sequenced event whose pipeline did not answer. The server session that was sent it
+        (``session``: its pid and start time) may still be running it, or not even have started it (its lock is
+        taken inside the pipeline): so first that session must be gone (within the busy bound), then the row the
+        item's chain index holds on ``prev`` is read under the writer lock. Returns ``(index, nodes, None)``
+        when it is this event (committed, and durable now: this read commits synchronously), None when nothing
+        was stored; raises :class:`StorageError` saying the outcome is unknown when it cannot be told."""
         import psycopg
 
         cause = _translate(exc, "the commit did not answer")
         unknown = (
             f"cannot tell whether the event was stored ({cause}); look at the item's history before writing it again"
         )
+        deadline = time.monotonic() + self._busy_timeout
         conn = self._wait_alive(unknown)
         where_prev = "e.prev IS NULL" if prev is None else "e.prev = %(prev)s"
         try:
+            while session is not None and conn.execute(
+                "SELECT 1 FROM pg_stat_activity WHERE pid = %s AND backend_start = %s", tuple(session)
+            ).fetchone():
+                if conn is self._conn and conn.info.backend_pid == session[0]:
+                    break  # the same session, alive: it ran the pipeline to its end (the answer was refused)
+                if time.monotonic() >= deadline:
+                    raise StorageError(f"{unknown} (its server session did not end in time)")
+                time.sleep(0.05)
             conn.execute(f"BEGIN ISOLATION LEVEL READ COMMITTED; {_LOCK}")
             rows = conn.execute(
                 f"SELECT e.idx, e.body, e.nodes FROM ONLY {SCHEMA}.entries e WHERE e.item = %(item)s AND {where_prev}",
@@ -1252,9 +1311,7 @@ class PostgresStore:
                 if isinstance(exc, psycopg.errors.InsufficientPrivilege | psycopg.errors.UndefinedFunction):
                     self._lazy = False  # the flush is refused on this server: commit synchronously from now on
                 return idx, nodes, None
-        if isinstance(cause, StaleHeadError):
-            raise cause from None
-        raise StorageError(f"{cause}; the commit did not take place: nothing was written") from None
+        return None
 
     def _end(self) -> None:
         if self._size is not None:
