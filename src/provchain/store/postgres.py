@@ -286,6 +286,7 @@ _NOT_HEAD = "PCH01"  # the previous event is not stored at the index the writer 
 _NO_LOCK_ROW = "PCL01"
 _BAD_NODE = "PCN01"  # a stored left sibling is missing or cut short
 _OTHER_NODE = "PCN02"  # a stored left sibling differs from the one the writer holds
+_AGAIN = object()  # PostgresStore._sequence: the connection was lost before anything was stored
 _NO_NODE = b"\xff" * 8 + bytes(_HASH)  # a level of the writer's known nodes that it does not hold
 _NODES = (
     f"SELECT idx, CASE WHEN idx = ANY(%(leaves)s) THEN body END, nodes FROM ONLY {SCHEMA}.entries "
@@ -1162,22 +1163,21 @@ class PostgresStore:
             if node is not None and type(node[0]) is int and 0 <= node[0] < _MAX_ENTRIES and len(node[1]) == _HASH:
                 slots[lv] = node[0].to_bytes(8, "big") + node[1]
         args = (entry.body, entry.signature, content.item, content.prev, head, seen, b"".join(slots), self._lazy)
-        for attempt in (1, 2):
+        row = self._sequence(entry, content, args)
+        if row is _AGAIN:
             row = self._sequence(entry, content, args)
-            if row is not None:
-                return self._sequenced(entry, row)
-            if attempt == 1 and not self.sequences:
-                return None
-        raise AssertionError("unreachable")  # the second attempt returns or raises
+            if row is _AGAIN:
+                raise StorageError("the connection to PostgreSQL was lost twice while appending; nothing was written")
+        return None if row is None else self._sequenced(entry, row)
 
     def _sequence(self, entry: Entry, content: Event, args: tuple[Any, ...]) -> Any:
         """One try of :meth:`sequence_event`: the function's row; None when the registry moved on (or the role
-        may not run the function), or when the connection was lost before anything was stored (found out
-        under the lock; the caller sends it again, once)."""
+        may not run the function); :data:`_AGAIN` when the connection was lost before anything was stored (found
+        out under the lock; the caller sends it again, once)."""
         import psycopg
 
         conn = self._alive()
-        session = self._session if self._session is not None and self._session[0] is conn else None
+        session = self._session if self._session is not None and self._session[0] is conn.pgconn else None
         if session is None:  # this connection's server session, which the settling waits to see gone
             try:
                 found = conn.execute(
@@ -1185,7 +1185,7 @@ class PostgresStore:
                 ).fetchone()
             except psycopg.Error as exc:
                 raise _translate(exc, "cannot append the event") from None
-            session = self._session = (conn, found)
+            session = self._session = (conn.pgconn, found)
         try:
             # Only the function's statement is prepared: psycopg counts a statement as prepared once it has
             # sent its Parse, which PostgreSQL skips after an error earlier in the pipeline.
@@ -1230,7 +1230,7 @@ class PostgresStore:
                     f"{_translate(exc, 'the commit did not answer')}; the commit did not take place: nothing was "
                     "written"
                 ) from None
-            return settled  # None: the connection was lost, nothing stored; connected again, it is sent again
+            return _AGAIN if settled is None else settled  # lost before it was stored: connected again, send it
         return row
 
     def _sequenced(self, entry: Entry, row: Any) -> Sequenced:
