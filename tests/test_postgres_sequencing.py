@@ -1,7 +1,7 @@
 """The server sequences a single event (#15 item 5, ``SequencingStore``), against a real PostgreSQL 15 server.
 
 A writer reads what an event needs without the lock (or builds on the head it wrote itself), checks and signs
-the event, and sends one pipeline: ``BEGIN``, ``provchain.append_event`` (under the ``log`` row lock: the
+the event, and sends one message: ``BEGIN``, ``provchain.append_event`` (under the ``log`` row lock: the
 registry has not moved, the head is where the writer read it, the next index, the tree nodes from the stored
 ones), ``COMMIT``, the flush. Each test below makes one of the races or damages that design must survive
 happen for real: another writer appending between the read and the store, a revocation in that gap, a
@@ -95,12 +95,13 @@ def test_a_writer_that_wrote_the_items_last_event_sends_one_pipeline_and_nothing
         spy = _Counting(led.store._conn)  # type: ignore[attr-defined]
         led.store._conn = spy  # type: ignore[attr-defined]
         e = led.append("ONE-0", "import", parties["customs"], country="CN", at=T0 + 2 * HOUR)
-        # no read: BEGIN, the function, COMMIT and the flush, sent together
-        assert [s.split(" ")[0] for s in spy.statements] == ["BEGIN", "SELECT", "COMMIT", "SELECT"]
-        assert f"{SCHEMA}.append_event" in spy.statements[1]
+        # no read: BEGIN, the function, COMMIT and the flush, in one message
+        [sent] = spy.statements
+        assert [s.split(" ")[0] for s in sent.split("; ")] == ["BEGIN", "SELECT", "COMMIT", "SELECT"]
+        assert f"{SCHEMA}.append_event(" in sent and "pg_logical_emit_message" in sent
         spy.statements.clear()
         led.append("ONE-1", "origin", parties["origin"], country="FR", at=T0 + HOUR)  # an item it did not write
-        assert len(spy.statements) == 1 + 4 and "UNION ALL" in spy.statements[0]
+        assert len(spy.statements) == 2 and "UNION ALL" in spy.statements[0]
         assert [x.index for x in led.store.item_entries("ONE-0")] == [e.index - 1, e.index]  # type: ignore[operator]
     report = audit_path(url, operator.vkey, workers=1)
     assert report.clean, report.summary()
@@ -321,3 +322,17 @@ def test_any_answer_is_a_checked_placement_or_a_damaged_ledger(idx: int, nodes: 
         for i in range(k):
             h = node_hash(sibs[32 * i : 32 * i + 32], h)
             assert got.nodes[32 * i : 32 * i + 32] == h
+
+
+def test_an_item_id_with_quotes_and_backslashes_is_sequenced_as_itself(url: str, parties: dict[str, KeyPair]) -> None:
+    """The values of the sequencing message are hexadecimal digits and numbers: nothing in an item id (quotes,
+    backslashes, a semicolon) is read as SQL, whatever the session's string settings."""
+    item = "O'Neil\\';--$$COMMIT;"
+    with Ledger.open(url, clock=Clock(AT)) as a, Ledger.open(url, clock=Clock(AT)) as b:
+        _sql(url, "ALTER DATABASE " + url.rsplit("/", 1)[1] + " SET standard_conforming_strings = off")
+        for k, (stage, role) in enumerate([("origin", "origin"), ("import", "customs"), ("warehouse", "warehouse")]):
+            (a if k % 2 else b).append(item, stage, parties[role], country="CN", at=T0 + HOUR + k)
+        assert [e.stage for e in a.history(item)] == ["origin", "import", "warehouse"]
+    with Ledger.open(url, clock=Clock(AT)) as c:  # a session under the changed setting
+        c.append(item, "warehouse", parties["warehouse"], country="CN", at=T0 + 5 * HOUR)
+        assert [e.content.item for e in c.store.item_entries(item)] == [item] * 4  # type: ignore[union-attr]

@@ -298,6 +298,25 @@ _SIZE_AND_NODES = f"SELECT -1::bigint, NULL::bytea, NULL::bytea, max(idx) FROM O
 )
 
 
+def _hex(value: bytes | str | None) -> str:
+    if value is None:
+        return "NULL"
+    raw = value.encode() if isinstance(value, str) else value
+    return f"pg_catalog.decode('{raw.hex()}', 'hex')"
+
+
+def _sequence_sql(args: tuple[Any, ...], lazy: bool) -> str:
+    """The message that sequences one event: ``BEGIN``, the function, ``COMMIT``, and the flush when lazy."""
+    body, sig, item, prev, head, seen, known, _ = args
+    call = (
+        f"SELECT * FROM {SCHEMA}.{_SEQUENCER}({_hex(body)}, {_hex(sig)}, "
+        f"pg_catalog.convert_from({_hex(item)}, 'UTF8'), {_hex(prev)}, "
+        f"{'NULL' if head is None else int(head)}::bigint, {int(seen)}::bigint, {_hex(known)}, "
+        f"{'true' if lazy else 'false'})"
+    )
+    return f"BEGIN ISOLATION LEVEL READ COMMITTED; {call}; COMMIT" + (f"; {_FLUSH}" if lazy else "")
+
+
 def _decode(body: object) -> dict[str, Any] | None:
     if type(body) is not bytes:
         return None
@@ -1136,7 +1155,7 @@ class PostgresStore:
     def sequence_event(
         self, entry: Entry, head: int | None, seen: int, known: Mapping[int, tuple[int, bytes]]
     ) -> Sequenced | None:
-        """Store the signed event ``entry`` at the next index: one pipeline (``BEGIN``, the sequencing
+        """Store the signed event ``entry`` at the next index: one message (``BEGIN``, the sequencing
         function under the writer lock, ``COMMIT`` without waiting for the disk, then the flush outside the
         lock), one round trip. The answer is checked: the nodes the server computed must be the entry's leaf
         folded with the left siblings it returned. See :class:`~provchain.store.base.SequencingStore`."""
@@ -1187,15 +1206,11 @@ class PostgresStore:
                 raise _translate(exc, "cannot append the event") from None
             session = self._session = (conn.pgconn, found)
         try:
-            # Only the function's statement is prepared: psycopg counts a statement as prepared once it has
-            # sent its Parse, which PostgreSQL skips after an error earlier in the pipeline.
-            with conn.pipeline():
-                conn.execute("BEGIN ISOLATION LEVEL READ COMMITTED", prepare=False)
-                cur = conn.execute(_SEQUENCE, args, binary=True, prepare=True)
-                conn.execute("COMMIT", prepare=False)
-                if self._lazy:
-                    conn.execute(_FLUSH, prepare=False)
-            row = cur.fetchone()
+            # One simple-protocol message: the statements run in order, each of its own after the COMMIT (so the
+            # flush is a transaction of its own); its values are hexadecimal digits and numbers, which no
+            # setting of the session reads otherwise.
+            cur = conn.execute(_sequence_sql(args, self._lazy))
+            row = cur.fetchone() if cur.nextset() else None
         except psycopg.Error as exc:
             self._rollback("ROLLBACK")
             state = getattr(exc, "sqlstate", None)
@@ -1272,9 +1287,9 @@ class PostgresStore:
     def _settle_event(
         self, entry: Entry, item: str, prev: bytes | None, exc: Exception, session: Any
     ) -> tuple[int, bytes, None] | None:
-        """The outcome of a sequenced event whose pipeline did not answer. The server session that was sent it
+        """The outcome of a sequenced event whose message did not answer. The server session that was sent it
         (``session``: its pid and start time) may still be running it, or not even have started it (its lock is
-        taken inside the pipeline): so first that session must be gone (within the busy bound), then the row the
+        taken inside the message): so first that session must be gone (within the busy bound), then the row the
         item's chain index holds on ``prev`` is read under the writer lock. Returns ``(index, nodes, None)``
         when it is this event (committed, and durable now: this read commits synchronously), None when nothing
         was stored; raises :class:`StorageError` saying the outcome is unknown when it cannot be told."""
@@ -1292,7 +1307,7 @@ class PostgresStore:
                 "SELECT 1 FROM pg_stat_activity WHERE pid = %s AND backend_start = %s", tuple(session)
             ).fetchone():
                 if conn is self._conn and conn.info.backend_pid == session[0]:
-                    break  # the same session, alive: it ran the pipeline to its end (the answer was refused)
+                    break  # the same session, alive: it ran the message to its end (the answer was refused)
                 if time.monotonic() >= deadline:
                     raise StorageError(f"{unknown} (its server session did not end in time)")
                 time.sleep(0.05)
