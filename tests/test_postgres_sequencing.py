@@ -336,3 +336,24 @@ def test_an_item_id_with_quotes_and_backslashes_is_sequenced_as_itself(url: str,
     with Ledger.open(url, clock=Clock(AT)) as c:  # a session under the changed setting
         c.append(item, "warehouse", parties["warehouse"], country="CN", at=T0 + 5 * HOUR)
         assert [e.content.item for e in c.store.item_entries(item)] == [item] * 4  # type: ignore[union-attr]
+
+
+def test_a_role_that_may_not_run_the_function_appends_through_the_writer_section(
+    postgres_server: PgServer, operator: KeyPair, parties: dict[str, KeyPair]
+) -> None:
+    if not postgres_server.restartable:
+        pytest.skip("needs the password role of a server the tests started")
+    url = postgres_server.password_role("Secret-2").replace("provchain_pw@", "provchain_pw:Secret-2@")
+    admin = postgres_server.url(url.rsplit("/", 1)[1])
+    with Ledger.create(url, origin=ORIGIN, operator=operator, at=T0, clock=Clock(AT)) as led:
+        for role, kp in parties.items():
+            led.register_party(kp.name, roles=[role], public_key=kp.public_key, at=T0, valid_from=T0)
+    _sql(admin, f"REVOKE EXECUTE ON FUNCTION {SCHEMA}.append_event FROM PUBLIC, provchain_pw")
+    with Ledger.open(url, clock=Clock(AT)) as led:
+        assert led.store.sequences  # type: ignore[attr-defined]
+        for n, (stage, role) in enumerate([("origin", "origin"), ("import", "customs"), ("warehouse", "warehouse")]):
+            e = led.append("NOEXEC", stage, parties[role], country="CN", at=T0 + (2 + n) * HOUR)
+            assert led.head("NOEXEC").index == e.index  # type: ignore[union-attr]
+        assert not led.store.sequences  # type: ignore[attr-defined]
+    assert len(_stored(url, "NOEXEC")) == 3
+    assert audit_path(url, operator.vkey, workers=1).clean

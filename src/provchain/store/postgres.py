@@ -20,6 +20,11 @@ Everything lives in one PostgreSQL schema, ``provchain``, of the database a ``po
   compare-and-swap of an item's head, kept by PostgreSQL itself: two events that name the same previous event
   cannot both be stored, whatever a writer does, so an item's chain cannot fork.
 * ``checkpoints (size, note)`` and ``meta (key, value)``.
+* the function ``append_event`` (PL/pgSQL, ``SECURITY INVOKER``): the server's half of a single event's append
+  (:class:`~provchain.store.base.SequencingStore`). The writer builds, checks and signs the event without the
+  lock; the function takes it, checks that the item's head and the registry are still those the writer checked
+  against, gives the event the next index, computes its tree nodes from the stored ones, and stores it. A ledger
+  created before it has none, and appends through the writer section (:attr:`PostgresStore.sequences`).
 
 Entries written inside a transaction are queued and sent with one binary ``COPY`` when a read needs them, every
 :data:`_QUEUE_ROWS` rows, and at commit. Large reads inside a transaction or a snapshot stream through a
