@@ -357,3 +357,17 @@ def test_a_role_that_may_not_run_the_function_appends_through_the_writer_section
         assert not led.store.sequences  # type: ignore[attr-defined]
     assert len(_stored(url, "NOEXEC")) == 3
     assert audit_path(url, operator.vkey, workers=1).clean
+
+
+def test_an_append_inside_a_read_snapshot_is_refused_as_before(url: str, parties: dict[str, KeyPair]) -> None:
+    from provchain.errors import StorageError
+
+    with Ledger.open(url, clock=Clock(AT)) as led:
+        size = led.size
+        with led.snapshot(), pytest.raises(StorageError, match="inside a read snapshot"):
+            led.append("SNAP-0", "origin", parties["origin"], country="FR", at=T0 + HOUR)
+        assert led.size == size
+        led.append("SNAP-0", "origin", parties["origin"], country="FR", at=T0 + HOUR)
+        with led.snapshot(), pytest.raises(StorageError, match="inside a read snapshot"):
+            led.append("SNAP-0", "import", parties["customs"], country="CN", at=T0 + 2 * HOUR)  # a kept head
+        assert led.size == size + 1

@@ -1132,8 +1132,10 @@ class PostgresStore:
         """The size, the operator entries at index >= ``since`` (each checked by its body to be no event) and
         the head of ``item`` (checked by its body), from one statement: one snapshot, no lock. A connection
         found broken (a server restart) is opened again once: nothing is written here."""
-        if self._depth or self._snapshot:
-            raise StorageError("an event is sequenced outside any transaction or snapshot of the store")
+        if self._snapshot:
+            raise StorageError("cannot write inside a read snapshot of the ledger")
+        if self._depth:
+            raise StorageError("an event is sequenced outside any transaction of the store")
         if type(since) is not int or since < 0:
             raise InputError("since must be a non-negative entry index")
         args = {"since": since, "item": item}
@@ -1167,8 +1169,10 @@ class PostgresStore:
 
         if self._readonly:
             raise StorageError("cannot write the entry: the ledger is opened read-only; nothing was written")
-        if self._depth or self._snapshot:
-            raise StorageError("an event is sequenced outside any transaction or snapshot of the store")
+        if self._snapshot:
+            raise StorageError("cannot write inside a read snapshot of the ledger")
+        if self._depth:
+            raise StorageError("an event is sequenced outside any transaction of the store")
         if not self.sequences:
             raise StorageError(f"the ledger in {self.location} has no sequencing function; nothing was written")
         if type(seen) is not int or seen < 0:
