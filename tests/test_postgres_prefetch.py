@@ -4,6 +4,11 @@ Before an event's transaction the ledger tells the store which item it appends t
 the round trip that takes the writer lock then also reads the item's head and, when another writer moved the log
 since this store last wrote, the rows holding the tree's frontier. What is read that way is checked as the
 store's readers check it: a damaged row refuses the append, and nothing is written.
+
+Since the server sequences single events itself (``SequencingStore``, tests/test_postgres_sequencing.py), this
+is the path of batches, operator entries, ``submit``, and of every append to a ledger created before that
+function existed: the fixture below makes such a ledger (it drops the function), so these tests are also the
+tests of how an older ledger appends.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ def url(postgres_url: str, operator: KeyPair, parties: dict[str, KeyPair], clock
         for role, kp in parties.items():
             led.register_party(kp.name, roles=[role], public_key=kp.public_key, at=T0, valid_from=T0)
         journey(led, parties, "SKU-0000", start=T0 + HOUR)
+    _sql(postgres_url, f"DROP FUNCTION {SCHEMA}.append_event")  # a ledger made before the function existed
     return postgres_url
 
 
@@ -39,6 +45,7 @@ def test_two_writers_in_turn_take_the_lock_and_read_in_one_round_trip(
 ) -> None:
     with Ledger.open(url, clock=clock) as a, Ledger.open(url, clock=clock) as b:
         assert isinstance(a.store, PrefetchingStore)
+        assert not a.store.sequences  # type: ignore[attr-defined]
         spy = _Counting(a.store._conn)  # type: ignore[attr-defined]
         a.store._conn = spy  # type: ignore[attr-defined]
         for k in range(40):  # each append of a follows one of b: its frontier lacks nodes every time

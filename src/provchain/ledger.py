@@ -52,6 +52,7 @@ from .errors import (
     FormatError,
     InputError,
     KeyFormatError,
+    LedgerBusyError,
     LedgerError,
     OperatorKeyError,
     ProvchainError,
@@ -66,12 +67,22 @@ from .note import new_verifier
 from .policy import DEFAULT_POLICY, Policy, check_name
 from .rules import Head, KeyRecord, Registry
 from .store import create_store, ledger_location, open_store
-from .store.base import DisposableStore, LedgerMeta, NodeKey, PrefetchingStore, Store, StoredEntry
+from .store.base import (
+    DisposableStore,
+    LedgerMeta,
+    NodeKey,
+    PrefetchingStore,
+    SequencingStore,
+    Store,
+    StoredEntry,
+)
 from .tree.frontier import Frontier
 
 __all__ = ["HistoryEvent", "Ledger", "Time", "now_ms", "to_ms"]
 
 _MAX_INDEX = 2**63 - 1  # the largest SQLite integer: no entry index can be larger
+_SEQUENCE_TRIES = 16  # a single event's tries when other writers keep moving its item or the registry on
+_KEEP_HEADS = 4096  # heads a ledger keeps of the items it appended to last (SequencingStore: no read before)
 _VOUCH_MIN = 4  # fewer operator entries to apply than this: verifying their signatures costs no more
 
 Time = int | datetime
@@ -173,6 +184,9 @@ class Ledger:
         self._tree = StoredTree(store)
         # A store that reads an append's head and tree nodes with the writer lock, in one round trip.
         self._expect = store.expect if isinstance(store, PrefetchingStore) else None
+        # A store that sequences a signed event itself: the event is built, checked and signed outside the lock.
+        self._sequencer = store if isinstance(store, SequencingStore) else None
+        self._heads: dict[str, Head] = {}  # item -> the event this ledger appended last to it (a guess, checked)
         self._seen_size = 0  # the size last read with a proof: the next proof plans for it (see _proof)
         self._tx_size: int | None = None  # the size while a write transaction is open
         self._tx_heads: dict[str, Head] = {}  # heads written in the open transaction (we hold the lock)
@@ -340,8 +354,9 @@ class Ledger:
 
     # --- internal: registry and tree ------------------------------------------------------------
 
-    def _sync(self, size: int) -> None:
-        """Apply operator entries written since the last sync (by this or another process).
+    def _sync(self, size: int, read: list[Entry] | None = None) -> None:
+        """Apply operator entries written since the last sync (by this or another process); ``read``: those the
+        store already read (at least every one from the last sync up to ``size``).
 
         Each is judged by the rules. Its signature is verified unless the latest stored checkpoint vouches for
         its bytes (:meth:`_vouched`): then the operator's signature on that checkpoint stands for it.
@@ -349,11 +364,12 @@ class Ledger:
         if size <= self._synced:
             return
         pending = []
-        for e in self._store.operator_entries(self._synced):
+        for e in self._store.operator_entries(self._synced) if read is None else read:
             assert e.index is not None
             if e.index >= size:
                 break
-            pending.append(e)
+            if e.index >= self._synced:
+                pending.append(e)
         vouched = self._vouched(pending) if len(pending) >= _VOUCH_MIN else set()
         for e in pending:
             assert e.index is not None
@@ -393,6 +409,7 @@ class Ledger:
         self._registry = Registry(self._meta.origin, self._op_name, self._op_key)
         self._synced = 0
         self._tree.reset()
+        self._heads.clear()
 
     def _write_entry(self, index: int, entry: Entry, content: Body) -> None:
         leaf = entry.leaf_hash
@@ -650,6 +667,10 @@ class Ledger:
         size = self._tx_size
         if size is not None and self._tx_broken is None:  # inside a batch: its transaction covers us
             return self._append_locked(size, item, stage, signer, country, place, data, at)
+        if self._sequencer is not None and self._tx_size is None and self._sequencer.sequences:
+            done = self._append_sequenced(self._sequencer, item, stage, signer, country, place, data, at)
+            if done is not None:
+                return done
         if self._expect is not None:
             self._expect(item)
         with self._writing() as size:
@@ -672,6 +693,91 @@ class Ledger:
         entry = sign_body(content, signer, size)
         self._write_entry(size, entry, content)
         return entry
+
+    def _append_sequenced(
+        self,
+        store: SequencingStore,
+        item: str,
+        stage: str,
+        signer: Signer,
+        country: str,
+        place: str | None,
+        data: Mapping[str, str | int] | None,
+        at: Time | None,
+    ) -> Entry | None:
+        """:meth:`append` through a store that sequences the signed event itself (None: it cannot, on this
+        ledger; the caller takes the writer section instead).
+
+        The event is built, checked and signed against a state read without the lock (the operator entries
+        since the last sync, the item's head; or, when this ledger wrote the item's last event, on that event
+        without reading); the store then stores it under its lock, at the next index,
+        unless an operator entry came in after that state (it is applied, the event checked again and, as
+        signing does not cover the index, signed again only if it changed) or the item moved on (the chain
+        index refuses it: it is built on the new head). Every check of :meth:`_append_locked` runs on the
+        state the event is stored in. An event those checks refuse goes to the writer section (None): the
+        state read without the lock may be one that a writer holding it is moving on, and only the state
+        under the lock decides a refusal.
+        """
+        when = self._time(at)
+        content: Event | None = None
+        signed: Entry | None = None
+        failed: Head | bool | None = False  # the head read for the last try, when the store refused it as stale
+        head = self._heads.get(item)  # the head this ledger wrote itself: the store checks it is still the last
+        fresh = head is None
+        for _ in range(_SEQUENCE_TRIES):
+            if fresh:
+                state = store.append_state(item, self._synced)
+                try:
+                    self._sync(state.size, state.operator_entries)
+                except BaseException:
+                    self._reset()
+                    raise
+                head = state.head
+                if failed is not False and failed == head:
+                    raise StaleHeadError(
+                        f"item {item!r}: the ledger refuses an event on its last event "
+                        f"({head.index if head else 'none'}) as built on a head that is not the last; its indexes "
+                        "disagree with the signed bodies (audit the ledger)"
+                    )
+            prev = head.leaf_hash if head else None
+            try:
+                if content is None or signed is None or content.prev != prev:
+                    content = self._event(item, stage, signer.key_id, country, place, data, when, head)
+                    self._registry.check_content(content, head, now=self._clock())
+                    signed = sign_body(content, signer)
+                else:  # the same event: checked again against the registry as it is now
+                    self._registry.check_content(content, head, now=self._clock())
+            except ProvchainError:
+                if not fresh:  # refused on the head kept from this ledger's last write: read the state
+                    fresh = True
+                    continue
+                # Refused on a state read without the lock, which a writer holding it may be changing (the
+                # item's previous stage, a registration): the writer section gives the answer that counts.
+                return None
+            try:
+                done = store.sequence_event(signed, head.index if head else None, self._synced, self._tree.held())
+            except StaleHeadError:
+                failed = head if fresh else False
+                fresh = True
+                self._heads.pop(item, None)
+                continue
+            if done is None:
+                if not store.sequences:
+                    return None
+                failed, fresh = False, True
+                continue
+            self._tree.add_sequenced(done.log_index, signed.leaf_hash, done.siblings)
+            self._synced = max(self._synced, done.log_index + 1)  # no operator entry from the size checked to it
+            if len(self._heads) >= _KEEP_HEADS:
+                self._heads.clear()
+            self._heads[item] = Head(done.log_index, signed.leaf_hash, content.stage, content.at)
+            entry = Entry(signed.body, signed.signature, done.log_index)
+            entry.__dict__.update(content=content, leaf_hash=signed.leaf_hash)
+            return entry
+        raise LedgerBusyError(
+            f"item {item!r}: other writers moved the item or the registry on {_SEQUENCE_TRIES} times while this "
+            "event was being stored; nothing was written, try again"
+        )
 
     def submit(self, entry: Entry) -> Entry:
         """Append an entry signed elsewhere (a remote party, or the operator's HSM).

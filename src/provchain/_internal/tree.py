@@ -51,6 +51,23 @@ class StoredTree:
         a leaf that completes a 16-entry block needs 4) are read in one query, not one by one."""
         return self._frontier.add(index, leaf, self.nodes)
 
+    def held(self) -> dict[int, tuple[int, bytes]]:
+        """The frontier's nodes, ``level -> (index, hash)``: hashes this tree computed, or read and checked."""
+        return self._frontier.held()
+
+    def add_sequenced(self, index: int, leaf: bytes, siblings: bytes | None) -> None:
+        """Record leaf ``index`` that the store placed and hashed into the tree itself, with the left siblings
+        it used (bottom up, checked by the store against the nodes it stored); without them (None) the
+        frontier is forgotten, and read again when next needed."""
+        if siblings is None:
+            self._frontier.clear()
+            return
+        self._frontier.learn(
+            {(level, (index >> level) - 1): siblings[HASH_SIZE * level : HASH_SIZE * (level + 1)]
+             for level in range(len(siblings) // HASH_SIZE)}
+        )  # fmt: skip
+        self._frontier.add(index, leaf)
+
     def nodes(self, keys: Sequence[NodeKey]) -> dict[NodeKey, bytes]:
         """The hashes of ``keys`` in one query (high nodes from the cache), each checked to be present and
         32 bytes before anything is hashed with it.

@@ -45,12 +45,14 @@ to them. The duties, in short:
 
 Optional capabilities are separate protocols, asked with ``isinstance``: :class:`AuditableStorage` (what the
 storage holds beside the signed entries that disagrees with them, for the auditor) and
-:class:`DisposableStore` (undo a creation that did not finish).
+:class:`DisposableStore` (undo a creation that did not finish), :class:`PrefetchingStore` (read an append's
+head and nodes with the writer lock) and :class:`SequencingStore` (sequence a signed event on the server, so the
+writer's own work stays outside the writer section).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Literal, NamedTuple, Protocol, runtime_checkable
@@ -61,10 +63,14 @@ from ..tree.nodes import NodeKey
 
 __all__ = [
     "DURABILITY",
+    "AppendState",
     "AuditableStorage",
     "DisposableStore",
     "LedgerMeta",
     "NodeKey",
+    "PrefetchingStore",
+    "Sequenced",
+    "SequencingStore",
     "StorageProblem",
     "Store",
     "StoredEntry",
@@ -257,4 +263,73 @@ class PrefetchingStore(Protocol):
 
     def expect(self, item: str) -> None:
         """The next write transaction will append an event of ``item`` (a hint; it changes no result)."""
+        ...
+
+
+class AppendState(NamedTuple):
+    """What an event's append needs to know before it is built and signed, read in one consistent state
+    without the writer lock (:meth:`SequencingStore.append_state`)."""
+
+    size: int
+    """The number of entries in that state."""
+    operator_entries: list[Entry]
+    """The entries at index >= the ``since`` asked for and below :attr:`size` that are not events, in index
+    order (each checked by its body to be no event)."""
+    head: Head | None
+    """The item's last event in that state (from its signed body), or None."""
+
+
+class Sequenced(NamedTuple):
+    """Where the server put an event (:meth:`SequencingStore.sequence_event`)."""
+
+    log_index: int
+    """The event's index in the log."""
+    nodes: bytes
+    """The hashes of the complete subtrees its leaf completes, levels 1, 2, ... bottom up, as stored in its
+    row."""
+    siblings: bytes | None
+    """The left siblings those nodes were computed with, bottom up (level 0 is the previous entry's leaf hash):
+    stored hashes, 32 bytes each, one per node; None when the store found the event after a lost answer and
+    did not recompute them (the caller then reads the tree again when it needs it)."""
+
+
+@runtime_checkable
+class SequencingStore(Protocol):
+    """A store that sequences an already signed event itself, under its writer lock (optional capability).
+
+    With a server database, the writer section costs what is done while the lock is held. An event's
+    signature does not cover its index, so the writer can read what the append needs *without* the lock
+    (:meth:`append_state`: the size, the operator entries since it last looked, the item's head), check and
+    sign the event, and hand it over: :meth:`sequence_event` then takes the lock, refuses the event if an
+    operator entry (registration, revocation, policy) was written at or after the size the writer checked
+    against (the writer applies it and checks again), gives it the next index, computes its tree nodes from
+    the stored ones, and stores it, all on the server, before the commit releases the lock. The item's
+    compare-and-swap is the store's own (an event built on a head that is no longer the item's last is
+    :class:`~provchain.errors.StaleHeadError`, nothing written). No gap, no fork, nothing acknowledged lost:
+    the same duties as :meth:`Store.transaction`.
+
+    ``sequences`` is False when this ledger's storage cannot do it (a ledger created before the capability):
+    the caller uses :meth:`Store.transaction` instead.
+    """
+
+    sequences: bool
+
+    def append_state(self, item: str, since: int) -> AppendState:
+        """The size, the operator entries at index >= ``since``, and the head of ``item``, from one
+        consistent state (no lock is taken; outside any transaction or snapshot)."""
+        ...
+
+    def sequence_event(
+        self, entry: Entry, head: int | None, seen: int, known: Mapping[int, tuple[int, bytes]]
+    ) -> Sequenced | None:
+        """Store the signed event ``entry`` (its ``prev`` names the head it was checked against, stored at index
+        ``head``; both None for an item's first event) at the next index, durably, and return where it went;
+        None (nothing written) when an operator entry was stored at an index >= ``seen``, the size whose
+        operator entries the caller applied. ``known`` holds tree nodes
+        the caller trusts, ``level -> (index, hash)``: a stored left sibling that is one of them must equal it,
+        or the event is refused (:class:`~provchain.errors.DamagedLedgerError`, nothing written).
+        :class:`~provchain.errors.StaleHeadError` when the item has an event on the same ``prev`` already, or
+        ``head`` does not hold that event (the caller reads the head again: a writer may keep the heads it
+        wrote and build on them without reading, this check and the chain index are the compare-and-swap);
+        :class:`~provchain.errors.LedgerBusyError` when the lock was not obtained in time."""
         ...

@@ -20,6 +20,11 @@ Everything lives in one PostgreSQL schema, ``provchain``, of the database a ``po
   compare-and-swap of an item's head, kept by PostgreSQL itself: two events that name the same previous event
   cannot both be stored, whatever a writer does, so an item's chain cannot fork.
 * ``checkpoints (size, note)`` and ``meta (key, value)``.
+* the function ``append_event`` (PL/pgSQL, ``SECURITY INVOKER``): the server's half of a single event's append
+  (:class:`~provchain.store.base.SequencingStore`). The writer builds, checks and signs the event without the
+  lock; the function takes it, checks that the item's head and the registry are still those the writer checked
+  against, gives the event the next index, computes its tree nodes from the stored ones, and stores it. A ledger
+  created before it has none, and appends through the writer section (:attr:`PostgresStore.sequences`).
 
 Entries written inside a transaction are queued and sent with one binary ``COPY`` when a read needs them, every
 :data:`_QUEUE_ROWS` rows, and at commit. Large reads inside a transaction or a snapshot stream through a
@@ -40,10 +45,11 @@ setting acknowledges an append before it is on the primary's disk.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import itertools
 import re
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import msgpack
@@ -62,7 +68,7 @@ from ..errors import (
 )
 from ..rules import Head
 from ._checks import chain_of, event_of, head_of, non_events
-from .base import LedgerMeta, NodeKey, StorageProblem, StoredEntry
+from .base import AppendState, LedgerMeta, NodeKey, Sequenced, StorageProblem, StoredEntry
 
 if TYPE_CHECKING:
     import psycopg
@@ -94,6 +100,80 @@ _DDL = (
     f"INSERT INTO {SCHEMA}.log (id) VALUES (1)",
 )
 
+# The server's half of a single event's append (SequencingStore): under the lock, refuse the event if an operator
+# entry was stored at or after the size the writer checked it against (SQLSTATE PCR01: the writer applies it and
+# checks again), give it the next index, compute the nodes its leaf completes from the stored left siblings (each
+# present and 32 bytes, PCN01; equal to the one the writer already holds, PCN02), insert it (the unique chain
+# index is the item's compare-and-swap; the previous event must be stored at the index the writer read it at,
+# PCH01) and return the index, the nodes and the siblings, which the writer checks. The nodes the writer holds
+# come as 40 bytes per level from 0: the node's index (8 bytes, big-endian; -1 for none) and its hash.
+# SECURITY INVOKER (the caller's own privileges), a fixed search_path, every table ONLY and schema-qualified.
+_SEQUENCER = "append_event"
+_SEQUENCER_ARGS = (
+    "p_body bytea, p_sig bytea, p_item text, p_prev bytea, p_head bigint, p_seen bigint, p_known bytea, "
+    "p_lazy boolean"
+)
+_SEQUENCER_RESULT = "TABLE(at_index bigint, new_nodes bytea, left_siblings bytea)"
+_SEQUENCER_BODY = f"""
+DECLARE
+  n bigint;
+  j integer := 0;
+  h bytea;
+  s bytea;
+  acc bytea := pg_catalog.decode('', 'hex');
+  sibs bytea := pg_catalog.decode('', 'hex');
+BEGIN
+  IF p_lazy THEN
+    PERFORM pg_catalog.set_config('synchronous_commit', 'off', true);
+  END IF;
+  PERFORM 1 FROM ONLY {SCHEMA}.log l WHERE l.id = 1 FOR UPDATE;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'the log table has lost its lock row' USING ERRCODE = 'PCL01';
+  END IF;
+  IF EXISTS (SELECT 1 FROM ONLY {SCHEMA}.entries e WHERE e.idx >= p_seen AND e.item IS NULL) THEN
+    RAISE EXCEPTION 'an operator entry was stored since the event was checked' USING ERRCODE = 'PCR01';
+  END IF;
+  IF p_prev IS NOT NULL AND NOT EXISTS (SELECT 1 FROM ONLY {SCHEMA}.entries e WHERE e.idx = p_head
+      AND e.item = p_item AND pg_catalog.sha256(pg_catalog.decode('00', 'hex') || e.body) = p_prev) THEN
+    RAISE EXCEPTION 'the previous event is not stored where the writer read it' USING ERRCODE = 'PCH01';
+  END IF;
+  SELECT coalesce(pg_catalog.max(e.idx), -1) + 1 INTO n FROM ONLY {SCHEMA}.entries e;
+  h := pg_catalog.sha256(pg_catalog.decode('00', 'hex') || p_body);
+  WHILE (n >> j) & 1 = 1 LOOP
+    s := NULL;
+    IF j = 0 THEN
+      SELECT pg_catalog.sha256(pg_catalog.decode('00', 'hex') || e.body) INTO s
+        FROM ONLY {SCHEMA}.entries e WHERE e.idx = n - 1;
+    ELSE
+      SELECT pg_catalog.substr(e.nodes, 32 * (j - 1) + 1, 32) INTO s
+        FROM ONLY {SCHEMA}.entries e WHERE e.idx = n - (1::bigint << j);
+    END IF;
+    IF s IS NULL OR pg_catalog.length(s) <> 32 THEN
+      RAISE EXCEPTION 'tree node (%, %) is missing or cut short', j, (n >> j) - 1 USING ERRCODE = 'PCN01';
+    END IF;
+    IF pg_catalog.substr(p_known, 40 * j + 1, 8) = pg_catalog.int8send((n >> j) - 1)
+        AND pg_catalog.substr(p_known, 40 * j + 9, 32) <> s THEN
+      RAISE EXCEPTION 'tree node (%, %) differs from the one the writer holds', j, (n >> j) - 1
+        USING ERRCODE = 'PCN02';
+    END IF;
+    sibs := sibs || s;
+    h := pg_catalog.sha256(pg_catalog.decode('01', 'hex') || s || h);
+    acc := acc || h;
+    j := j + 1;
+  END LOOP;
+  INSERT INTO {SCHEMA}.entries (idx, body, sig, item, prev, nodes) VALUES (n, p_body, p_sig, p_item, p_prev, acc);
+  at_index := n;
+  new_nodes := acc;
+  left_siblings := sibs;
+  RETURN NEXT;
+END
+"""
+_SEQUENCER_DDL = (
+    f"CREATE FUNCTION {SCHEMA}.{_SEQUENCER}({_SEQUENCER_ARGS}) RETURNS {_SEQUENCER_RESULT} "
+    "LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = pg_catalog, pg_temp "
+    f"AS $provchain${_SEQUENCER_BODY}$provchain$"
+)
+
 _EXPECTED = frozenset(
     {
         ("table", "checkpoints", "size bigint not null, note bytea not null"),
@@ -119,8 +199,14 @@ _EXPECTED = frozenset(
         ("constraint", "log.log_pkey", "PRIMARY KEY (id)"),
         ("constraint", "log.log_id_check", "CHECK ((id = 1))"),
         ("constraint", "meta.meta_pkey", "PRIMARY KEY (key)"),
+        ("function", _SEQUENCER, f"{_SEQUENCER_ARGS} returns {_SEQUENCER_RESULT} language plpgsql kind f "
+         "volatility v set search_path=pg_catalog, pg_temp body sha256 "
+         + hashlib.sha256(_SEQUENCER_BODY.encode()).hexdigest()),
     }
 )  # fmt: skip
+# Objects a ledger created by an earlier provchain lacks, which it is opened without: its appends then take the
+# writer section on the client (PostgresStore.sequences is False).
+_OPTIONAL = frozenset({("function", _SEQUENCER)})
 
 # Every object of the schema, and everything attached to its tables from elsewhere (triggers, rules, row
 # security policies), described so that a difference from _EXPECTED can be named.
@@ -161,7 +247,13 @@ UNION ALL
 SELECT 'policy', r.relname || '.' || p.polname, '' FROM pg_policy p JOIN pg_class r ON r.oid = p.polrelid
 WHERE r.relnamespace = %(ns)s::regnamespace
 UNION ALL
-SELECT 'function', p.proname, '' FROM pg_proc p WHERE p.pronamespace = %(ns)s::regnamespace
+SELECT 'function', p.proname, pg_get_function_identity_arguments(p.oid) || ' returns ' || pg_get_function_result(p.oid)
+       || ' language ' || (SELECT g.lanname FROM pg_language g WHERE g.oid = p.prolang) || ' kind ' || p.prokind::text
+       || ' volatility ' || p.provolatile::text || CASE WHEN p.prosecdef THEN ' security definer' ELSE '' END
+       || CASE WHEN p.proisstrict THEN ' strict' ELSE '' END
+       || ' set ' || coalesce(array_to_string(p.proconfig, '; '), '')
+       || ' body sha256 ' || encode(sha256(convert_to(p.prosrc, 'UTF8')), 'hex')
+FROM pg_proc p WHERE p.pronamespace = %(ns)s::regnamespace
 UNION ALL
 SELECT 'type', t.typname, '' FROM pg_type t WHERE t.typnamespace = %(ns)s::regnamespace AND t.typrelid = 0
   AND t.typelem = 0
@@ -191,6 +283,23 @@ _FRONTIER = (
     f"CROSS JOIN generate_series(0, 40) AS l JOIN ONLY {SCHEMA}.entries e ON e.idx = ((s.n >> l) << l) - 1 "
     "WHERE (s.n >> l) & 1 = 1"
 )
+# What an event's append needs, from one statement (one snapshot), without the lock: the operator entries from
+# a given index, the item's newest event, and the largest index.
+_STATE = (
+    f"SELECT 0, e.idx, e.body, e.sig FROM ONLY {SCHEMA}.entries e WHERE e.item IS NULL AND e.idx >= %(since)s "
+    f"UNION ALL (SELECT 1, e.idx, e.body, e.sig FROM ONLY {SCHEMA}.entries e WHERE e.item = %(item)s "
+    "ORDER BY e.idx DESC LIMIT 1) "
+    f"UNION ALL SELECT 2, max(e.idx), NULL, NULL FROM ONLY {SCHEMA}.entries e"
+)
+_SEQUENCE = f"SELECT * FROM {SCHEMA}.{_SEQUENCER}(%s, %s, %s, %s, %s, %s, %s, %s)"
+# SQLSTATEs the sequencing function raises, each before it writes anything.
+_MOVED = "PCR01"  # an operator entry was stored since the event was checked
+_NOT_HEAD = "PCH01"  # the previous event is not stored at the index the writer read it at
+_NO_LOCK_ROW = "PCL01"
+_BAD_NODE = "PCN01"  # a stored left sibling is missing or cut short
+_OTHER_NODE = "PCN02"  # a stored left sibling differs from the one the writer holds
+_AGAIN = object()  # PostgresStore._sequence: the connection was lost before anything was stored
+_NO_NODE = b"\xff" * 8 + bytes(_HASH)  # a level of the writer's known nodes that it does not hold
 _NODES = (
     f"SELECT idx, CASE WHEN idx = ANY(%(leaves)s) THEN body END, nodes FROM ONLY {SCHEMA}.entries "
     "WHERE idx = ANY(%(rows)s)"
@@ -199,6 +308,25 @@ _SIZE_AND_NODES = f"SELECT -1::bigint, NULL::bytea, NULL::bytea, max(idx) FROM O
     f"SELECT idx, CASE WHEN idx = ANY(%(leaves)s) THEN body END, nodes, NULL FROM ONLY {SCHEMA}.entries "
     "WHERE idx = ANY(%(rows)s)"
 )
+
+
+def _hex(value: bytes | str | None) -> str:
+    if value is None:
+        return "NULL"
+    raw = value.encode() if isinstance(value, str) else value
+    return f"pg_catalog.decode('{raw.hex()}', 'hex')"
+
+
+def _sequence_sql(args: tuple[Any, ...], lazy: bool) -> str:
+    """The message that sequences one event: ``BEGIN``, the function, ``COMMIT``, and the flush when lazy."""
+    body, sig, item, prev, head, seen, known, _ = args
+    call = (
+        f"SELECT * FROM {SCHEMA}.{_SEQUENCER}({_hex(body)}, {_hex(sig)}, "
+        f"pg_catalog.convert_from({_hex(item)}, 'UTF8'), {_hex(prev)}, "
+        f"{'NULL' if head is None else int(head)}::bigint, {int(seen)}::bigint, {_hex(known)}, "
+        f"{'true' if lazy else 'false'})"
+    )
+    return f"BEGIN ISOLATION LEVEL READ COMMITTED; {call}; COMMIT" + (f"; {_FLUSH}" if lazy else "")
 
 
 def _decode(body: object) -> dict[str, Any] | None:
@@ -347,6 +475,10 @@ class PostgresStore:
         self._last: tuple[int, bytes] | None = None
         self._checkpoints: dict[int, bytes] = {}  # the checkpoints written in it
         self._lazy = True  # commit entries lazily, then flush (False once the server refused the flush)
+        # Whether this ledger's schema holds the sequencing function as provchain defines it (SequencingStore):
+        # set by create() and by the schema check of open(); False after the server refused to run it.
+        self.sequences = False
+        self._session: tuple[Any, Any] | None = None  # (connection, (pid, backend_start)) of its server session
         self._cursors = itertools.count()
         self._prepared_on: psycopg.Connection[Any] | None = None  # the connection _STATEMENTS are prepared on
 
@@ -423,7 +555,7 @@ class PostgresStore:
                         f"the database {store.location} already holds a provchain ledger (schema {SCHEMA!r}); "
                         "open it instead of creating it"
                     )
-                for sql in _DDL:
+                for sql in (*_DDL, _SEQUENCER_DDL):
                     conn.execute(sql)
                 conn.cursor().executemany(
                     f"INSERT INTO {SCHEMA}.meta (key, value) VALUES (%s, %s)",
@@ -443,6 +575,7 @@ class PostgresStore:
             raise
         store._created = True
         store._meta = meta
+        store.sequences = True
         return store
 
     @classmethod
@@ -511,7 +644,8 @@ class PostgresStore:
                 out.append(f"{kind} {name!r} was not created by provchain" + (f" ({definition[:200]})"
                                                                               if definition else ""))
         present = {(k, n) for k, n, _ in have}
-        out += [f"{kind} {name!r} is missing" for kind, name in sorted(names - present)]
+        out += [f"{kind} {name!r} is missing" for kind, name in sorted(names - present - _OPTIONAL)]
+        self.sequences = not out and any(k == "function" and n == _SEQUENCER for k, n, _ in have & _EXPECTED)
         return out
 
     def meta(self) -> LedgerMeta:
@@ -1064,6 +1198,217 @@ class PostgresStore:
             raise StorageError(f"{cause}; the commit did not take place: nothing was written") from None
         if isinstance(exc, psycopg.errors.InsufficientPrivilege | psycopg.errors.UndefinedFunction):
             self._lazy = False  # the flush is refused on this server: commit synchronously from now on
+
+    # --- one event, sequenced by the server (SequencingStore) -----------------------------------
+
+    def append_state(self, item: str, since: int) -> AppendState:
+        """The size, the operator entries at index >= ``since`` (each checked by its body to be no event) and
+        the head of ``item`` (checked by its body), from one statement: one snapshot, no lock. A connection
+        found broken (a server restart) is opened again once: nothing is written here."""
+        if self._snapshot:
+            raise StorageError("cannot write inside a read snapshot of the ledger")
+        if self._depth:
+            raise StorageError("an event is sequenced outside any transaction of the store")
+        if type(since) is not int or since < 0:
+            raise InputError("since must be a non-negative entry index")
+        args = {"since": since, "item": item}
+        try:
+            rows = self._read(_STATE, args)
+        except StorageError:
+            if not self._conn.broken or self._closed:
+                raise
+            rows = self._read(_STATE, args)  # the server restarted since the last statement: connect again
+        ops, heads, top = [], [], None
+        for kind, idx, body, sig in rows:
+            if kind == 0:
+                ops.append((idx, body, sig))
+            elif kind == 1:
+                heads.append((idx, body, sig))
+            else:
+                top = idx
+        size = self._size_of(top)
+        ops.sort(key=lambda r: r[0] if type(r[0]) is int else -1)
+        operator = [e for e in non_events((_entry(*r) for r in ops), _DAMAGED) if (e.index or 0) < size]
+        head = head_of(_entry(*heads[0]), item, _DAMAGED) if heads else None
+        return AppendState(size, operator, head)
+
+    def sequence_event(
+        self, entry: Entry, head: int | None, seen: int, known: Mapping[int, tuple[int, bytes]]
+    ) -> Sequenced | None:
+        """Store the signed event ``entry`` at the next index: one message (``BEGIN``, the sequencing
+        function under the writer lock, ``COMMIT`` without waiting for the disk, then the flush outside the
+        lock), one round trip. The answer is checked: the nodes the server computed must be the entry's leaf
+        folded with the left siblings it returned. See :class:`~provchain.store.base.SequencingStore`."""
+
+        if self._readonly:
+            raise StorageError("cannot write the entry: the ledger is opened read-only; nothing was written")
+        if self._snapshot:
+            raise StorageError("cannot write inside a read snapshot of the ledger")
+        if self._depth:
+            raise StorageError("an event is sequenced outside any transaction of the store")
+        if not self.sequences:
+            raise StorageError(f"the ledger in {self.location} has no sequencing function; nothing was written")
+        if type(seen) is not int or seen < 0:
+            raise InputError("seen must be a non-negative entry index")
+        try:
+            content = entry.content
+        except EncodingError as exc:
+            raise InputError(f"the entry is not well formed ({exc}); nothing was written") from None
+        if type(content) is not Event:
+            raise InputError("only an event is sequenced by the server; nothing was written")
+        if (head is None) != (content.prev is None) or (head is not None and (type(head) is not int or head < 0)):
+            raise InputError("head must be the index of the event the entry's prev names (None for a first event)")
+        slots = [_NO_NODE] * (max((lv for lv in known if type(lv) is int and 0 <= lv < 41), default=-1) + 1)
+        for lv in range(len(slots)):
+            node = known.get(lv)
+            if node is not None and type(node[0]) is int and 0 <= node[0] < _MAX_ENTRIES and len(node[1]) == _HASH:
+                slots[lv] = node[0].to_bytes(8, "big") + node[1]
+        args = (entry.body, entry.signature, content.item, content.prev, head, seen, b"".join(slots), self._lazy)
+        row = self._sequence(entry, content, args)
+        if row is _AGAIN:
+            row = self._sequence(entry, content, args)
+            if row is _AGAIN:
+                raise StorageError("the connection to PostgreSQL was lost twice while appending; nothing was written")
+        return None if row is None else self._sequenced(entry, row)
+
+    def _sequence(self, entry: Entry, content: Event, args: tuple[Any, ...]) -> Any:
+        """One try of :meth:`sequence_event`: the function's row; None when the registry moved on (or the role
+        may not run the function); :data:`_AGAIN` when the connection was lost before anything was stored (found
+        out under the lock; the caller sends it again, once)."""
+        import psycopg
+
+        conn = self._alive()
+        session = self._session if self._session is not None and self._session[0] is conn.pgconn else None
+        if session is None:  # this connection's server session, which the settling waits to see gone
+            try:
+                found = conn.execute(
+                    "SELECT pid, backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()"
+                ).fetchone()
+            except psycopg.Error as exc:
+                raise _translate(exc, "cannot append the event") from None
+            session = self._session = (conn.pgconn, found)
+        try:
+            # One simple-protocol message: the statements run in order, each of its own after the COMMIT (so the
+            # flush is a transaction of its own); its values are hexadecimal digits and numbers, which no
+            # setting of the session reads otherwise.
+            cur = conn.execute(_sequence_sql(args, self._lazy))
+            row = cur.fetchone() if cur.nextset() else None
+        except psycopg.Error as exc:
+            self._rollback("ROLLBACK")
+            state = getattr(exc, "sqlstate", None)
+            if state == _MOVED:
+                return None
+            if state == _NOT_HEAD:  # the writer's head is not (or no longer) stored there: read it again
+                raise StaleHeadError(
+                    "cannot append the event: the item's previous event is not where the writer read it; nothing "
+                    "was written"
+                ) from None
+            if state == _NO_LOCK_ROW:
+                raise DamagedLedgerError(
+                    f"the ledger in {self.location} has lost the lock row of its log table, which keeps writers "
+                    f"one at a time; {_DAMAGED} (audit it); nothing was written"
+                ) from None
+            if state in (_BAD_NODE, _OTHER_NODE):
+                raise DamagedLedgerError(
+                    f"cannot append: {_one_line(exc).split(' CONTEXT:')[0]}; {_DAMAGED} (audit it); nothing was "
+                    "written"
+                ) from None
+            if state in ("42501", "42883") and _SEQUENCER in str(exc):
+                self.sequences = False  # the role may not run it: appends take the writer section here instead
+                return None
+            if state in ("23505", "55P03"):  # the chain index (the item moved on), the lock not obtained in time
+                raise _translate(exc, "cannot append the event") from None
+            # Which statement failed is not known here: the COMMIT may have been carried out (the flush refused,
+            # the answer lost with the connection). The outcome is found out from the rows, under the lock, once
+            # the session that ran them has ended.
+            settled = self._settle_event(entry, content.item, content.prev, exc, session[1])
+            if settled is None and not (state is None and self._conn is not conn):
+                raise StorageError(
+                    f"{_translate(exc, 'the commit did not answer')}; the commit did not take place: nothing was "
+                    "written"
+                ) from None
+            return _AGAIN if settled is None else settled  # lost before it was stored: connected again, send it
+        return row
+
+    def _sequenced(self, entry: Entry, row: Any) -> Sequenced:
+        """The sequencing function's answer, checked: an index, and as many nodes as the entry's leaf completes
+        there, each the leaf folded with the stored left siblings returned (None: found again after a lost
+        answer, only the length of the nodes is checked)."""
+        idx, nodes, siblings = row if row is not None and len(row) == 3 else (None, None, None)
+        if type(idx) is not int or not 0 <= idx < _MAX_ENTRIES or type(nodes) is not bytes:
+            raise DamagedLedgerError(
+                f"the ledger's sequencing function gave no index for the event ({row!r:.80}); {_DAMAGED} (audit it)"
+            )
+        want = _HASH * _completed(idx)
+        damaged = (
+            f"the event was stored as entry {idx}, but the tree nodes the server computed for it do not match its "
+            f"leaf; {_DAMAGED} (audit it)"
+        )
+        if len(nodes) != want or (siblings is not None and (type(siblings) is not bytes or len(siblings) != want)):
+            raise DamagedLedgerError(damaged)
+        if siblings is not None:
+            h = entry.leaf_hash
+            for k in range(0, want, _HASH):
+                h = hashlib.sha256(b"\x01" + siblings[k : k + _HASH] + h).digest()
+                if h != nodes[k : k + _HASH]:
+                    raise DamagedLedgerError(damaged)
+        return Sequenced(idx, nodes, siblings)
+
+    def _wait_alive(self, unknown: str) -> psycopg.Connection[Any]:
+        """The connection, opened again if it broke, waiting (within the busy bound) for a crashed server's
+        recovery; :class:`StorageError` with ``unknown`` when it does not come back."""
+        deadline = time.monotonic() + self._busy_timeout
+        while True:
+            try:
+                return self._alive()
+            except StorageError as down:
+                if time.monotonic() >= deadline:
+                    raise StorageError(f"{unknown} (the server did not come back: {down})") from None
+                time.sleep(0.2)
+
+    def _settle_event(
+        self, entry: Entry, item: str, prev: bytes | None, exc: Exception, session: Any
+    ) -> tuple[int, bytes, None] | None:
+        """The outcome of a sequenced event whose message did not answer. The server session that was sent it
+        (``session``: its pid and start time) may still be running it, or not even have started it (its lock is
+        taken inside the message): so first that session must be gone (within the busy bound), then the row the
+        item's chain index holds on ``prev`` is read under the writer lock. Returns ``(index, nodes, None)``
+        when it is this event (committed, and durable now: this read commits synchronously), None when nothing
+        was stored; raises :class:`StorageError` saying the outcome is unknown when it cannot be told."""
+        import psycopg
+
+        cause = _translate(exc, "the commit did not answer")
+        unknown = (
+            f"cannot tell whether the event was stored ({cause}); look at the item's history before writing it again"
+        )
+        deadline = time.monotonic() + self._busy_timeout
+        conn = self._wait_alive(unknown)
+        where_prev = "e.prev IS NULL" if prev is None else "e.prev = %(prev)s"
+        try:
+            while session is not None and conn.execute(
+                "SELECT 1 FROM pg_stat_activity WHERE pid = %s AND backend_start = %s", tuple(session)
+            ).fetchone():
+                if conn is self._conn and conn.info.backend_pid == session[0]:
+                    break  # the same session, alive: it ran the message to its end (the answer was refused)
+                if time.monotonic() >= deadline:
+                    raise StorageError(f"{unknown} (its server session did not end in time)")
+                time.sleep(0.05)
+            conn.execute(f"BEGIN ISOLATION LEVEL READ COMMITTED; {_LOCK}")
+            rows = conn.execute(
+                f"SELECT e.idx, e.body, e.nodes FROM ONLY {SCHEMA}.entries e WHERE e.item = %(item)s AND {where_prev}",
+                {"item": item, "prev": prev},
+                binary=True,
+            ).fetchall()
+            conn.execute("COMMIT")  # synchronous: every commit before it is on disk once it returns
+        except psycopg.Error as again:
+            self._rollback("ROLLBACK")
+            raise StorageError(f"{unknown} (asking again failed: {_one_line(again)})") from None
+        for idx, body, nodes in rows:
+            if body == entry.body:
+                if isinstance(exc, psycopg.errors.InsufficientPrivilege | psycopg.errors.UndefinedFunction):
+                    self._lazy = False  # the flush is refused on this server: commit synchronously from now on
+                return idx, nodes, None
+        return None
 
     def _end(self) -> None:
         if self._size is not None:

@@ -73,6 +73,11 @@ class Frontier:
             i >>= 1
         return out
 
+    def held(self) -> dict[int, tuple[int, bytes]]:
+        """The nodes the frontier holds, ``level -> (index, hash)`` (the newest complete node of each level it
+        knows; after leaves it has not seen, some are older than the current edge)."""
+        return dict(self._edge)
+
     def learn(self, nodes: Mapping[NodeKey, bytes]) -> None:
         """Take ``nodes`` (stored complete nodes, such as :meth:`missing` named) as the newest of their levels."""
         for key, h in nodes.items():
