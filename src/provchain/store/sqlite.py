@@ -14,7 +14,7 @@ import functools
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +84,13 @@ _EXTEND_NODE = "UPDATE nodes SET hash = CAST(hash || ?2 AS BLOB) WHERE id = ?1 A
 _TILES = "SELECT 1, block, hashes FROM tiles WHERE block"
 _NODES = "SELECT 2, id, hash FROM nodes WHERE id"
 _SIZE = "SELECT 3, MAX(idx), NULL FROM entries"
+# The heads of many items (heads()): each item's largest index from the item index (whose item column is the
+# index's own value, not recomputed from the body), then the row at that index.
+_HEADS = (
+    "SELECT h.item, e.idx, e.body, e.sig FROM (SELECT item, MAX(idx) AS idx FROM entries WHERE item IN ({}) "
+    "GROUP BY item) AS h JOIN entries AS e ON e.idx = h.idx"
+)
+_HEADS_CHUNK = 500  # items per statement (SQLite's default limit on parameters is 32766)
 _SHAPES: dict[tuple[bool, int, int], str] = {}  # the statement of each small (with size, tiles, high nodes) shape
 
 # The whole schema, as SQLite keeps it in sqlite_schema (type, name, table, sql). A ledger file must hold
@@ -641,6 +648,36 @@ class SqliteStore:
         except sqlite3.Error as exc:
             raise _translate(exc, "cannot read the ledger") from exc
         return head_of(_entry(*rows[0]), item, _DAMAGED) if rows else None
+
+    def heads(self, items: Sequence[str]) -> dict[str, Head]:
+        """The heads of many items (the :class:`~provchain.store.base.MultiHeadStore` capability): those of
+        items whose last row is still queued from the queue, the others with one statement per
+        ``_HEADS_CHUNK`` items, each read as :meth:`head` reads one: the item's largest index from the item
+        index, the body behind it checked to be an event of that item."""
+        out: dict[str, Head] = {}
+        ask: list[str] = []
+        for item in dict.fromkeys(items):
+            if type(item) is not str:
+                raise InputError(f"an item id is text, not {type(item).__name__}")
+            if item in self._queue_heads:
+                head = self.head(item)
+                assert head is not None
+                out[item] = head
+            else:
+                ask.append(item)
+        # As in head(): every queued row comes after every stored one, and none is one of these items'.
+        for k in range(0, len(ask), _HEADS_CHUNK):
+            chunk = ask[k : k + _HEADS_CHUNK]
+            try:
+                rows = self._conn.execute(_HEADS.format(",".join("?" * len(chunk))), chunk).fetchall()
+            except sqlite3.Error as exc:
+                raise _translate(exc, "cannot read the ledger") from exc
+            asked = set(chunk)
+            for item, idx, body, sig in rows:
+                if item not in asked or item in out:  # the item index answered for an item not asked, or twice
+                    raise DamagedLedgerError(f"the item index answers for items not asked; {_DAMAGED} (audit it)")
+                out[item] = head_of(_entry(idx, body, sig), item, _DAMAGED)
+        return out
 
     def operator_entries(self, start: int = 0) -> Iterator[Entry]:
         """Registrations, revocations and policies at index >= ``start``, each checked by its body to be no
