@@ -68,15 +68,7 @@ from .note import new_verifier
 from .policy import DEFAULT_POLICY, Policy, check_name
 from .rules import Head, KeyRecord, Registry
 from .store import create_store, ledger_location, open_store
-from .store.base import (
-    DisposableStore,
-    LedgerMeta,
-    MultiHeadStore,
-    NodeKey,
-    PrefetchingStore,
-    Store,
-    StoredEntry,
-)
+from .store.base import DisposableStore, LedgerMeta, MultiHeadStore, NodeKey, PrefetchingStore, Store, StoredEntry
 from .tree.frontier import Frontier
 from .tree.hashing import LEAF_PREFIX, _sha256
 
