@@ -171,7 +171,7 @@ def check_data(data: object) -> dict[str, str | int]:
                     continue
             break
         else:
-            return dict(sorted(data.items())) if len(data) > 1 else dict(data)
+            return dict(sorted(data.items())) if len(data) > 1 else data.copy()
     if not isinstance(data, Mapping):
         raise DataError("event data must be a map of names to text or integers")
     if len(data) > MAX_DATA_KEYS:
@@ -332,19 +332,20 @@ class Event(_BodyBase):
 
     def to_map(self) -> dict[str, Any]:
         """The body as a map, its keys already in canonical order."""
-        m: dict[str, Any] = {"at": self.at, "country": self.country}
-        if self.data:
-            m["data"] = self.data  # check_data sorted it
-        m["item"] = self.item
-        m["kind"] = "event"
-        m["origin"] = self.origin
-        if self.place is not None:
-            m["place"] = self.place
-        if self.prev is not None:
-            m["prev"] = self.prev
-        m["signer"] = self.signer
-        m["stage"] = self.stage
-        m["v"] = FORMAT_VERSION
+        # One map display and then the absent optional fields deleted (deleting keeps the order of the rest):
+        # faster than building the map key by key, on every append.
+        f = self.__dict__
+        m: dict[str, Any] = {
+            "at": f["at"], "country": f["country"], "data": f["data"], "item": f["item"], "kind": "event",
+            "origin": f["origin"], "place": f["place"], "prev": f["prev"], "signer": f["signer"], "stage": f["stage"],
+            "v": FORMAT_VERSION,
+        }  # fmt: skip
+        if not m["data"]:
+            del m["data"]  # check_data sorted it, when present
+        if m["place"] is None:
+            del m["place"]
+        if m["prev"] is None:
+            del m["prev"]
         return m
 
     def encode(self) -> bytes:
