@@ -26,7 +26,7 @@ from provchain.entries import FORMAT_VERSION, Entry, Event
 from provchain.keys import KeyPair
 from provchain.ledger import Ledger
 from provchain.store import LedgerMeta, Store, StoredEntry, create_store, open_store
-from provchain.store.base import NodeKey
+from provchain.store.base import MultiHeadStore, NodeKey
 
 BACKENDS = ["sqlite", "postgresql"]
 
@@ -183,6 +183,35 @@ def test_item_entries_heads_and_operator_entries(store: Store, reference: tuple[
     assert all(_same(a, b) for a, b in zip(store.operator_entries(), operator, strict=True))
     assert [e.index for e in store.operator_entries(3)] == [3, 4, 5, 24]
     assert [e.index for e in store.operator_entries(25)] == []
+
+
+def test_heads_of_many_items_in_one_read(store: Store, reference: tuple[LedgerMeta, list[Entry]]) -> None:
+    """MultiHeadStore.heads answers for each item what head() answers, committed or written in the open
+    transaction (queued or not), and leaves out items without events."""
+    entries = reference[1]
+    assert isinstance(store, MultiHeadStore)
+    items = ["ITEM-2", "NO-SUCH-ITEM", "ITEM-0", "ITEM-1", "ITEM-0"]
+
+    def expected(upto: int) -> dict[str, tuple[int, bytes, str, int]]:
+        out = {}
+        for e in entries[:upto]:
+            if type(e.content) is Event:
+                assert e.index is not None
+                out[e.content.item] = (e.index, e.leaf_hash, e.content.stage, e.content.at)
+        return out
+
+    def got(s: MultiHeadStore) -> dict[str, tuple[int, bytes, str, int]]:
+        return {item: (h.index, h.leaf_hash, h.stage, h.at) for item, h in s.heads(items).items()}
+
+    assert store.heads(items) == {} and store.heads([]) == {}
+    with store.transaction():  # inside a transaction: its own writes, however far the backend has sent them
+        for i in range(len(entries)):
+            store.add_entry(i, _stored(entries, i))
+            if i in (6, 7, 12, 19, 23, 24):
+                assert got(store) == expected(i + 1), i
+                assert all(store.heads([item]) == {item: store.head(item)} for item in expected(i + 1))
+    assert got(store) == expected(len(entries)) and len(expected(len(entries))) == 3
+    assert store.heads(items) == {item: store.head(item) for item in ("ITEM-0", "ITEM-1", "ITEM-2")}
 
 
 # --- nodes -------------------------------------------------------------------------------------------

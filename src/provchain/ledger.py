@@ -20,17 +20,19 @@ import contextlib
 import itertools
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import merkle
+from ._internal.text import escape
 from ._internal.tree import StoredTree
 from ._internal.validate import MAX_TIME, check_int, check_time, is_key_id_hex
 from .checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from .entries import (
+    ENTRY_DOMAIN,
     FORMAT_VERSION,
     Body,
     Entry,
@@ -70,6 +72,7 @@ from .store import create_store, ledger_location, open_store
 from .store.base import (
     DisposableStore,
     LedgerMeta,
+    MultiHeadStore,
     NodeKey,
     PrefetchingStore,
     SequencingStore,
@@ -77,8 +80,9 @@ from .store.base import (
     StoredEntry,
 )
 from .tree.frontier import Frontier
+from .tree.hashing import LEAF_PREFIX, _sha256
 
-__all__ = ["HistoryEvent", "Ledger", "Time", "now_ms", "to_ms"]
+__all__ = ["EventSpec", "HistoryEvent", "Ledger", "Time", "now_ms", "to_ms"]
 
 _MAX_INDEX = 2**63 - 1  # the largest SQLite integer: no entry index can be larger
 _SEQUENCE_TRIES = 16  # a single event's tries when other writers keep moving its item or the registry on
@@ -138,6 +142,64 @@ class HistoryEvent:
             "key_id": self.key_id.hex(),
             "leaf_hash": self.leaf_hash.hex(),
         }
+
+
+class EventSpec(NamedTuple):
+    """One event for :meth:`Ledger.append_many`: the arguments of :meth:`Ledger.append`, by name.
+
+    A plain mapping with the same keys (``item``, ``stage``, ``signer``, ``country``, and optionally
+    ``place``, ``data``, ``at``) is taken as well. Nothing is checked here; :meth:`Ledger.append_many`
+    checks every field as :meth:`Ledger.append` does.
+    """
+
+    item: str
+    stage: str
+    signer: Signer
+    country: str
+    place: str | None = None
+    data: Mapping[str, str | int] | None = None
+    at: Time | None = None
+
+
+_SPEC_FIELDS = frozenset(EventSpec._fields)
+_SPEC_REQUIRED = ("item", "stage", "signer", "country")
+
+
+def _event_spec(pos: int, spec: object) -> EventSpec:
+    """``spec`` (an :class:`EventSpec` or a mapping of its fields) as an EventSpec; its signer checked to be a
+    Signer and its item a valid item id (before any read), each error naming the event's position."""
+    if type(spec) is not EventSpec:
+        if not isinstance(spec, Mapping):
+            raise InputError(
+                f"events[{pos}] is {type(spec).__name__}; each event is an EventSpec or a mapping of its fields "
+                "(item, stage, signer, country, place, data, at)"
+            )
+        unknown = [k for k in spec if k not in _SPEC_FIELDS]
+        if unknown:
+            shown = ", ".join(sorted(escape(repr(k)[:40]) for k in unknown)[:5])
+            raise InputError(
+                f"events[{pos}] has unknown field(s) {shown}; an event has item, stage, signer, country, place, "
+                "data and at"
+            )
+        missing = [k for k in _SPEC_REQUIRED if k not in spec]
+        if missing:
+            raise InputError(f"events[{pos}] lacks {', '.join(missing)}")
+        spec = EventSpec(**spec)
+    item, signer = spec[0], spec[2]
+    if not is_signer(signer):
+        raise InputError(f"events[{pos}]: signer must be a Signer such as a KeyPair")
+    if type(item) is not str or not item.isascii():  # as append(): Event() checks an ASCII item before any write
+        try:
+            check_item(item)
+        except InputError as exc:
+            raise type(exc)(f"events[{pos}]: {exc}") from None
+    return spec
+
+
+def _refused(exc: ProvchainError, pos: int, item: str, count: int) -> ProvchainError:
+    """``exc`` (why the event at ``pos`` was refused) as the same kind of error, naming the event."""
+    what = f"events[{pos}] (item '{escape(item)}')" if len(item) <= 128 else f"events[{pos}]"
+    return type(exc)(f"{what} was refused, so none of the {count} events was written: {exc}")
 
 
 class Ledger:
@@ -628,17 +690,10 @@ class Ledger:
     ) -> Event:
         if not isinstance(stage, str) or not stage:
             raise InputError("stage must be a non-empty string")
-        ev = Event(  # validates every field
-            origin=self._meta.origin,
-            at=self._time(at),
-            signer=key_id,
-            item=item,
-            stage=stage,
-            country=country,
-            prev=head.leaf_hash if head else None,
-            place=place,
-            data=data if data is not None else {},
-        )
+        ev = Event(  # validates every field (positional: faster than by keyword, on every append)
+            self._meta.origin, self._time(at), key_id, item, stage, country,
+            head.leaf_hash if head else None, place, data if data is not None else {},
+        )  # fmt: skip
         ev.encode()  # raises DataError when the body is too large
         return ev
 
@@ -813,6 +868,106 @@ class Ledger:
             raise LedgerError("batches cannot be nested")
         with self._writing():
             yield self
+
+    def append_many(self, events: Iterable[EventSpec | Mapping[str, Any]]) -> list[Entry]:
+        """Record many events at once, all or nothing; returns their entries, in order.
+
+        ``events`` holds :class:`EventSpec` records, or mappings with the same keys, each what one
+        :meth:`append` takes (an item may appear several times: its events chain in the order given).
+        Every event is judged exactly as :meth:`append` judges it, against the item's head as the events
+        before it in the call leave it, and every one is checked and signed before the first is written.
+        If one is refused, the error (the same class :meth:`append` raises) names its position as
+        ``events[i]`` and nothing of the call is written. An event without ``at`` is dated, as is the
+        clock check of every event, by one reading of the clock at the start of the call.
+
+        Outside a batch the call is one transaction and one commit; inside :meth:`batch` it joins the
+        batch's transaction, and a refused call leaves the batch as it was. The heads of the items are
+        read in one statement where the store can (:class:`~provchain.store.base.MultiHeadStore`). The
+        entries are held in memory until written: a bulk load of millions is best made in calls of some
+        thousands.
+        """
+        if isinstance(events, str | bytes | Mapping) or not isinstance(events, Iterable):
+            raise InputError("events must be a list of EventSpec records or mappings")
+        specs = [_event_spec(pos, spec) for pos, spec in enumerate(events)]
+        if not specs:
+            return []
+        size = self._tx_size
+        if size is not None and self._tx_broken is None:  # inside a batch: its transaction covers us
+            return self._append_many_locked(size, specs)
+        with self._writing() as size:
+            return self._append_many_locked(size, specs)
+
+    def _append_many_locked(self, size: int, specs: list[EventSpec]) -> list[Entry]:
+        # 1. The head of every item: written earlier in this transaction, or read in one statement.
+        tx_heads = self._tx_heads
+        items = dict.fromkeys(spec[0] for spec in specs)
+        cur: dict[str, Head] = {}
+        unread = []
+        for item in items:
+            head = tx_heads.get(item)
+            if head is None:
+                unread.append(item)
+            else:
+                cur[item] = head
+        if unread:
+            store = self._store
+            if isinstance(store, MultiHeadStore):
+                cur.update(store.heads(unread))
+            else:
+                for item in unread:
+                    head = store.head(item)
+                    if head is not None:
+                        cur[item] = head
+        # 2. Build, check and sign every event, chaining each item's events in memory; nothing is written yet,
+        # so a refused event leaves everything as it was.
+        origin = self._meta.origin
+        check = self._registry.check_content
+        now = self._clock()
+        count = len(specs)
+        out: list[Entry] = []
+        leaves: list[bytes] = []
+        index = size
+        for pos, (item, stage, signer, country, place, data, at) in enumerate(specs):
+            head = cur.get(item)
+            try:
+                if type(at) is not int or not 0 <= at < MAX_TIME:
+                    at = now if at is None else to_ms(at)
+                if type(stage) is not str or not stage:
+                    raise InputError("stage must be a non-empty string")
+                ev = Event(  # validates every field
+                    origin, at, signer.key_id, item, stage, country,
+                    None if head is None else head.leaf_hash, place, {} if data is None else data,
+                )  # fmt: skip
+                body = ev.encode()  # raises DataError when the body is too large
+                check(ev, head, now=now)
+                signature = signer.sign(ENTRY_DOMAIN + body)
+                if type(signature) is not bytes or len(signature) != 64:
+                    raise InputError("the signer returned something other than a 64-byte Ed25519 signature")
+            except ProvchainError as exc:
+                raise _refused(exc, pos, item, count) from exc
+            entry = Entry(body, signature, index)
+            leaf = _sha256(LEAF_PREFIX + body).digest()
+            fields = entry.__dict__  # as sign_body fills them: the parsed body and its leaf hash
+            fields["content"] = ev
+            fields["leaf_hash"] = leaf
+            cur[item] = Head(index, leaf, stage, at)
+            out.append(entry)
+            leaves.append(leaf)
+            index += 1
+        # 3. Write them. A failed write dooms the transaction (and the batch, if any) whole.
+        add_entry = self._store.add_entry
+        try:
+            nodes = self._tree.add_leaves(size, leaves)
+            for i, entry in enumerate(out, size):
+                add_entry(i, StoredEntry(entry, nodes[i - size]))
+        except ProvchainError as exc:
+            self._tx_broken = exc  # the frontier may be ahead of the store: the rollback resets it
+            raise
+        tx_heads.update(cur)  # every item in cur got an event written in this transaction
+        self._synced = index
+        if self._tx_size is not None:
+            self._tx_size = index
+        return out
 
     # --- reading --------------------------------------------------------------------------------
 

@@ -68,6 +68,10 @@ class StoredTree:
         )  # fmt: skip
         self._frontier.add(index, leaf)
 
+    def add_leaves(self, first: int, leaves: Sequence[bytes]) -> list[bytes]:
+        """:meth:`add_leaf` of leaves ``first``, ``first + 1``, ... (a bulk append): the nodes each completes."""
+        return self._frontier.add_run(first, leaves, self.nodes)
+
     def nodes(self, keys: Sequence[NodeKey]) -> dict[NodeKey, bytes]:
         """The hashes of ``keys`` in one query (high nodes from the cache), each checked to be present and
         32 bytes before anything is hashed with it.

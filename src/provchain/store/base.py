@@ -44,15 +44,16 @@ to them. The duties, in short:
   lost on power loss. Anything else is an :class:`~provchain.errors.InputError`.
 
 Optional capabilities are separate protocols, asked with ``isinstance``: :class:`AuditableStorage` (what the
-storage holds beside the signed entries that disagrees with them, for the auditor) and
+storage holds beside the signed entries that disagrees with them, for the auditor),
 :class:`DisposableStore` (undo a creation that did not finish), :class:`PrefetchingStore` (read an append's
-head and nodes with the writer lock) and :class:`SequencingStore` (sequence a signed event on the server, so the
-writer's own work stays outside the writer section).
+head and nodes in the round trip that takes the writer lock), :class:`SequencingStore` (sequence a signed event
+on the server, so the writer's own work stays outside the writer section) and :class:`MultiHeadStore` (the heads
+of many items in one read, for bulk appends).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Literal, NamedTuple, Protocol, runtime_checkable
@@ -67,6 +68,7 @@ __all__ = [
     "AuditableStorage",
     "DisposableStore",
     "LedgerMeta",
+    "MultiHeadStore",
     "NodeKey",
     "PrefetchingStore",
     "Sequenced",
@@ -332,4 +334,22 @@ class SequencingStore(Protocol):
         ``head`` does not hold that event (the caller reads the head again: a writer may keep the heads it
         wrote and build on them without reading, this check and the chain index are the compare-and-swap);
         :class:`~provchain.errors.LedgerBusyError` when the lock was not obtained in time."""
+        ...
+
+
+@runtime_checkable
+class MultiHeadStore(Protocol):
+    """A store that reads the heads of many items at once (optional capability).
+
+    :meth:`provchain.ledger.Ledger.append_many` asks any store that has it for the heads of the items its
+    events continue, in one call instead of one :meth:`Store.head` per item. The answer is exactly what
+    :meth:`Store.head` would give for each item, checked the same way: every head is read from the signed
+    body behind the index (an index that files another item's body under an item is
+    :class:`~provchain.errors.DamagedLedgerError`), and inside a transaction an item's own last event
+    written in it is its head, whether or not the backend has sent it to the storage yet.
+    """
+
+    def heads(self, items: Sequence[str]) -> dict[str, Head]:
+        """The head of each of ``items`` (valid item ids; repeats are read once) that has events; an item
+        without events is absent from the result. One statement per few thousand items, not one per item."""
         ...

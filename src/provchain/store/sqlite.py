@@ -14,7 +14,8 @@ import functools
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,9 @@ _SQLITE_MIN = -(1 << 63)  # the smallest integer SQLite stores
 _SQLITE_MAX = (1 << 63) - 1  # the largest
 _QUEUE_ROWS = 64  # inside a transaction, entry rows are written 64 at a time (see SqliteStore.add_entry)
 _INSERT_ENTRY = "INSERT INTO entries (idx, body, sig) VALUES (?,?,?)"
+# A full queue goes in with one statement of 64 rows: about a microsecond a row less than executemany, whose
+# per-row binding and stepping from Python cost more than SQLite's insert itself (bench/append.py).
+_INSERT_ENTRIES = "INSERT INTO entries (idx, body, sig) VALUES " + ",".join(["(?,?,?)"] * _QUEUE_ROWS)
 _INSERT_TILE = "INSERT INTO tiles (block, hashes) VALUES (?, ?)"
 # A high node starts its row of 16 siblings or extends it. The nodes of a level complete in order, so an
 # extended row must be exactly as long as the node's offset (else nothing changes, and _flush notices).
@@ -84,6 +88,13 @@ _EXTEND_NODE = "UPDATE nodes SET hash = CAST(hash || ?2 AS BLOB) WHERE id = ?1 A
 _TILES = "SELECT 1, block, hashes FROM tiles WHERE block"
 _NODES = "SELECT 2, id, hash FROM nodes WHERE id"
 _SIZE = "SELECT 3, MAX(idx), NULL FROM entries"
+# The heads of many items (heads()): each item's largest index from the item index (whose item column is the
+# index's own value, not recomputed from the body), then the row at that index.
+_HEADS = (
+    "SELECT h.item, e.idx, e.body, e.sig FROM (SELECT item, MAX(idx) AS idx FROM entries WHERE item IN ({}) "
+    "GROUP BY item) AS h JOIN entries AS e ON e.idx = h.idx"
+)
+_HEADS_CHUNK = 500  # items per statement (SQLite's default limit on parameters is 32766)
 _SHAPES: dict[tuple[bool, int, int], str] = {}  # the statement of each small (with size, tiles, high nodes) shape
 
 # The whole schema, as SQLite keeps it in sqlite_schema (type, name, table, sql). A ledger file must hold
@@ -642,6 +653,36 @@ class SqliteStore:
             raise _translate(exc, "cannot read the ledger") from exc
         return head_of(_entry(*rows[0]), item, _DAMAGED) if rows else None
 
+    def heads(self, items: Sequence[str]) -> dict[str, Head]:
+        """The heads of many items (the :class:`~provchain.store.base.MultiHeadStore` capability): those of
+        items whose last row is still queued from the queue, the others with one statement per
+        ``_HEADS_CHUNK`` items, each read as :meth:`head` reads one: the item's largest index from the item
+        index, the body behind it checked to be an event of that item."""
+        out: dict[str, Head] = {}
+        ask: list[str] = []
+        for item in dict.fromkeys(items):
+            if type(item) is not str:
+                raise InputError(f"an item id is text, not {type(item).__name__}")
+            if item in self._queue_heads:
+                head = self.head(item)
+                assert head is not None
+                out[item] = head
+            else:
+                ask.append(item)
+        # As in head(): every queued row comes after every stored one, and none is one of these items'.
+        for k in range(0, len(ask), _HEADS_CHUNK):
+            chunk = ask[k : k + _HEADS_CHUNK]
+            try:
+                rows = self._conn.execute(_HEADS.format(",".join("?" * len(chunk))), chunk).fetchall()
+            except sqlite3.Error as exc:
+                raise _translate(exc, "cannot read the ledger") from exc
+            asked = set(chunk)
+            for item, idx, body, sig in rows:
+                if item not in asked or item in out:  # the item index answered for an item not asked, or twice
+                    raise DamagedLedgerError(f"the item index answers for items not asked; {_DAMAGED} (audit it)")
+                out[item] = head_of(_entry(idx, body, sig), item, _DAMAGED)
+        return out
+
     def operator_entries(self, start: int = 0) -> Iterator[Entry]:
         """Registrations, revocations and policies at index >= ``start``, each checked by its body to be no
         event (an operator index that lists an event was written by a lying ``pc_item``)."""
@@ -889,44 +930,48 @@ class SqliteStore:
     def add_entry(self, index: int, stored: StoredEntry) -> None:
         """Write one entry row, with the tree nodes its leaf completes (see :func:`node_place`).
 
-        Inside a transaction the row is queued and handed to SQLite with others in one ``executemany``
-        (every 64 rows, before any read, and at commit): one statement per row cost about a microsecond
-        more of a batched append. So an error such as a full disk may surface from a later append of the
-        batch or from its commit; either way the transaction cannot commit any more (see
-        :meth:`transaction`).
+        Inside a transaction the row is queued and handed to SQLite with others in one statement (every 64
+        rows; before any read, and at commit, the rest with ``executemany``): one statement per row cost about
+        a microsecond more of a batched append, and ``executemany`` of 64 rows another microsecond. So an
+        error such as a full disk may surface from a later append of the batch or from its commit; either way
+        the transaction cannot commit any more (see :meth:`transaction`).
         """
         if self._failed is not None:
             raise StorageError(f"an earlier write in this transaction failed ({self._failed}); it will be rolled back")
-        e = stored.entry
-        nodes = stored.nodes
+        e, nodes = stored
+        body = e.body
         leaf = e.leaf_hash
-        self._queue.append((index, e.body, e.signature))
+        queue = self._queue
+        queue.append((index, body, e.signature))
         content = e.__dict__.get("content")  # the ledger hands over parsed entries; others are parsed here
         if content is None:
             content = e.content
         # pc_item may answer from the parsed body only when these very bytes are the ones it encoded itself
         # into (sign_body's entries: the ledger's own) and its class is exactly one of provchain's.
-        encoded = content.__dict__.get("_encoded") is e.body
         if type(content) is Event:
-            self._queue_heads[content.item] = (len(self._queue) - 1, leaf)
-            if encoded:
-                self._queued_items[e.body] = content.item
-        elif encoded and type(content) in _OPERATOR_BODIES:
-            self._queued_items[e.body] = None
-        block = self._block
-        if not index & (BLOCK_LEAVES - 1):
+            item = content.item
+            self._queue_heads[item] = (len(queue) - 1, leaf)
+            if content.__dict__.get("_encoded") is body:
+                self._queued_items[body] = item
+        elif type(content) in _OPERATOR_BODIES and content.__dict__.get("_encoded") is body:
+            self._queued_items[body] = None
+        low = index & (BLOCK_LEAVES - 1)
+        if not low:
             self._block = [(leaf, nodes)]
-        elif block is not None and index == self._block_next:
-            block.append((leaf, nodes))
         else:
-            self._block = None
+            block = self._block
+            if block is not None and index == self._block_next:
+                block.append((leaf, nodes))
+            else:
+                self._block = None
         self._block_next = index + 1
-        if index & (BLOCK_LEAVES - 1) == BLOCK_LEAVES - 1:  # the entry completes its block: write the tile
+        if low == BLOCK_LEAVES - 1:  # the entry completes its block: write the tile
             tile = self._make_tile(index, leaf, nodes)  # first: it may flush the queue, replacing its lists
             self._queue_tiles.append((index >> BLOCK_SHIFT, tile))
             if len(nodes) > HASH_SIZE * TILE_LEVELS:  # and nodes of level 4 or more
                 self._queue_nodes += high_rows(index, nodes)
-        if not self._depth or len(self._queue) >= _QUEUE_ROWS:
+            queue = self._queue
+        if len(queue) >= _QUEUE_ROWS or not self._depth:
             self._flush()
 
     def _make_tile(self, index: int, leaf: bytes, nodes: bytes) -> bytes:
@@ -959,7 +1004,10 @@ class SqliteStore:
         try:
             if rows:
                 try:
-                    self._conn.executemany(_INSERT_ENTRY, rows)
+                    if len(rows) == _QUEUE_ROWS:
+                        self._conn.execute(_INSERT_ENTRIES, list(chain.from_iterable(rows)))
+                    else:
+                        self._conn.executemany(_INSERT_ENTRY, rows)
                 finally:
                     self._queued_items.clear()  # pc_item has read them
             if tiles:

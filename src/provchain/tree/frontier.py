@@ -99,6 +99,23 @@ class Frontier:
             return b""
         return b"".join(self._parents(index, leaf, fetch))
 
+    def add_run(self, first: int, leaves: Sequence[bytes], fetch: Fetch | None = None) -> list[bytes]:
+        """:meth:`add` of leaves ``first``, ``first + 1``, ... in turn (one call for a bulk append); the nodes
+        each completes, as :meth:`add` returns them. On an error, the leaves before the one refused stay added."""
+        out: list[bytes] = []
+        edge = self._edge
+        for index, leaf in enumerate(leaves, first):
+            if type(leaf) is not bytes or len(leaf) != HASH_SIZE or type(index) is not int or index < 0:
+                _refuse(index, leaf)
+            if not index & 1:
+                edge[0] = (index, leaf)
+                self.size = index + 1
+                out.append(b"")
+            else:
+                parts = self._parents(index, leaf, fetch)
+                out.append(parts[0] if len(parts) == 1 else b"".join(parts))
+        return out
+
     def append(self, leaf_hash: bytes) -> list[tuple[int, int, bytes]]:
         """Add the next leaf (index :attr:`size`); return ``(level, index, hash)`` of the nodes that became
         complete, bottom up."""
