@@ -143,8 +143,13 @@ def journeys(draw: st.DrawFn) -> list[EventSpec]:
 
 
 @settings(max_examples=60)
-@given(events=journeys(), cut=st.integers(0, 14), revoke=st.sampled_from([None, None, None, "courier"]))
-def test_the_same_entries_as_appends_one_by_one(events: list[EventSpec], cut: int, revoke: str | None) -> None:
+@given(
+    events=journeys(), cut=st.integers(0, 14), revoke=st.sampled_from([None, None, None, "courier"]),
+    threads=st.sampled_from([None, 1, 2, 3]),
+)
+def test_the_same_entries_as_appends_one_by_one(
+    events: list[EventSpec], cut: int, revoke: str | None, threads: int | None
+) -> None:
     cut = min(cut, len(events) - 1)
     prefix, specs = events[:cut], events[cut:]
     with _two_ledgers(revoke) as (a, b):
@@ -159,7 +164,7 @@ def test_the_same_entries_as_appends_one_by_one(events: list[EventSpec], cut: in
         refused = _one_by_one(a, specs)
         event("accepted" if refused is None else f"refused: {type(refused[1]).__name__}")
         if refused is None:
-            got = b.append_many(specs)
+            got = b.append_many(specs, threads=threads)  # signed on several threads or one: the same bytes
             assert _stored(a) == _stored(b)
             assert [(e.body, e.signature, e.index) for e in got] == _stored(b)[len(before) :]
             for item in {s.item for s in specs}:
@@ -167,7 +172,7 @@ def test_the_same_entries_as_appends_one_by_one(events: list[EventSpec], cut: in
         else:
             pos, exc = refused
             with pytest.raises(E.ProvchainError) as info:
-                b.append_many(specs)
+                b.append_many(specs, threads=threads)
             assert type(info.value) is type(exc)
             assert str(info.value).startswith(f"events[{pos}]")
             assert str(info.value).endswith(f"none of the {len(specs)} events was written: {exc}")
@@ -397,3 +402,39 @@ def test_postgresql_stores_what_sqlite_stores(postgres_url: str, tmp_path: Path)
                     led.append_many([EventSpec("BAG-1", "origin", parties["origin"], "FR", at=T0 + 99)])
         assert _stored(s) == _stored(p)
         assert p.head("BAG-39") == s.head("BAG-39")
+
+
+def test_signing_on_threads_gives_the_same_entries(tmp_path: Path, clock: Clock) -> None:
+    """A thousand events signed on one, two and five threads (and a mixed list, which signs on the calling
+    thread because one signer is no KeyPair): the same ledgers, byte for byte, audited clean."""
+
+    class Wrapped:  # a Signer that is not a KeyPair (as a remote signer or an HSM would be)
+        def __init__(self, kp: KeyPair) -> None:
+            self.kp, self.name, self.key_id, self.public_key = kp, kp.name, kp.key_id, kp.public_key
+            self.calls = 0
+
+        def sign(self, message: bytes) -> bytes:
+            self.calls += 1
+            return self.kp.sign(message)
+
+    p = _parties()
+    specs = [EventSpec(f"T-{k}", "origin", p["origin"], "FR", None, {"n": k}, T0 + k) for k in range(1000)]
+    stored = []
+    for n, threads in enumerate((1, 2, 5, None)):
+        with _ledger(tmp_path / f"t{n}.db", clock) as led:
+            got = led.append_many(specs, threads=threads)
+            assert all(len(e.signature) == 64 for e in got)
+            stored.append(_stored(led))
+    assert stored[1:] == stored[:1] * 3
+    wrapped = Wrapped(p["origin"])
+    mixed = [*specs[:500], EventSpec("T-x", "origin", wrapped, "FR", None, None, T0), *specs[500:]]
+    with _ledger(tmp_path / "mixed.db", clock) as led:
+        led.append_many(mixed, threads=4)
+        assert wrapped.calls == 1
+    vkey = KeyPair.from_seed(ORIGIN, bytes(range(32))).vkey
+    assert audit_path(tmp_path / "mixed.db", vkey, workers=1).clean
+    assert audit_path(tmp_path / "t2.db", vkey, workers=1).clean
+    for bad in (0, 65, True, 1.5, "2"):
+        with _ledger(tmp_path / "bad.db", clock) as led, pytest.raises(E.InputError, match="threads"):
+            led.append_many(specs[:3], threads=bad)  # type: ignore[arg-type]
+        (tmp_path / "bad.db").unlink()

@@ -64,7 +64,7 @@ from .errors import (
     VerificationError,
     WrongKeyError,
 )
-from .keys import Signer, format_vkey, is_signer, parse_vkey, verify_signature
+from .keys import KeyPair, Signer, format_vkey, is_signer, parse_vkey, verify_signature
 from .note import new_verifier
 from .policy import DEFAULT_POLICY, Policy, check_name
 from .rules import Head, KeyRecord, Registry
@@ -194,6 +194,28 @@ def _event_spec(pos: int, spec: object) -> EventSpec:
         except InputError as exc:
             raise type(exc)(f"events[{pos}]: {exc}") from None
     return spec
+
+
+_PARALLEL_MIN = 64  # threads=None: fewer events than this are signed on the calling thread
+
+
+def _sign_on_threads(entries: list[Entry], bodies: list[bytes], signers: list[KeyPair], threads: int) -> None:
+    """Sign ``bodies[i]`` with ``signers[i]`` into ``entries[i]`` on ``threads`` threads (the caller's among
+    them), in contiguous slices. cryptography's Ed25519 signing releases the interpreter lock."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def sign(lo: int, hi: int) -> None:
+        for k in range(lo, hi):
+            entries[k].__dict__["signature"] = signers[k].sign(ENTRY_DOMAIN + bodies[k])
+
+    count = len(entries)
+    threads = min(threads, count)
+    bounds = [count * t // threads for t in range(threads + 1)]
+    with ThreadPoolExecutor(max_workers=threads - 1, thread_name_prefix="provchain-sign") as pool:
+        futures = [pool.submit(sign, bounds[t], bounds[t + 1]) for t in range(1, threads)]
+        sign(bounds[0], bounds[1])
+        for f in futures:
+            f.result()
 
 
 def _refused(exc: ProvchainError, pos: int, item: str, count: int) -> ProvchainError:
@@ -869,7 +891,9 @@ class Ledger:
         with self._writing():
             yield self
 
-    def append_many(self, events: Iterable[EventSpec | Mapping[str, Any]]) -> list[Entry]:
+    def append_many(
+        self, events: Iterable[EventSpec | Mapping[str, Any]], *, threads: int | None = None
+    ) -> list[Entry]:
         """Record many events at once, all or nothing; returns their entries, in order.
 
         ``events`` holds :class:`EventSpec` records, or mappings with the same keys, each what one
@@ -885,19 +909,30 @@ class Ledger:
         read in one statement where the store can (:class:`~provchain.store.base.MultiHeadStore`). The
         entries are held in memory until written: a bulk load of millions is best made in calls of some
         thousands.
+
+        When every signer is a :class:`~provchain.keys.KeyPair` (whose signing is thread-safe and cannot
+        fail), the events are signed on ``threads`` threads after all of them were built and checked (default:
+        one per CPU, at most 8, for 64 events or more; Ed25519 signing releases the interpreter lock, so they
+        run at once). The entries are the same bytes (Ed25519 signatures are deterministic), only sooner. Other
+        signers (a remote signer, an HSM) sign one after the other, in order. ``threads=1`` signs on the
+        calling thread.
         """
         if isinstance(events, str | bytes | Mapping) or not isinstance(events, Iterable):
             raise InputError("events must be a list of EventSpec records or mappings")
+        if threads is not None and (type(threads) is not int or not 1 <= threads <= 64):
+            raise InputError("threads must be an integer from 1 to 64, or None (one per CPU)")
         specs = [_event_spec(pos, spec) for pos, spec in enumerate(events)]
         if not specs:
             return []
+        if threads is None:  # one per CPU; a short list on the calling thread (starting threads costs more)
+            threads = min(8, os.cpu_count() or 1) if len(specs) >= _PARALLEL_MIN else 1
         size = self._tx_size
         if size is not None and self._tx_broken is None:  # inside a batch: its transaction covers us
-            return self._append_many_locked(size, specs)
+            return self._append_many_locked(size, specs, threads)
         with self._writing() as size:
-            return self._append_many_locked(size, specs)
+            return self._append_many_locked(size, specs, threads)
 
-    def _append_many_locked(self, size: int, specs: list[EventSpec]) -> list[Entry]:
+    def _append_many_locked(self, size: int, specs: list[EventSpec], threads: int) -> list[Entry]:
         # 1. The head of every item: written earlier in this transaction, or read in one statement.
         tx_heads = self._tx_heads
         items = dict.fromkeys(spec[0] for spec in specs)
@@ -924,8 +959,12 @@ class Ledger:
         check = self._registry.check_content
         now = self._clock()
         count = len(specs)
+        # Signing on several threads: only KeyPair signers (thread-safe, and their signing cannot fail, so the
+        # first refused event is the same whether it is signed in the loop or after it).
+        parallel = threads > 1 and count > 1 and all(type(spec[2]) is KeyPair for spec in specs)
         out: list[Entry] = []
         leaves: list[bytes] = []
+        bodies: list[bytes] = []
         index = size
         for pos, (item, stage, signer, country, place, data, at) in enumerate(specs):
             head = cur.get(item)
@@ -940,9 +979,12 @@ class Ledger:
                 )  # fmt: skip
                 body = ev.encode()  # raises DataError when the body is too large
                 check(ev, head, now=now)
-                signature = signer.sign(ENTRY_DOMAIN + body)
-                if type(signature) is not bytes or len(signature) != 64:
-                    raise InputError("the signer returned something other than a 64-byte Ed25519 signature")
+                if parallel:
+                    signature = b""  # signed below
+                else:
+                    signature = signer.sign(ENTRY_DOMAIN + body)
+                    if type(signature) is not bytes or len(signature) != 64:
+                        raise InputError("the signer returned something other than a 64-byte Ed25519 signature")
             except ProvchainError as exc:
                 raise _refused(exc, pos, item, count) from exc
             entry = Entry(body, signature, index)
@@ -953,7 +995,10 @@ class Ledger:
             cur[item] = Head(index, leaf, stage, at)
             out.append(entry)
             leaves.append(leaf)
+            bodies.append(body)
             index += 1
+        if parallel:
+            _sign_on_threads(out, bodies, [spec[2] for spec in specs], threads)  # type: ignore[misc]
         # 3. Write them. A failed write dooms the transaction (and the batch, if any) whole.
         add_entry = self._store.add_entry
         try:
