@@ -71,6 +71,23 @@ def ledger(ledger_path: Path, operator: KeyPair, parties: dict[str, KeyPair], cl
     led.close()
 
 
+def published_origin_log(base: Path, entries: int) -> tuple[Path, str]:
+    """A ledger of ``entries`` origin events (one maker, one item each), checkpointed and published to
+    ``base/log`` (provchain publish); returns that directory and the operator's key."""
+    from provchain.tlog import publish
+
+    op = KeyPair.from_seed(ORIGIN, bytes(range(32)))
+    maker = KeyPair.from_seed("grasse-labs", bytes([1]) * 32)
+    with Ledger.create(base / "l.db", origin=ORIGIN, operator=op, at=T0, clock=Clock(T0 + 10**9)) as led:
+        led.register_party(maker.name, ["origin"], maker.public_key, at=T0, valid_from=T0)
+        with led.batch():
+            for i in range(entries):
+                led.append(f"SKU-{i}", "origin", maker, country="FR", at=T0 + 1 + i)
+        led.checkpoint()
+        publish(led, base / "log")
+    return base / "log", op.vkey
+
+
 def journey(led: Ledger, parties: dict[str, KeyPair], item: str, start: int = T0 + HOUR) -> None:
     """Record the six-event cross-border journey of ``item``."""
     steps = [

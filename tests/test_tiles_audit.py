@@ -394,19 +394,9 @@ def test_cli_audit_url_writes_reports(ledger: Ledger, server: Server, tmp_path: 
 
 @pytest.fixture(scope="module")
 def pristine(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    from conftest import T0, Clock
+    from conftest import published_origin_log
 
-    base = tmp_path_factory.mktemp("pristine")
-    op = KeyPair.from_seed(ORIGIN, bytes(range(32)))
-    maker = KeyPair.from_seed("grasse-labs", bytes([1]) * 32)
-    with Ledger.create(base / "l.db", origin=ORIGIN, operator=op, at=T0, clock=Clock(T0 + 10**9)) as led:
-        led.register_party(maker.name, ["origin"], maker.public_key, at=T0, valid_from=T0)
-        with led.batch():
-            for i in range(270):
-                led.append(f"SKU-{i}", "origin", maker, country="FR", at=T0 + 1 + i)
-        led.checkpoint()
-        publish(led, base / "log")
-    return base / "log", op.vkey
+    return published_origin_log(tmp_path_factory.mktemp("pristine"), 270)
 
 
 @settings(max_examples=30)

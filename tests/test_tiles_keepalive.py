@@ -11,27 +11,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import ORIGIN, T0, Clock
+from conftest import published_origin_log
 
-from provchain import KeyPair, Ledger
 from provchain import errors as E
-from provchain.tlog import HttpFetcher, TiledLog, audit_tiles, publish
+from provchain.tlog import HttpFetcher, TiledLog, audit_tiles
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """A published log of 600 entries (a few dozen files) under <dir>/log, and the operator's key."""
-    base = tmp_path_factory.mktemp("site")
-    op = KeyPair.from_seed(ORIGIN, bytes(range(32)))
-    maker = KeyPair.from_seed("grasse-labs", bytes([1]) * 32)
-    with Ledger.create(base / "l.db", origin=ORIGIN, operator=op, at=T0, clock=Clock(T0 + 10**9)) as led:
-        led.register_party(maker.name, ["origin"], maker.public_key, at=T0, valid_from=T0)
-        with led.batch():
-            for i in range(600):
-                led.append(f"SKU-{i}", "origin", maker, country="FR", at=T0 + 1 + i)
-        led.checkpoint()
-        publish(led, base / "log")
-    return base, op.vkey
+    log, vkey = published_origin_log(tmp_path_factory.mktemp("site"), 600)
+    return log.parent, vkey
 
 
 class Site:
