@@ -195,3 +195,18 @@ def test_an_operator_entry_stored_where_a_crash_took_back_rows_the_writer_read_i
             a.append("CRASH-0", "import", parties["origin"], country="CN", at=T0 + 4 * HOUR)
     report = audit_path(url, operator.vkey, workers=1)
     assert report.clean, report.summary()
+
+
+def test_a_restart_between_two_appends_of_a_kept_head_reads_again_and_stores_once(
+    url: str, restartable_postgres: PgServer, operator: KeyPair, parties: dict[str, KeyPair]
+) -> None:
+    """The message built on a kept head meets a connection the restart broke: nothing was stored, the ledger
+    forgets what it read before, reads the state on the new connection and stores the event once."""
+    with Ledger.open(url, clock=Clock(AT)) as led:
+        first = led.append("RESTART-0", "origin", parties["origin"], country="FR", at=T0 + HOUR)
+        restartable_postgres.restart_immediate()
+        e = led.append("RESTART-0", "import", parties["customs"], country="CN", at=T0 + 2 * HOUR)
+        assert e.index == (first.index or 0) + 1 and led.size == e.index + 1  # type: ignore[operator]
+        assert led.store.reconnections == 1  # type: ignore[attr-defined]
+    report = audit_path(url, operator.vkey, workers=1)
+    assert report.clean, report.summary()
