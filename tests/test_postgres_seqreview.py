@@ -210,3 +210,44 @@ def test_a_restart_between_two_appends_of_a_kept_head_reads_again_and_stores_onc
         assert led.store.reconnections == 1  # type: ignore[attr-defined]
     report = audit_path(url, operator.vkey, workers=1)
     assert report.clean, report.summary()
+
+
+def test_a_tree_node_read_from_rows_a_crash_took_back_is_not_served_in_a_proof(
+    url: str, restartable_postgres: PgServer, operator: KeyPair, parties: dict[str, KeyPair]
+) -> None:
+    """Nodes of level 4 and up are cached by the ledger that read them. One read from a lazily committed row (the
+    16th entry: it completes node (4, 0)) that a crash then took back, with another entry stored at its index,
+    must not go into a later root or proof."""
+    with Ledger.open(url, clock=Clock(AT)) as a, Ledger.open(url, clock=Clock(AT)) as w:
+        for n in range(15 - a.size):
+            w.append(f"FILL-{n}", "origin", parties["origin"], country="FR", at=T0 + HOUR)
+        assert a.size == 15
+        _sql(url, "CHECKPOINT")
+        walwriter = _stop_wal_writer(url)
+        b = psycopg.connect(url, autocommit=True)
+        try:
+            lost = _first_event(parties, "LOST-0", T0 + 2 * HOUR)
+            known = b"".join(bytes.fromhex("ff" * 8) + bytes(32) for _ in range(4))
+            b.execute("BEGIN")
+            b.execute(f"SELECT * FROM {SCHEMA}.append_event(%s, %s, %s, NULL, NULL, 15, %s, true)",
+                      (lost.body, lost.signature, "LOST-0", known))  # fmt: skip
+            b.execute("COMMIT")  # lazy: visible at once, on disk only at the next flush
+            seen = a.root()  # reads node (4, 0) from entry 15's row, and keeps it
+            os.kill(walwriter, signal.SIGKILL)
+        finally:
+            b.close()
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(walwriter, signal.SIGCONT)
+        restartable_postgres.restart_immediate()
+        e = w.append("KEPT-15", "origin", parties["origin"], country="FR", at=T0 + 3 * HOUR)
+        assert e.index == 15
+        with Ledger.open(url) as fresh:
+            want = fresh.root()
+            proof = fresh.inclusion_proof(3)
+        assert want != seen
+        with pytest.raises(StorageError, match="connection to PostgreSQL was lost"):
+            a.root()  # a read does not connect again by itself: it meets the connection the crash closed
+        assert a.root() == want
+        assert a.inclusion_proof(3) == proof
+    report = audit_path(url, operator.vkey, workers=1)
+    assert report.clean, report.summary()

@@ -1093,7 +1093,21 @@ class Ledger:
         The current size is read in the same statement as the nodes, not before them: the plan is made for
         the size the last proof saw, and made again (with a size query first, as ``plan_for`` needs to
         judge its arguments) only when the ledger has grown since or the guess does not fit the request.
+
+        Cached nodes read before the store connected again are forgotten, and a proof made while it connected
+        again is made once more: a crash may have taken back the rows they were read from (see :meth:`_reset`).
         """
+        if self._reconnections() != self._connection:
+            self._reset()
+        elements = self._proof_once(size, what, plan_for)
+        if self._reconnections() != self._connection:
+            self._reset()
+            elements = self._proof_once(size, what, plan_for)
+        return elements
+
+    def _proof_once(
+        self, size: int | None, what: str, plan_for: Callable[[int], list[list[NodeKey]]]
+    ) -> list[bytes]:
         guess = self._seen_size if size is None else size
         if type(guess) is int and 0 <= guess <= self._seen_size:
             try:
