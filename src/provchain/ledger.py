@@ -271,6 +271,7 @@ class Ledger:
         # A store that sequences a signed event itself: the event is built, checked and signed outside the lock.
         self._sequencer = store if isinstance(store, SequencingStore) else None
         self._heads: dict[str, Head] = {}  # item -> the event this ledger appended last to it (a guess, checked)
+        self._connection = self._reconnections()  # what the state kept here was read on (see _sync)
         self._seen_size = 0  # the size last read with a proof: the next proof plans for it (see _proof)
         self._tx_size: int | None = None  # the size while a write transaction is open
         self._tx_heads: dict[str, Head] = {}  # heads written in the open transaction (we hold the lock)
@@ -445,6 +446,9 @@ class Ledger:
         Each is judged by the rules. Its signature is verified unless the latest stored checkpoint vouches for
         its bytes (:meth:`_vouched`): then the operator's signature on that checkpoint stands for it.
         """
+        if self._reconnections() != self._connection:
+            self._reset()  # the store connected again: what was read before may be gone, read it all again
+            read = None
         if size <= self._synced:
             return
         pending = []
@@ -488,12 +492,20 @@ class Ledger:
             return set()
         return set(leaves) if root == cp.root else set()
 
+    def _reconnections(self) -> int:
+        """How many times the store connected again (:attr:`SequencingStore.reconnections`; 0 for a file)."""
+        count = getattr(self._store, "reconnections", 0)
+        return count if type(count) is int else 0
+
     def _reset(self) -> None:
-        """Forget cached state after a failed write (it may describe rolled-back rows)."""
+        """Forget cached state after a failed write (it may describe rolled-back rows), or after the store
+        connected again (a server that crashed may have taken back rows read before: a commit is visible
+        before its flush reaches the disk, and another write is then stored at its index)."""
         self._registry = Registry(self._meta.origin, self._op_name, self._op_key)
         self._synced = 0
         self._tree.reset()
         self._heads.clear()
+        self._connection = self._reconnections()
 
     def _write_entry(self, index: int, entry: Entry, content: Body) -> None:
         leaf = entry.leaf_hash
@@ -542,6 +554,15 @@ class Ledger:
         except BaseException:
             self._reset()
             raise
+        else:
+            # Committed: an item whose last event this ledger kept (the sequenced path builds on it without
+            # reading) has a newer one now, which this ledger also wrote: keep that instead, or the next append
+            # of the item would be built on the old one, refused by the chain index, and built again.
+            kept = self._heads
+            if kept:
+                for item, head in self._tx_heads.items():
+                    if item in kept:
+                        kept[item] = head
         finally:
             self._tx_size = None
             self._tx_heads.clear()
@@ -799,6 +820,8 @@ class Ledger:
         content: Event | None = None
         signed: Entry | None = None
         failed: Head | bool | None = False  # the head read for the last try, when the store refused it as stale
+        if store.reconnections != self._connection:
+            self._reset()  # nothing read before the store connected again is built on (see _reset)
         head = self._heads.get(item)  # the head this ledger wrote itself: the store checks it is still the last
         fresh = head is None
         for _ in range(_SEQUENCE_TRIES):
@@ -1070,7 +1093,21 @@ class Ledger:
         The current size is read in the same statement as the nodes, not before them: the plan is made for
         the size the last proof saw, and made again (with a size query first, as ``plan_for`` needs to
         judge its arguments) only when the ledger has grown since or the guess does not fit the request.
+
+        Cached nodes read before the store connected again are forgotten, and a proof made while it connected
+        again is made once more: a crash may have taken back the rows they were read from (see :meth:`_reset`).
         """
+        if self._reconnections() != self._connection:
+            self._reset()
+        elements = self._proof_once(size, what, plan_for)
+        if self._reconnections() != self._connection:
+            self._reset()
+            elements = self._proof_once(size, what, plan_for)
+        return elements
+
+    def _proof_once(
+        self, size: int | None, what: str, plan_for: Callable[[int], list[list[NodeKey]]]
+    ) -> list[bytes]:
         guess = self._seen_size if size is None else size
         if type(guess) is int and 0 <= guess <= self._seen_size:
             try:

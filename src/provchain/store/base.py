@@ -315,6 +315,11 @@ class SequencingStore(Protocol):
     """
 
     sequences: bool
+    #: How many times the store connected again after losing its connection (a server restart). Rows read
+    #: before may be gone (a server may show a commit before it is on disk, and a crash takes it back, with
+    #: another write then stored at its index): a caller that keeps what it read (the registry applied up to a
+    #: size, the heads, the tree's nodes) forgets it when this changes, and reads it again.
+    reconnections: int
 
     def append_state(self, item: str, since: int) -> AppendState:
         """The size, the operator entries at index >= ``since``, and the head of ``item``, from one
@@ -327,7 +332,8 @@ class SequencingStore(Protocol):
         """Store the signed event ``entry`` (its ``prev`` names the head it was checked against, stored at index
         ``head``; both None for an item's first event) at the next index, durably, and return where it went;
         None (nothing written) when an operator entry was stored at an index >= ``seen``, the size whose
-        operator entries the caller applied. ``known`` holds tree nodes
+        operator entries the caller applied, or when the connection was lost before anything was stored (and
+        :attr:`reconnections` grew: the caller reads the state again). ``known`` holds tree nodes
         the caller trusts, ``level -> (index, hash)``: a stored left sibling that is one of them must equal it,
         or the event is refused (:class:`~provchain.errors.DamagedLedgerError`, nothing written).
         :class:`~provchain.errors.StaleHeadError` when the item has an event on the same ``prev`` already, or

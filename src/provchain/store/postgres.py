@@ -54,7 +54,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgpack
 
-from ..entries import FORMAT_VERSION, MAX_BODY, Entry, Event, leaf_hash_of
+from ..entries import FORMAT_VERSION, MAX_BODY, Entry, Event, check_item, leaf_hash_of
 from ..errors import (
     DamagedLedgerError,
     EncodingError,
@@ -311,10 +311,12 @@ _SIZE_AND_NODES = f"SELECT -1::bigint, NULL::bytea, NULL::bytea, max(idx) FROM O
 
 
 def _hex(value: bytes | str | None) -> str:
+    """A value as SQL text that only hexadecimal digits reach: ``bytes.hex`` and ``str.encode`` themselves,
+    never a method a subclass may have replaced (one whose ``hex()`` returned a quote would write SQL)."""
     if value is None:
         return "NULL"
-    raw = value.encode() if isinstance(value, str) else value
-    return f"pg_catalog.decode('{raw.hex()}', 'hex')"
+    raw = str.encode(value, "utf-8") if isinstance(value, str) else value
+    return f"pg_catalog.decode('{bytes.hex(raw)}', 'hex')"
 
 
 def _sequence_sql(args: tuple[Any, ...], lazy: bool) -> str:
@@ -446,6 +448,7 @@ class PostgresStore:
         self, conn: psycopg.Connection[Any], url: str, *, readonly: bool, durability: str, busy_timeout: float
     ) -> None:
         self._conn = conn
+        self.reconnections = 0  # how many times the connection was opened again after it broke (_alive)
         self.durability = durability
         self.url = url
         self.location = where(url)
@@ -625,6 +628,9 @@ class PostgresStore:
                                  busy_timeout=self._busy_timeout)  # fmt: skip
             self._conn.close()
             self._conn = conn
+            # A crash may have taken back rows read on the old connection (a commit is lazy until its flush):
+            # whoever kept state read before this must read it again (SequencingStore.reconnections).
+            self.reconnections += 1
         return self._conn
 
 
@@ -1241,6 +1247,7 @@ class PostgresStore:
             raise StorageError("an event is sequenced outside any transaction of the store")
         if type(since) is not int or since < 0:
             raise InputError("since must be a non-negative entry index")
+        check_item(item)  # an id the ledger refuses (not text, a NUL, a lone surrogate) is never sent
         args = {"since": since, "item": item}
         try:
             rows = self._read(_STATE, args)
@@ -1280,6 +1287,8 @@ class PostgresStore:
             raise StorageError(f"the ledger in {self.location} has no sequencing function; nothing was written")
         if type(seen) is not int or seen < 0:
             raise InputError("seen must be a non-negative entry index")
+        if not isinstance(entry, Entry) or not isinstance(entry.body, bytes) or not isinstance(entry.signature, bytes):
+            raise InputError("the entry must be an Entry whose body and signature are bytes; nothing was written")
         try:
             content = entry.content
         except EncodingError as exc:
@@ -1288,23 +1297,39 @@ class PostgresStore:
             raise InputError("only an event is sequenced by the server; nothing was written")
         if (head is None) != (content.prev is None) or (head is not None and (type(head) is not int or head < 0)):
             raise InputError("head must be the index of the event the entry's prev names (None for a first event)")
+        if not isinstance(known, Mapping):
+            raise InputError("known must map tree levels to (index, hash) pairs")
         slots = [_NO_NODE] * (max((lv for lv in known if type(lv) is int and 0 <= lv < 41), default=-1) + 1)
         for lv in range(len(slots)):
             node = known.get(lv)
-            if node is not None and type(node[0]) is int and 0 <= node[0] < _MAX_ENTRIES and len(node[1]) == _HASH:
-                slots[lv] = node[0].to_bytes(8, "big") + node[1]
+            if node is None:
+                continue
+            if (type(node) is not tuple or len(node) != 2 or type(node[0]) is not int
+                    or not 0 <= node[0] < _MAX_ENTRIES or type(node[1]) is not bytes or len(node[1]) != _HASH):
+                raise InputError(f"known node of level {lv} is not an (index, 32-byte hash) pair")
+            slots[lv] = node[0].to_bytes(8, "big") + node[1]
         args = (entry.body, entry.signature, content.item, content.prev, head, seen, b"".join(slots), self._lazy)
         row = self._sequence(entry, content, args)
-        if row is _AGAIN:
-            row = self._sequence(entry, content, args)
-            if row is _AGAIN:
-                raise StorageError("the connection to PostgreSQL was lost twice while appending; nothing was written")
-        return None if row is None else self._sequenced(entry, row)
+        if row is None or row is _AGAIN:
+            # _AGAIN: the connection was lost before anything was stored, and opened again. Not sent again as
+            # it is: the state the event was checked against may have been taken back by a crash (rows that
+            # were committed but not yet flushed when the writer read them), and an operator entry stored in
+            # their place is below ``seen``, where the function does not look. The caller reads it again.
+            return None
+        done = self._sequenced(entry, row)
+        if done.log_index < seen or (head is not None and done.log_index <= head):
+            # Entries below the size the writer read are stored already, the head among them: a function that
+            # answers so did not store this event there (it is not provchain's, or the rows were edited).
+            raise DamagedLedgerError(
+                f"the ledger's sequencing function placed the event at entry {done.log_index}, which was taken "
+                f"before it was sent (the writer read {seen} entries); {_DAMAGED} (audit it)"
+            )
+        return done
 
     def _sequence(self, entry: Entry, content: Event, args: tuple[Any, ...]) -> Any:
         """One try of :meth:`sequence_event`: the function's row; None when the registry moved on (or the role
         may not run the function); :data:`_AGAIN` when the connection was lost before anything was stored (found
-        out under the lock; the caller sends it again, once)."""
+        out under the lock, on a new connection: the caller reads the state again)."""
         import psycopg
 
         conn = self._alive()
