@@ -13,7 +13,7 @@ from provchain.keys import KeyPair
 from provchain.ledger import Ledger
 
 if TYPE_CHECKING:
-    from pgserver import PgServer
+    from pgserver import CuttingProxy, PgServer
 
 # No timing assertions: hypothesis' per-example deadline and its too-slow health check both judge the
 # speed of a shared, noisy machine, so they are off for every test (budgets are set per test).
@@ -130,6 +130,30 @@ def postgres_url(postgres_server: PgServer) -> Iterator[str]:
     yield url
     if not postgres_server.restartable:  # a throwaway server's databases go with its directory
         postgres_server.drop_database(url)
+
+
+def make_pg_ledger(
+    url: str, operator: KeyPair, parties: dict[str, KeyPair], clock: Clock, *, journey_of: str | None = None
+) -> str:
+    """Create a ledger at ``url`` with every party registered (and the journey of ``journey_of``); return
+    ``url``."""
+    with Ledger.create(url, origin=ORIGIN, operator=operator, at=T0, clock=clock) as led:
+        for role, kp in parties.items():
+            led.register_party(kp.name, roles=[role], public_key=kp.public_key, at=T0, valid_from=T0)
+        if journey_of is not None:
+            journey(led, parties, journey_of, start=T0 + HOUR)
+    return url
+
+
+@pytest.fixture
+def proxy(postgres_server: PgServer) -> Iterator[CuttingProxy]:
+    """A TCP relay to the session's server that tests can cut (tests/pgserver.py ``CuttingProxy``)."""
+    from pgserver import CuttingProxy
+
+    port = int(postgres_server.admin_url.rsplit(":", 1)[1].split("/", 1)[0])
+    p = CuttingProxy(port)
+    yield p
+    p.close()
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import psycopg
 import pytest
-from conftest import HOUR, ORIGIN, T0, Clock, journey
+from conftest import HOUR, ORIGIN, T0, Clock, make_pg_ledger
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -41,10 +41,7 @@ def _prepared(store: PostgresStore) -> dict[str, str]:
 
 @pytest.fixture
 def url(postgres_url: str, operator: KeyPair, parties: dict[str, KeyPair], clock: Clock) -> str:
-    with Ledger.create(postgres_url, origin=ORIGIN, operator=operator, at=T0, clock=clock) as led:
-        for role, kp in parties.items():
-            led.register_party(kp.name, roles=[role], public_key=kp.public_key, at=T0, valid_from=T0)
-        journey(led, parties, "SKU-0000", start=T0 + HOUR)
+    make_pg_ledger(postgres_url, operator, parties, clock, journey_of="SKU-0000")
     return postgres_url
 
 

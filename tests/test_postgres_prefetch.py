@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import psycopg
 import pytest
-from conftest import HOUR, ORIGIN, T0, Clock, journey
+from conftest import HOUR, T0, Clock, make_pg_ledger
 from test_postgres import _Counting
 
 from provchain import KeyPair, Ledger
@@ -32,10 +32,7 @@ def _sql(url: str, sql: str) -> None:
 
 @pytest.fixture
 def url(postgres_url: str, operator: KeyPair, parties: dict[str, KeyPair], clock: Clock) -> str:
-    with Ledger.create(postgres_url, origin=ORIGIN, operator=operator, at=T0, clock=clock) as led:
-        for role, kp in parties.items():
-            led.register_party(kp.name, roles=[role], public_key=kp.public_key, at=T0, valid_from=T0)
-        journey(led, parties, "SKU-0000", start=T0 + HOUR)
+    make_pg_ledger(postgres_url, operator, parties, clock, journey_of="SKU-0000")
     _sql(postgres_url, f"DROP FUNCTION {SCHEMA}.append_event")  # a ledger made before the function existed
     return postgres_url
 

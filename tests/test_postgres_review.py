@@ -23,7 +23,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
@@ -61,14 +60,6 @@ def _new(url: str, operator: KeyPair, parties: dict[str, KeyPair]) -> None:
     with Ledger.create(url, origin=ORIGIN, operator=operator, at=T0, clock=Clock(T0 + 100 * HOUR)) as led:
         for role, kp in parties.items():
             led.register_party(kp.name, roles=[role], public_key=kp.public_key, at=T0, valid_from=T0)
-
-
-@pytest.fixture
-def proxy(postgres_server: PgServer) -> Iterator[CuttingProxy]:
-    port = int(postgres_server.admin_url.rsplit(":", 1)[1].split("/", 1)[0])
-    p = CuttingProxy(port)
-    yield p
-    p.close()
 
 
 # --- a commit whose answer is lost -------------------------------------------------------------------

@@ -15,7 +15,7 @@ import signal
 
 import psycopg
 import pytest
-from conftest import HOUR, ORIGIN, T0, Clock
+from conftest import HOUR, ORIGIN, T0, Clock, make_pg_ledger
 from pgserver import PgServer
 from test_postgres import _Counting
 from test_postgres_sequencing import _SignsAfter
@@ -31,10 +31,7 @@ AT = T0 + 100 * HOUR
 
 @pytest.fixture
 def url(postgres_url: str, operator: KeyPair, parties: dict[str, KeyPair]) -> str:
-    with Ledger.create(postgres_url, origin=ORIGIN, operator=operator, at=T0, clock=Clock(AT)) as led:
-        for role, kp in parties.items():
-            led.register_party(kp.name, roles=[role], public_key=kp.public_key, at=T0, valid_from=T0)
-    return postgres_url
+    return make_pg_ledger(postgres_url, operator, parties, Clock(AT))
 
 
 def _sql(url: str, sql: str) -> list[tuple[object, ...]]:

@@ -10,11 +10,11 @@ replaced function, a stored node that changed, a connection cut around the commi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import psycopg
 import pytest
-from conftest import HOUR, ORIGIN, T0, Clock
+from conftest import HOUR, ORIGIN, T0, Clock, make_pg_ledger
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pgserver import CuttingProxy, PgServer
@@ -72,18 +72,7 @@ class _SignsAfter:
 
 @pytest.fixture
 def url(postgres_url: str, operator: KeyPair, parties: dict[str, KeyPair]) -> str:
-    with Ledger.create(postgres_url, origin=ORIGIN, operator=operator, at=T0, clock=Clock(AT)) as led:
-        for role, kp in parties.items():
-            led.register_party(kp.name, roles=[role], public_key=kp.public_key, at=T0, valid_from=T0)
-    return postgres_url
-
-
-@pytest.fixture
-def proxy(postgres_server: PgServer) -> Iterator[CuttingProxy]:
-    port = int(postgres_server.admin_url.rsplit(":", 1)[1].split("/", 1)[0])
-    p = CuttingProxy(port)
-    yield p
-    p.close()
+    return make_pg_ledger(postgres_url, operator, parties, Clock(AT))
 
 
 def test_a_writer_that_wrote_the_items_last_event_sends_one_pipeline_and_nothing_else(
