@@ -8,13 +8,13 @@ database was edited or damaged").
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 
 from ..entries import Entry, Event
-from ..errors import DamagedLedgerError, EncodingError
+from ..errors import DamagedLedgerError, EncodingError, InputError
 from ..rules import Head
 
-__all__ = ["chain_of", "event_of", "head_of", "non_events"]
+__all__ = ["chain_of", "event_of", "head_of", "non_events", "queued_heads"]
 
 
 def event_of(entry: Entry, item: str, damaged: str) -> Event:
@@ -65,3 +65,23 @@ def non_events(entries: Iterable[Entry], damaged: str) -> Iterator[Entry]:
         if is_event:
             raise DamagedLedgerError(f"entry {e.index}: the operator index lists an event; {damaged} (audit it)")
         yield e
+
+
+def queued_heads(
+    items: Iterable[str], queued: Container[str], head: Callable[[str], Head | None]
+) -> tuple[dict[str, Head], list[str]]:
+    """The first step of a store's ``heads``: the heads of the ``items`` whose last event is still in the
+    store's write queue (``queued``), each from ``head``, and, in order and once each, the items left to read
+    from the storage."""
+    out: dict[str, Head] = {}
+    ask: list[str] = []
+    for item in dict.fromkeys(items):
+        if type(item) is not str:
+            raise InputError(f"an item id is text, not {type(item).__name__}")
+        if item in queued:
+            found = head(item)
+            assert found is not None
+            out[item] = found
+        else:
+            ask.append(item)
+    return out, ask

@@ -67,7 +67,7 @@ from ..errors import (
     StorageError,
 )
 from ..rules import Head
-from ._checks import chain_of, event_of, head_of, non_events
+from ._checks import chain_of, event_of, head_of, non_events, queued_heads
 from .base import AppendState, LedgerMeta, NodeKey, Sequenced, StorageProblem, StoredEntry
 
 if TYPE_CHECKING:
@@ -873,17 +873,7 @@ class PostgresStore:
         items whose last row is still queued from the queue, the others in one statement per 5,000 items,
         each item's newest row by the item index (the query of :meth:`head`, once per item, on the server),
         its body checked to be an event of that item."""
-        out: dict[str, Head] = {}
-        ask: list[str] = []
-        for item in dict.fromkeys(items):
-            if type(item) is not str:
-                raise InputError(f"an item id is text, not {type(item).__name__}")
-            if item in self._queue_heads:
-                head = self.head(item)
-                assert head is not None
-                out[item] = head
-            else:
-                ask.append(item)
+        out, ask = queued_heads(items, self._queue_heads, self.head)
         for k in range(0, len(ask), 5000):
             chunk = ask[k : k + 5000]
             # Queued rows all come after the stored ones and none is one of these items': no need to send them.

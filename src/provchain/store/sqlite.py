@@ -51,7 +51,7 @@ from ..tree.blocks import (
     tile_nodes,
 )
 from ..tree.hashing import HASH_SIZE
-from ._checks import chain_of, event_of, head_of, non_events
+from ._checks import chain_of, event_of, head_of, non_events, queued_heads
 from .base import LedgerMeta, NodeKey, StorageProblem, StoredEntry
 
 __all__ = [
@@ -658,17 +658,7 @@ class SqliteStore:
         items whose last row is still queued from the queue, the others with one statement per
         ``_HEADS_CHUNK`` items, each read as :meth:`head` reads one: the item's largest index from the item
         index, the body behind it checked to be an event of that item."""
-        out: dict[str, Head] = {}
-        ask: list[str] = []
-        for item in dict.fromkeys(items):
-            if type(item) is not str:
-                raise InputError(f"an item id is text, not {type(item).__name__}")
-            if item in self._queue_heads:
-                head = self.head(item)
-                assert head is not None
-                out[item] = head
-            else:
-                ask.append(item)
+        out, ask = queued_heads(items, self._queue_heads, self.head)
         # As in head(): every queued row comes after every stored one, and none is one of these items'.
         for k in range(0, len(ask), _HEADS_CHUNK):
             chunk = ask[k : k + _HEADS_CHUNK]
