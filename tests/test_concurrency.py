@@ -69,29 +69,24 @@ def _writer(path: str, seed: bytes, items: list[str], rounds: int, out: mp.Queue
 @pytest.mark.parametrize("shared_items", [True, False], ids=["same-items", "different-items"])
 def test_concurrent_appends(tmp_path: Path, processes: int, shared_items: bool) -> None:
     path = tmp_path / "ledger.db"
-    op = KeyPair.from_seed(ORIGIN, SEED_OP)
-    wh_seed, origin_seed, customs_seed = b"w" * 32, b"o" * 32, b"c" * 32
     items_all = [f"ITEM-{i}" for i in range(4 * processes)]
-    with Ledger.create(path, origin=ORIGIN, operator=op) as led:
-        keys = {
-            "warehouse": KeyPair.from_seed("hz-bonded-wh-3", wh_seed),
-            "origin": KeyPair.from_seed("grasse-labs", origin_seed),
-            "customs": KeyPair.from_seed("sh-customs", customs_seed),
-        }
-        for role, kp in keys.items():
-            led.register_party(kp.name, roles=[role], public_key=kp.public_key, valid_from=0)
-        with led.batch():
-            for item in items_all:
-                led.append(item, "origin", keys["origin"], country="FR")
-                led.append(item, "import", keys["customs"], country="CN")
-        base = led.size
+    base = _setup(path, items_all)
+    acked = _warehouse_writers(str(path), items_all, processes, shared_items, rounds=6)
+    # no lost entry, no fork, the stored tree matches the entries, and the ledger audits clean
+    _check_no_fork_no_loss(path, base, acked, items_all)
+
+
+def _warehouse_writers(
+    location: str, items_all: list[str], processes: int, shared_items: bool, rounds: int
+) -> list[tuple[int, bytes]]:
+    """``processes`` writer processes appending ``rounds`` warehouse events to each of four items at once (the
+    same four, or four of their own); fails on any error; returns every acknowledged (index, leaf hash)."""
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
-    rounds = 6
     procs = []
     for p in range(processes):
         mine = items_all[:4] if shared_items else items_all[4 * p : 4 * p + 4]
-        procs.append(ctx.Process(target=_writer, args=(str(path), wh_seed, mine, rounds, out)))
+        procs.append(ctx.Process(target=_writer, args=(location, WH_SEED, mine, rounds, out)))
     for proc in procs:
         proc.start()
     results = _collect(procs, out)
@@ -99,9 +94,7 @@ def test_concurrent_appends(tmp_path: Path, processes: int, shared_items: bool) 
     assert not errors, errors
     acked = [a for r in results for a in r[1]]
     assert len(acked) == processes * rounds * 4
-
-    # no lost entry, no fork, the stored tree matches the entries, and the ledger audits clean
-    _check_no_fork_no_loss(path, base, acked, items_all)
+    return acked
 
 
 # --- mixed writers, remote signers, the bounded retry ----------------------------------------------

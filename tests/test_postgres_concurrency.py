@@ -10,13 +10,11 @@ chain links each event to the one before (no fork), the stored tree is the entri
 
 from __future__ import annotations
 
-import multiprocessing as mp
-
 import psycopg
 import pytest
 from clirun import ok
 from conftest import ORIGIN
-from test_concurrency import SEED_OP, WH_SEED, _check_no_fork_no_loss, _collect, _run_writers, _setup, _writer
+from test_concurrency import SEED_OP, _check_no_fork_no_loss, _run_writers, _setup, _warehouse_writers
 
 from provchain import KeyPair
 from provchain.store.postgres import SCHEMA
@@ -43,19 +41,7 @@ def test_four_writer_processes(postgres_url: str, shared_items: bool) -> None:
     processes, rounds = 4, 15
     items_all = [f"ITEM-{i}" for i in range(4 * processes)]
     base = _setup(postgres_url, items_all)  # type: ignore[arg-type]
-    ctx = mp.get_context("spawn")
-    out = ctx.Queue()
-    procs = []
-    for p in range(processes):
-        mine = items_all[:4] if shared_items else items_all[4 * p : 4 * p + 4]
-        procs.append(ctx.Process(target=_writer, args=(postgres_url, WH_SEED, mine, rounds, out)))
-    for proc in procs:
-        proc.start()
-    results = _collect(procs, out)
-    errors = [r[1] for r in results if r[0] == "error"]
-    assert not errors, errors
-    acked = [a for r in results for a in r[1]]
-    assert len(acked) == processes * rounds * 4
+    acked = _warehouse_writers(postgres_url, items_all, processes, shared_items, rounds)
     _check_no_fork_no_loss(postgres_url, base, acked, items_all)  # type: ignore[arg-type]
     _check_no_gap(postgres_url)
     _audit_cli(postgres_url)

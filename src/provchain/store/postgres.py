@@ -49,7 +49,7 @@ import hashlib
 import itertools
 import re
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Generator, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import msgpack
@@ -763,6 +763,12 @@ class PostgresStore:
         )
 
     def _stream(self, sql: str, args: tuple[object, ...]) -> Iterator[Entry]:
+        for idx, body, sig in self._cursor_rows(sql, args):
+            yield _entry(idx, body, sig)
+
+    def _cursor_rows(self, sql: str, args: tuple[object, ...] = ()) -> Generator[tuple[Any, ...], None, None]:
+        """The rows of ``sql`` through a server-side cursor, :data:`_CURSOR_ROWS` at a time (memory stays flat;
+        the cursor is closed when the caller stops early)."""
         import psycopg
 
         conn = self._alive()
@@ -772,8 +778,7 @@ class PostgresStore:
             cur.execute(sql, args)
             while True:
                 rows = cur.fetchmany(_CURSOR_ROWS)
-                for idx, body, sig in rows:
-                    yield _entry(idx, body, sig)
+                yield from rows
                 if len(rows) < _CURSOR_ROWS:
                     return
         except psycopg.Error as exc:
@@ -1578,39 +1583,28 @@ class PostgresStore:
         if locks != 1:
             index.append(StorageProblem("index", None, f"{locks} rows in the log table",
                                         f"the log table holds {locks} rows, not the one row writers lock"))
-        import psycopg
-
-        conn = self._alive()
-        cur = conn.cursor(name=f"provchain_{next(self._cursors)}", binary=True)
-        try:
-            cur.execute(f"SELECT idx, body, item, prev, nodes FROM ONLY {SCHEMA}.entries ORDER BY idx")
-            while len(index) < 1000 or len(node) < 1000:
-                rows = cur.fetchmany(_CURSOR_ROWS)
-                for idx, body, item, prev, nodes in rows:
-                    want_item, want_prev = _indexes_of(body)
-                    if (item, prev) != (want_item, want_prev) and len(index) < 1000:
-                        if item != want_item:
-                            found = "no item" if item is None else f"an item of {len(item)} characters"
-                            msg = (f"the item index lists entry {idx} under {found}, not what its signed body "
-                                   f"names ({'no item' if want_item is None else 'another item'})")
-                        else:
-                            msg = f"the chain index of entry {idx} names another previous event than its body"
-                        index.append(StorageProblem("index", idx, "index value differs from the body", msg))
-                    want = _HASH * _completed(idx) if type(idx) is int and idx < size else 0
-                    if (type(nodes) is not bytes or len(nodes) != want) and len(node) < 1000:
-                        length = len(nodes) if type(nodes) is bytes else 0
-                        node.append(StorageProblem(
-                            "node", idx, f"{length} bytes of nodes",
-                            f"entry {idx} stores {length} bytes of tree nodes where a ledger of {size} entries has "
-                            f"{want}",
-                        ))  # fmt: skip
-                if len(rows) < _CURSOR_ROWS:
+        rows = self._cursor_rows(f"SELECT idx, body, item, prev, nodes FROM ONLY {SCHEMA}.entries ORDER BY idx")
+        with contextlib.closing(rows):  # a stop at 1,000 findings of each kind closes the cursor at once
+            for idx, body, item, prev, nodes in rows:
+                if len(index) >= 1000 and len(node) >= 1000:
                     break
-        except psycopg.Error as exc:
-            raise _translate(exc, "cannot read the ledger") from None
-        finally:
-            with contextlib.suppress(psycopg.Error):
-                cur.close()
+                want_item, want_prev = _indexes_of(body)
+                if (item, prev) != (want_item, want_prev) and len(index) < 1000:
+                    if item != want_item:
+                        found = "no item" if item is None else f"an item of {len(item)} characters"
+                        msg = (f"the item index lists entry {idx} under {found}, not what its signed body "
+                               f"names ({'no item' if want_item is None else 'another item'})")
+                    else:
+                        msg = f"the chain index of entry {idx} names another previous event than its body"
+                    index.append(StorageProblem("index", idx, "index value differs from the body", msg))
+                want = _HASH * _completed(idx) if type(idx) is int and idx < size else 0
+                if (type(nodes) is not bytes or len(nodes) != want) and len(node) < 1000:
+                    length = len(nodes) if type(nodes) is bytes else 0
+                    node.append(StorageProblem(
+                        "node", idx, f"{length} bytes of nodes",
+                        f"entry {idx} stores {length} bytes of tree nodes where a ledger of {size} entries has "
+                        f"{want}",
+                    ))  # fmt: skip
         return out + index + node
 
     # --- closing --------------------------------------------------------------------------------

@@ -131,6 +131,7 @@ class HttpFetcher:
         self.retries = retries
         self.backoff = backoff
         self._proxies = urllib.request.getproxies()
+        self._proxies_for: dict[_Key, tuple[str, str, int, str] | None] = {}  # the proxy of each server, once
         self._idle: dict[_Key, list[http.client.HTTPConnection]] = {}  # open connections no request uses now
         self._lock = threading.Lock()
         self.connections = 0
@@ -217,21 +218,19 @@ class HttpFetcher:
         """Send GET ``url`` on a kept connection to its server if one is idle, else on a new one; a kept
         connection the server closed while idle is replaced once, at once."""
         parts = urllib.parse.urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise TileFetchError(f"{url}: not an http:// or https:// address")
-        try:
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-        except ValueError:
-            raise TileFetchError(f"{url}: the port is not a number") from None
-        host = parts.hostname
-        proxy = self._proxy(parts.scheme, host)
-        target = url if proxy is not None and parts.scheme == "http" else (parts.path or "/")
-        if proxy is None and parts.query:
-            target += "?" + parts.query
+        host, port = _host_port(parts, f"{url}: not an http:// or https:// address", f"{url}: the port is not a number")
+        key: _Key = (parts.scheme, host, port)
+        if key in self._proxies_for:
+            proxy = self._proxies_for[key]
+        else:  # once per server: proxy_bypass reads the environment and may resolve names
+            proxy = self._proxies_for[key] = self._proxy(parts.scheme, host)
+        if proxy is not None and parts.scheme == "http":
+            target = url  # a plain-HTTP proxy takes the whole address
+        else:  # the server itself, or through a proxy's CONNECT tunnel
+            target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         headers = {"Accept-Encoding": "gzip, identity", "User-Agent": f"provchain/{__version__}"}
         if proxy is not None and parts.scheme == "http" and proxy[3]:
             headers["Proxy-Authorization"] = proxy[3]
-        key: _Key = (parts.scheme, host, port)
         with self._lock:
             idle = self._idle.get(key)
             conn = idle.pop() if idle else None
@@ -285,17 +284,16 @@ class HttpFetcher:
         if not url or urllib.request.proxy_bypass(host):
             return None
         parts = urllib.parse.urlsplit(url if "://" in url else "http://" + url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise TileFetchError(f"the {scheme} proxy setting {url!r} is not an http:// address")
-        try:
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-        except ValueError:
-            raise TileFetchError(f"the {scheme} proxy setting {url!r} has a port that is not a number") from None
+        phost, port = _host_port(
+            parts,
+            f"the {scheme} proxy setting {url!r} is not an http:// address",
+            f"the {scheme} proxy setting {url!r} has a port that is not a number",
+        )
         auth = ""
         if parts.username is not None:
             creds = f"{urllib.parse.unquote(parts.username)}:{urllib.parse.unquote(parts.password or '')}"
             auth = "Basic " + base64.b64encode(creds.encode()).decode("ascii")
-        return parts.scheme, parts.hostname, port, auth
+        return parts.scheme, phost, port, auth
 
     def _finish(self, key: _Key, conn: http.client.HTTPConnection, resp: http.client.HTTPResponse) -> None:
         """Done with ``resp``: keep its connection for a next request when the server allows it and the rest of
@@ -314,6 +312,17 @@ class HttpFetcher:
             return
         with self._lock:
             self._idle.setdefault(key, []).append(conn)
+
+
+def _host_port(parts: urllib.parse.SplitResult, not_http: str, bad_port: str) -> tuple[str, int]:
+    """The host and port of an http(s) address (the scheme's port when none is given); ``not_http`` or
+    ``bad_port`` is the :class:`TileFetchError` message of an address that has none."""
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise TileFetchError(not_http)
+    try:
+        return parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise TileFetchError(bad_port) from None
 
 
 def _read_bounded(
