@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from conftest import HOUR, ORIGIN, T0, Clock, journey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from witnessing import policy, store_cosigned, witness_keys
+from witnessing import policy, store_cosigned, two_forks, witness_keys
 
 from provchain import base45, code, digits, encoding, errors, qr
 from provchain._internal import bundle2
@@ -246,14 +246,7 @@ def test_a_forked_operator_cannot_anchor_fork_b_on_fork_a(
     A's cosigned checkpoint: the proof built from A's published tiles, or from B's (what a forking operator
     publishes), does not lead to A's cosigned root; and make refuses to produce it."""
     keys = witness_keys()
-    forks = {}
-    for name, start in (("a", T0 + HOUR), ("b", T0 + HOUR + 60_000)):
-        led = Ledger.create(tmp_path / f"{name}.db", origin=ORIGIN, operator=operator, at=T0, clock=Clock(ISSUED))
-        for role, kp in parties.items():
-            led.register_party(kp.name, [role], kp.public_key, at=T0, valid_from=T0)
-        journey(led, parties, ITEM, start=start)
-        forks[name] = led
-    a, b = forks["a"], forks["b"]
+    a, b = two_forks(tmp_path, operator, parties, ITEM, ISSUED)
     a_note = store_cosigned(a, keys)
     b.checkpoint()
     publish(tmp_path / "b.db", tmp_path / "log-b")

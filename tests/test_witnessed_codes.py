@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import HOUR, ORIGIN, T0, Clock, journey
+from conftest import HOUR, ORIGIN, T0, journey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from witnessing import COSIGNED_AT, cosign, policy, store_cosigned, witness_keys
+from witnessing import COSIGNED_AT, cosign, policy, store_cosigned, two_forks, witness_keys
 
 from provchain import base45, code, encoding, errors, qr
 from provchain._internal.bundle import decode_bundle
@@ -174,14 +174,7 @@ def test_a_forked_operator_cannot_anchor_fork_b_on_fork_a(
     witnessed code must prove its head is in the cosigned tree. Fork B (same size, other verdict) with fork
     A's cosigned note stored in it: make cannot produce a code that verifies, and a hand-made one fails."""
     keys = witness_keys()
-    forks = {}
-    for name, start in (("a", T0 + HOUR), ("b", T0 + HOUR + 60_000)):  # fork B: other events, same size
-        led = Ledger.create(tmp_path / f"{name}.db", origin=ORIGIN, operator=operator, at=T0, clock=Clock(ISSUED))
-        for role, kp in parties.items():
-            led.register_party(kp.name, [role], kp.public_key, at=T0, valid_from=T0)
-        journey(led, parties, ITEM, start=start)
-        forks[name] = led
-    a, b = forks["a"], forks["b"]
+    a, b = two_forks(tmp_path, operator, parties, ITEM, ISSUED)
     assert a.size == b.size and a.root() != b.root()
     a_note = store_cosigned(a, keys)
     # The second fork gets no cosignatures: its own checkpoint is bare, so make refuses.

@@ -7,6 +7,7 @@ A cosigned note is made here with :meth:`WitnessKey.cosign` (no witness process)
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from provchain.keys import KeyPair
 from provchain.ledger import Ledger
@@ -39,3 +40,20 @@ def store_cosigned(
     if note is None:
         note = ledger.latest_checkpoint() or ledger.checkpoint()
     return ledger.add_cosignatures(cosign(note, keys, timestamp), [k.vkey for k in keys])
+
+
+def two_forks(
+    directory: Path, operator: KeyPair, parties: dict[str, KeyPair], item: str, clock_at: int
+) -> tuple[Ledger, Ledger]:
+    """Two ledgers of one operator, ``a.db`` and ``b.db`` in ``directory``, each with ``item``'s journey, fork B's
+    a minute later: the same size, other events, so another root (a forking operator's two histories)."""
+    from conftest import HOUR, ORIGIN, T0, Clock, journey
+
+    forks = []
+    for name, start in (("a", T0 + HOUR), ("b", T0 + HOUR + 60_000)):
+        led = Ledger.create(directory / f"{name}.db", origin=ORIGIN, operator=operator, at=T0, clock=Clock(clock_at))
+        for role, kp in parties.items():
+            led.register_party(kp.name, [role], kp.public_key, at=T0, valid_from=T0)
+        journey(led, parties, item, start=start)
+        forks.append(led)
+    return forks[0], forks[1]
